@@ -1,0 +1,340 @@
+"""The wire format: msgpack records and plain values <-> bytes. The only msgpack import.
+
+Every wire record is a msgpack map ``{"v": WIRE_VERSION, "t": TAG, <field>: <value>, ...}``
+carrying exactly the fields of its dataclass in :mod:`redsweep.shared.records`. Plain values
+(params, summaries, configs, RQ job data) are ``str``/``int``/``float``/``bool``/``None``/lists/
+dicts with ``str`` keys, nothing else.
+
+Decoding is strict: no ext types (timestamps included), no binary strings, no non-str map keys,
+no trailing bytes, at most :data:`MAX_MESSAGE_BYTES`; every failure raises
+:class:`~redsweep.errors.ProtocolError` keeping the bad bytes in ``.raw``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NoReturn, TypeVar
+
+import msgpack
+import numpy as np
+
+from redsweep.errors import ProtocolError
+from redsweep.shared.records import MetricReport, RunState, TrialMessage, TrialResult
+
+WIRE_VERSION = 1
+MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB: far above any real trial message, far below harm
+MAX_DEPTH = 64  # nesting of lists/dicts in a plain value
+
+WireRecord = TrialMessage | MetricReport | TrialResult
+R = TypeVar("R", TrialMessage, MetricReport, TrialResult)
+
+_TAGS: dict[type, str] = {TrialMessage: "trial", MetricReport: "report", TrialResult: "result"}
+_TYPES: dict[str, type] = {tag: cls for cls, tag in _TAGS.items()}
+_NAMES: dict[type, str] = {
+    TrialMessage: "trial message",
+    MetricReport: "metric report",
+    TrialResult: "trial result",
+}
+_HEADER = ("v", "t")
+
+
+class _Invalid(Exception):
+    """Internal: a value or field is not acceptable; turned into ProtocolError with the bytes."""
+
+
+# ---- plain values ------------------------------------------------------------------------------
+
+
+def _where(path: str) -> str:
+    return f"{path}: " if path else ""
+
+
+def _plain(obj: Any, path: str = "", depth: int = 0) -> Any:
+    """A copy of ``obj`` made of exact plain types; numpy scalars and tuples converted."""
+    if depth > MAX_DEPTH:
+        raise _Invalid(f"{_where(path)}nested deeper than {MAX_DEPTH} levels")
+    kind = type(obj)
+    if obj is None or kind in (str, int, float, bool):
+        return obj
+    if isinstance(obj, np.generic):
+        item = obj.item()
+        if type(item) in (str, int, float, bool):
+            return item
+        raise _Invalid(f"{_where(path)}numpy value of type {kind.__name__} is not a plain value")
+    # subclasses (str/int enums, float subclasses) travel as their base value
+    if isinstance(obj, bool):
+        return bool(obj)
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
+    if isinstance(obj, str):
+        return str.__str__(obj)
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(obj)]
+    if isinstance(obj, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                raise _Invalid(f"{_where(path)}map key {key!r} is not a string")
+            key = str.__str__(key)
+            out[key] = _plain(value, f"{path}.{key}" if path else key, depth + 1)
+        return out
+    raise _Invalid(f"{_where(path)}value of type {kind.__name__} is not a plain value")
+
+
+def _check_plain(obj: Any, path: str = "", depth: int = 0) -> None:
+    """Refuse anything in a decoded tree that is not a plain value (bytes, Timestamp, ...)."""
+    if depth > MAX_DEPTH:
+        raise _Invalid(f"{_where(path)}nested deeper than {MAX_DEPTH} levels")
+    kind = type(obj)
+    if obj is None or kind in (str, int, float, bool):
+        return
+    if kind is list:
+        for i, value in enumerate(obj):
+            _check_plain(value, f"{path}[{i}]", depth + 1)
+        return
+    if kind is dict:
+        for key, value in obj.items():
+            if type(key) is not str:
+                raise _Invalid(f"{_where(path)}map key {key!r} is not a string")
+            _check_plain(value, f"{path}.{key}" if path else key, depth + 1)
+        return
+    raise _Invalid(f"{_where(path)}value of type {kind.__name__} is not allowed")
+
+
+def _refuse_ext(code: int, data: bytes) -> NoReturn:
+    raise _Invalid(f"msgpack ext type {code} is not allowed")
+
+
+def _pack(obj: Any, *, sort_keys: bool = False) -> bytes:
+    if sort_keys:
+        obj = _sorted(obj)
+    try:
+        raw = msgpack.packb(obj, use_bin_type=True, strict_types=True)
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise ProtocolError(f"cannot encode: {exc}") from None
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(
+            f"encoded message is {len(raw)} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes"
+        )
+    return raw
+
+
+def _sorted(obj: Any) -> Any:
+    if type(obj) is dict:
+        return {key: _sorted(obj[key]) for key in sorted(obj)}
+    if type(obj) is list:
+        return [_sorted(v) for v in obj]
+    return obj
+
+
+def _unpack(raw: Any) -> Any:
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raise ProtocolError(f"expected bytes, got {type(raw).__name__}", raw=b"")
+    raw = bytes(raw)
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(
+            f"message is {len(raw)} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes", raw=raw
+        )
+    if not raw:
+        raise ProtocolError("empty message", raw=raw)
+    try:
+        obj = msgpack.unpackb(
+            raw,
+            raw=False,
+            strict_map_key=True,
+            ext_hook=_refuse_ext,
+            use_list=True,
+            timestamp=0,
+        )
+        _check_plain(obj)
+    except _Invalid as exc:
+        raise ProtocolError(f"invalid message: {exc}", raw=raw) from None
+    except msgpack.ExtraData:
+        raise ProtocolError("invalid message: trailing bytes after the message", raw=raw) from None
+    except msgpack.StackError:
+        raise ProtocolError("invalid message: nested too deeply", raw=raw) from None
+    except msgpack.FormatError:
+        raise ProtocolError("invalid message: not msgpack (bad format byte)", raw=raw) from None
+    except Exception as exc:  # msgpack's other errors: truncated, bad utf-8, bad map key, ...
+        detail = str(exc) or type(exc).__name__
+        raise ProtocolError(f"invalid message: {detail}", raw=raw) from None
+    return obj
+
+
+def pack_value(obj: Any) -> bytes:
+    """Encode a plain value (params, summaries, configs); tuples become lists.
+
+    Raises ProtocolError for anything that is not a plain value or encodes bigger than the limit.
+    """
+    try:
+        plain = _plain(obj)
+    except _Invalid as exc:
+        raise ProtocolError(f"cannot encode: {exc}") from None
+    return _pack(plain)
+
+
+def unpack_value(raw: bytes) -> Any:
+    """Decode bytes made by :func:`pack_value`; anything else raises ProtocolError."""
+    return _unpack(raw)
+
+
+def canonical_params(params: Mapping[str, Any]) -> bytes:
+    """A deterministic encoding of a parameter set, to compare stored params byte for byte.
+
+    Dict keys are sorted at every level; tuples become lists; numbers keep their type (``1.0``
+    stays a float, distinct from ``1``).
+    """
+    if not isinstance(params, Mapping):
+        raise ProtocolError(f"params must be a mapping, got {type(params).__name__}")
+    try:
+        plain = _plain(params)
+    except _Invalid as exc:
+        raise ProtocolError(f"cannot encode params: {exc}") from None
+    return _pack(plain, sort_keys=True)
+
+
+# ---- wire records ------------------------------------------------------------------------------
+
+
+def _str(value: Any, name: str) -> str:
+    if type(value) is not str:
+        if isinstance(value, str):
+            return str.__str__(value)
+        raise _Invalid(f"field {name!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, np.integer):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _Invalid(f"field {name!r} must be an integer, got {type(value).__name__}")
+    if value < 0:
+        raise _Invalid(f"field {name!r} must not be negative, got {value}")
+    return int(value)
+
+
+def _map(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _Invalid(f"field {name!r} must be a map, got {type(value).__name__}")
+    return _plain(value, name)
+
+
+def _state(value: Any, name: str) -> RunState:
+    if isinstance(value, RunState):
+        return value
+    if type(value) is not str:
+        raise _Invalid(f"field {name!r} must be a run state string, got {type(value).__name__}")
+    try:
+        return RunState(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in RunState)
+        raise _Invalid(f"field {name!r}: {value!r} is not a run state ({allowed})") from None
+
+
+def _optional_str(value: Any, name: str) -> str | None:
+    return None if value is None else _str(value, name)
+
+
+# Per record: field name -> checker returning the normalised value (used both ways).
+_FIELDS: dict[type, dict[str, Any]] = {
+    TrialMessage: {"sweep_id": _str, "trial_id": _str, "attempt": _count},
+    MetricReport: {
+        "sweep_id": _str,
+        "trial_id": _str,
+        "token": _str,
+        "step": _count,
+        "metrics": _map,
+    },
+    TrialResult: {
+        "sweep_id": _str,
+        "trial_id": _str,
+        "token": _str,
+        "state": _state,
+        "summary": _map,
+        "error": _optional_str,
+    },
+}
+
+
+def _describe(cls: type) -> str:
+    return _NAMES.get(cls, cls.__name__)
+
+
+def encode(record: WireRecord) -> bytes:
+    """Encode a wire record; raises ProtocolError when a field has the wrong type or the
+    message would exceed :data:`MAX_MESSAGE_BYTES`."""
+    cls = type(record)
+    if cls not in _TAGS:
+        raise ProtocolError(f"cannot encode {cls.__name__}: not a wire record")
+    out: dict[str, Any] = {"v": WIRE_VERSION, "t": _TAGS[cls]}
+    try:
+        for name, check in _FIELDS[cls].items():
+            value = check(getattr(record, name), name)
+            out[name] = value.value if isinstance(value, RunState) else value
+    except _Invalid as exc:
+        raise ProtocolError(f"cannot encode {_describe(cls)}: {exc}") from None
+    return _pack(out)
+
+
+def decode(raw: bytes, expected: type[R] | None = None) -> R | WireRecord:
+    """Decode a wire record; with ``expected``, refuse any other record type.
+
+    Raises ProtocolError (``.raw`` = the bytes) for anything that is not exactly a record this
+    version of redsweep writes.
+    """
+    obj = _unpack(raw)
+    raw = bytes(raw)
+    if type(obj) is not dict:
+        raise ProtocolError(f"invalid message: expected a map, got {type(obj).__name__}", raw=raw)
+    version = obj.get("v")
+    if version is None:
+        raise ProtocolError("invalid message: no wire version field 'v'", raw=raw)
+    if version != WIRE_VERSION or type(version) is not int:
+        raise ProtocolError(
+            f"wire version {version!r} is not supported (this redsweep speaks {WIRE_VERSION})",
+            raw=raw,
+        )
+    tag = obj.get("t")
+    cls = _TYPES.get(tag) if type(tag) is str else None
+    if cls is None:
+        known = ", ".join(_TYPES)
+        raise ProtocolError(f"invalid message: unknown type tag {tag!r} (known: {known})", raw=raw)
+    if expected is not None and cls is not expected:
+        raise ProtocolError(f"expected a {_describe(expected)}, got a {_describe(cls)}", raw=raw)
+    fields = _FIELDS[cls]
+    missing = [name for name in fields if name not in obj]
+    extra = sorted(key for key in obj if key not in fields and key not in _HEADER)
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append("missing field(s) " + ", ".join(missing))
+        if extra:
+            parts.append("unknown field(s) " + ", ".join(extra))
+        raise ProtocolError(f"invalid {_describe(cls)}: {'; '.join(parts)}", raw=raw)
+    try:
+        values = {name: check(obj[name], name) for name, check in fields.items()}
+    except _Invalid as exc:
+        raise ProtocolError(f"invalid {_describe(cls)}: {exc}", raw=raw) from None
+    return cls(**values)
+
+
+# ---- RQ ----------------------------------------------------------------------------------------
+
+
+class MsgpackSerializer:
+    """RQ's ``Serializer`` protocol over plain msgpack values: no pickle, nothing but data.
+
+    Job data ``(func_name, instance, args, kwargs)`` comes back as a list, which RQ unpacks the
+    same way; anything that is not a plain value raises ProtocolError.
+    """
+
+    @staticmethod
+    def dumps(obj: Any) -> bytes:
+        return pack_value(obj)
+
+    @staticmethod
+    def loads(raw: bytes) -> Any:
+        return unpack_value(raw)
