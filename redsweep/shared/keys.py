@@ -1,0 +1,199 @@
+"""Every Redis key name redsweep uses, as pure functions of ids, and the allowed state changes.
+
+Keys are prefixed ``redsweep:``; a sweep's keys share the hash tag ``{SWEEP_ID}`` so they live in
+one cluster slot and one Lua script may touch them together. The layout::
+
+    redsweep:sweeps                          zset   sweep id -> creation time (server, in µs)
+    redsweep:{S}:sweep                       hash   id, state, config (packed), project, name,
+                                                    created_ms, updated_ms, finished_ms,
+                                                    grid_size, run_cap, issued, seq, epoch,
+                                                    controller, best_value, best_trial,
+                                                    done_reason, n_<trial state> counters
+    redsweep:{S}:controller                  string the controller lease: holder, PX ttl
+    redsweep:{S}:handover                    string a dedicated controller asking an agent's
+                                                    background controller to yield, PX ttl
+    redsweep:{S}:trials                      zset   trial id -> seq
+    redsweep:{S}:running                     set    ids of running trials (for lapsed_trials)
+    redsweep:{S}:trial:{T}                   hash   id, seq, state, attempt, retry_of, token,
+                                                    params (packed), worker, created_ms,
+                                                    claimed_ms, finished_ms, error, log_tail,
+                                                    best, last_step, last_report, finished_by,
+                                                    stop_requested, stop_reason
+    redsweep:{S}:trial:{T}:lease             string the trial lease: token, PX lease_ms
+    redsweep:{S}:trial:{T}:summary           hash   metric name -> packed last value
+    redsweep:{S}:trial:{T}:history           stream one entry per log row: step, row (packed)
+    redsweep:{S}:queue                       list   encoded TrialMessage bytes (LPOP side first)
+    redsweep:{S}:inflight:{A}                list   entries agent A popped and has not acked
+    redsweep:{S}:inflight_agents             set    agents that ever popped (to find orphans)
+    redsweep:{S}:agents                      zset   agent id -> lease expiry ms (server time)
+    redsweep:{S}:agent:{A}                   hash   host, busy, seen_ms, started_ms
+    redsweep:{S}:dead                        stream dead letters: raw, reason, agent
+    redsweep:{S}:events                      stream controller inbox (group "controller")
+"""
+
+from __future__ import annotations
+
+import re
+
+from redsweep.errors import NotFoundError
+from redsweep.shared.records import RunState, SweepState
+
+PREFIX = "redsweep"
+EVENTS_GROUP = "controller"
+
+# ---- the state machines (enforced by the Lua scripts in shared/lua/) ---------------------------
+
+#: Trial state -> the states it may change to, and which script does it.
+#:   pending -> running                        claim.lua (same attempt)
+#:   pending -> killed | stopped               kill.lua
+#:   running -> finished | failed | crashed | killed | stopped
+#:                                             finish.lua (current token)
+#:   running -> killed | stopped               kill.lua
+#:   running -> crashed                        reap.lua (lease key gone)
+#:   terminal states never change.
+TRIAL_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
+    RunState.PENDING: frozenset({RunState.RUNNING, RunState.KILLED, RunState.STOPPED}),
+    RunState.RUNNING: frozenset(
+        {
+            RunState.FINISHED,
+            RunState.FAILED,
+            RunState.CRASHED,
+            RunState.KILLED,
+            RunState.STOPPED,
+        }
+    ),
+    RunState.FINISHED: frozenset(),
+    RunState.FAILED: frozenset(),
+    RunState.CRASHED: frozenset(),
+    RunState.KILLED: frozenset(),
+    RunState.STOPPED: frozenset(),
+}
+
+#: States a trial may be finished into by the agent holding its token (finish.lua).
+FINISH_STATES = TRIAL_TRANSITIONS[RunState.RUNNING]
+#: States kill.lua may set.
+KILL_STATES = frozenset({RunState.KILLED, RunState.STOPPED})
+
+#: Sweep state -> the states it may change to (set_sweep_state.lua, with the caller's
+#: ``allowed_from`` narrowing it further). Finished and canceled sweeps never change.
+SWEEP_TRANSITIONS: dict[SweepState, frozenset[SweepState]] = {
+    SweepState.PENDING: frozenset(
+        {SweepState.RUNNING, SweepState.PAUSED, SweepState.FINISHED, SweepState.CANCELED}
+    ),
+    SweepState.RUNNING: frozenset({SweepState.PAUSED, SweepState.FINISHED, SweepState.CANCELED}),
+    SweepState.PAUSED: frozenset({SweepState.RUNNING, SweepState.FINISHED, SweepState.CANCELED}),
+    SweepState.FINISHED: frozenset(),
+    SweepState.CANCELED: frozenset(),
+}
+
+
+# ---- key names ---------------------------------------------------------------------------------
+
+
+def sweeps_index() -> str:
+    """All sweeps by creation time (a zset)."""
+    return f"{PREFIX}:sweeps"
+
+
+# Ids end up inside hash tags and key names: no braces, colons or whitespace.
+_ID = re.compile(r"[A-Za-z0-9_.@-]{1,128}\Z")
+
+
+def valid_id(value: str) -> bool:
+    """Whether ``value`` may be used as a sweep, trial or agent id."""
+    return isinstance(value, str) and _ID.match(value) is not None
+
+
+def _sweep(sweep_id: str) -> str:
+    if not valid_id(sweep_id):
+        raise NotFoundError(f"no sweep {sweep_id!r}: not a valid sweep id")
+    return f"{PREFIX}:{{{sweep_id}}}"
+
+
+_AGENT_ID = re.compile(r"[A-Za-z0-9_.@:-]{1,200}\Z")
+
+
+def _agent(agent_id: str) -> str:
+    if not isinstance(agent_id, str) or not _AGENT_ID.match(agent_id):
+        raise ValueError(f"agent id {agent_id!r} must match [A-Za-z0-9_.@:-], 1-200 characters")
+    return agent_id
+
+
+def _trial(trial_id: str) -> str:
+    if not valid_id(trial_id):
+        raise NotFoundError(f"no trial {trial_id!r}: not a valid trial id")
+    return trial_id
+
+
+def sweep(sweep_id: str) -> str:
+    return f"{_sweep(sweep_id)}:sweep"
+
+
+def controller(sweep_id: str) -> str:
+    return f"{_sweep(sweep_id)}:controller"
+
+
+def handover(sweep_id: str) -> str:
+    return f"{_sweep(sweep_id)}:handover"
+
+
+def trials(sweep_id: str) -> str:
+    return f"{_sweep(sweep_id)}:trials"
+
+
+def running(sweep_id: str) -> str:
+    return f"{_sweep(sweep_id)}:running"
+
+
+def trial(sweep_id: str, trial_id: str) -> str:
+    return f"{_sweep(sweep_id)}:trial:{_trial(trial_id)}"
+
+
+def trial_lease(sweep_id: str, trial_id: str) -> str:
+    return f"{trial(sweep_id, trial_id)}:lease"
+
+
+def trial_summary(sweep_id: str, trial_id: str) -> str:
+    return f"{trial(sweep_id, trial_id)}:summary"
+
+
+def trial_history(sweep_id: str, trial_id: str) -> str:
+    return f"{trial(sweep_id, trial_id)}:history"
+
+
+def queue(sweep_id: str) -> str:
+    return f"{_sweep(sweep_id)}:queue"
+
+
+def inflight(sweep_id: str, agent_id: str) -> str:
+    return f"{_sweep(sweep_id)}:inflight:{_agent(agent_id)}"
+
+
+def inflight_agents(sweep_id: str) -> str:
+    return f"{_sweep(sweep_id)}:inflight_agents"
+
+
+def agents(sweep_id: str) -> str:
+    return f"{_sweep(sweep_id)}:agents"
+
+
+def agent(sweep_id: str, agent_id: str) -> str:
+    return f"{_sweep(sweep_id)}:agent:{_agent(agent_id)}"
+
+
+def dead_letters(sweep_id: str) -> str:
+    return f"{_sweep(sweep_id)}:dead"
+
+
+def events(sweep_id: str) -> str:
+    return f"{_sweep(sweep_id)}:events"
+
+
+def trial_keys(sweep_id: str, trial_id: str) -> tuple[str, ...]:
+    """Every key that belongs to one trial."""
+    return (
+        trial(sweep_id, trial_id),
+        trial_lease(sweep_id, trial_id),
+        trial_summary(sweep_id, trial_id),
+        trial_history(sweep_id, trial_id),
+    )

@@ -1,0 +1,62 @@
+-- add_trial.lua: (new) -> pending. Record a trial and push its queue entry, fenced by the
+-- controller epoch; first attempts count toward run_cap, retries (attempt > 1) do not.
+-- KEYS[1] sweep hash
+-- KEYS[2] trial hash
+-- KEYS[3] trials index (zset by seq)
+-- KEYS[4] sweep queue (list)
+-- ARGV[1] controller epoch of the caller
+-- ARGV[2] trial id
+-- ARGV[3] params (packed)
+-- ARGV[4] attempt (1 = first attempt)
+-- ARGV[5] retry_of: the trial this one retries ('' = none)
+-- ARGV[6] run_cap ('' = the sweep's own run_cap, if any)
+-- ARGV[7] the queue entry: an encoded TrialMessage
+-- ARGV[8..] sweep states in which no trial may be added (finished, canceled)
+-- Returns {'ok', seq} | {'capped'} | {'fenced', current epoch} | {'closed', sweep state}
+--       | {'exists'} (trial id taken: pick another) | {'missing'}
+-- A retried call (same id, params and attempt; the reply was lost) returns {'ok', seq} again
+-- without adding anything.
+local sweep = redis.call('HMGET', KEYS[1], 'state', 'epoch', 'run_cap', 'issued')
+if not sweep[1] then
+  return {'missing'}
+end
+if sweep[2] ~= ARGV[1] then
+  return {'fenced', sweep[2]}
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local mine = redis.call('HMGET', KEYS[2], 'params', 'attempt', 'seq')
+  if mine[1] == ARGV[3] and mine[2] == ARGV[4] then
+    return {'ok', tonumber(mine[3])}
+  end
+  return {'exists'}
+end
+for i = 8, #ARGV do
+  if sweep[1] == ARGV[i] then
+    return {'closed', sweep[1]}
+  end
+end
+local attempt = tonumber(ARGV[4])
+local cap = nil
+if ARGV[6] ~= '' then
+  cap = tonumber(ARGV[6])
+elseif sweep[3] then
+  cap = tonumber(sweep[3])
+end
+if attempt == 1 and cap ~= nil and tonumber(sweep[4] or '0') >= cap then
+  return {'capped'}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('HSET', KEYS[2], 'id', ARGV[2], 'seq', seq, 'state', 'pending', 'attempt', attempt,
+  'params', ARGV[3], 'created_ms', now, 'stop_requested', 0)
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[2], 'retry_of', ARGV[5])
+end
+redis.call('ZADD', KEYS[3], seq, ARGV[2])
+redis.call('RPUSH', KEYS[4], ARGV[7])
+if attempt == 1 then
+  redis.call('HINCRBY', KEYS[1], 'issued', 1)
+end
+redis.call('HINCRBY', KEYS[1], 'n_pending', 1)
+return {'ok', seq}

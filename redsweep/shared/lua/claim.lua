@@ -1,0 +1,38 @@
+-- claim.lua: pending -> running, only for the attempt the queue entry names. Starts the lease.
+-- A retried call with the same token (the reply was lost) succeeds again without a change.
+-- KEYS[1] trial hash
+-- KEYS[2] trial lease (string: token, PX lease_ms)
+-- KEYS[3] sweep hash (state counters)
+-- KEYS[4] running set
+-- KEYS[5] controller events stream
+-- ARGV[1] attempt
+-- ARGV[2] worker (agent id)
+-- ARGV[3] token (fresh, made by the caller)
+-- ARGV[4] lease in ms
+-- ARGV[5] trial id
+-- ARGV[6] events stream MAXLEN (approximate)
+-- Returns {'ok'} | {'refused', why} | {'missing'}
+local tr = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'token')
+if not tr[1] then
+  return {'missing'}
+end
+if tr[1] == 'running' and tr[3] == ARGV[3] then
+  return {'ok'}
+end
+if tr[1] ~= 'pending' then
+  return {'refused', 'it is ' .. tr[1]}
+end
+if tr[2] ~= ARGV[1] then
+  return {'refused', 'it is at attempt ' .. tr[2] .. ', not ' .. ARGV[1]}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], 'state', 'running', 'token', ARGV[3], 'worker', ARGV[2],
+  'claimed_ms', now)
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+redis.call('SADD', KEYS[4], ARGV[5])
+redis.call('HINCRBY', KEYS[3], 'n_pending', -1)
+redis.call('HINCRBY', KEYS[3], 'n_running', 1)
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'type', 'claim', 'trial', ARGV[5],
+  'worker', ARGV[2])
+return {'ok'}

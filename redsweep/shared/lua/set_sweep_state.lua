@@ -1,0 +1,41 @@
+-- set_sweep_state.lua: compare-and-set of a sweep's state.
+-- Allowed changes (keys.SWEEP_TRANSITIONS; the caller passes the allowed current states):
+--   pending -> running | paused | finished | canceled
+--   running -> paused | finished | canceled
+--   paused  -> running | finished | canceled
+--   finished, canceled: never change.
+-- KEYS[1] sweep hash
+-- ARGV[1] new state
+-- ARGV[2] reason ('' = keep the old done_reason)
+-- ARGV[3] '1' when the new state is final (finished_ms is set), else '0'
+-- ARGV[4..] the states the sweep may be in for the change to happen
+-- Returns {'ok', old state} | {'refused', current state} | {'missing'}
+-- Setting the state the sweep already has changes nothing and returns {'ok', it} (so a
+-- retried call is harmless).
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then
+  return {'missing'}
+end
+if cur == ARGV[1] then
+  return {'ok', cur}
+end
+local allowed = false
+for i = 4, #ARGV do
+  if ARGV[i] == cur then
+    allowed = true
+    break
+  end
+end
+if not allowed then
+  return {'refused', cur}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_ms', now)
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'done_reason', ARGV[2])
+end
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[1], 'finished_ms', now)
+end
+return {'ok', cur}

@@ -1,0 +1,247 @@
+"""The trial queue, agents' liveness, dead letters and the controller's event inbox.
+
+Part of :mod:`redsweep.shared.store`. The queue is transport only: an entry lost or delivered
+twice delays a trial at worst, because claiming it is a compare-and-set on the trial record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from redsweep.shared import keys
+from redsweep.shared.store_base import DEAD_LETTERS_MAXLEN, StoreBase, guarded, opt_int, text
+from redsweep.shared.store_records import AgentInfo, DeadLetter, Event
+
+
+def _event(entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
+    values = {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+    return Event(
+        id=entry_id.decode(),
+        type=values.pop("type", ""),
+        trial_id=values.pop("trial", None),
+        fields=values,
+    )
+
+
+class QueueMixin(StoreBase):
+    """Pop / ack / dead-letter queue entries; agent heartbeats; the controller inbox."""
+
+    # ---- the trial queue -----------------------------------------------------------------------
+
+    @guarded
+    def pop_trial(self, sweep_id: str, agent_id: str, timeout_s: float) -> bytes | None:
+        """Move the next queue entry into the agent's in-flight list and return it, waiting up
+        to ``timeout_s`` seconds (not at all when <= 0); None when the queue stayed empty.
+
+        The agent should heartbeat first: in-flight entries of agents that are not live are
+        put back by :meth:`requeue_orphans`. Ack (or dead-letter) each entry when done."""
+        queue, inflight = keys.queue(sweep_id), keys.inflight(sweep_id, agent_id)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.sadd(keys.inflight_agents(sweep_id), agent_id)
+        if timeout_s > 0:
+            pipe.blmove(queue, inflight, timeout_s, "LEFT", "RIGHT")
+        else:
+            pipe.lmove(queue, inflight, "LEFT", "RIGHT")
+        return pipe.execute()[1]
+
+    @guarded
+    def ack(self, sweep_id: str, agent_id: str, raw: bytes) -> bool:
+        """Drop a handled entry from the agent's in-flight list; False when it was not there."""
+        return bool(self._r.lrem(keys.inflight(sweep_id, agent_id), 1, raw))
+
+    @guarded
+    def dead_letter(self, sweep_id: str, agent_id: str, raw: bytes, reason: str) -> bool:
+        """Move an unusable entry from the agent's in-flight list to the sweep's dead letters,
+        atomically; False when it was not in flight (nothing moved)."""
+        reply = self._run(
+            "dead_letter",
+            [keys.inflight(sweep_id, agent_id), keys.dead_letters(sweep_id)],
+            [raw, reason, agent_id, DEAD_LETTERS_MAXLEN],
+        )
+        return bool(reply)
+
+    @guarded
+    def dead_letters(self, sweep_id: str) -> list[DeadLetter]:
+        """The sweep's dead letters, oldest first."""
+        out = []
+        for entry_id, fields in self._r.xrange(keys.dead_letters(sweep_id)):
+            out.append(
+                DeadLetter(
+                    id=entry_id.decode(),
+                    raw=fields.get(b"raw", b""),
+                    reason=text(fields.get(b"reason")) or "",
+                    agent=text(fields.get(b"agent")),
+                    at_ms=int(entry_id.split(b"-", 1)[0]),
+                )
+            )
+        return out
+
+    @guarded
+    def queue_length(self, sweep_id: str) -> int:
+        """How many entries wait on the sweep's queue."""
+        return int(self._r.llen(keys.queue(sweep_id)))
+
+    @guarded
+    def in_flight(self, sweep_id: str, agent_id: str) -> list[bytes]:
+        """The entries the agent popped and has not acked yet."""
+        return list(self._r.lrange(keys.inflight(sweep_id, agent_id), 0, -1))
+
+    # ---- agents --------------------------------------------------------------------------------
+
+    @guarded
+    def heartbeat_agent(
+        self, sweep_id: str, agent_id: str, ttl_ms: int, *, busy: bool, host: str
+    ) -> int:
+        """Mark the agent live for ``ttl_ms`` more (server time); returns its expiry in ms."""
+        reply = self._run(
+            "heartbeat_agent",
+            [keys.agents(sweep_id), keys.agent(sweep_id, agent_id)],
+            [agent_id, int(ttl_ms), "1" if busy else "0", host],
+        )
+        return int(reply)
+
+    @guarded
+    def remove_agent(self, sweep_id: str, agent_id: str) -> int:
+        """Forget an agent that leaves; its unacked entries go back on the queue (returned:
+        how many)."""
+        return self._requeue_agent(sweep_id, agent_id, force=True)
+
+    @guarded
+    def live_agents(self, sweep_id: str) -> list[AgentInfo]:
+        """Agents whose heartbeat has not expired (by server time); expired ones are pruned."""
+        now = self.server_time_ms()
+        zset = keys.agents(sweep_id)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.zremrangebyscore(zset, "-inf", now)
+        pipe.zrangebyscore(zset, f"({now}", "+inf", withscores=True)
+        live = pipe.execute()[1]
+        pipe = self._r.pipeline(transaction=False)
+        for agent_id, _ in live:
+            pipe.hgetall(keys.agent(sweep_id, agent_id.decode()))
+        out = []
+        for (agent_id, expiry), info in zip(live, pipe.execute(), strict=True):
+            out.append(
+                AgentInfo(
+                    id=agent_id.decode(),
+                    host=text(info.get(b"host")),
+                    busy=info.get(b"busy") == b"1",
+                    seen_ms=opt_int(info.get(b"seen_ms")) or 0,
+                    started_ms=opt_int(info.get(b"started_ms")) or 0,
+                    expires_ms=int(expiry),
+                )
+            )
+        return out
+
+    @guarded
+    def requeue_orphans(self, sweep_id: str) -> int:
+        """Put the in-flight entries of agents that are no longer live back at the head of the
+        queue; returns how many entries were requeued."""
+        agents = sorted(a.decode() for a in self._r.smembers(keys.inflight_agents(sweep_id)))
+        moved = 0
+        for agent_id in agents:
+            moved += max(0, self._requeue_agent(sweep_id, agent_id, force=False))
+        return moved
+
+    def _requeue_agent(self, sweep_id: str, agent_id: str, *, force: bool) -> int:
+        reply = self._run(
+            "requeue_agent",
+            [
+                keys.inflight(sweep_id, agent_id),
+                keys.queue(sweep_id),
+                keys.agents(sweep_id),
+                keys.inflight_agents(sweep_id),
+                keys.agent(sweep_id, agent_id),
+            ],
+            [agent_id, "1" if force else "0"],
+        )
+        return int(reply)
+
+    # ---- the controller inbox ------------------------------------------------------------------
+
+    @guarded
+    def read_events(
+        self, sweep_id: str, consumer: str, *, block_ms: int = 0, count: int = 100
+    ) -> list[Event]:
+        """The next events of the sweep's inbox for ``consumer``, waiting up to ``block_ms``
+        (not at all when <= 0). The first call of a consumer on this store first takes over and
+        returns every event read but not acked before (by any consumer: a restarted
+        controller re-reads what its predecessor left); ack each with :meth:`ack_events`.
+        Where a consumer has got to is kept per Store: a new Store starts with the backlog."""
+        stream = keys.events(sweep_id)
+        where = (sweep_id, consumer)
+        with self._lock:
+            cursor = self._event_cursors.get(where)
+            if cursor is None:
+                self._ensure_group(stream)
+                self._take_pending(stream, consumer)
+                cursor = self._event_cursors[where] = "0"
+        while cursor != ">":  # first the backlog of pending entries, in order, batch by batch
+            entries = self._read_group(stream, consumer, cursor, count, None)
+            cursor = entries[-1][0].decode() if entries else ">"
+            self._event_cursors[where] = cursor
+            events = self._events(stream, entries)
+            if events:
+                return events
+        block = block_ms if block_ms > 0 else None
+        return self._events(stream, self._read_group(stream, consumer, ">", count, block))
+
+    @guarded
+    def ack_events(self, sweep_id: str, ids: Iterable[str]) -> int:
+        """Acknowledge handled events (and delete them); returns how many were pending."""
+        ids = list(ids)
+        if not ids:
+            return 0
+        stream = keys.events(sweep_id)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.xack(stream, keys.EVENTS_GROUP, *ids)
+        pipe.xdel(stream, *ids)
+        return int(pipe.execute()[0])
+
+    def _ensure_group(self, stream: str) -> None:
+        try:
+            self._r.xgroup_create(stream, keys.EVENTS_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def _take_pending(self, stream: str, consumer: str) -> None:
+        """Claim every pending entry of the group for ``consumer`` (idle or not)."""
+        start = "0-0"
+        while True:
+            reply = self._r.xautoclaim(
+                stream, keys.EVENTS_GROUP, consumer, 0, start_id=start, count=1000
+            )
+            start = reply[0]
+            if start in (b"0-0", "0-0"):
+                return
+
+    def _read_group(
+        self, stream: str, consumer: str, cursor: str, count: int, block: int | None
+    ) -> list[Any]:
+        for attempt in range(2):
+            try:
+                reply = self._r.xreadgroup(
+                    keys.EVENTS_GROUP, consumer, {stream: cursor}, count=count, block=block
+                )
+                break
+            except ResponseError as exc:  # the stream was deleted under us: start afresh
+                if "NOGROUP" not in str(exc) or attempt:
+                    raise
+                self._ensure_group(stream)
+        if not reply:
+            return []
+        return list(reply[0][1])
+
+    def _events(self, stream: str, entries: list[Any]) -> list[Event]:
+        events, gone = [], []
+        for entry_id, fields in entries:
+            if fields:
+                events.append(_event(entry_id, fields))
+            else:  # deleted while pending: nothing to handle
+                gone.append(entry_id)
+        if gone:
+            self._r.xack(stream, keys.EVENTS_GROUP, *gone)
+        return events
