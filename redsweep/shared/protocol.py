@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from typing import Any, NoReturn, TypeVar
 
 import msgpack
-import numpy as np
 
 from redsweep.errors import ProtocolError
 from redsweep.shared.records import MetricReport, RunState, TrialMessage, TrialResult
@@ -45,6 +44,12 @@ class _Invalid(Exception):
 # ---- plain values ------------------------------------------------------------------------------
 
 
+def _is_numpy_scalar(obj: Any) -> bool:
+    # checked by module name so that this module (imported by every training script through
+    # the in-trial API) does not pay for importing numpy
+    return type(obj).__module__ == "numpy" and getattr(obj, "ndim", None) == 0
+
+
 def _where(path: str) -> str:
     return f"{path}: " if path else ""
 
@@ -56,7 +61,7 @@ def _plain(obj: Any, path: str = "", depth: int = 0) -> Any:
     kind = type(obj)
     if obj is None or kind in (str, int, float, bool):
         return obj
-    if isinstance(obj, np.generic):
+    if _is_numpy_scalar(obj):
         item = obj.item()
         if type(item) in (str, int, float, bool):
             return item
@@ -207,8 +212,8 @@ def _str(value: Any, name: str) -> str:
 
 
 def _count(value: Any, name: str) -> int:
-    if isinstance(value, np.integer):
-        value = int(value)
+    if _is_numpy_scalar(value) and isinstance(value.item(), int):
+        value = value.item()
     if not isinstance(value, int) or isinstance(value, bool):
         raise _Invalid(f"field {name!r} must be an integer, got {type(value).__name__}")
     if value < 0:
