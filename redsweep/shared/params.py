@@ -33,6 +33,17 @@ def _clip_unit(u: float) -> float:
     return min(max(float(u), 0.0), 1.0)
 
 
+def _open_unit(u: float) -> float:
+    """u clipped into (0, 1): the normal family's ppf is infinite at 0 and 1."""
+    return min(max(float(u), 1e-12), 1.0 - 1e-12)
+
+
+def _bucket(u: float, n: int) -> int:
+    """Which of n equal buckets of [0, 1] holds u (bucket i is (i/n, (i+1)/n]), so that
+    ppf(cdf(value)) is value again despite rounding in (i + 1) / n * n."""
+    return min(max(math.ceil(_clip_unit(u) * n - 1e-9) - 1, 0), n - 1)
+
+
 @dataclass(frozen=True)
 class Param:
     """A leaf parameter. ``path`` is its key path (nested parameters flattened)."""
@@ -115,7 +126,7 @@ class Categorical(Param):
 
     def ppf(self, u: float) -> Any:
         n = len(self.values)
-        return self.values[min(max(math.ceil(_clip_unit(u) * n) - 1, 0), n - 1)]
+        return self.values[_bucket(u, n)]
 
     def sample(self, rng: np.random.Generator) -> Any:
         return self.values[int(rng.integers(len(self.values)))]
@@ -161,8 +172,7 @@ class IntUniform(Param):
         return min(max((math.floor(value) - self.min + 1) / n, 0.0), 1.0)
 
     def ppf(self, u: float) -> int:
-        n = self.max - self.min + 1
-        return self.min + min(max(math.ceil(_clip_unit(u) * n) - 1, 0), n - 1)
+        return self.min + _bucket(u, self.max - self.min + 1)
 
     def sample(self, rng: np.random.Generator) -> int:
         return int(rng.integers(self.min, self.max + 1))
@@ -297,7 +307,7 @@ class Normal(Param):
         return float(special.ndtr((value - self.mu) / self.sigma))
 
     def ppf(self, u: float) -> float:
-        return float(self.mu + self.sigma * special.ndtri(_clip_unit(u)))
+        return float(self.mu + self.sigma * special.ndtri(_open_unit(u)))
 
 
 @dataclass(frozen=True)
@@ -321,7 +331,7 @@ class LogNormal(Param):
         return float(special.ndtr((math.log(value) - self.mu) / self.sigma))
 
     def ppf(self, u: float) -> float:
-        return float(math.exp(self.mu + self.sigma * special.ndtri(_clip_unit(u))))
+        return float(math.exp(self.mu + self.sigma * special.ndtri(_open_unit(u))))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,241 @@
+"""Suggest parameters to try next: grid, random, or bayes (pure: no I/O, seeded randomness).
+
+``suggest(config, runs, n, rng)`` returns up to ``n`` nested parameter dicts, constants
+included, as plain Python values. The grid is never materialised: its size is a product of
+axis lengths and a point is a mixed-radix decode of its index, so a 10^12-point grid costs
+nothing; suggesting walks indexes from 0 and skips the points existing runs already cover.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from redsweep.shared import bayes
+from redsweep.shared.params import Categorical, Constant, IntUniform, Param, QUniform, canonical
+from redsweep.shared.records import Method, Run, SweepConfig
+
+_MISSING = object()
+
+
+def suggest(
+    config: SweepConfig,
+    runs: Sequence[Run] = (),
+    n: int = 1,
+    rng: np.random.Generator | None = None,
+) -> list[dict[str, Any]]:
+    """Up to ``n`` parameter dicts to try next; fewer, or none, when a grid is exhausted.
+
+    ``rng`` makes random and bayes reproducible (a fresh unseeded generator when ``None``).
+    """
+    if n <= 0:
+        return []
+    rng = np.random.default_rng() if rng is None else rng
+    method = Method(config.method)
+    if method is Method.GRID:
+        return _grid_suggest(config, runs, n)
+    if method is Method.RANDOM:
+        return [
+            nest(config.params, [_plain(p.sample(rng)) for p in config.params]) for _ in range(n)
+        ]
+    flat = bayes.suggest(config, runs, n, rng)
+    return [
+        nest(
+            config.params,
+            [_plain(p.value if isinstance(p, Constant) else point[p.path]) for p in config.params],
+        )
+        for point in flat
+    ]
+
+
+def nest(params: Sequence[Param], values: Sequence[Any]) -> dict[str, Any]:
+    """Nested parameter dict from one value per parameter (``('opt','lr')`` -> ``{'opt': {'lr':
+    ...}}``)."""
+    out: dict[str, Any] = {}
+    for param, value in zip(params, values, strict=True):
+        node = out
+        for part in param.path[:-1]:
+            node = node.setdefault(part, {})
+        node[param.path[-1]] = value
+    return out
+
+
+def _value_at(run_params: Mapping[str, Any], path: Sequence[str]) -> Any:
+    """The value at ``path`` in a run's nested params, ``_MISSING`` when it has none."""
+    node: Any = run_params
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+# ---- grid ------------------------------------------------------------------------------------
+
+
+class _Axis:
+    """One parameter's grid values, by index, without building the list for ranges."""
+
+    def __init__(self, param: Param) -> None:
+        self.param = param
+        self.known_keys: frozenset[str] | None = None
+        if isinstance(param, Constant):
+            self._values: list[Any] | None = [param.value]
+        elif isinstance(param, Categorical):
+            self._values = list(param.values)
+            # W&B drops keys a dict value never had (injected at run time) before comparing
+            keys = {k for v in self._values if isinstance(v, Mapping) for k in v}
+            self.known_keys = frozenset(keys) if keys else None
+        elif isinstance(param, (IntUniform, QUniform)):
+            self._values = None
+        else:
+            raise ValueError(
+                f"parameter {param.name} ({param.distribution}) has no grid: grid search takes "
+                "only constant, categorical (without probabilities), int_uniform and q_uniform"
+            )
+        if self._values is not None:
+            self.length = len(self._values)
+            self._keys = [canonical(v) for v in self._values]
+            self._index: dict[Hashable, int] = {}
+            for i, key in enumerate(self._keys):
+                self._index.setdefault(key, i)
+            self.distinct = len(self._index)
+        elif isinstance(param, IntUniform):
+            self.length = self.distinct = max(param.grid_len(), 0)
+        else:
+            assert isinstance(param, QUniform)
+            # np.arange(min, max, q): ceil((max - min) / q) steps, all strictly below max
+            self.length = self.distinct = max(math.ceil((param.max - param.min) / param.q), 0)
+
+    def value(self, i: int) -> Any:
+        if self._values is not None:
+            return self._values[i]
+        param = self.param
+        if isinstance(param, IntUniform):
+            return param.min + i
+        assert isinstance(param, QUniform)
+        if all(type(v) is int for v in (param.min, param.max, param.q)):  # as np.arange
+            return param.min + i * param.q
+        start, step = float(param.min), float(param.q)
+        if i == 1:
+            return start + step
+        # np.arange fills element i as start + i * ((start + step) - start)
+        return start + i * ((start + step) - start)
+
+    def key(self, i: int) -> Hashable:
+        return self._keys[i] if self._values is not None else canonical(self.value(i))
+
+    def index_of(self, value: Any) -> int | None:
+        """The first index holding ``value`` (compared canonically), ``None`` when off grid."""
+        if self.known_keys is not None and isinstance(value, Mapping):
+            value = {k: v for k, v in value.items() if k in self.known_keys}
+        key = canonical(value)
+        if self._values is not None:
+            return self._index.get(key)
+        if key[0] != "n":
+            return None
+        param = self.param
+        if isinstance(param, IntUniform):
+            number = key[1]
+            if isinstance(number, int) and param.min <= number <= param.max:
+                return number - param.min
+            return None
+        assert isinstance(param, QUniform)
+        guess = round((float(key[1]) - param.min) / param.q)
+        for i in (guess - 1, guess, guess + 1):
+            if 0 <= i < self.length and self.key(i) == key:
+                return i
+        return None
+
+
+def _axes(config: SweepConfig) -> list[_Axis]:
+    return [_Axis(p) for p in config.params]
+
+
+def grid_size(config: SweepConfig) -> int:
+    """How many points the grid has: the product of the axis lengths (constants count 1).
+
+    Raises ``ValueError`` for a parameter with no grid (continuous, or with probabilities).
+    """
+    return math.prod(axis.length for axis in _axes(config))
+
+
+def grid_point(config: SweepConfig, index: int) -> dict[str, Any]:
+    """The grid point at ``index``, as ``itertools.product`` orders them: parameters in sorted
+    path order, the last one varying fastest."""
+    axes = _axes(config)
+    size = math.prod(axis.length for axis in axes)
+    if not 0 <= index < size:
+        raise IndexError(f"grid index {index} is outside the grid of {size} points")
+    return nest(
+        config.params, [_plain(axes[k].value(i)) for k, i in enumerate(_decode(axes, index))]
+    )
+
+
+def grid_remaining(config: SweepConfig, runs: Sequence[Run]) -> int:
+    """How many distinct grid points no run (of any state) covers yet."""
+    axes = _axes(config)
+    return math.prod(axis.distinct for axis in axes) - len(_covered(axes, config, runs))
+
+
+def _decode(axes: Sequence[_Axis], index: int) -> list[int]:
+    digits = [0] * len(axes)
+    for k in range(len(axes) - 1, -1, -1):
+        index, digits[k] = divmod(index, axes[k].length)
+    return digits
+
+
+def _covered(axes: Sequence[_Axis], config: SweepConfig, runs: Sequence[Run]) -> set[tuple]:
+    """Canonical keys of the grid points runs cover; a run missing a value covers nothing."""
+    covered: set[tuple] = set()
+    for run in runs:
+        digits = []
+        for axis, param in zip(axes, config.params, strict=True):
+            value = _value_at(run.params, param.path)
+            i = None if value is _MISSING else axis.index_of(value)
+            if i is None:
+                break
+            digits.append(i)
+        else:
+            covered.add(tuple(axis.key(i) for axis, i in zip(axes, digits, strict=True)))
+    return covered
+
+
+def _walk(axes: Sequence[_Axis], covered: set[tuple]) -> Iterator[list[int]]:
+    """Uncovered points in index order; O(len(covered) + points taken), not O(grid)."""
+    size = math.prod(axis.length for axis in axes)
+    for index in range(size):
+        digits = _decode(axes, index)
+        key = tuple(axis.key(i) for axis, i in zip(axes, digits, strict=True))
+        if key not in covered:
+            covered.add(key)  # a duplicate value later in an axis is the same point
+            yield digits
+
+
+def _grid_suggest(config: SweepConfig, runs: Sequence[Run], n: int) -> list[dict[str, Any]]:
+    axes = _axes(config)
+    out: list[dict[str, Any]] = []
+    for digits in _walk(axes, _covered(axes, config, runs)):
+        out.append(
+            nest(config.params, [_plain(a.value(i)) for a, i in zip(axes, digits, strict=True)])
+        )
+        if len(out) >= n:
+            break
+    return out
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """Plain Python values: numpy scalars unwrapped, lists and dicts copied (never shared with
+    the config)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, dict, tuple)):
+        return copy.deepcopy(value)
+    return value
