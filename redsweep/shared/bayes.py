@@ -30,9 +30,9 @@ from redsweep.shared.params import (
     Constant,
     IntUniform,
     Param,
-    canonical,
 )
 from redsweep.shared.records import Goal, Impute, Run, RunState, SweepConfig
+from redsweep.shared.values import canonical
 
 MIN_RESULTS = 2  # below this, sample at random
 FIT_POINTS = 40  # observations the hyperparameters are fitted on (O(n^3) per step)
@@ -117,12 +117,18 @@ def observations(config: SweepConfig, runs: Sequence[Run]) -> Observations:
     all_params = [run.params for run in runs]
     units = np.empty((len(runs), len(space)))
     for j, param in enumerate(space):
-        convert = _unit_converter(param)
         if len(param.path) == 1:
             key = param.path[0]
-            units[:, j] = [convert(params.get(key, _ABSENT)) for params in all_params]
+            raw = [params.get(key, _ABSENT) for params in all_params]
         else:
-            units[:, j] = [convert(_lookup(params, param.path)) for params in all_params]
+            raw = [_lookup(params, param.path) for params in all_params]
+        if isinstance(param, (Categorical, CategoricalProb)):
+            convert = _unit_converter(param)
+            units[:, j] = [convert(value) for value in raw]
+        else:  # numbers: one vectorised cdf over every run
+            numbers = np.array([_number(value) for value in raw], dtype=float)
+            with np.errstate(invalid="ignore"):
+                units[:, j] = param.cdf_array(numbers)
     maximise = metric.goal is Goal.MAXIMIZE
     pick_best, pick_worst = (max, min) if maximise else (min, max)
     name, while_running = metric.name, metric.impute_while_running
@@ -196,6 +202,16 @@ def _lookup(params: Mapping[str, Any], path: Sequence[str]) -> Any:
     except (KeyError, TypeError, IndexError):
         return _ABSENT
     return node
+
+
+def _number(value: Any) -> float:
+    """A run's value as a float for a numeric parameter; NaN when absent or not a number."""
+    kind = type(value)
+    if kind is float or kind is int:
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return math.nan
 
 
 def _unit_converter(param: Param) -> Callable[[Any], float]:

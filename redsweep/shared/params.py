@@ -10,12 +10,14 @@ a value is ``ppf(u)`` of a uniform ``u``; ``q_*`` values are ``round(x / q) * q`
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
 from scipy import special
+
+from redsweep.shared.values import canonical
 
 
 def _py(x: Any) -> Any:
@@ -75,6 +77,10 @@ class Param:
     def ppf(self, u: float) -> Any:
         """The value at quantile ``u`` in [0, 1]: the inverse of :meth:`cdf`."""
         raise NotImplementedError
+
+    def cdf_array(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`cdf` of many numbers at once (bayes maps every run with it); NaN stays NaN."""
+        return np.array([math.nan if math.isnan(v) else self.cdf(v) for v in values.tolist()])
 
     def to_dict(self) -> dict[str, Any]:
         """The parameter's config with its distribution and every default filled in."""
@@ -171,6 +177,10 @@ class IntUniform(Param):
         n = self.max - self.min + 1
         return min(max((math.floor(value) - self.min + 1) / n, 0.0), 1.0)
 
+    def cdf_array(self, values: np.ndarray) -> np.ndarray:
+        n = self.max - self.min + 1
+        return np.clip((np.floor(values) - self.min + 1) / n, 0.0, 1.0)
+
     def ppf(self, u: float) -> int:
         return self.min + _bucket(u, self.max - self.min + 1)
 
@@ -186,6 +196,9 @@ class Uniform(Param):
 
     def cdf(self, value: Any) -> float:
         return _clip_unit((value - self.min) / (self.max - self.min))
+
+    def cdf_array(self, values: np.ndarray) -> np.ndarray:
+        return np.clip((values - self.min) / (self.max - self.min), 0.0, 1.0)
 
     def ppf(self, u: float) -> float:
         return self.min + _clip_unit(u) * (self.max - self.min)
@@ -205,6 +218,9 @@ class QUniform(Param):
 
     def cdf(self, value: Any) -> float:
         return _clip_unit((value - self.min) / (self.max - self.min))
+
+    def cdf_array(self, values: np.ndarray) -> np.ndarray:
+        return np.clip((values - self.min) / (self.max - self.min), 0.0, 1.0)
 
     def ppf(self, u: float) -> float | int:
         return _quantize(self.min + _clip_unit(u) * (self.max - self.min), self.q)
@@ -227,6 +243,12 @@ class LogUniform(Param):
         if value <= 0:
             return 0.0
         return _clip_unit((math.log(value) - lo) / (hi - lo))
+
+    def cdf_array(self, values: np.ndarray) -> np.ndarray:
+        lo, hi = self._bounds()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = np.clip((np.log(values) - lo) / (hi - lo), 0.0, 1.0)
+        return np.where(values <= 0, 0.0, u)
 
     def ppf(self, u: float) -> float:
         lo, hi = self._bounds()
@@ -306,6 +328,9 @@ class Normal(Param):
     def cdf(self, value: Any) -> float:
         return float(special.ndtr((value - self.mu) / self.sigma))
 
+    def cdf_array(self, values: np.ndarray) -> np.ndarray:
+        return special.ndtr((values - self.mu) / self.sigma)
+
     def ppf(self, u: float) -> float:
         return float(self.mu + self.sigma * special.ndtri(_open_unit(u)))
 
@@ -380,28 +405,3 @@ DISTRIBUTIONS: Mapping[str, type[Param]] = {
 def param_keys(cls: type[Param]) -> tuple[str, ...]:
     """The config keys a distribution takes besides ``distribution``."""
     return tuple(f.name for f in fields(cls) if f.name != "path")
-
-
-def canonical(value: Any) -> Hashable:
-    """A hashable key under which equal parameter values meet.
-
-    Integral floats equal their ints (``3000000.0`` ~ ``3000000``, as W&B's grid dedupe does),
-    but booleans stay apart from numbers (``True`` is not ``1``); lists and dicts compare by
-    content, dict keys in any order.
-    """
-    if isinstance(value, (bool, np.bool_)):
-        return ("b", bool(value))
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        number = _py(value)
-        if isinstance(number, float) and number.is_integer():
-            number = int(number)
-        return ("n", number)
-    if isinstance(value, str):
-        return ("s", value)
-    if value is None:
-        return ("z",)
-    if isinstance(value, (list, tuple)):
-        return ("l", tuple(canonical(v) for v in value))
-    if isinstance(value, Mapping):
-        return ("d", tuple(sorted((str(k), canonical(v)) for k, v in value.items())))
-    return ("r", repr(value))

@@ -9,6 +9,7 @@ nothing; suggesting walks indexes from 0 and skips the points existing runs alre
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import Any
@@ -16,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from redsweep.shared import bayes
-from redsweep.shared.params import Categorical, Constant, IntUniform, Param, QUniform, canonical
+from redsweep.shared.params import Categorical, Constant, IntUniform, Param, QUniform
 from redsweep.shared.records import Method, Run, SweepConfig
+from redsweep.shared.values import canonical
 
 _MISSING = object()
 
@@ -68,6 +70,11 @@ def _value_at(run_params: Mapping[str, Any], path: Sequence[str]) -> Any:
     """The value at ``path`` in a run's nested params, ``_MISSING`` when it has none."""
     node: Any = run_params
     for part in path:
+        if type(node) is dict:  # the common case, without the ABC check's cost
+            node = node.get(part, _MISSING)
+            if node is _MISSING:
+                return _MISSING
+            continue
         if not isinstance(node, Mapping) or part not in node:
             return _MISSING
         node = node[part]
@@ -97,6 +104,10 @@ class _Axis:
                 f"parameter {param.name} ({param.distribution}) has no grid: grid search takes "
                 "only constant, categorical (without probabilities), int_uniform and q_uniform"
             )
+        # (type, value) -> first index: most run values are plain and hashable, and a dict
+        # hit is far cheaper than building a canonical key for every run on every call
+        self._fast: dict[tuple[type, Any], int | None] = {}
+        self._first: list[int] | None = None  # digit -> first digit holding the same value
         if self._values is not None:
             self.length = len(self._values)
             self._keys = [canonical(v) for v in self._values]
@@ -104,6 +115,8 @@ class _Axis:
             for i, key in enumerate(self._keys):
                 self._index.setdefault(key, i)
             self.distinct = len(self._index)
+            if self.distinct != self.length:
+                self._first = [self._index[key] for key in self._keys]
         elif isinstance(param, IntUniform):
             self.length = self.distinct = max(param.grid_len(), 0)
         else:
@@ -129,8 +142,21 @@ class _Axis:
     def key(self, i: int) -> Hashable:
         return self._keys[i] if self._values is not None else canonical(self.value(i))
 
+    def first(self, i: int) -> int:
+        """The first digit holding the same value as digit ``i`` (duplicates are one point)."""
+        return i if self._first is None else self._first[i]
+
     def index_of(self, value: Any) -> int | None:
         """The first index holding ``value`` (compared canonically), ``None`` when off grid."""
+        kind = type(value)
+        if kind in (int, float, str, bool):
+            fast = (kind, value)
+            if fast not in self._fast:
+                self._fast[fast] = self._index_of(value)
+            return self._fast[fast]
+        return self._index_of(value)
+
+    def _index_of(self, value: Any) -> int | None:
         if self.known_keys is not None and isinstance(value, Mapping):
             value = {k: v for k, v in value.items() if k in self.known_keys}
         key = canonical(value)
@@ -190,29 +216,63 @@ def _decode(axes: Sequence[_Axis], index: int) -> list[int]:
 
 
 def _covered(axes: Sequence[_Axis], config: SweepConfig, runs: Sequence[Run]) -> set[tuple]:
-    """Canonical keys of the grid points runs cover; a run missing a value covers nothing."""
+    """The grid points runs cover, as tuples of first digits (a duplicate value in an axis is
+    the same point); a run missing a value, or off the grid, covers nothing."""
     covered: set[tuple] = set()
+    if all(len(p.path) == 1 for p in config.params):
+        names = [p.path[0] for p in config.params]
+        _covered_flat(axes, names, runs, covered)
+        return covered
+    paths = [param.path for param in config.params]
     for run in runs:
         digits = []
-        for axis, param in zip(axes, config.params, strict=True):
-            value = _value_at(run.params, param.path)
+        for axis, path in zip(axes, paths, strict=True):
+            value = _value_at(run.params, path)
             i = None if value is _MISSING else axis.index_of(value)
             if i is None:
                 break
             digits.append(i)
         else:
-            covered.add(tuple(axis.key(i) for axis, i in zip(axes, digits, strict=True)))
+            covered.add(tuple(digits))
     return covered
 
 
-def _walk(axes: Sequence[_Axis], covered: set[tuple]) -> Iterator[list[int]]:
-    """Uncovered points in index order; O(len(covered) + points taken), not O(grid)."""
-    size = math.prod(axis.length for axis in axes)
-    for index in range(size):
-        digits = _decode(axes, index)
-        key = tuple(axis.key(i) for axis, i in zip(axes, digits, strict=True))
+def _covered_flat(
+    axes: Sequence[_Axis], names: Sequence[str], runs: Sequence[Run], covered: set[tuple]
+) -> None:
+    """:func:`_covered` for parameters without nesting: the hot loop of a grid suggestion,
+    kept tight (one dict probe per value) since it runs over every run on every call."""
+    columns = list(zip(names, [axis._fast for axis in axes], axes, strict=True))
+    for run in runs:
+        params = run.params
+        if type(params) is not dict:
+            params = dict(params)
+        digits = []
+        for name, fast, axis in columns:
+            value = params.get(name, _MISSING)
+            if value is _MISSING:
+                break
+            try:
+                i = fast[(type(value), value)]
+            except (KeyError, TypeError):  # not seen yet, or unhashable (a list or dict)
+                i = axis.index_of(value)
+            if i is None:
+                break
+            digits.append(i)
+        else:
+            covered.add(tuple(digits))
+
+
+def _walk(axes: Sequence[_Axis], covered: set[tuple]) -> Iterator[tuple[int, ...]]:
+    """Uncovered points in index order (the last axis fastest); O(len(covered) + points
+    taken), not O(grid): itertools.product is lazy."""
+    dedupe = any(axis.distinct != axis.length for axis in axes)
+    for digits in itertools.product(*(range(axis.length) for axis in axes)):
+        key = (
+            tuple(axis.first(i) for axis, i in zip(axes, digits, strict=True)) if dedupe else digits
+        )
         if key not in covered:
-            covered.add(key)  # a duplicate value later in an axis is the same point
+            covered.add(key)
             yield digits
 
 
