@@ -1,0 +1,138 @@
+"""Suggestion time of redsweep's engine beside W&B's open-source ``sweeps`` package.
+
+Same configs, same prior runs, same process. Run by hand (the ``bench`` extra installs
+``sweeps``)::
+
+    pip install '.[bench]'
+    python benchmarks/engine.py            # --repeats 5 --runs 0,100,1000
+
+Prints one table: median milliseconds per suggestion for each method and number of prior runs,
+and the ratio sweeps / redsweep (higher is better for redsweep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from redsweep import engine
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "grid": {
+        "method": "grid",
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {
+            "a": {"values": list(range(20))},
+            "b": {"min": 1, "max": 20},
+            "c": {"values": [0.1 * i for i in range(20)]},
+        },
+    },
+    "random": {
+        "method": "random",
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {
+            "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1},
+            "batch": {"values": [16, 32, 64, 128]},
+            "dropout": {"min": 0.0, "max": 0.5},
+            "layers": {"min": 1, "max": 8},
+        },
+    },
+    "bayes": {
+        "method": "bayes",
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {
+            "x": {"min": -2.0, "max": 2.0},
+            "y": {"min": -2.0, "max": 2.0},
+            "z": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1.0},
+        },
+    },
+}
+
+
+def loss(params: dict[str, Any]) -> float:
+    """A smooth synthetic objective over any of the configs' parameters."""
+    total = 0.0
+    for key, value in sorted(params.items()):
+        if isinstance(value, (int, float)):
+            total += (float(value) - 0.3) ** 2 / (1 + len(key))
+    return total
+
+
+def prior_runs(method: str, k: int) -> list[engine.Run]:
+    config = engine.load_config(CONFIGS[method])
+    if method == "grid":
+        points = engine.suggest(config, [], n=k)
+    else:
+        rng = np.random.default_rng(1)
+        points = [
+            engine.suggest(config, [], n=1, seed=int(rng.integers(1 << 30)))[0] for _ in range(k)
+        ]
+    return [
+        engine.Run(f"r{i}", "finished", p, history=({"loss": loss(p)},), summary={"loss": loss(p)})
+        for i, p in enumerate(points)
+    ]
+
+
+def to_sweeps_runs(runs: list[engine.Run]) -> list[Any]:
+    from sweeps import SweepRun  # the reference, installed by the `bench` extra
+
+    return [
+        SweepRun(
+            name=r.id,
+            state="finished",
+            config={k: {"value": v} for k, v in r.params.items()},
+            history=list(r.history),
+            summary_metrics=dict(r.summary),
+        )
+        for r in runs
+    ]
+
+
+def median_ms(fn: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--runs", default="0,100,1000")
+    args = parser.parse_args()
+    try:
+        import sweeps
+    except ImportError:
+        print(
+            "benchmarks/engine.py needs W&B's `sweeps` package: pip install '.[bench]'",
+            file=sys.stderr,
+        )
+        return 2
+
+    counts = [int(x) for x in args.runs.split(",")]
+    print(f"suggestion time, median of {args.repeats} (ms); sweeps {sweeps.__version__}")
+    header = f"{'method':<8} {'prior runs':>10} {'redsweep':>10} {'sweeps':>10} {'ratio':>8}"
+    print(header)
+    print("-" * len(header))
+    for method, raw in CONFIGS.items():
+        config = engine.load_config(raw)
+        for k in counts:
+            runs = prior_runs(method, k)
+            wb_runs = to_sweeps_runs(runs)
+            ours = median_ms(partial(engine.suggest, config, runs, 1, 0), args.repeats)
+            theirs = median_ms(partial(sweeps.next_run, raw, wb_runs), args.repeats)
+            print(f"{method:<8} {k:>10} {ours:>10.2f} {theirs:>10.2f} {theirs / ours:>7.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

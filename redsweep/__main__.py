@@ -1,0 +1,5 @@
+"""``python -m redsweep``: the same as the ``redsweep`` command."""
+
+from redsweep.cli import main
+
+main()
