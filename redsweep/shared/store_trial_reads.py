@@ -62,9 +62,10 @@ class TrialReadsMixin(StoreBase):
         return [t.decode() for t in self._r.zrange(keys.trials(sweep_id), 0, -1)]
 
     @guarded
-    def list_trials(self, sweep_id: str) -> list[TrialInfo]:
-        """Every trial of the sweep, in the order they were added (one pipelined round trip)."""
-        ids = self.trial_ids(sweep_id)
+    def list_trials(self, sweep_id: str, trial_ids: Iterable[str] | None = None) -> list[TrialInfo]:
+        """Every trial of the sweep (or those of ``trial_ids`` that exist), in the order they
+        were added (or given), in one pipelined round trip."""
+        ids = self.trial_ids(sweep_id) if trial_ids is None else list(trial_ids)
         pipe = self._r.pipeline(transaction=False)
         for trial_id in ids:
             pipe.hgetall(keys.trial(sweep_id, trial_id))

@@ -1,0 +1,336 @@
+"""The controller loop: lease, reconcile, suggest, enqueue, consume events, stop, finish.
+
+One controller runs per sweep, by a lease with a fencing epoch in Redis. It derives all its
+state from Redis (:class:`~redsweep.controller.view.SweepView`), so a restarted controller, or
+another host taking over, continues where the last one stopped: no grid point skipped or
+repeated, ``run_cap`` never exceeded (the store enforces it in the same Lua call that adds a
+trial). An agent with no controller around runs one in a background thread
+(:func:`start_background`); a dedicated controller process takes precedence over it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import time
+import uuid
+
+import numpy as np
+
+from redsweep.controller.view import SweepView
+from redsweep.errors import FencedError, RedsweepError
+from redsweep.progress import Progress
+from redsweep.shared import search, stopping
+from redsweep.shared.config import parse_config
+from redsweep.shared.records import Method, RunState, SweepState
+from redsweep.shared.store import Store
+from redsweep.shared.store_records import SweepInfo
+
+LEASE_MS = 10_000
+RETRIES = 1  # a crashed trial runs once more
+POLL_MS = 200
+EVENTS_CONSUMER = "controller"  # one name for every controller: a successor re-reads the backlog
+_BACKGROUND = "bg:"
+_OVER = (SweepState.FINISHED, SweepState.CANCELED)
+
+
+class ControllerBusy(RedsweepError):
+    """Another controller holds the sweep's lease."""
+
+    def __init__(self, sweep_id: str, holder: str) -> None:
+        self.holder = holder
+        super().__init__(f"sweep {sweep_id} already has a controller: {holder}")
+
+
+def holder_name(background: bool = False) -> str:
+    """Who a controller is, as shown to users: ``ctl:HOST:PID:RANDOM``."""
+    kind = _BACKGROUND if background else "ctl:"
+    return f"{kind}{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Controller:
+    """The controller of one sweep. ``run()`` loops until the sweep is over."""
+
+    def __init__(
+        self,
+        store: Store,
+        sweep_id: str,
+        *,
+        background: bool = False,
+        lease_ms: int = LEASE_MS,
+        retries: int = RETRIES,
+        poll_ms: int = POLL_MS,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store = store
+        self.sweep_id = sweep_id
+        self.background = background
+        self.holder = holder_name(background)
+        self.lease_ms = lease_ms
+        self.retries = retries
+        self.poll_ms = poll_ms
+        self.progress = progress
+        self.epoch: int | None = None
+        self.view: SweepView | None = None
+        self._next_renew = 0.0
+        self._next_reap = 0.0
+        self._seed = int(hashlib.sha256(sweep_id.encode()).hexdigest()[:8], 16)
+
+    # ---- the lease -------------------------------------------------------------------------
+
+    def acquire(self, wait_s: float = 0.0) -> bool:
+        """Take the lease (waiting up to ``wait_s``); load the sweep's state from Redis.
+
+        A dedicated controller asks an agent's background controller to hand the lease over.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            epoch = self.store.acquire_controller(self.sweep_id, self.holder, self.lease_ms)
+            if epoch is not None:
+                break
+            holder = self.store.controller_holder(self.sweep_id) or ""
+            if not self.background and holder.startswith(_BACKGROUND):
+                self.store.request_handover(self.sweep_id, self.holder, self.lease_ms * 3)
+                deadline = max(deadline, time.monotonic() + self.lease_ms * 2 / 1000)
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        self.epoch = epoch
+        self._next_renew = time.monotonic() + self.lease_ms / 3000
+        info = self.store.get_sweep(self.sweep_id)
+        self.view = SweepView(self.store, self.sweep_id, parse_config(info.config))
+        self.view.load()
+        if info.state is SweepState.PENDING:
+            self.store.set_sweep_state(
+                self.sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING]
+            )
+        return True
+
+    def release(self) -> None:
+        if self.epoch is not None:
+            self.store.release_controller(self.sweep_id, self.holder, self.epoch)
+            self.epoch = None
+
+    def _renew(self) -> None:
+        if time.monotonic() < self._next_renew:
+            return
+        assert self.epoch is not None
+        if not self.store.renew_controller(self.sweep_id, self.holder, self.epoch, self.lease_ms):
+            self.epoch = None
+            raise FencedError(f"controller {self.holder} lost the lease of sweep {self.sweep_id}")
+        self._next_renew = time.monotonic() + self.lease_ms / 3000
+
+    # ---- the loop --------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None) -> SweepInfo:
+        """Acquire the lease (ControllerBusy if another controller has it) and loop until the
+        sweep is finished or canceled, or ``stop`` is set. Returns the sweep as it ended."""
+        if not self.acquire(wait_s=0.0):
+            holder = self.store.controller_holder(self.sweep_id) or "another controller"
+            raise ControllerBusy(self.sweep_id, holder)
+        stop = stop or threading.Event()
+        try:
+            while not stop.is_set() and self.step():
+                pass
+        finally:
+            if self.epoch is not None:
+                self.release()
+            if self.progress is not None:
+                self.progress.close()
+        return self.store.get_sweep(self.sweep_id)
+
+    def step(self) -> bool:
+        """One round: renew, read events, reap, retry, stop, top up, finish. False when the
+        sweep is over or this controller must yield (fenced, or a handover was asked)."""
+        assert self.view is not None
+        self._renew()
+        if self.background and self.store.handover_requested(self.sweep_id):
+            self.release()
+            return False
+        info = self.store.get_sweep(self.sweep_id)
+        if info.state in _OVER:
+            return False
+        events = self.store.read_events(
+            self.sweep_id, EVENTS_CONSUMER, block_ms=self.poll_ms, count=500
+        )
+        follow = self.view.follows_reports
+        touched = {e.trial_id for e in events if e.trial_id and (follow or e.type != "report")}
+        self.view.refresh(touched)
+        self.store.ack_events(self.sweep_id, [e.id for e in events])
+        self._reap()
+        if any(e.type == "report" for e in events):
+            self._apply_stopping()
+        for event in events:
+            if event.type in ("finish", "crash") and event.trial_id:
+                self._report_end(event.trial_id)
+        self._retry(info)
+        reason = self.view.done_reason()
+        if reason is not None and info.done_reason != reason:
+            self.store.set_done_reason(self.sweep_id, reason)
+        if reason is None and info.state is SweepState.RUNNING:
+            self._top_up(info)
+        elif reason is not None and self.view.alive() == 0 and info.state is SweepState.RUNNING:
+            self.store.set_sweep_state(
+                self.sweep_id,
+                SweepState.FINISHED,
+                allowed_from=[SweepState.RUNNING],
+                reason=reason,
+            )
+            if self.progress is not None:
+                self.progress.message(f"sweep {self.sweep_id} finished ({reason})")
+            return False
+        return True
+
+    # ---- the parts of a round --------------------------------------------------------------
+
+    def _reap(self) -> None:
+        """Crash trials whose lease lapsed; put orphaned queue entries back."""
+        if time.monotonic() < self._next_reap:
+            return
+        self._next_reap = time.monotonic() + min(1.0, self.lease_ms / 4000)
+        lapsed = self.store.lapsed_trials(self.sweep_id)
+        for trial_id in lapsed:
+            self.store.reap(self.sweep_id, trial_id)
+        self.view.refresh(lapsed)
+        self.store.requeue_orphans(self.sweep_id)
+
+    def _retry(self, info: SweepInfo) -> None:
+        if info.state is SweepState.CANCELED:
+            return
+        for trial in self.view.to_retry(self.retries):
+            trial_id = self.store.add_trial(
+                self.sweep_id,
+                trial.params,
+                epoch=self._epoch(),
+                attempt=trial.attempt + 1,
+                retry_of=trial.id,
+            )
+            if trial_id is not None:
+                self.view.refresh([trial_id])
+                self._say(f"run {trial.id} crashed; running it again as {trial_id}")
+
+    def _apply_stopping(self) -> None:
+        """Ask running trials hyperband would stop to stop (stored on the trial)."""
+        if self.view.config.early_terminate is None:
+            return
+        for decision in stopping.stop_decisions(self.view.config, self.view.all_runs()):
+            trial = self.view.trials.get(decision.run_id)
+            if trial is None or trial.stop_requested:
+                continue
+            reason = {
+                "rule": "hyperband",
+                "band": decision.band,
+                "threshold": decision.threshold,
+                "value": decision.value,
+            }
+            if self.store.request_stop(self.sweep_id, decision.run_id, reason):
+                self.view.refresh([decision.run_id])
+
+    def _top_up(self, info: SweepInfo) -> None:
+        """Keep the queue at the number of idle agents, plus a prefetch for grid/random."""
+        agents = self.store.live_agents(self.sweep_id)
+        idle = sum(1 for a in agents if not a.busy)
+        prefetch = 0 if self.view.config.method is Method.BAYES else max(2, len(agents))
+        want = idle + prefetch - self.store.queue_length(self.sweep_id)
+        if self.view.config.run_cap is not None:
+            want = min(want, self.view.config.run_cap - info.issued)
+        if want <= 0:
+            return
+        rng = np.random.default_rng([self._seed, info.seq])
+        added = []
+        for params in search.suggest(self.view.config, self.view.all_runs(), want, rng):
+            trial_id = self.store.add_trial(
+                self.sweep_id, params, epoch=self._epoch(), run_cap=self.view.config.run_cap
+            )
+            if trial_id is None:  # the cap was reached (the store checks it atomically)
+                break
+            added.append(trial_id)
+        self.view.refresh(added)
+
+    def _report_end(self, trial_id: str) -> None:
+        if self.progress is None:
+            return
+        trial = self.view.trials.get(trial_id)
+        if trial is None or not trial.state.is_terminal:
+            return
+        seconds = None
+        if trial.finished_ms and trial.claimed_ms:
+            seconds = (trial.finished_ms - trial.claimed_ms) / 1000
+        note = ""
+        if trial.state is RunState.STOPPED and trial.stop_reason:
+            note = "stopped early at band {band}".format(**trial.stop_reason)
+        _, best = self.view.best()
+        self.progress.trial_ended(
+            trial_id,
+            trial.state.value,
+            value=self.view.value(trial_id),
+            seconds=seconds,
+            counts=self.view.counts(),
+            best=best,
+            note=note,
+        )
+
+    def _say(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.message(text)
+
+    def _epoch(self) -> int:
+        if self.epoch is None:
+            raise FencedError(f"controller {self.holder} holds no lease")
+        return self.epoch
+
+
+class BackgroundController:
+    """A controller in a daemon thread of an agent: it runs the sweep's controller whenever no
+    other controller holds the lease, and yields to a dedicated controller process."""
+
+    def __init__(self, url: str, sweep_id: str, *, lease_ms: int = LEASE_MS) -> None:
+        self.url = url
+        self.sweep_id = sweep_id
+        self.lease_ms = lease_ms
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._main, name=f"redsweep-controller-{sweep_id}", daemon=True
+        )
+        self.error: BaseException | None = None
+
+    def start(self) -> BackgroundController:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop and release the lease so another agent's controller can take over at once."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _main(self) -> None:
+        store = Store.from_url(self.url)
+        try:
+            while not self._stop.is_set():
+                if store.get_sweep(self.sweep_id).state in _OVER:
+                    return
+                controller = Controller(
+                    store, self.sweep_id, background=True, lease_ms=self.lease_ms
+                )
+                if store.handover_requested(self.sweep_id) or not controller.acquire():
+                    self._stop.wait(self.lease_ms / 4000)
+                    continue
+                try:
+                    while not self._stop.is_set() and controller.step():
+                        pass
+                except FencedError:
+                    pass
+                finally:
+                    if controller.epoch is not None:
+                        controller.release()
+        except BaseException as exc:  # reported by the agent; never kills the agent's thread
+            self.error = exc
+        finally:
+            store.close()
+
+
+def start_background(url: str, sweep_id: str, *, lease_ms: int = LEASE_MS) -> BackgroundController:
+    """Run the sweep's controller in a background thread whenever no other controller does."""
+    return BackgroundController(url, sweep_id, lease_ms=lease_ms).start()
