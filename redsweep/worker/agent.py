@@ -1,0 +1,416 @@
+"""An agent session: pop trials of one sweep, claim them, run them, until done.
+
+Each trial id travels on the sweep's queue as a msgpack :class:`TrialMessage`; the agent moves
+it into its own in-flight list (BLMOVE), claims the trial (compare-and-set on the attempt),
+runs it (:mod:`redsweep.worker.trial`) and acks the entry. Anything on the queue that is not a
+trial message of this sweep goes to the dead letters, with a line on stderr.
+
+The session ends by itself when ``count`` trials ran here (failures count, as in W&B) or the
+sweep is over; it waits while the sweep is paused or pending. When no controller holds the
+sweep's lease, it runs one in a background thread until it exits. Signals (main thread only):
+the first SIGINT/SIGTERM lets the current trial finish, the second stops it, the third kills it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from redsweep.connect import resolve_url
+from redsweep.errors import NotFoundError, ProtocolError, RedsweepError, StoreError
+from redsweep.progress import Progress
+from redsweep.shared.config import parse_config
+from redsweep.shared.protocol import decode
+from redsweep.shared.records import RunState, SweepState, TrialMessage
+from redsweep.shared.store import Store, SweepInfo, new_id
+from redsweep.worker.runs import host
+from redsweep.worker.trial import TrialOutcome, TrialRunner
+
+#: How often the agent says it is alive, and for how long each heartbeat counts.
+HEARTBEAT_S = 1.0
+HEARTBEAT_TTL_MS = 5_000
+MIN_BEAT_GAP_S = 0.2
+#: How long one pop waits for a trial, and how stale the agent's view of the sweep may get.
+POP_TIMEOUT_S = 1.0
+CHECK_EVERY_S = 1.0
+#: How long an agent that ends with its sweep waits for the controller to mark it finished.
+FINISH_WAIT_S = 3.0
+#: Waiting on a pending or paused sweep is said after this long.
+WAIT_NOTICE_S = 3.0
+
+
+@dataclass
+class AgentResult:
+    """What one agent session did. ``ran`` counts trials it ran (any outcome); ``reason`` says
+    why it ended."""
+
+    agent_id: str
+    sweep_id: str
+    ran: int = 0
+    finished: int = 0
+    failed: int = 0
+    stopped: int = 0
+    killed: int = 0
+    lost: int = 0
+    dead_lettered: int = 0
+    reason: str = ""
+
+    def count(self, outcome: TrialOutcome) -> None:
+        self.ran += 1
+        state = outcome.state
+        if state is RunState.FINISHED:
+            self.finished += 1
+        elif state is RunState.STOPPED:
+            self.stopped += 1
+        elif state is RunState.KILLED:
+            self.killed += 1
+        elif state is None or not outcome.recorded:
+            self.lost += 1
+        else:
+            self.failed += 1
+
+
+def new_agent_id() -> str:
+    """``{hostname}-{pid}-{random}``."""
+    return f"{host()}-{os.getpid()}-{new_id(4)}"
+
+
+def _start_controller(url: str, sweep_id: str) -> Any:
+    """Start a controller in a background thread when none holds the sweep's lease."""
+    try:
+        from redsweep.controller.controller import start_background
+    except ImportError as exc:  # not there: a separate controller process must run
+        if exc.name not in ("redsweep.controller.controller", None):
+            raise
+        return None
+    return start_background(url, sweep_id)
+
+
+class AgentSession:
+    """Serve sweep ``sweep_id`` on the Redis at ``url``: run ``function`` (or, without one, the
+    sweep's command) for each trial, up to ``count`` trials; :meth:`run` until done."""
+
+    def __init__(
+        self,
+        url: str,
+        sweep_id: str,
+        *,
+        function: Callable[[], Any] | None = None,
+        count: int | None = None,
+        isolate: bool = False,
+        agent_dir: str | os.PathLike[str] | None = None,
+        lease_ms: int = 10_000,
+        out: TextIO | None = None,
+    ) -> None:
+        if count is not None and count < 0:
+            raise ValueError(f"count must not be negative, got {count}")
+        self.url = url
+        self.sweep_id = sweep_id
+        self.function = function
+        self.count = count
+        self.isolate = isolate
+        self.lease_ms = int(lease_ms)
+        self.agent_id = new_agent_id()
+        base = Path(".redsweep") / "agents" / self.agent_id
+        self.agent_dir = Path(agent_dir) if agent_dir is not None else base.absolute()
+        self.out = out if out is not None else sys.stderr
+        self.result = AgentResult(self.agent_id, sweep_id)
+        self._busy = False
+        self._signals = 0
+        self._stop = threading.Event()  # ends the heartbeat thread
+        self._interrupted = threading.Event()  # wakes the loop on a signal
+        self._beat_now = threading.Event()
+        self._runner: TrialRunner | None = None
+
+    # ---- the session -------------------------------------------------------------------------
+
+    def run(self) -> AgentResult:
+        """Run trials until the count is reached or the sweep is over; returns what was done."""
+        store = Store.from_url(self.url)
+        try:
+            info = store.get_sweep(self.sweep_id)
+            config = parse_config(info.config)
+            if self.function is None and config.program is None and not config.command:
+                raise RedsweepError(
+                    f"sweep {self.sweep_id} has neither a program nor a command to run; "
+                    "give the agent a function"
+                )
+            self._metric = config.metric
+            self._progress = Progress(
+                self.sweep_id,
+                total=info.grid_size or info.run_cap,
+                metric=config.metric,
+                out=self.out,
+            )
+            self._runner = TrialRunner(
+                store,
+                self.url,
+                self.sweep_id,
+                config,
+                agent_dir=self.agent_dir,
+                function=self.function,
+                isolate=self.isolate,
+                lease_ms=self.lease_ms,
+            )
+            self._beat(store)
+            heart = threading.Thread(
+                target=self._heartbeat_loop, args=(store,), name="redsweep-heartbeat", daemon=True
+            )
+            heart.start()
+            controller = None
+            previous = self._install_signals()
+            try:
+                controller = _start_controller(self.url, self.sweep_id)
+                self.result.reason = self._loop(store)
+                if controller is not None and self.result.reason.startswith("sweep done"):
+                    self._let_controller_finish(store)
+            finally:
+                self._restore_signals(previous)
+                self._stop.set()
+                self._beat_now.set()
+                heart.join(2.0)
+                with contextlib.suppress(RedsweepError):
+                    store.remove_agent(self.sweep_id, self.agent_id)
+                if controller is not None:
+                    controller.stop()
+                    if getattr(controller, "error", None) is not None:
+                        self._progress.message(f"the sweep's controller failed: {controller.error}")
+                self._runner.close()
+                self._say_best(store)
+                self._progress.close()
+            return self.result
+        finally:
+            store.close()
+
+    def _loop(self, store: Store) -> str:
+        checked_at = float("-inf")
+        info: SweepInfo | None = None  # a fresh look at the sweep, when there is one
+        waiting_since: float | None = None
+        while True:
+            if self._signals:
+                return "interrupted"
+            if self.count is not None and self.result.ran >= self.count:
+                return f"ran {self.result.ran} trial{'s' if self.result.ran != 1 else ''}"
+            if info is None and time.monotonic() - checked_at >= CHECK_EVERY_S:
+                info = store.get_sweep(self.sweep_id)
+            if info is not None:
+                checked_at = time.monotonic()
+                over = self._over(store, info)
+                if over:
+                    return over
+                if info.state in (SweepState.PAUSED, SweepState.PENDING):
+                    # pending: a controller is about to start it; paused: until resumed
+                    waiting_since = waiting_since or checked_at
+                    waited = checked_at - waiting_since
+                    if waited >= WAIT_NOTICE_S > waited - CHECK_EVERY_S:
+                        self._progress.message(
+                            f"sweep {self.sweep_id} is {info.state.value}; waiting"
+                        )
+                    self._interrupted.wait(min(CHECK_EVERY_S, 0.1 + waited / 4))
+                    info, checked_at = None, float("-inf")
+                    continue
+                info, waiting_since = None, None
+            raw = store.pop_trial(self.sweep_id, self.agent_id, POP_TIMEOUT_S)
+            if raw is None:
+                checked_at = float("-inf")  # idle: look at the sweep again before waiting
+                continue
+            if self._signals:  # left in flight: remove_agent puts it back on the queue
+                return "interrupted"
+            info = self._handle(store, raw)
+
+    def _let_controller_finish(self, store: Store) -> None:
+        """The sweep is done and nothing of it runs: give the controller this agent may be
+        running a moment to mark it finished before it is stopped."""
+        deadline = time.monotonic() + FINISH_WAIT_S
+        while time.monotonic() < deadline and not self._signals:
+            info = store.get_sweep(self.sweep_id)
+            if info.state in (SweepState.FINISHED, SweepState.CANCELED):
+                return
+            if info.count(RunState.RUNNING, RunState.PENDING):
+                return  # other agents still run trials; their controllers finish it
+            self._interrupted.wait(0.05)
+
+    def _over(self, store: Store, info: SweepInfo) -> str:
+        """Why the sweep is over for this agent ('' while it is not)."""
+        if info.state in (SweepState.FINISHED, SweepState.CANCELED):
+            why = f": {info.done_reason}" if info.done_reason else ""
+            return f"sweep {info.state.value}{why}"
+        done = info.done_reason and not info.count(RunState.PENDING)
+        if done and store.queue_length(self.sweep_id) == 0:
+            return f"sweep done: {info.done_reason}"
+        return ""
+
+    def _handle(self, store: Store, raw: bytes) -> SweepInfo | None:
+        """Handle one queue entry; after a trial, the sweep as it is now."""
+        try:
+            message = decode(raw, TrialMessage)
+            if message.sweep_id != self.sweep_id:
+                raise ProtocolError(
+                    f"a trial of sweep {message.sweep_id} on the queue of sweep {self.sweep_id}",
+                    raw,
+                )
+            token = store.claim(
+                self.sweep_id, message.trial_id, message.attempt, self.agent_id, self.lease_ms
+            )
+        except (ProtocolError, NotFoundError) as exc:
+            self._dead_letter(store, raw, str(exc))
+            return None
+        if token is None:  # taken, retried or ended meanwhile: nothing to do
+            store.ack(self.sweep_id, self.agent_id, raw)
+            return None
+        self._set_busy(True)
+        try:
+            assert self._runner is not None
+            outcome = self._runner.run(message.trial_id, token)
+        finally:
+            self._set_busy(False)
+            with contextlib.suppress(StoreError):
+                store.ack(self.sweep_id, self.agent_id, raw)
+        self.result.count(outcome)
+        return self._show(store, outcome)
+
+    def _show(self, store: Store, outcome: TrialOutcome) -> SweepInfo | None:
+        value = None
+        if self._metric is not None:
+            summary = outcome.summary
+            if self.function is None or self.isolate:  # the child reported it
+                with contextlib.suppress(RedsweepError):
+                    summary = store.summary(self.sweep_id, outcome.trial_id)
+            raw = summary.get(self._metric.name)
+            if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+                value = float(raw)
+        try:
+            info = store.get_sweep(self.sweep_id)
+        except RedsweepError:
+            return None
+        note = ""
+        if outcome.error:
+            note = (outcome.error.strip().splitlines() or [""])[-1][:200]
+        state = outcome.state.value if outcome.state is not None else "lost"
+        self._progress.trial_ended(
+            outcome.trial_id,
+            state,
+            value=value,
+            seconds=outcome.seconds,
+            counts=info.counts,
+            best=info.best_value,
+            note=note,
+        )
+        return info
+
+    def _say_best(self, store: Store) -> None:
+        """One closing line: what this agent ran and the sweep's best run so far."""
+        r = self.result
+        line = f"agent {self.agent_id} ran {r.ran} trial{'s' if r.ran != 1 else ''}"
+        if r.failed:
+            line += f" ({r.failed} failed)"
+        with contextlib.suppress(RedsweepError):
+            info = store.get_sweep(self.sweep_id)
+            if self._metric is not None and info.best_trial and info.best_value is not None:
+                best = store.get_trial(self.sweep_id, info.best_trial)
+                line += (
+                    f"; best run {best.id}: {self._metric.name}={info.best_value:.6g} "
+                    f"with {dict(best.params)}"
+                )
+        self._progress.message(line)
+
+    def _dead_letter(self, store: Store, raw: bytes, reason: str) -> None:
+        store.dead_letter(self.sweep_id, self.agent_id, raw, reason)
+        self.result.dead_lettered += 1
+        shown = raw[:40]
+        more = "..." if len(raw) > 40 else ""
+        print(
+            f"redsweep: dead-lettered a queue entry of sweep {self.sweep_id} "
+            f"({len(raw)} bytes: {shown!r}{more}): {reason}",
+            file=sys.stderr,
+        )
+
+    # ---- liveness ----------------------------------------------------------------------------
+
+    def _beat(self, store: Store) -> None:
+        store.heartbeat_agent(
+            self.sweep_id, self.agent_id, HEARTBEAT_TTL_MS, busy=self._busy, host=host()
+        )
+
+    def _heartbeat_loop(self, store: Store) -> None:
+        while not self._stop.is_set():
+            self._beat_now.wait(HEARTBEAT_S)
+            self._beat_now.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self._beat(store)
+            except RedsweepError as exc:
+                print(f"redsweep: agent heartbeat failed: {exc}", file=sys.stderr)
+            self._stop.wait(MIN_BEAT_GAP_S)  # busy flips of short trials: a few beats a second
+
+    def _set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        self._beat_now.set()
+
+    # ---- signals -----------------------------------------------------------------------------
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, self._on_signal)
+        return previous
+
+    def _say(self, text: str) -> None:
+        # from a signal handler, maybe while the main thread is inside write(): never raise
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            self._progress.message(text)
+
+    def _restore_signals(self, previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._signals += 1
+        self._interrupted.set()
+        runner = self._runner
+        busy = runner is not None and runner.running
+        name = signal.Signals(signum).name
+        if self._signals == 1:
+            then = "finishing the current trial, then exiting" if busy else "exiting"
+            self._say(f"{name}: {then} (again to stop the trial)")
+        elif not busy:
+            raise KeyboardInterrupt
+        elif self._signals == 2:
+            self._say(f"{name}: stopping the current trial (again to kill it)")
+            runner.interrupt(hard=False)  # type: ignore[union-attr]
+        else:
+            self._say(f"{name}: killing the current trial")
+            runner.interrupt(hard=True)  # type: ignore[union-attr]
+
+
+def run_agent(
+    sweep_id: str,
+    function: Callable[[], Any] | None = None,
+    entity: str | None = None,
+    project: str | None = None,
+    count: int | None = None,
+    *,
+    redis: str | None = None,
+    isolate: bool = False,
+    **options: Any,
+) -> AgentResult:
+    """W&B's ``wandb.agent(sweep_id, function=None, entity=None, project=None, count=None)``:
+    run an agent session on ``redis`` (else ``REDSWEEP_REDIS_URL``, else the embedded local
+    server). ``sweep_id`` may be W&B's ``entity/project/id`` path; only the id is used.
+    ``options`` go to :class:`AgentSession` (agent_dir, lease_ms, out)."""
+    sweep_id = sweep_id.rstrip("/").rsplit("/", 1)[-1]
+    session = AgentSession(
+        resolve_url(redis), sweep_id, function=function, count=count, isolate=isolate, **options
+    )
+    return session.run()
