@@ -1,0 +1,110 @@
+"""The W&B-shaped Python API for whole sweeps: ``sweep()`` creates one, ``controller()`` runs
+its controller in the foreground. (``agent()`` lives in :mod:`redsweep.worker.agent`, the
+in-trial calls in :mod:`redsweep.worker.run`.)"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from redsweep.connect import connect, resolve_url
+from redsweep.controller.controller import Controller
+from redsweep.progress import Progress
+from redsweep.shared import search
+from redsweep.shared.config import load_config
+from redsweep.shared.records import Method, SweepConfig
+from redsweep.shared.store_base import mask_url
+from redsweep.shared.store_records import SweepInfo
+
+ConfigSource = Mapping[str, Any] | str | os.PathLike
+
+
+def total_trials(config: SweepConfig) -> int | None:
+    """How many trials the sweep will run at most: the grid size and/or the run cap."""
+    sizes = []
+    if config.method is Method.GRID:
+        sizes.append(search.grid_size(config))
+    if config.run_cap is not None:
+        sizes.append(config.run_cap)
+    return min(sizes) if sizes else None
+
+
+def create_sweep(
+    sweep: ConfigSource | SweepConfig,
+    *,
+    project: str | None = None,
+    name: str | None = None,
+    redis: str | None = None,
+) -> tuple[str, SweepConfig, str]:
+    """Validate and store a sweep; return (sweep id, config, the Redis URL used)."""
+    config = sweep if isinstance(sweep, SweepConfig) else load_config(sweep)
+    url = resolve_url(redis)
+    store = connect(url)
+    try:
+        grid = search.grid_size(config) if config.method is Method.GRID else None
+        sweep_id = store.create_sweep(
+            config.raw,
+            project=project or config.project,
+            name=name or config.name,
+            grid_size=grid,
+            run_cap=config.run_cap,
+        )
+    finally:
+        store.close()
+    return sweep_id, config, url
+
+
+def agent_command(sweep_id: str, url: str) -> str:
+    """The command to run an agent for this sweep on another machine (password masked)."""
+    if url.startswith("unix://"):
+        return f"redsweep agent {sweep_id}"
+    return f"REDSWEEP_REDIS_URL={mask_url(url)} redsweep agent {sweep_id}"
+
+
+def sweep(
+    sweep: ConfigSource,
+    entity: str | None = None,
+    project: str | None = None,
+    *,
+    name: str | None = None,
+    redis: str | None = None,
+    prior_runs: Any = None,
+) -> str:
+    """W&B's ``wandb.sweep(sweep, entity=None, project=None)``: store the sweep, return its id.
+
+    ``sweep`` is a config dict or a path to a YAML/JSON file; raises ConfigError when invalid.
+    """
+    sweep_id, config, url = create_sweep(sweep, project=project, name=name, redis=redis)
+    for warning in config.warnings:
+        print(f"redsweep: warning: {warning}", file=sys.stderr)
+    print(f"redsweep: Created sweep with ID: {sweep_id}", file=sys.stderr)
+    print(f"redsweep: Run sweep agent with: {agent_command(sweep_id, url)}", file=sys.stderr)
+    return sweep_id
+
+
+def controller(
+    sweep_id: str,
+    *,
+    redis: str | None = None,
+    out: TextIO | None = None,
+    stop: threading.Event | None = None,
+    lease_ms: int | None = None,
+) -> SweepInfo:
+    """Run the sweep's controller in the foreground until the sweep is over.
+
+    Raises ControllerBusy (naming the holder) when another controller runs it.
+    """
+    sweep_id = sweep_id.rstrip("/").rsplit("/", 1)[-1]
+    store = connect(redis)
+    try:
+        info = store.get_sweep(sweep_id)
+        config = load_config(info.config)
+        progress = Progress(sweep_id, total=total_trials(config), metric=config.metric, out=out)
+        options = {} if lease_ms is None else {"lease_ms": lease_ms}
+        ctl = Controller(store, sweep_id, progress=progress, **options)
+        return ctl.run(stop)
+    finally:
+        store.close()

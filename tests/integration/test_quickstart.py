@@ -1,0 +1,81 @@
+"""The W&B quickstart, run as a user runs it: a script in a fresh directory, no Redis set up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from redsweep.shared import embedded
+from redsweep.shared.records import RunState
+from redsweep.shared.store import Store
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
+
+
+def test_the_quickstart_runs_10_trials_on_the_embedded_server_and_prints_the_best(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDSWEEP_")}
+    try:
+        result = subprocess.run(
+            [sys.executable, str(QUICKSTART)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        status = embedded.status(tmp_path / ".redsweep")
+        assert status.running  # started on demand, and left running for the next command
+        store = Store.from_url(status.url)
+        try:
+            (sweep,) = store.list_sweeps()
+            assert sweep.project == "my-first-sweep"
+            finished = [t for t in store.list_trials(sweep.id) if t.state is RunState.FINISHED]
+            assert len(finished) == 10
+            scores = {}
+            for trial in finished:
+                assert 0.01 <= trial.params["x"] <= 0.1 and trial.params["y"] in (1, 3, 7)
+                score = store.summary(sweep.id, trial.id)["score"]
+                assert score == trial.params["x"] ** 3 + trial.params["y"]
+                scores[trial.id] = score
+        finally:
+            store.close()
+        best_id = min(scores, key=scores.get)
+        last = result.stderr.strip().splitlines()[-1]
+        assert f"best run {best_id}: score={scores[best_id]:.6g}" in last, result.stderr
+        assert "ran 10 trials" in last
+    finally:
+        embedded.stop(tmp_path / ".redsweep")
+    assert not embedded.status(tmp_path / ".redsweep").running
+
+
+def test_cli_commands_share_the_embedded_server_and_server_stop_ends_it(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDSWEEP_")}
+    config = Path(__file__).resolve().parents[2] / "examples" / "grid.yaml"
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "redsweep", *args],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    try:
+        assert "not running" in cli("server", "status").stdout
+        created = cli("sweep", str(config))
+        assert created.returncode == 0, created.stderr
+        sweep_id = created.stdout.strip().splitlines()[-1]
+        assert f"redsweep agent {sweep_id}" in created.stdout
+        status = cli("server", "status")
+        assert status.stdout.startswith("running"), status.stdout
+        # a second command finds the same server and the sweep in it
+        again = cli("sweep", str(config))
+        store = Store.from_url(embedded.status(tmp_path / ".redsweep").url)
+        ids = {s.id for s in store.list_sweeps()}
+        store.close()
+        assert ids == {sweep_id, again.stdout.strip().splitlines()[-1]}
+        assert cli("server", "stop").stdout.strip() == "stopped"
+        assert "not running" in cli("server", "status").stdout
+    finally:
+        embedded.stop(tmp_path / ".redsweep")
