@@ -10,12 +10,12 @@ a value is ``ppf(u)`` of a uniform ``u``; ``q_*`` values are ``round(x / q) * q`
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import special
 
 from redsweep.shared.values import canonical
 
@@ -38,6 +38,27 @@ def _clip_unit(u: float) -> float:
 def _open_unit(u: float) -> float:
     """u clipped into (0, 1): the normal family's ppf is infinite at 0 and 1."""
     return min(max(float(u), 1e-12), 1.0 - 1e-12)
+
+
+_STANDARD_NORMAL = statistics.NormalDist()
+
+
+def _ndtr(x: float) -> float:
+    """The standard normal CDF."""
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def _ndtri(u: float) -> float:
+    """The standard normal quantile, finite at 0 and 1."""
+    return _STANDARD_NORMAL.inv_cdf(_open_unit(u))
+
+
+def _special() -> Any:
+    # scipy.special costs ~0.5 s to import; only beta parameters and bayes need it, so agents
+    # and the CLI of other sweeps do not pay for it
+    from scipy import special
+
+    return special
 
 
 def _bucket(u: float, n: int) -> int:
@@ -326,13 +347,13 @@ class Normal(Param):
     distribution: ClassVar[str] = "normal"
 
     def cdf(self, value: Any) -> float:
-        return float(special.ndtr((value - self.mu) / self.sigma))
+        return _ndtr((value - self.mu) / self.sigma)
 
     def cdf_array(self, values: np.ndarray) -> np.ndarray:
-        return special.ndtr((values - self.mu) / self.sigma)
+        return _special().ndtr((values - self.mu) / self.sigma)
 
     def ppf(self, u: float) -> float:
-        return float(self.mu + self.sigma * special.ndtri(_open_unit(u)))
+        return self.mu + self.sigma * _ndtri(u)
 
 
 @dataclass(frozen=True)
@@ -353,10 +374,10 @@ class LogNormal(Param):
     def cdf(self, value: Any) -> float:
         if value <= 0:
             return 0.0
-        return float(special.ndtr((math.log(value) - self.mu) / self.sigma))
+        return _ndtr((math.log(value) - self.mu) / self.sigma)
 
     def ppf(self, u: float) -> float:
-        return float(math.exp(self.mu + self.sigma * special.ndtri(_open_unit(u))))
+        return math.exp(self.mu + self.sigma * _ndtri(u))
 
 
 @dataclass(frozen=True)
@@ -375,10 +396,10 @@ class Beta(Param):
     distribution: ClassVar[str] = "beta"
 
     def cdf(self, value: Any) -> float:
-        return float(special.betainc(self.a, self.b, min(max(value, 0.0), 1.0)))
+        return float(_special().betainc(self.a, self.b, min(max(value, 0.0), 1.0)))
 
     def ppf(self, u: float) -> float:
-        return float(special.betaincinv(self.a, self.b, _clip_unit(u)))
+        return float(_special().betaincinv(self.a, self.b, _clip_unit(u)))
 
 
 @dataclass(frozen=True)

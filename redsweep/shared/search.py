@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from redsweep.shared import bayes
 from redsweep.shared.params import Categorical, Constant, IntUniform, Param, QUniform
 from redsweep.shared.records import Method, Run, SweepConfig
 from redsweep.shared.values import canonical
@@ -44,6 +43,9 @@ def suggest(
         return [
             nest(config.params, [_plain(p.sample(rng)) for p in config.params]) for _ in range(n)
         ]
+    # imported here: bayes pulls in scipy (~0.5 s), which grid and random sweeps never need
+    from redsweep.shared import bayes
+
     flat = bayes.suggest(config, runs, n, rng)
     return [
         nest(
