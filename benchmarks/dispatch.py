@@ -1,0 +1,284 @@
+"""Dispatch throughput of redsweep beside Optuna, with a trivial objective, on one Redis.
+
+Both systems run the same random search over ``x`` in [0, 1] minimising ``x ** 2`` with two
+worker processes against the same private redis-server (TCP on 127.0.0.1, with a password),
+started for the benchmark and stopped at the end; nothing touches a Redis on port 6379.
+
+- redsweep: ``redsweep.sweep(...)`` with ``run_cap: N``, then two agent processes, each
+  ``redsweep.agent(sweep_id, function=f)``. By default the controller runs as the background
+  thread of one agent, as in the quickstart (two processes, like Optuna's two); with
+  ``--controller process`` a dedicated ``redsweep controller`` process runs it (a third
+  process); ``both`` measures the two setups.
+- Optuna: ``JournalStorage(JournalRedisBackend(url))``, ``RandomSampler``, two processes each
+  ``study.optimize(objective, n_trials=N // 2)``.
+
+Throughput is trials over the *active window*: from the first trial's start to the last
+trial's end, as each system records them (redsweep: server times ``claimed_ms`` and
+``finished_ms`` of its trials; Optuna: ``datetime_start`` and ``datetime_complete``). Process
+start-up (imports, connecting) and shut-down are outside it; the wall time from spawning the
+workers until they all exited is shown beside it. Systems alternate order between repeats; the
+table shows medians. Run by hand (the ``bench`` extra installs ``optuna``)::
+
+    pip install '.[bench]'
+    python benchmarks/dispatch.py            # --trials 400 --repeats 5 --controller thread
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from redsweep.shared.server import LocalServer, free_port
+
+URL_ENV = "DISPATCH_BENCH_URL"  # the worker processes' Redis URL (kept out of argv)
+WORKERS = 2
+REPO = Path(__file__).resolve().parents[1]
+WORKER_TIMEOUT_S = 600.0
+
+SWEEP = {
+    "method": "random",
+    "metric": {"name": "y", "goal": "minimize"},
+    "parameters": {"x": {"min": 0.0, "max": 1.0}},
+}
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One run of one system: trials done, active-window seconds, wall seconds."""
+
+    trials: int
+    seconds: float
+    wall: float
+
+
+# ---- the worker processes --------------------------------------------------------------------
+
+
+def redsweep_worker(sweep_id: str) -> None:
+    """One redsweep agent process: run trials until the sweep is over."""
+    import redsweep
+
+    def objective() -> None:
+        redsweep.init()
+        redsweep.log({"y": redsweep.config.x**2})
+
+    result = redsweep.agent(sweep_id, function=objective, redis=os.environ[URL_ENV])
+    print(f"agent ran {result.ran} trials: {result.reason}", file=sys.stderr)
+
+
+def optuna_worker(study_name: str, n_trials: int) -> None:
+    """One Optuna process: ``n_trials`` trials of the shared study."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalRedisBackend
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    storage = JournalStorage(JournalRedisBackend(os.environ[URL_ENV]))
+    study = optuna.load_study(
+        study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler()
+    )
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0) ** 2, n_trials=n_trials)
+
+
+# ---- one measured run per system -------------------------------------------------------------
+
+
+def _spawn(args: list[str], url: str, workdir: Path, log_name: str) -> subprocess.Popen[bytes]:
+    # the workers run in a scratch directory: let them import this checkout even uninstalled
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, URL_ENV: url, "REDSWEEP_REDIS_URL": url, "PYTHONPATH": path}
+    with open(workdir / log_name, "ab") as log:
+        return subprocess.Popen(
+            args, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+        )
+
+
+def _wait_all(procs: list[subprocess.Popen[bytes]], workdir: Path) -> None:
+    """Wait for the worker processes; on failure or timeout kill them all and raise."""
+    deadline = time.monotonic() + WORKER_TIMEOUT_S
+    try:
+        for proc in procs:
+            code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            if code != 0:
+                logs = "".join(
+                    f"\n--- {log.name}\n" + "\n".join(log.read_text().splitlines()[-15:])
+                    for log in sorted(workdir.glob("*.log"))
+                )
+                raise RuntimeError(f"a worker exited with code {code}:{logs}")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def _worker_argv(*args: str) -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "_worker", *args]
+
+
+def run_redsweep(url: str, trials: int, workdir: Path, controller: str) -> Measure:
+    """Create a sweep with ``run_cap`` trials and serve it with two agents (and maybe a
+    dedicated controller process)."""
+    import redsweep
+    from redsweep.shared.store import Store
+
+    with contextlib.redirect_stderr(io.StringIO()):  # its "Created sweep" lines
+        sweep_id = redsweep.sweep({**SWEEP, "run_cap": trials}, redis=url)
+    procs = []
+    start = time.perf_counter()
+    if controller == "process":
+        argv = [sys.executable, "-m", "redsweep", "controller", sweep_id]
+        procs.append(_spawn(argv, url, workdir, f"controller-{sweep_id}.log"))
+    procs += [
+        _spawn(_worker_argv("redsweep", sweep_id), url, workdir, f"agent-{sweep_id}-{i}.log")
+        for i in range(WORKERS)
+    ]
+    _wait_all(procs, workdir)
+    wall = time.perf_counter() - start
+    with Store.from_url(url) as store:
+        done = [t for t in store.list_trials(sweep_id) if t.finished_ms and t.claimed_ms]
+    first = min(t.claimed_ms for t in done)  # type: ignore[type-var]
+    last = max(t.finished_ms for t in done)  # type: ignore[type-var]
+    return Measure(len(done), (last - first) / 1000, wall)
+
+
+def run_optuna(url: str, trials: int, workdir: Path) -> Measure:
+    """Create a study on the Redis journal and run it with two processes."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalRedisBackend
+
+    name = f"dispatch-{uuid.uuid4().hex[:8]}"
+    storage = JournalStorage(JournalRedisBackend(url))
+    optuna.create_study(storage=storage, study_name=name, sampler=optuna.samplers.RandomSampler())
+    share = trials // WORKERS
+    start = time.perf_counter()
+    procs = [
+        _spawn(_worker_argv("optuna", name, str(share)), url, workdir, f"optuna-{name}-{i}.log")
+        for i in range(WORKERS)
+    ]
+    _wait_all(procs, workdir)
+    wall = time.perf_counter() - start
+    study = optuna.load_study(study_name=name, storage=JournalStorage(JournalRedisBackend(url)))
+    done = [t for t in study.get_trials(deepcopy=False) if t.datetime_start and t.datetime_complete]
+    first = min(t.datetime_start for t in done)  # type: ignore[type-var]
+    last = max(t.datetime_complete for t in done)  # type: ignore[type-var]
+    return Measure(len(done), (last - first).total_seconds(), wall)
+
+
+# ---- the benchmark ---------------------------------------------------------------------------
+
+
+def benchmark(trials: int, repeats: int, controllers: list[str]) -> dict[str, list[Measure]]:
+    """Run every system ``repeats`` times, alternating the order; measures by system name."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    systems = ["optuna", *(f"redsweep ({c})" for c in controllers)]
+    results: dict[str, list[Measure]] = {s: [] for s in systems}
+    with tempfile.TemporaryDirectory(prefix="rs-dispatch-") as tmp:
+        server = LocalServer()
+        password = secrets.token_hex(16)
+        port = free_port()
+        server.start(Path(tmp) / "redis", unixsocket=False, port=port, password=password)
+        try:
+            url = f"redis://:{password}@127.0.0.1:{port}/0"
+            client = redis.Redis.from_url(url)
+            for rep in range(repeats):
+                order = systems if rep % 2 == 0 else systems[::-1]
+                for system in order:
+                    client.flushdb()
+                    workdir = Path(tmp) / f"{rep}-{system.split()[0]}"
+                    workdir.mkdir(exist_ok=True)
+                    if system == "optuna":
+                        m = run_optuna(url, trials, workdir)
+                    else:
+                        ctl = system[system.index("(") + 1 : -1]
+                        m = run_redsweep(url, trials, workdir, ctl)
+                    results[system].append(m)
+                    if m.trials != trials:
+                        print(f"warning: {system} finished {m.trials} trials", file=sys.stderr)
+                    print(
+                        f"repeat {rep + 1}/{repeats} {system:<20} {m.trials:>5} trials "
+                        f"{m.seconds:7.2f} s  {m.trials / m.seconds:8.1f} trials/s  "
+                        f"(wall {m.wall:.2f} s)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            client.close()
+        finally:
+            server.stop()
+    return results
+
+
+def table(results: dict[str, list[Measure]]) -> str:
+    """Medians per system. ``vs optuna`` divides the median rates; ``paired`` is the median of
+    the per-repeat ratios (each against Optuna's run of the same repeat: less drift)."""
+    optuna_rates = [m.trials / m.seconds for m in results["optuna"]]
+    lines = [
+        f"{'system':<20} {'trials':>6} {'seconds':>8} {'trials/s':>9} {'vs optuna':>9}"
+        f" {'paired':>7} {'wall s':>7} {'wall trials/s':>13}",
+    ]
+    for system, measures in results.items():
+        rates = [m.trials / m.seconds for m in measures]
+        ratio = statistics.median(rates) / statistics.median(optuna_rates)
+        paired = statistics.median(a / b for a, b in zip(rates, optuna_rates, strict=True))
+        lines.append(
+            f"{system:<20} {statistics.median(m.trials for m in measures):>6g}"
+            f" {statistics.median(m.seconds for m in measures):>8.2f}"
+            f" {statistics.median(rates):>9.1f} {ratio:>8.2f}x {paired:>6.2f}x"
+            f" {statistics.median(m.wall for m in measures):>7.2f}"
+            f" {statistics.median(m.trials / m.wall for m in measures):>13.1f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_worker"]:  # a worker process spawned by the benchmark
+        if argv[1] == "redsweep":
+            redsweep_worker(argv[2])
+        else:
+            optuna_worker(argv[2], int(argv[3]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=400, help="trials per system and repeat")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each system")
+    parser.add_argument(
+        "--controller",
+        choices=["thread", "process", "both"],
+        default="thread",
+        help="redsweep's controller: an agent's thread (default), a third process, or both",
+    )
+    args = parser.parse_args(argv)
+    if args.trials < WORKERS or args.repeats < 1:
+        parser.error(f"--trials must be at least {WORKERS} and --repeats at least 1")
+    trials = args.trials - args.trials % WORKERS  # Optuna's processes share them evenly
+    controllers = ["thread", "process"] if args.controller == "both" else [args.controller]
+    print(
+        f"{trials} trials per run, {args.repeats} repeats, {WORKERS} worker processes, "
+        f"{os.cpu_count()} CPUs",
+        file=sys.stderr,
+    )
+    print(table(benchmark(trials, args.repeats, controllers)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
