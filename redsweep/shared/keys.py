@@ -75,16 +75,26 @@ FINISH_STATES = TRIAL_TRANSITIONS[RunState.RUNNING]
 KILL_STATES = frozenset({RunState.KILLED, RunState.STOPPED})
 
 #: Sweep state -> the states it may change to (set_sweep_state.lua, with the caller's
-#: ``allowed_from`` narrowing it further). Finished and canceled sweeps never change.
+#: ``allowed_from`` narrowing it further; the verbs are in :mod:`redsweep.control`):
+#:   pending  -> running (a controller starts it) | paused | finished (stop) | canceled
+#:   running  -> paused | finished (done, or stop) | canceled
+#:   paused   -> running (resume) | finished (stop) | canceled
+#:   finished -> running (resume) | canceled (kill what a stop let run)
+#:   canceled -> running (resume)
+#: Trials start only while the sweep is pending or running (claim.lua refuses otherwise).
 SWEEP_TRANSITIONS: dict[SweepState, frozenset[SweepState]] = {
     SweepState.PENDING: frozenset(
         {SweepState.RUNNING, SweepState.PAUSED, SweepState.FINISHED, SweepState.CANCELED}
     ),
     SweepState.RUNNING: frozenset({SweepState.PAUSED, SweepState.FINISHED, SweepState.CANCELED}),
     SweepState.PAUSED: frozenset({SweepState.RUNNING, SweepState.FINISHED, SweepState.CANCELED}),
-    SweepState.FINISHED: frozenset(),
-    SweepState.CANCELED: frozenset(),
+    SweepState.FINISHED: frozenset({SweepState.RUNNING, SweepState.CANCELED}),
+    SweepState.CANCELED: frozenset({SweepState.RUNNING}),
 }
+
+#: Sweep states in which no trial may start (claim.lua) and none is added (add_trial.lua adds
+#: none to finished or canceled sweeps).
+NO_START_STATES = frozenset({SweepState.PAUSED, SweepState.FINISHED, SweepState.CANCELED})
 
 
 # ---- key names ---------------------------------------------------------------------------------
@@ -197,3 +207,36 @@ def trial_keys(sweep_id: str, trial_id: str) -> tuple[str, ...]:
         trial_summary(sweep_id, trial_id),
         trial_history(sweep_id, trial_id),
     )
+
+
+# ---- worker daemons and their pools (store_pools) ----------------------------------------------
+#
+#   redsweep:daemons                         zset   daemon id -> registration expiry ms (server)
+#   redsweep:daemon:{D}                      hash   host, pid, pool, slots, gpus, started_ms,
+#                                                   seen_ms
+#   redsweep:pools                           set    pool names sessions were launched onto
+#   rq:queue:redsweep-pool-{P}               list   RQ's queue of agent sessions for pool P
+
+
+def daemons() -> str:
+    """Live worker daemons by registration expiry (a zset)."""
+    return f"{PREFIX}:daemons"
+
+
+def daemon(daemon_id: str) -> str:
+    return f"{PREFIX}:daemon:{_agent(daemon_id)}"
+
+
+def pools() -> str:
+    """Names of the pools that ever had a daemon or a launched session (a set)."""
+    return f"{PREFIX}:pools"
+
+
+_POOL = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
+
+
+def pool_queue(pool: str) -> str:
+    """The RQ queue name (not a key: RQ prefixes it) of pool ``pool``'s agent sessions."""
+    if not isinstance(pool, str) or not _POOL.match(pool):
+        raise ValueError(f"pool name {pool!r} must match [A-Za-z0-9_.-], 1-64 characters")
+    return f"{PREFIX}-pool-{pool}"

@@ -24,6 +24,7 @@ Typical use::
 from __future__ import annotations
 
 from redsweep.shared.store_base import mask_url, new_id
+from redsweep.shared.store_pools import PoolsMixin
 from redsweep.shared.store_queue import QueueMixin
 from redsweep.shared.store_records import (
     AgentInfo,
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 
-class Store(SweepsMixin, TrialsMixin, TrialReadsMixin, QueueMixin):
+class Store(SweepsMixin, TrialsMixin, TrialReadsMixin, QueueMixin, PoolsMixin):
     """A connection to one Redis server with every operation of redsweep on it.
 
     Make one with :meth:`Store.from_url`; it is safe to share between threads (redis-py keeps a

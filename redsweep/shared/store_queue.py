@@ -53,6 +53,15 @@ class QueueMixin(StoreBase):
         return bool(self._r.lrem(keys.inflight(sweep_id, agent_id), 1, raw))
 
     @guarded
+    def return_trial(self, sweep_id: str, agent_id: str, raw: bytes) -> bool:
+        """Put a popped entry back at the head of the queue (the sweep does not let it start
+        now), atomically; False when it was not in the agent's in-flight list."""
+        reply = self._run(
+            "return_trial", [keys.inflight(sweep_id, agent_id), keys.queue(sweep_id)], [raw]
+        )
+        return bool(reply)
+
+    @guarded
     def dead_letter(self, sweep_id: str, agent_id: str, raw: bytes, reason: str) -> bool:
         """Move an unusable entry from the agent's in-flight list to the sweep's dead letters,
         atomically; False when it was not in flight (nothing moved)."""

@@ -145,6 +145,55 @@ class SweepsMixin(StoreBase):
             )
         return self.get_sweep(sweep_id)
 
+    @guarded
+    def sweep_state(self, sweep_id: str) -> SweepState:
+        """The sweep's state alone (one HGET); NotFoundError when there is no such sweep."""
+        raw = self._r.hget(keys.sweep(sweep_id), "state")
+        if raw is None:
+            raise NotFoundError(f"no sweep {sweep_id!r}")
+        return SweepState(raw.decode())
+
+    @guarded
+    def update_config(
+        self,
+        sweep_id: str,
+        config_raw: Mapping[str, Any],
+        *,
+        grid_size: int | None = None,
+        run_cap: int | None = None,
+    ) -> int:
+        """Replace the sweep's config while none of its trials has started; trials still
+        pending (suggested from the old config) are removed. Returns how many were removed.
+        SweepStateError once a trial has started (W&B refuses the same)."""
+        packed = pack_value(dict(config_raw))
+        for _ in range(20):
+            ids = [t.decode() for t in self._r.zrange(keys.trials(sweep_id), 0, -1)]
+            reply = self._run(
+                "update_config",
+                [
+                    keys.sweep(sweep_id),
+                    keys.trials(sweep_id),
+                    keys.queue(sweep_id),
+                    *(keys.trial(sweep_id, t) for t in ids),
+                ],
+                [packed, _arg(grid_size), _arg(run_cap), len(ids), *ids],
+            )
+            status = reply[0]
+            if status == b"ok":
+                return int(reply[1])
+            if status == b"missing":
+                raise NotFoundError(f"no sweep {sweep_id!r}")
+            if status == b"started":
+                trial_id, state = reply[1].decode(), reply[2].decode()
+                current = self.sweep_state(sweep_id).value
+                raise SweepStateError(
+                    f"sweep {sweep_id} cannot be updated: its run {trial_id} has started "
+                    f"(it is {state}); create a new sweep instead",
+                    sweep_id,
+                    current,
+                )
+        raise StoreError(f"sweep {sweep_id} kept changing; could not update its config")
+
     # ---- the controller lease -----------------------------------------------------------------
 
     @guarded

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from redsweep.errors import FencedError, NotFoundError, StoreError
+from redsweep.errors import FencedError, NotFoundError, StoreError, SweepStateError
 from redsweep.shared import keys
 from redsweep.shared.protocol import encode, pack_value, unpack_value
 from redsweep.shared.records import Goal, RunState, SweepState, TrialMessage
@@ -25,6 +25,7 @@ from redsweep.shared.store_base import (
 from redsweep.shared.store_records import Renewal
 
 _CLOSED = (SweepState.FINISHED.value, SweepState.CANCELED.value)
+_NO_START = tuple(sorted(s.value for s in keys.NO_START_STATES))
 _NOT_HELD = Renewal(ok=False)
 
 
@@ -52,7 +53,8 @@ def _pairs(values: Mapping[str, Any] | None) -> list[Any]:
 
 def _renewal(reply: list[Any]) -> Renewal:
     if not int(reply[0]):
-        return _NOT_HELD
+        state = reply[3].decode() if len(reply) > 3 and reply[3] else ""
+        return Renewal(ok=False, state=RunState(state)) if state else _NOT_HELD
     reason = reply[2] if len(reply) > 2 and reply[2] else None
     return Renewal(
         ok=True,
@@ -127,7 +129,9 @@ class TrialsMixin(StoreBase):
     ) -> str | None:
         """Take a pending trial of the same ``attempt``: it becomes running under a lease of
         ``lease_ms``. Returns the token to renew, report and finish with; None when refused
-        (already claimed, another attempt, finished). NotFoundError for an unknown trial."""
+        (already claimed, another attempt, finished). NotFoundError for an unknown trial;
+        SweepStateError while the sweep is paused, finished or canceled (no trial starts then:
+        put the queue entry back with :meth:`return_trial`)."""
         token = secrets.token_hex(12)
         reply = self._run(
             "claim",
@@ -138,10 +142,15 @@ class TrialsMixin(StoreBase):
                 keys.running(sweep_id),
                 keys.events(sweep_id),
             ],
-            [int(attempt), worker, token, int(lease_ms), trial_id, EVENTS_MAXLEN],
+            [int(attempt), worker, token, int(lease_ms), trial_id, EVENTS_MAXLEN, *_NO_START],
         )
         if reply[0] == b"missing":
             raise NotFoundError(f"no trial {trial_id!r} in sweep {sweep_id!r}")
+        if reply[0] == b"held":
+            state = reply[1].decode()
+            raise SweepStateError(
+                f"sweep {sweep_id} is {state}; no trial may start", sweep_id, state
+            )
         return token if reply[0] == b"ok" else None
 
     @guarded

@@ -593,11 +593,22 @@ def test_sweep_state_changes_are_compare_and_set(store: Store) -> None:
     with pytest.raises(SweepStateError, match=f"sweep {sweep_id} is finished; cannot pause") as e:
         store.set_sweep_state(sweep_id, "paused", allowed_from=["running"])
     assert e.value.state == "finished"
-    # a terminal sweep never changes, even when the caller allows its state
-    for new in ("running", "paused", "canceled", "pending"):
+    # a finished sweep only resumes (running) or is canceled, even when the caller allows more
+    for new in ("paused", "pending"):
         with pytest.raises(SweepStateError):
             store.set_sweep_state(sweep_id, new, allowed_from=list(SweepState))
     assert store.get_sweep(sweep_id).state is SweepState.FINISHED
+    # resuming clears what finishing recorded: the controller works out afresh what is left
+    resumed = store.set_sweep_state(sweep_id, "running", allowed_from=["finished"])
+    assert (resumed.state, resumed.done_reason, resumed.finished_ms) == ("running", None, None)
+    canceled = store.set_sweep_state(
+        sweep_id, "canceled", allowed_from=list(SweepState), reason="canceled"
+    )
+    assert (canceled.state, canceled.done_reason) == ("canceled", "canceled")
+    for new in ("paused", "pending", "finished"):  # canceled: only a resume
+        with pytest.raises(SweepStateError, match="is canceled"):
+            store.set_sweep_state(sweep_id, new, allowed_from=list(SweepState))
+    assert store.set_sweep_state(sweep_id, "running", allowed_from=["canceled"]).state == "running"
     with pytest.raises(NotFoundError):
         store.set_sweep_state("nosweep1", "paused", allowed_from=["running"])
 

@@ -11,7 +11,9 @@
 -- ARGV[4] lease in ms
 -- ARGV[5] trial id
 -- ARGV[6] events stream MAXLEN (approximate)
--- Returns {'ok'} | {'refused', why} | {'missing'}
+-- ARGV[7..] sweep states in which no trial may start (paused, finished, canceled)
+-- Returns {'ok'} | {'refused', why} | {'held', sweep state} (the sweep does not let trials
+--         start now: put the entry back) | {'missing'}
 local tr = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'token')
 if not tr[1] then
   return {'missing'}
@@ -21,6 +23,12 @@ if tr[1] == 'running' and tr[3] == ARGV[3] then
 end
 if tr[1] ~= 'pending' then
   return {'refused', 'it is ' .. tr[1]}
+end
+local sweep_state = redis.call('HGET', KEYS[3], 'state')
+for i = 7, #ARGV do
+  if sweep_state == ARGV[i] then
+    return {'held', sweep_state}
+  end
 end
 if tr[2] ~= ARGV[1] then
   return {'refused', 'it is at attempt ' .. tr[2] .. ', not ' .. ARGV[1]}

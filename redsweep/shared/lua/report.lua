@@ -17,11 +17,12 @@
 -- ARGV[8] events stream MAXLEN (approximate)
 -- ARGV[9] report id (random, per call: a retried call with the same id is applied once)
 -- ARGV[10..] pairs: metric name, packed value (the summary)
--- Returns {1, stop_requested (0|1), packed stop reason or ''} | {0, 0, ''} (not the holder)
+-- Returns {1, stop_requested (0|1), packed stop reason or ''} | {0, 0, '', state} (not the
+--         holder; the trial's state now)
 local tr = redis.call('HMGET', KEYS[1], 'state', 'token', 'best', 'stop_requested',
   'stop_reason', 'last_report')
 if tr[1] ~= 'running' or tr[2] ~= ARGV[1] then
-  return {0, 0, ''}
+  return {0, 0, '', tr[1] or ''}
 end
 if tr[6] == ARGV[9] then
   return {1, tonumber(tr[4] or '0') or 0, tr[5] or ''}

@@ -1,9 +1,12 @@
 -- set_sweep_state.lua: compare-and-set of a sweep's state.
 -- Allowed changes (keys.SWEEP_TRANSITIONS; the caller passes the allowed current states):
---   pending -> running | paused | finished | canceled
---   running -> paused | finished | canceled
---   paused  -> running | finished | canceled
---   finished, canceled: never change.
+--   pending  -> running | paused | finished | canceled
+--   running  -> paused | finished | canceled
+--   paused   -> running | finished | canceled
+--   finished -> running (resume) | canceled
+--   canceled -> running (resume)
+-- Leaving finished or canceled (a resume) clears finished_ms and done_reason: the controller
+-- works out afresh whether anything is left to run.
 -- KEYS[1] sweep hash
 -- ARGV[1] new state
 -- ARGV[2] reason ('' = keep the old done_reason)
@@ -32,10 +35,12 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_ms', now)
-if ARGV[2] ~= '' then
-  redis.call('HSET', KEYS[1], 'done_reason', ARGV[2])
-end
 if ARGV[3] == '1' then
   redis.call('HSET', KEYS[1], 'finished_ms', now)
+elseif cur == 'finished' or cur == 'canceled' then
+  redis.call('HDEL', KEYS[1], 'finished_ms', 'done_reason')
+end
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'done_reason', ARGV[2])
 end
 return {'ok', cur}
