@@ -77,6 +77,7 @@ class Controller:
         self._next_renew = 0.0
         self._next_reap = 0.0
         self._seed = int(hashlib.sha256(sweep_id.encode()).hexdigest()[:8], 16)
+        self._config_raw: object = None
 
     # ---- the lease -------------------------------------------------------------------------
 
@@ -100,13 +101,18 @@ class Controller:
         self.epoch = epoch
         self._next_renew = time.monotonic() + self.lease_ms / 3000
         info = self.store.get_sweep(self.sweep_id)
-        self.view = SweepView(self.store, self.sweep_id, parse_config(info.config))
-        self.view.load()
+        self._load_view(info)
         if info.state is SweepState.PENDING:
             self.store.set_sweep_state(
                 self.sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING]
             )
         return True
+
+    def _load_view(self, info: SweepInfo) -> None:
+        """(Re)build the view of the sweep from Redis, with the config it has now."""
+        self._config_raw = info.config
+        self.view = SweepView(self.store, self.sweep_id, parse_config(info.config))
+        self.view.load()
 
     def release(self) -> None:
         if self.epoch is not None:
@@ -125,9 +131,11 @@ class Controller:
     # ---- the loop --------------------------------------------------------------------------
 
     def run(self, stop: threading.Event | None = None) -> SweepInfo:
-        """Acquire the lease (ControllerBusy if another controller has it) and loop until the
-        sweep is finished or canceled, or ``stop`` is set. Returns the sweep as it ended."""
-        if not self.acquire(wait_s=0.0):
+        """Acquire the lease (ControllerBusy if another controller keeps it for a whole lease
+        period) and loop until the sweep is finished or canceled, or ``stop`` is set. Returns
+        the sweep as it ended."""
+        # a holder that just died still holds the lease until it lapses: wait that long
+        if not self.acquire(wait_s=self.lease_ms / 1000 + 0.5):
             holder = self.store.controller_holder(self.sweep_id) or "another controller"
             raise ControllerBusy(self.sweep_id, holder)
         stop = stop or threading.Event()
@@ -152,6 +160,9 @@ class Controller:
         info = self.store.get_sweep(self.sweep_id)
         if info.state in _OVER:
             return False
+        if info.config != self._config_raw:  # `sweep --update` replaced it (nothing had run)
+            self._load_view(info)
+            self._say(f"sweep {self.sweep_id}: the config was updated")
         events = self.store.read_events(
             self.sweep_id, EVENTS_CONSUMER, block_ms=self.poll_ms, count=500
         )

@@ -6,32 +6,45 @@ runs it (:mod:`redsweep.worker.trial`) and acks the entry. Anything on the queue
 trial message of this sweep goes to the dead letters, with a line on stderr.
 
 The session ends by itself when ``count`` trials ran here (failures count, as in W&B) or the
-sweep is over; it waits while the sweep is paused or pending. When no controller holds the
-sweep's lease, it runs one in a background thread until it exits. Signals (main thread only):
-the first SIGINT/SIGTERM lets the current trial finish, the second stops it, the third kills it.
+sweep is over; it waits while the sweep is paused or pending (the store refuses to start a
+trial of a paused sweep: an entry popped just then goes back to the head of the queue). When
+the sweep is canceled, the running trial is killed within a heartbeat. When no controller
+holds the sweep's lease, it runs one in a background thread until it exits.
+
+Signals (main thread only), as W&B's agent: the first SIGINT/SIGTERM lets the current trial
+finish and then exits; the second terminates the trial (SIGTERM to a child's process group,
+SIGKILL after the grace period; StopTrial raised into an in-process function); the third kills
+it at once (SIGKILL; KeyboardInterrupt into a function). Every path kills the trial's process
+group before the agent returns, so no child outlives it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from redsweep.connect import resolve_url
-from redsweep.errors import NotFoundError, ProtocolError, RedsweepError, StoreError
+from redsweep.errors import (
+    NotFoundError,
+    ProtocolError,
+    RedsweepError,
+    StoreError,
+    SweepStateError,
+)
 from redsweep.progress import Progress
 from redsweep.shared.config import parse_config
 from redsweep.shared.protocol import decode
 from redsweep.shared.records import RunState, SweepState, TrialMessage
 from redsweep.shared.store import Store, SweepInfo, new_id
+from redsweep.worker.agent_result import AgentResult
 from redsweep.worker.runs import host
+from redsweep.worker.signals import SignalsMixin
 from redsweep.worker.trial import TrialOutcome, TrialRunner
 
 #: How often the agent says it is alive, and for how long each heartbeat counts.
@@ -45,37 +58,6 @@ CHECK_EVERY_S = 1.0
 FINISH_WAIT_S = 3.0
 #: Waiting on a pending or paused sweep is said after this long.
 WAIT_NOTICE_S = 3.0
-
-
-@dataclass
-class AgentResult:
-    """What one agent session did. ``ran`` counts trials it ran (any outcome); ``reason`` says
-    why it ended."""
-
-    agent_id: str
-    sweep_id: str
-    ran: int = 0
-    finished: int = 0
-    failed: int = 0
-    stopped: int = 0
-    killed: int = 0
-    lost: int = 0
-    dead_lettered: int = 0
-    reason: str = ""
-
-    def count(self, outcome: TrialOutcome) -> None:
-        self.ran += 1
-        state = outcome.state
-        if state is RunState.FINISHED:
-            self.finished += 1
-        elif state is RunState.STOPPED:
-            self.stopped += 1
-        elif state is RunState.KILLED:
-            self.killed += 1
-        elif state is None or not outcome.recorded:
-            self.lost += 1
-        else:
-            self.failed += 1
 
 
 def new_agent_id() -> str:
@@ -94,7 +76,7 @@ def _start_controller(url: str, sweep_id: str) -> Any:
     return start_background(url, sweep_id)
 
 
-class AgentSession:
+class AgentSession(SignalsMixin):
     """Serve sweep ``sweep_id`` on the Redis at ``url``: run ``function`` (or, without one, the
     sweep's command) for each trial, up to ``count`` trials; :meth:`run` until done."""
 
@@ -108,6 +90,7 @@ class AgentSession:
         isolate: bool = False,
         agent_dir: str | os.PathLike[str] | None = None,
         lease_ms: int = 10_000,
+        grace_s: float = 10.0,
         out: TextIO | None = None,
     ) -> None:
         if count is not None and count < 0:
@@ -118,6 +101,7 @@ class AgentSession:
         self.count = count
         self.isolate = isolate
         self.lease_ms = int(lease_ms)
+        self.grace_s = float(grace_s)
         self.agent_id = new_agent_id()
         base = Path(".redsweep") / "agents" / self.agent_id
         self.agent_dir = Path(agent_dir) if agent_dir is not None else base.absolute()
@@ -129,6 +113,7 @@ class AgentSession:
         self._interrupted = threading.Event()  # wakes the loop on a signal
         self._beat_now = threading.Event()
         self._runner: TrialRunner | None = None
+        self._config_raw: Any = None
 
     # ---- the session -------------------------------------------------------------------------
 
@@ -138,6 +123,7 @@ class AgentSession:
         try:
             info = store.get_sweep(self.sweep_id)
             config = parse_config(info.config)
+            self._config_raw = info.config
             if self.function is None and config.program is None and not config.command:
                 raise RedsweepError(
                     f"sweep {self.sweep_id} has neither a program nor a command to run; "
@@ -159,6 +145,7 @@ class AgentSession:
                 function=self.function,
                 isolate=self.isolate,
                 lease_ms=self.lease_ms,
+                grace_s=self.grace_s,
             )
             self._beat(store)
             heart = threading.Thread(
@@ -203,6 +190,7 @@ class AgentSession:
                 info = store.get_sweep(self.sweep_id)
             if info is not None:
                 checked_at = time.monotonic()
+                self._follow_config(info)
                 over = self._over(store, info)
                 if over:
                     return over
@@ -225,6 +213,18 @@ class AgentSession:
             if self._signals:  # left in flight: remove_agent puts it back on the queue
                 return "interrupted"
             info = self._handle(store, raw)
+
+    def _follow_config(self, info: SweepInfo) -> None:
+        """Take in a config replaced by ``sweep --update`` (only before any trial started)."""
+        runner = self._runner
+        if runner is None or info.config == self._config_raw:
+            return
+        self._config_raw = info.config
+        config = parse_config(info.config)
+        runner.config = config
+        self._metric = config.metric
+        self._progress.metric = config.metric
+        self._progress.total = info.grid_size or info.run_cap
 
     def _let_controller_finish(self, store: Store) -> None:
         """The sweep is done and nothing of it runs: give the controller this agent may be
@@ -260,6 +260,9 @@ class AgentSession:
             token = store.claim(
                 self.sweep_id, message.trial_id, message.attempt, self.agent_id, self.lease_ms
             )
+        except SweepStateError:  # paused, finished or canceled since we looked: not now
+            store.return_trial(self.sweep_id, self.agent_id, raw)
+            return store.get_sweep(self.sweep_id)
         except (ProtocolError, NotFoundError) as exc:
             self._dead_letter(store, raw, str(exc))
             return None
@@ -348,6 +351,10 @@ class AgentSession:
                 return
             try:
                 self._beat(store)
+                if self._busy and store.sweep_state(self.sweep_id) is SweepState.CANCELED:
+                    runner = self._runner
+                    if runner is not None:
+                        runner.check_now()  # the cancel killed its trial: stop it now
             except RedsweepError as exc:
                 print(f"redsweep: agent heartbeat failed: {exc}", file=sys.stderr)
             self._stop.wait(MIN_BEAT_GAP_S)  # busy flips of short trials: a few beats a second
@@ -355,43 +362,6 @@ class AgentSession:
     def _set_busy(self, busy: bool) -> None:
         self._busy = busy
         self._beat_now.set()
-
-    # ---- signals -----------------------------------------------------------------------------
-
-    def _install_signals(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, self._on_signal)
-        return previous
-
-    def _say(self, text: str) -> None:
-        # from a signal handler, maybe while the main thread is inside write(): never raise
-        with contextlib.suppress(OSError, ValueError, RuntimeError):
-            self._progress.message(text)
-
-    def _restore_signals(self, previous: dict[int, Any]) -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        self._signals += 1
-        self._interrupted.set()
-        runner = self._runner
-        busy = runner is not None and runner.running
-        name = signal.Signals(signum).name
-        if self._signals == 1:
-            then = "finishing the current trial, then exiting" if busy else "exiting"
-            self._say(f"{name}: {then} (again to stop the trial)")
-        elif not busy:
-            raise KeyboardInterrupt
-        elif self._signals == 2:
-            self._say(f"{name}: stopping the current trial (again to kill it)")
-            runner.interrupt(hard=False)  # type: ignore[union-attr]
-        else:
-            self._say(f"{name}: killing the current trial")
-            runner.interrupt(hard=True)  # type: ignore[union-attr]
 
 
 def run_agent(
@@ -408,7 +378,7 @@ def run_agent(
     """W&B's ``wandb.agent(sweep_id, function=None, entity=None, project=None, count=None)``:
     run an agent session on ``redis`` (else ``REDSWEEP_REDIS_URL``, else the embedded local
     server). ``sweep_id`` may be W&B's ``entity/project/id`` path; only the id is used.
-    ``options`` go to :class:`AgentSession` (agent_dir, lease_ms, out)."""
+    ``options`` go to :class:`AgentSession` (agent_dir, lease_ms, grace_s, out)."""
     sweep_id = sweep_id.rstrip("/").rsplit("/", 1)[-1]
     session = AgentSession(
         resolve_url(redis), sweep_id, function=function, count=count, isolate=isolate, **options

@@ -8,7 +8,9 @@ background thread, so ``log()`` never waits for Redis.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -16,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from redsweep.errors import ProtocolError, StoreError
+from redsweep.shared.records import RunState
 from redsweep.shared.store import Renewal, Store
 
 #: Rows buffered before the oldest are dropped (only when Redis is far slower than log()).
@@ -53,6 +56,8 @@ class TrialLink:
         self.lease_ms = int(lease_ms)
         self.project = project
         self.stop_reason: Mapping[str, Any] | None = None
+        #: the terminal state someone else gave the trial (killed: a canceled sweep), if any
+        self.ended_as: RunState | None = None
         self._stopping = threading.Event()
         self._lost = threading.Event()
         self._why = ""
@@ -77,6 +82,11 @@ class TrialLink:
     def note(self, renewal: Renewal) -> None:
         """Take in what a renew or report answered."""
         if not renewal.ok:
+            if renewal.state in (RunState.KILLED, RunState.STOPPED) and not self.lost:
+                self.ended_as = renewal.state
+                self.mark_lost(
+                    f"{renewal.state.value} from outside: its sweep was canceled or a user ended it"
+                )
             self.mark_lost("the trial's lease was lost (another agent or the controller has it)")
         elif renewal.stop_requested and not self.stopping:
             self.stop_reason = renewal.stop_reason
@@ -104,6 +114,14 @@ def _describe_stop(reason: Mapping[str, Any] | None) -> str:
         return "stopped by the controller"
     detail = ", ".join(f"{k}={v}" for k, v in reason.items())
     return f"stopped by the controller ({detail})"
+
+
+def _end_own_group() -> None:
+    """A command trial whose agent died: terminate the process group it leads (the agent
+    started it as a session of its own), so neither it nor its children outlive the agent."""
+    if os.getpgrp() == os.getpid():
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgrp(), signal.SIGTERM)
 
 
 class Reporter:
@@ -215,6 +233,7 @@ class Reporter:
                 continue
             if self._parent is not None and os.getppid() != self._parent:
                 link.mark_lost("the agent that started this process is gone")
+                _end_own_group()
             if link.lost:
                 self._drop_all()
                 continue

@@ -81,6 +81,7 @@ class TrialRunner:
         self._interrupts = 0
         self._in_function = False
         self._running = False
+        self._link: TrialLink | None = None
 
     def close(self) -> None:
         """End the runner's background thread."""
@@ -100,6 +101,14 @@ class TrialRunner:
             if hard:
                 raise KeyboardInterrupt
             raise run_api.StopTrial("interrupted by the user")
+
+    def check_now(self) -> None:
+        """Ask the store at once whether the running trial may go on (a canceled sweep killed
+        it): renews its lease and takes in the answer. Safe from another thread."""
+        link = self._link
+        if link is not None and not link.lost:
+            with contextlib.suppress(StoreError):
+                link.note(self.store.renew(link.sweep_id, link.trial_id, link.token, link.lease_ms))
 
     def run(self, trial_id: str, token: str) -> TrialOutcome:
         """Run the claimed trial ``trial_id`` held with ``token`` and finish it in the store."""
@@ -121,6 +130,7 @@ class TrialRunner:
         )
         link.listen(self._wake)
         self._keeper.attach(link)
+        self._link = link
         self._running = True
         summary: dict[str, Any] = {}
         log_tail = None
@@ -134,11 +144,13 @@ class TrialRunner:
                 state, error, summary, reraise = self._run_function(link)
         finally:
             self._running = False
+            self._link = None
             self._keeper.detach(run_api.FLUSH_TIMEOUT_S)
+        ended = link.ended_as  # killed from outside (a canceled sweep): the store says so
         if link.lost:
-            state = RunState.CRASHED
+            state = ended or RunState.CRASHED
             error = f"{link.why()}; the objective was stopped"
-        recorded = self._finish(link, state, summary, error, log_tail)
+        recorded = self._finish(link, state, summary, error, log_tail) or ended is not None
         outcome = TrialOutcome(
             trial_id=trial_id,
             state=state if recorded or not link.lost else None,

@@ -1,0 +1,238 @@
+"""Reading results in Python, shaped like W&B's public API (``wandb.Api()``)::
+
+    import redsweep
+    api = redsweep.Api()                      # --redis / REDSWEEP_REDIS_URL / the local server
+    sweep = api.sweep("ab12cd34")             # or "entity/project/ab12cd34"
+    sweep.state, sweep.config, len(sweep.runs)
+    best = sweep.best_run()                   # by the sweep's metric and goal
+    best.config, best.summary, best.history()
+    api.sweeps(project="demo")
+
+Everything is read from Redis when asked (``sweep.runs`` once per Sweep object); nothing here
+changes a sweep (the verbs are in :mod:`redsweep.control`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from redsweep.connect import connect
+from redsweep.errors import NotFoundError
+from redsweep.shared.records import Goal, RunState, SweepState
+from redsweep.shared.store import Store, SweepInfo, TrialInfo
+
+
+def _last(path: str) -> str:
+    """W&B paths (``entity/project/id``) name the same thing as the bare id."""
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run (trial) of a sweep: ``config`` holds its parameters, ``summary`` each metric's
+    last value, ``value`` its best value of the sweep's metric (what the sweep ranks runs by).
+    Times are the Redis server's, in ms; ``duration_s`` runs to now for a running run."""
+
+    id: str
+    sweep_id: str
+    state: RunState
+    config: Mapping[str, Any]
+    summary: Mapping[str, Any]
+    value: float | None
+    worker: str | None
+    attempt: int
+    retry_of: str | None
+    created_ms: int
+    started_ms: int | None
+    finished_ms: int | None
+    duration_s: float | None
+    error: str | None = None
+    stop_reason: Mapping[str, Any] | None = None
+    _store: Store | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.id
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every logged row, oldest first, each with its ``_step``."""
+        if self._store is None:
+            raise NotFoundError(f"run {self.id} was not read from a store")
+        return self._store.history(self.sweep_id, self.id)
+
+    def scan_history(self) -> Iterator[dict[str, Any]]:
+        """W&B's name for iterating the history."""
+        return iter(self.history())
+
+
+class Sweep:
+    """A sweep as stored: ``state``, ``config`` (as written), ``runs`` and ``best_run()``."""
+
+    def __init__(self, store: Store, info: SweepInfo) -> None:
+        self._store = store
+        self.info = info
+        self.id = info.id
+        self.state: SweepState = info.state
+        self.config: Mapping[str, Any] = info.config
+        self.name = info.name
+        self.project = info.project
+        self.grid_size = info.grid_size
+        self.run_cap = info.run_cap
+        self.counts: Mapping[str, int] = dict(info.counts)
+        self.best_value = info.best_value
+        self.done_reason = info.done_reason
+        metric = info.config.get("metric") or {}
+        self.metric: str | None = metric.get("name")
+        self.goal = Goal(metric.get("goal") or "minimize")
+
+    @property
+    def method(self) -> str:
+        return str(self.config.get("method", ""))
+
+    @property
+    def expected_run_count(self) -> int | None:
+        """The grid size and/or the run cap, whichever is smaller (None: unbounded)."""
+        sizes = [n for n in (self.grid_size, self.run_cap) if n is not None]
+        return min(sizes) if sizes else None
+
+    @cached_property
+    def runs(self) -> list[Run]:
+        """Every run, in the order they were added (read once, pipelined)."""
+        trials = self._store.list_trials(self.id)
+        summaries = {
+            r.id: r.summary
+            for r in self._store.runs(self.id, [t.id for t in trials], history=False)
+        }
+        now = self._store.server_time_ms()
+        return [_run(self._store, t, summaries.get(t.id, {}), now) for t in trials]
+
+    def run(self, run_id: str) -> Run:
+        for run in self.runs:
+            if run.id == run_id:
+                return run
+        raise NotFoundError(f"no run {run_id!r} in sweep {self.id}")
+
+    def best_run(self, order: str | None = None) -> Run | None:
+        """The best run: by the sweep's metric and goal (each run's best value), or by
+        ``order``, a summary key with ``-`` (highest first) or ``+`` (lowest first, the
+        default) in front, as W&B takes it. None when no run has a value."""
+        if order is None:
+            if self.metric is None:
+                return None
+            key, highest = (lambda r: r.value), self.goal is Goal.MAXIMIZE
+        else:
+            name = order.lstrip("+-").removeprefix("summary_metrics.")
+            key, highest = (lambda r: _number(r.summary.get(name))), order.startswith("-")
+        ranked = [r for r in self.runs if key(r) is not None]
+        if not ranked:
+            return None
+        return (max if highest else min)(ranked, key=key)  # the first on ties
+
+    def rows(self, *, history: bool = False) -> list[dict[str, Any]]:
+        """The sweep as flat rows for export: one per run (its parameters as ``config.NAME``
+        and summary as ``summary.NAME``, nested names joined with dots), or with ``history``
+        one per logged row (its metrics as logged, with ``_step``)."""
+        out = []
+        for run in self.runs:
+            head: dict[str, Any] = {
+                "run_id": run.id,
+                "state": run.state.value,
+                "worker": run.worker,
+                "attempt": run.attempt,
+                "created_ms": run.created_ms,
+                "started_ms": run.started_ms,
+                "finished_ms": run.finished_ms,
+                "duration_s": run.duration_s,
+            }
+            if self.metric is not None:
+                head[f"best.{self.metric}"] = run.value
+            head.update(flatten(run.config, "config."))
+            if not history:
+                out.append({**head, **flatten(run.summary, "summary.")})
+                continue
+            for row in run.history():
+                out.append({**head, **flatten(row)})
+        return out
+
+    def __repr__(self) -> str:
+        return f"<Sweep {self.id} ({self.state.value})>"
+
+
+class Api:
+    """Read sweeps and runs from the Redis at ``redis`` (else ``REDSWEEP_REDIS_URL``, else the
+    local server)."""
+
+    def __init__(self, redis: str | None = None, *, store: Store | None = None) -> None:
+        self._own = store is None
+        self._store = store or connect(redis)
+
+    def sweep(self, path: str) -> Sweep:
+        """The sweep ``path`` (its id, or W&B's ``entity/project/id``); NotFoundError."""
+        return Sweep(self._store, self._store.get_sweep(_last(path)))
+
+    def sweeps(self, project: str | None = None) -> list[Sweep]:
+        """Every sweep, oldest first; only those of ``project`` when given."""
+        return [Sweep(self._store, info) for info in self._store.list_sweeps(project)]
+
+    def run(self, path: str) -> Run:
+        """The run ``SWEEP_ID/RUN_ID`` (W&B's ``entity/project/...`` prefixes are ignored)."""
+        parts = path.strip("/").split("/")
+        if len(parts) < 2:
+            raise NotFoundError(f"give a run as SWEEP_ID/RUN_ID, not {path!r}")
+        return self.sweep(parts[-2]).run(parts[-1])
+
+    def close(self) -> None:
+        if self._own:
+            self._store.close()
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (with ``prefix`` in front of every key)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _run(store: Store, trial: TrialInfo, summary: Mapping[str, Any], now_ms: int) -> Run:
+    duration = None
+    if trial.claimed_ms is not None:
+        end = trial.finished_ms if trial.finished_ms is not None else now_ms
+        duration = max(0, end - trial.claimed_ms) / 1000
+    return Run(
+        id=trial.id,
+        sweep_id=trial.sweep_id,
+        state=trial.state,
+        config=trial.params,
+        summary=summary,
+        value=trial.best,
+        worker=trial.worker,
+        attempt=trial.attempt,
+        retry_of=trial.retry_of,
+        created_ms=trial.created_ms,
+        started_ms=trial.claimed_ms,
+        finished_ms=trial.finished_ms,
+        duration_s=duration,
+        error=trial.error,
+        stop_reason=trial.stop_reason,
+        _store=store,
+    )
