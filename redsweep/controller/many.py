@@ -1,0 +1,137 @@
+"""``redsweep controller --all [--project P]``: the controllers of every active sweep.
+
+One thread per sweep that is not finished or canceled, each running that sweep's
+:class:`~redsweep.controller.controller.Controller` under the sweep's own lease (so two
+``--all`` processes on two hosts share the work, and either takes over what the other leaves),
+and a scan that picks up sweeps as they are created or resumed. Agents' background controllers
+hand their sweeps over to it, as to any dedicated controller.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TextIO
+
+from redsweep.controller.controller import LEASE_MS, Controller
+from redsweep.errors import FencedError, NotFoundError, RedsweepError
+from redsweep.shared.records import SweepState
+from redsweep.shared.store import Store
+
+#: How often the list of sweeps is read for new ones (s).
+SCAN_S = 1.0
+_OVER = (SweepState.FINISHED, SweepState.CANCELED)
+
+
+class ManyControllers:
+    """Run the controller of every active sweep (of ``project``, when given) until ``stop``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        project: str | None = None,
+        lease_ms: int = LEASE_MS,
+        out: TextIO | None = None,
+    ) -> None:
+        self.url = url
+        self.project = project
+        self.lease_ms = lease_ms
+        self.out = out if out is not None else sys.stderr
+        self._threads: dict[str, threading.Thread] = {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Scan and run controllers until ``stop`` is set; release every lease on the way out."""
+        if stop is not None:
+            self._stop = stop
+        store = Store.from_url(self.url)
+        failing = False
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._scan(store)
+                    if failing:
+                        self._say("Redis is back")
+                    failing = False
+                except RedsweepError as exc:
+                    if not failing:
+                        self._say(f"cannot list sweeps: {exc}; retrying")
+                    failing = True
+                self._stop.wait(SCAN_S)
+        finally:
+            self._stop.set()
+            for thread in list(self._threads.values()):
+                thread.join(self.lease_ms / 1000 + 5)
+            store.close()
+
+    def running(self) -> list[str]:
+        """The sweeps whose controller thread is alive now."""
+        with self._lock:
+            return sorted(s for s, t in self._threads.items() if t.is_alive())
+
+    def _scan(self, store: Store) -> None:
+        for info in store.list_sweeps(self.project):
+            if info.state in _OVER:
+                continue
+            with self._lock:
+                thread = self._threads.get(info.id)
+                if thread is not None and thread.is_alive():
+                    continue
+                thread = threading.Thread(
+                    target=self._serve, args=(info.id,), name=f"redsweep-ctl-{info.id}", daemon=True
+                )
+                self._threads[info.id] = thread
+            thread.start()
+
+    def _serve(self, sweep_id: str) -> None:
+        """Control one sweep until it is over (taking the lease whenever it is free)."""
+        store = Store.from_url(self.url)
+        announced = False
+        try:
+            while not self._stop.is_set():
+                try:
+                    if store.get_sweep(sweep_id).state in _OVER:
+                        return
+                    controller = Controller(store, sweep_id, lease_ms=self.lease_ms)
+                    if not controller.acquire(wait_s=0.0):
+                        self._stop.wait(self.lease_ms / 4000)  # another controller has it
+                        continue
+                    if not announced:
+                        self._say(f"controlling sweep {sweep_id}")
+                        announced = True
+                    try:
+                        while not self._stop.is_set() and controller.step():
+                            pass
+                    except FencedError:
+                        continue
+                    finally:
+                        if controller.epoch is not None:
+                            controller.release()
+                    info = store.get_sweep(sweep_id)
+                    if info.state in _OVER:
+                        reason = f" ({info.done_reason})" if info.done_reason else ""
+                        self._say(f"sweep {sweep_id} is {info.state.value}{reason}")
+                        return
+                except NotFoundError:
+                    return
+                except RedsweepError as exc:  # Redis away: try again shortly
+                    self._say(f"sweep {sweep_id}: {exc}; retrying")
+                    self._stop.wait(1.0)
+        finally:
+            store.close()
+
+    def _say(self, text: str) -> None:
+        print(f"redsweep controller: {text}", file=self.out, flush=True)
+
+
+def run_all(
+    url: str,
+    *,
+    project: str | None = None,
+    lease_ms: int = LEASE_MS,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run :class:`ManyControllers` in the foreground until ``stop`` (or KeyboardInterrupt)."""
+    ManyControllers(url, project=project, lease_ms=lease_ms).run(stop)

@@ -1,0 +1,267 @@
+"""Worker daemons (``redsweep worker``) serving launched agent sessions, as real processes
+against the suite's private Redis over TCP with a password."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import redis
+import yaml
+from rq.job import Job, JobStatus
+from rq.queue import Queue
+
+from redsweep.shared import keys
+from redsweep.shared.protocol import MsgpackSerializer
+from redsweep.shared.records import RunState, SweepState
+from redsweep.shared.server import LocalServer, free_port
+from redsweep.shared.store import Store
+from redsweep.worker.session_job import stop_sessions
+
+TRAIN = """\
+import os, time
+import redsweep
+
+redsweep.init()
+c = redsweep.config
+time.sleep(float(os.environ.get("TRIAL_SLEEP", "0.2")))
+redsweep.log({"score": c.a * 10 + c.b, "gpu": os.environ.get("CUDA_VISIBLE_DEVICES", "-")})
+"""
+
+
+def redsweep_cmd(url: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "redsweep", "--redis", url, *args]
+
+
+def run_cli(url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        redsweep_cmd(url, *args), capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+
+
+def create(url: str, tmp_path: Path, a: list, b: list, name: str = "sweep", **extra) -> str:
+    (tmp_path / "train.py").write_text(TRAIN)
+    config = {
+        "program": str(tmp_path / "train.py"),
+        "method": "grid",
+        "metric": {"name": "score", "goal": "minimize"},
+        "parameters": {"a": {"values": a}, "b": {"values": b}},
+        **extra,
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run_cli(url, tmp_path, "sweep", str(path))
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def launch(url: str, tmp_path: Path, sweep_id: str, *args: str) -> str:
+    result = run_cli(url, tmp_path, "launch", sweep_id, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def finished(store: Store, sweep_id: str) -> bool:
+    return store.get_sweep(sweep_id).state is SweepState.FINISHED
+
+
+def points(store: Store, sweep_id: str) -> Counter:
+    return Counter(
+        (t.params["a"], t.params["b"])
+        for t in store.list_trials(sweep_id)
+        if t.state is RunState.FINISHED
+    )
+
+
+def daemon(procs, url: str, tmp_path: Path, *args: str, env: dict | None = None):
+    proc = procs.spawn(
+        redsweep_cmd(url, "worker", *args), cwd=tmp_path, env={"TRIAL_SLEEP": "0.2", **(env or {})}
+    )
+    return proc
+
+
+@pytest.fixture
+def store(redis_url: str, redis_client) -> Store:  # redis_client flushes the database
+    s = Store.from_url(redis_url)
+    yield s
+    s.close()
+
+
+def test_two_daemons_with_two_slots_serve_two_sweeps_on_one_pool(store, redis_url, tmp_path, procs):
+    daemons = [daemon(procs, redis_url, tmp_path, "--slots", "2", env={"TRIAL_SLEEP": "0.4"})]
+    daemons.append(daemon(procs, redis_url, tmp_path, "--slots", "2", env={"TRIAL_SLEEP": "0.4"}))
+    first = create(redis_url, tmp_path, [1, 2, 3], [0, 1, 2], "first")
+    second = create(redis_url, tmp_path, [4, 5], [0, 1, 2], "second")
+    assert "2 agent sessions" in launch(redis_url, tmp_path, first, "-n", "2")
+    launch(redis_url, tmp_path, second, "-n", "2")
+
+    def busy_slots() -> str | None:
+        out = run_cli(redis_url, tmp_path, "workers").stdout
+        return out if out.count(": sweep ") == 4 else None
+
+    listing = wait_for(busy_slots, 30, "all four slots busy")
+    assert listing.count("2 slots") == 2  # both daemons, each with its slots
+    assert listing.count(f"sweep {first}") == 2 and listing.count(f"sweep {second}") == 2
+    wait_for(lambda: finished(store, first) and finished(store, second), 60, "both sweeps")
+    assert points(store, first) == Counter({(a, b): 1 for a in (1, 2, 3) for b in range(3)})
+    assert points(store, second) == Counter({(a, b): 1 for a in (4, 5) for b in range(3)})
+    # four sessions, one per slot, each ran trials; when done every slot is free again
+    workers = {t.worker for s in (first, second) for t in store.list_trials(s)}
+    assert len(workers) == 4
+    wait_for(
+        lambda: run_cli(redis_url, tmp_path, "workers").stdout.count(": idle") == 4,
+        15,
+        "idle slots",
+    )
+    for proc in daemons:
+        assert proc.poll() is None  # daemons outlive the sweeps they served
+
+
+def test_gpus_give_each_slot_only_its_device(store, redis_url, tmp_path, procs):
+    daemon(procs, redis_url, tmp_path, "--gpus", "0,1", env={"CUDA_VISIBLE_DEVICES": "0,1,2,3"})
+    sweep_id = create(redis_url, tmp_path, [1, 2], [0, 1, 2])
+    launch(redis_url, tmp_path, sweep_id, "-n", "2")
+    wait_for(lambda: finished(store, sweep_id), 60, "the sweep")
+    seen: dict[str, set] = {}
+    for t in store.list_trials(sweep_id):
+        seen.setdefault(t.worker, set()).add(store.summary(sweep_id, t.id)["gpu"])
+    # each session saw exactly one device, and the two sessions saw 0 and 1
+    assert sorted(v for devices in seen.values() for v in devices) == ["0", "1"]
+    assert all(len(devices) == 1 for devices in seen.values())
+    listing = run_cli(redis_url, tmp_path, "workers").stdout
+    assert "GPUs 0,1" in listing and "slot 0 [GPU 0]" in listing and "slot 1 [GPU 1]" in listing
+
+
+def test_a_hand_pushed_job_is_refused_and_nothing_runs(store, redis_url, tmp_path, procs):
+    daemon(procs, redis_url, tmp_path)
+    conn = redis.Redis.from_url(redis_url)
+    name = keys.pool_queue("default")
+    marker, pickled_marker = tmp_path / "pwned", tmp_path / "pwned-pickle"
+    msgpack_job = Queue(name, connection=conn, serializer=MsgpackSerializer).enqueue(
+        "os.system", f"touch {marker}"
+    )
+    pickle_job = Queue(name, connection=conn).enqueue(os.system, f"touch {pickled_marker}")
+
+    def status(job_id: str) -> JobStatus:
+        return Job.fetch(job_id, connection=conn, serializer=MsgpackSerializer).get_status()
+
+    for job in (msgpack_job, pickle_job):
+        wait_for(lambda job=job: status(job.id) is JobStatus.FAILED, 30, f"job {job.id} failed")
+    refused = Job.fetch(msgpack_job.id, connection=conn, serializer=MsgpackSerializer)
+    reason = refused.latest_result().exc_string
+    assert "refused job" in reason and "'os.system'" in reason and "nothing ran" in reason
+    reason = Job.fetch(pickle_job.id, connection=conn, serializer=MsgpackSerializer)
+    assert "not redsweep's msgpack" in reason.latest_result().exc_string
+    assert not marker.exists() and not pickled_marker.exists()
+    # the daemon still serves real sessions
+    sweep_id = create(redis_url, tmp_path, [1], [0, 1])
+    launch(redis_url, tmp_path, sweep_id)
+    wait_for(lambda: finished(store, sweep_id), 30, "the sweep")
+    conn.close()
+
+
+def test_a_function_objective_cannot_be_launched(store, redis_url, tmp_path):
+    path = tmp_path / "fn.yaml"
+    path.write_text(yaml.safe_dump({"method": "grid", "parameters": {"a": {"values": [1]}}}))
+    sweep_id = run_cli(redis_url, tmp_path, "sweep", str(path)).stdout.strip().splitlines()[-1]
+    result = run_cli(redis_url, tmp_path, "launch", sweep_id, "-n", "2")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "cannot travel" in result.stderr
+    assert len(Queue(keys.pool_queue("default"), connection=store.client)) == 0
+
+
+def test_a_daemon_survives_its_redis_restarting(tmp_path, procs):
+    port = free_port()
+    server = LocalServer().start(
+        tmp_path / "redis", unixsocket=False, port=port, password="pw", appendonly=True
+    )
+    try:
+        url = server.tcp_url
+        store = Store.from_url(url)
+        sweep_id = create(url, tmp_path, [1, 2, 3], [0, 1])
+        daemon(procs, url, tmp_path, env={"TRIAL_SLEEP": "0.5"})
+        launch(url, tmp_path, sweep_id)
+        wait_for(lambda: store.get_sweep(sweep_id).count(RunState.FINISHED) >= 2, 30, "2 runs")
+        server.stop()
+        time.sleep(1.0)
+        server = LocalServer().start(
+            tmp_path / "redis", unixsocket=False, port=port, password="pw", appendonly=True
+        )
+        wait_for(lambda: finished(store, sweep_id), 90, "the sweep after the restart")
+        assert points(store, sweep_id) == Counter({(a, b): 1 for a in (1, 2, 3) for b in (0, 1)})
+        store.close()
+    finally:
+        server.stop()
+
+
+def test_sigterm_drains_a_daemon(store, redis_url, tmp_path, procs):
+    proc = daemon(procs, redis_url, tmp_path, env={"TRIAL_SLEEP": "2.5"})
+    sweep_id = create(redis_url, tmp_path, [1, 2, 3], [0])
+    launch(redis_url, tmp_path, sweep_id)
+    running = wait_for(
+        lambda: [t for t in store.list_trials(sweep_id) if t.state is RunState.RUNNING],
+        30,
+        "a running trial",
+    )
+    proc.send_signal(signal.SIGTERM)  # the daemon only: it drains its slots
+    assert proc.wait(timeout=20) == 0, procs.output(proc)
+    # the running trial finished; no other trial started; the sweep is left for others
+    assert store.get_trial(sweep_id, running[0].id).state is RunState.FINISHED
+    assert store.get_sweep(sweep_id).count(RunState.RUNNING) == 0
+    assert points(store, sweep_id) == Counter({(running[0].params["a"], 0): 1})
+    assert store.live_daemons() == []
+    assert "drained" in procs.output(proc)[1]
+
+
+@pytest.mark.parametrize("message", [True, False], ids=["stop-job", "stored-state-only"])
+def test_canceling_a_sweep_ends_its_sessions(store, redis_url, tmp_path, procs, message):
+    daemon(procs, redis_url, tmp_path, env={"TRIAL_SLEEP": "60"})
+    sweep_id = create(redis_url, tmp_path, [1, 2], [0])
+    launch(redis_url, tmp_path, sweep_id)
+    wait_for(lambda: store.get_sweep(sweep_id).count(RunState.RUNNING), 30, "a running trial")
+    started = time.monotonic()
+    store.set_sweep_state(
+        sweep_id, SweepState.CANCELED, allowed_from=[SweepState.RUNNING, SweepState.PENDING]
+    )
+    if message:
+        assert stop_sessions(store, sweep_id) == 1
+    wait_for(
+        lambda: run_cli(redis_url, tmp_path, "workers").stdout.count(": idle") == 1,
+        20,
+        "the slot to be free",
+    )
+    assert time.monotonic() - started < 20  # not the 60 s the trial would take
+    # the trial's process is gone with its session
+    wait_for(lambda: not trial_processes(tmp_path), 10, "the trial's process to end")
+
+
+def trial_processes(tmp_path: Path) -> list[int]:
+    """Processes running this test's train.py (Linux /proc)."""
+    script = str(tmp_path / "train.py")
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if script in cmdline:
+            found.append(int(entry.name))
+    return found
