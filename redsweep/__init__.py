@@ -23,6 +23,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "engine": ("redsweep.engine", None),
     "sweep": ("redsweep.api", "sweep"),
     "controller": ("redsweep.api", "controller"),
+    "Api": ("redsweep.results", "Api"),
     "agent": ("redsweep.worker.agent", "run_agent"),
     "Run": ("redsweep.worker.run", "Run"),
     "StopTrial": ("redsweep.worker.run", "StopTrial"),
