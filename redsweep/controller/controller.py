@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -26,11 +27,12 @@ from redsweep.shared import search, stopping
 from redsweep.shared.config import parse_config
 from redsweep.shared.records import Method, RunState, SweepState
 from redsweep.shared.store import Store
-from redsweep.shared.store_records import SweepInfo
+from redsweep.shared.store_records import AgentInfo, Event, SweepInfo
 
 LEASE_MS = 10_000
 RETRIES = 1  # a crashed trial runs once more
 POLL_MS = 200
+AGENTS_EVERY_S = 0.5  # how stale the controller's list of live agents may be
 EVENTS_CONSUMER = "controller"  # one name for every controller: a successor re-reads the backlog
 _BACKGROUND = "bg:"
 _OVER = (SweepState.FINISHED, SweepState.CANCELED)
@@ -76,6 +78,10 @@ class Controller:
         self.view: SweepView | None = None
         self._next_renew = 0.0
         self._next_reap = 0.0
+        self._agents: list[AgentInfo] = []
+        self._agents_at = float("-inf")
+        self._handover_at = float("-inf")
+        self._counts: Mapping[str, int] = {}
         self._seed = int(hashlib.sha256(sweep_id.encode()).hexdigest()[:8], 16)
         self._config_raw: object = None
 
@@ -154,7 +160,7 @@ class Controller:
         sweep is over or this controller must yield (fenced, or a handover was asked)."""
         assert self.view is not None
         self._renew()
-        if self.background and self.store.handover_requested(self.sweep_id):
+        if self.background and self._handover_asked():
             self.release()
             return False
         info = self.store.get_sweep(self.sweep_id)
@@ -166,8 +172,15 @@ class Controller:
         events = self.store.read_events(
             self.sweep_id, EVENTS_CONSUMER, block_ms=self.poll_ms, count=500
         )
+        # ends change what to issue; claims and reports only matter to hyperband, bayes and a
+        # metric target (a claimed trial stays alive either way)
         follow = self.view.follows_reports
-        touched = {e.trial_id for e in events if e.trial_id and (follow or e.type != "report")}
+        touched = {
+            e.trial_id for e in events if e.trial_id and (follow or e.type in ("finish", "crash"))
+        }
+        if not follow and self.progress is None:
+            touched -= self._marked(events)  # only their state matters: the event has it
+        self._counts = info.counts
         self.view.refresh(touched)
         self.store.ack_events(self.sweep_id, [e.id for e in events])
         self._reap()
@@ -241,24 +254,64 @@ class Controller:
 
     def _top_up(self, info: SweepInfo) -> None:
         """Keep the queue at the number of idle agents, plus a prefetch for grid/random."""
-        agents = self.store.live_agents(self.sweep_id)
+        agents = self._live_agents()
         idle = sum(1 for a in agents if not a.busy)
-        prefetch = 0 if self.view.config.method is Method.BAYES else max(2, len(agents))
+        # grid and random keep a few trials per agent queued so that no agent waits for the
+        # controller between two short trials; bayes waits for results to suggest better ones
+        prefetch = 0 if self.view.config.method is Method.BAYES else 4 + 2 * len(agents)
         want = idle + prefetch - self.store.queue_length(self.sweep_id)
         if self.view.config.run_cap is not None:
             want = min(want, self.view.config.run_cap - info.issued)
         if want <= 0:
             return
         rng = np.random.default_rng([self._seed, info.seq])
-        added = []
         for params in search.suggest(self.view.config, self.view.all_runs(), want, rng):
             trial_id = self.store.add_trial(
                 self.sweep_id, params, epoch=self._epoch(), run_cap=self.view.config.run_cap
             )
             if trial_id is None:  # the cap was reached (the store checks it atomically)
                 break
-            added.append(trial_id)
-        self.view.refresh(added)
+            self.view.add_pending(trial_id, params)
+
+    def _marked(self, events: list[Event]) -> set[str]:
+        """Trials whose end the view took from the events themselves (no re-read)."""
+        marked = set()
+        for event in events:
+            if not event.trial_id:
+                continue
+            if event.type == "crash":
+                state = RunState.CRASHED
+            elif event.type == "finish" and event.fields.get("state"):
+                state = RunState(event.fields["state"])
+            else:
+                continue
+            if self.view.mark(event.trial_id, state):
+                marked.add(event.trial_id)
+        return marked
+
+    def _progress_counts(self) -> dict[str, int]:
+        """Ended trials from the view (every end is followed), running ones from the store's
+        counters (claims are not followed unless a decision needs them)."""
+        counts = {k: v for k, v in self.view.counts().items() if RunState(k).is_terminal}
+        counts["running"] = self._counts.get("running", 0)
+        return counts
+
+    def _handover_asked(self) -> bool:
+        """Whether a dedicated controller asked for the lease (looked at every
+        AGENTS_EVERY_S: a handover may wait that long, a round trip per round is dearer)."""
+        now = time.monotonic()
+        if now < self._handover_at + AGENTS_EVERY_S:
+            return False
+        self._handover_at = now
+        return self.store.handover_requested(self.sweep_id) is not None
+
+    def _live_agents(self) -> list[AgentInfo]:
+        """The sweep's live agents, read at most every AGENTS_EVERY_S seconds."""
+        now = time.monotonic()
+        if now >= self._agents_at + AGENTS_EVERY_S:
+            self._agents = self.store.live_agents(self.sweep_id)
+            self._agents_at = now
+        return self._agents
 
     def _report_end(self, trial_id: str) -> None:
         if self.progress is None:
@@ -278,7 +331,7 @@ class Controller:
             trial.state.value,
             value=self.view.value(trial_id),
             seconds=seconds,
-            counts=self.view.counts(),
+            counts=self._progress_counts(),
             best=best,
             note=note,
         )

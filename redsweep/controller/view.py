@@ -6,8 +6,9 @@ taking-over controller builds it anew with :meth:`SweepView.load`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from redsweep.shared import goal
 from redsweep.shared.records import Method, Run, RunState, SweepConfig
@@ -52,6 +53,36 @@ class SweepView:
             self.runs[run.id] = run
         for trial in self.store.list_trials(self.sweep_id, ids):
             self.trials[trial.id] = trial
+
+    def add_pending(
+        self,
+        trial_id: str,
+        params: Mapping[str, Any],
+        attempt: int = 1,
+        retry_of: str | None = None,
+    ) -> None:
+        """Record a trial this controller just added, without reading it back: it is pending
+        with these params (the next event about it brings the stored record)."""
+        self.trials[trial_id] = TrialInfo(
+            id=trial_id,
+            sweep_id=self.sweep_id,
+            seq=0,
+            state=RunState.PENDING,
+            attempt=attempt,
+            params=params,
+            retry_of=retry_of,
+        )
+        self.runs[trial_id] = Run(trial_id, RunState.PENDING, params)
+
+    def mark(self, trial_id: str, state: RunState) -> bool:
+        """Take a trial's new state from an event instead of re-reading it (when nothing but
+        its state matters); False when the view does not know the trial."""
+        trial, run = self.trials.get(trial_id), self.runs.get(trial_id)
+        if trial is None or run is None:
+            return False
+        self.trials[trial_id] = replace(trial, state=state)
+        self.runs[trial_id] = replace(run, state=state)
+        return True
 
     def all_runs(self) -> list[Run]:
         return [self.runs[t] for t in self.trials if t in self.runs]

@@ -132,6 +132,14 @@ class TrialsMixin(StoreBase):
         (already claimed, another attempt, finished). NotFoundError for an unknown trial;
         SweepStateError while the sweep is paused, finished or canceled (no trial starts then:
         put the queue entry back with :meth:`return_trial`)."""
+        claimed = self.claim_with_params(sweep_id, trial_id, attempt, worker, lease_ms)
+        return None if claimed is None else claimed[0]
+
+    @guarded
+    def claim_with_params(
+        self, sweep_id: str, trial_id: str, attempt: int, worker: str, lease_ms: int
+    ) -> tuple[str, dict[str, Any]] | None:
+        """:meth:`claim`, returning the token and the trial's params in the same round trip."""
         token = secrets.token_hex(12)
         reply = self._run(
             "claim",
@@ -151,7 +159,9 @@ class TrialsMixin(StoreBase):
             raise SweepStateError(
                 f"sweep {sweep_id} is {state}; no trial may start", sweep_id, state
             )
-        return token if reply[0] == b"ok" else None
+        if reply[0] != b"ok":
+            return None
+        return token, dict(unpack_value(reply[1])) if len(reply) > 1 and reply[1] else {}
 
     @guarded
     def renew(self, sweep_id: str, trial_id: str, token: str, lease_ms: int) -> Renewal:

@@ -54,6 +54,7 @@ MIN_BEAT_GAP_S = 0.2
 #: How long one pop waits for a trial, and how stale the agent's view of the sweep may get.
 POP_TIMEOUT_S = 1.0
 CHECK_EVERY_S = 1.0
+SHOW_EVERY_S = 0.25
 #: How long an agent that ends with its sweep waits for the controller to mark it finished.
 FINISH_WAIT_S = 3.0
 #: Waiting on a pending or paused sweep is said after this long.
@@ -113,6 +114,8 @@ class AgentSession(SignalsMixin):
         self._interrupted = threading.Event()  # wakes the loop on a signal
         self._beat_now = threading.Event()
         self._runner: TrialRunner | None = None
+        self._shown: SweepInfo | None = None  # the sweep as last shown in a progress line
+        self._shown_at = float("-inf")
         self._config_raw: Any = None
 
     # ---- the session -------------------------------------------------------------------------
@@ -243,7 +246,9 @@ class AgentSession(SignalsMixin):
         if info.state in (SweepState.FINISHED, SweepState.CANCELED):
             why = f": {info.done_reason}" if info.done_reason else ""
             return f"sweep {info.state.value}{why}"
-        done = info.done_reason and not info.count(RunState.PENDING)
+        # no more trials will be issued; but while a trial runs elsewhere it may still crash
+        # and be issued again, so stay until nothing is pending or running
+        done = info.done_reason and not info.count(RunState.PENDING, RunState.RUNNING)
         if done and store.queue_length(self.sweep_id) == 0:
             return f"sweep done: {info.done_reason}"
         return ""
@@ -257,7 +262,7 @@ class AgentSession(SignalsMixin):
                     f"a trial of sweep {message.sweep_id} on the queue of sweep {self.sweep_id}",
                     raw,
                 )
-            token = store.claim(
+            claimed = store.claim_with_params(
                 self.sweep_id, message.trial_id, message.attempt, self.agent_id, self.lease_ms
             )
         except SweepStateError:  # paused, finished or canceled since we looked: not now
@@ -266,13 +271,14 @@ class AgentSession(SignalsMixin):
         except (ProtocolError, NotFoundError) as exc:
             self._dead_letter(store, raw, str(exc))
             return None
-        if token is None:  # taken, retried or ended meanwhile: nothing to do
+        if claimed is None:  # taken, retried or ended meanwhile: nothing to do
             store.ack(self.sweep_id, self.agent_id, raw)
             return None
         self._set_busy(True)
         try:
             assert self._runner is not None
-            outcome = self._runner.run(message.trial_id, token)
+            token, params = claimed
+            outcome = self._runner.run(message.trial_id, token, params)
         finally:
             self._set_busy(False)
             with contextlib.suppress(StoreError):
@@ -290,10 +296,16 @@ class AgentSession(SignalsMixin):
             raw = summary.get(self._metric.name)
             if isinstance(raw, (int, float)) and not isinstance(raw, bool):
                 value = float(raw)
-        try:
-            info = store.get_sweep(self.sweep_id)
-        except RedsweepError:
-            return None
+        # the sweep's counts for the line: re-read at most every SHOW_EVERY_S, so that short
+        # trials do not pay a round trip each (the loop looks at the sweep on its own clock)
+        fresh: SweepInfo | None = None
+        if self._shown is None or time.monotonic() - self._shown_at >= SHOW_EVERY_S:
+            try:
+                fresh = self._shown = store.get_sweep(self.sweep_id)
+            except RedsweepError:
+                return None
+            self._shown_at = time.monotonic()
+        info = self._shown
         note = ""
         if outcome.error:
             note = (outcome.error.strip().splitlines() or [""])[-1][:200]
@@ -307,7 +319,7 @@ class AgentSession(SignalsMixin):
             best=info.best_value,
             note=note,
         )
-        return info
+        return fresh
 
     def _say_best(self, store: Store) -> None:
         """One closing line: what this agent ran and the sweep's best run so far."""

@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,13 +110,18 @@ class TrialRunner:
             with contextlib.suppress(StoreError):
                 link.note(self.store.renew(link.sweep_id, link.trial_id, link.token, link.lease_ms))
 
-    def run(self, trial_id: str, token: str) -> TrialOutcome:
-        """Run the claimed trial ``trial_id`` held with ``token`` and finish it in the store."""
+    def run(
+        self, trial_id: str, token: str, params: Mapping[str, Any] | None = None
+    ) -> TrialOutcome:
+        """Run the claimed trial ``trial_id`` held with ``token`` and finish it in the store
+        (``params`` as the claim returned them; read from the store when not given)."""
         start = time.monotonic()
         self._interrupts = 0
         self._wake.clear()
         metric = self.config.metric
-        params = dict(self.store.get_trial(self.sweep_id, trial_id).params)
+        if params is None:
+            params = self.store.get_trial(self.sweep_id, trial_id).params
+        params = dict(params)
         link = TrialLink(
             self.store,
             self.sweep_id,

@@ -12,14 +12,15 @@
 -- ARGV[5] trial id
 -- ARGV[6] events stream MAXLEN (approximate)
 -- ARGV[7..] sweep states in which no trial may start (paused, finished, canceled)
--- Returns {'ok'} | {'refused', why} | {'held', sweep state} (the sweep does not let trials
---         start now: put the entry back) | {'missing'}
-local tr = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'token')
+-- Returns {'ok', params} | {'refused', why} | {'held', sweep state} (the sweep does not let
+--         trials start now: put the entry back) | {'missing'}; params are the trial's packed
+--         params, so the agent needs no second round trip to read them
+local tr = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'token', 'params')
 if not tr[1] then
   return {'missing'}
 end
 if tr[1] == 'running' and tr[3] == ARGV[3] then
-  return {'ok'}
+  return {'ok', tr[4]}
 end
 if tr[1] ~= 'pending' then
   return {'refused', 'it is ' .. tr[1]}
@@ -43,4 +44,4 @@ redis.call('HINCRBY', KEYS[3], 'n_pending', -1)
 redis.call('HINCRBY', KEYS[3], 'n_running', 1)
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'type', 'claim', 'trial', ARGV[5],
   'worker', ARGV[2])
-return {'ok'}
+return {'ok', tr[4]}
