@@ -32,20 +32,26 @@ class QueueMixin(StoreBase):
     # ---- the trial queue -----------------------------------------------------------------------
 
     @guarded
-    def pop_trial(self, sweep_id: str, agent_id: str, timeout_s: float) -> bytes | None:
+    def pop_trial(
+        self, sweep_id: str, agent_id: str, timeout_s: float, *, ack: bytes | None = None
+    ) -> bytes | None:
         """Move the next queue entry into the agent's in-flight list and return it, waiting up
         to ``timeout_s`` seconds (not at all when <= 0); None when the queue stayed empty.
 
         The agent should heartbeat first: in-flight entries of agents that are not live are
-        put back by :meth:`requeue_orphans`. Ack (or dead-letter) each entry when done."""
+        put back by :meth:`requeue_orphans`. Ack (or dead-letter) each entry when done;
+        ``ack`` acks the previous entry in the same round trip (an entry of a trial that has
+        ended and is put back by mistake is refused at claim: queues are only transport)."""
         queue, inflight = keys.queue(sweep_id), keys.inflight(sweep_id, agent_id)
         pipe = self._r.pipeline(transaction=False)
+        if ack is not None:
+            pipe.lrem(inflight, 1, ack)
         pipe.sadd(keys.inflight_agents(sweep_id), agent_id)
         if timeout_s > 0:
             pipe.blmove(queue, inflight, timeout_s, "LEFT", "RIGHT")
         else:
             pipe.lmove(queue, inflight, "LEFT", "RIGHT")
-        return pipe.execute()[1]
+        return pipe.execute()[-1]
 
     @guarded
     def ack(self, sweep_id: str, agent_id: str, raw: bytes) -> bool:

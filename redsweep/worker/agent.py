@@ -34,7 +34,6 @@ from redsweep.errors import (
     NotFoundError,
     ProtocolError,
     RedsweepError,
-    StoreError,
     SweepStateError,
 )
 from redsweep.progress import Progress
@@ -114,6 +113,7 @@ class AgentSession(SignalsMixin):
         self._interrupted = threading.Event()  # wakes the loop on a signal
         self._beat_now = threading.Event()
         self._runner: TrialRunner | None = None
+        self._unacked: bytes | None = None  # the entry of the trial just run
         self._shown: SweepInfo | None = None  # the sweep as last shown in a progress line
         self._shown_at = float("-inf")
         self._config_raw: Any = None
@@ -168,6 +168,8 @@ class AgentSession(SignalsMixin):
                 self._beat_now.set()
                 heart.join(2.0)
                 with contextlib.suppress(RedsweepError):
+                    if self._unacked is not None:
+                        store.ack(self.sweep_id, self.agent_id, self._unacked)
                     store.remove_agent(self.sweep_id, self.agent_id)
                 if controller is not None:
                     controller.stop()
@@ -209,7 +211,8 @@ class AgentSession(SignalsMixin):
                     info, checked_at = None, float("-inf")
                     continue
                 info, waiting_since = None, None
-            raw = store.pop_trial(self.sweep_id, self.agent_id, POP_TIMEOUT_S)
+            raw = store.pop_trial(self.sweep_id, self.agent_id, POP_TIMEOUT_S, ack=self._unacked)
+            self._unacked = None
             if raw is None:
                 checked_at = float("-inf")  # idle: look at the sweep again before waiting
                 continue
@@ -281,8 +284,7 @@ class AgentSession(SignalsMixin):
             outcome = self._runner.run(message.trial_id, token, params)
         finally:
             self._set_busy(False)
-            with contextlib.suppress(StoreError):
-                store.ack(self.sweep_id, self.agent_id, raw)
+            self._unacked = raw  # acked with the next pop, in the same round trip
         self.result.count(outcome)
         return self._show(store, outcome)
 
