@@ -6,6 +6,8 @@ Same configs, same prior runs, same process. Run by hand (the ``bench`` extra in
     pip install '.[bench]'
     python benchmarks/engine.py            # --repeats 5 --runs 0,100,1000
 
+BLAS libraries are pinned to one thread for both engines (see below).
+
 Prints one table: median milliseconds per suggestion for each method and number of prior runs,
 and the ratio sweeps / redsweep (higher is better for redsweep).
 """
@@ -13,6 +15,7 @@ and the ratio sweeps / redsweep (higher is better for redsweep).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -20,9 +23,15 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import numpy as np
+# Both engines multiply small matrices (a GP over at most a few hundred points): BLAS threads
+# only add overhead there, and on a shared machine they make timings erratic. Pin both engines
+# to one thread (set the variables yourself to measure otherwise).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from redsweep import engine
+import numpy as np  # noqa: E402  (after the BLAS settings above)
+
+from redsweep import engine  # noqa: E402
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "grid": {

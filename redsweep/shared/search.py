@@ -21,6 +21,7 @@ from redsweep.shared.records import Method, Run, SweepConfig
 from redsweep.shared.values import canonical
 
 _MISSING = object()
+_PREFILL_MAX = 10_000  # int ranges up to this long get their value -> index table up front
 
 
 def suggest(
@@ -119,8 +120,13 @@ class _Axis:
             self.distinct = len(self._index)
             if self.distinct != self.length:
                 self._first = [self._index[key] for key in self._keys]
+            for i, value in enumerate(self._values):  # plain values: known without a probe
+                if type(value) in (int, float, str, bool):
+                    self._fast.setdefault((type(value), value), self._index[self._keys[i]])
         elif isinstance(param, IntUniform):
             self.length = self.distinct = max(param.grid_len(), 0)
+            if self.length <= _PREFILL_MAX:
+                self._fast.update(((int, param.min + i), i) for i in range(self.length))
         else:
             assert isinstance(param, QUniform)
             # np.arange(min, max, q): ceil((max - min) / q) steps, all strictly below max
@@ -242,27 +248,25 @@ def _covered(axes: Sequence[_Axis], config: SweepConfig, runs: Sequence[Run]) ->
 def _covered_flat(
     axes: Sequence[_Axis], names: Sequence[str], runs: Sequence[Run], covered: set[tuple]
 ) -> None:
-    """:func:`_covered` for parameters without nesting: the hot loop of a grid suggestion,
-    kept tight (one dict probe per value) since it runs over every run on every call."""
-    columns = list(zip(names, [axis._fast for axis in axes], axes, strict=True))
-    for run in runs:
-        params = run.params
-        if type(params) is not dict:
-            params = dict(params)
-        digits = []
-        for name, fast, axis in columns:
-            value = params.get(name, _MISSING)
-            if value is _MISSING:
-                break
-            try:
-                i = fast[(type(value), value)]
-            except (KeyError, TypeError):  # not seen yet, or unhashable (a list or dict)
-                i = axis.index_of(value)
-            if i is None:
-                break
-            digits.append(i)
-        else:
-            covered.add(tuple(digits))
+    """:func:`_covered` for parameters without nesting: the hot loop of a grid suggestion, run
+    over every run on every call, so it works a column at a time in comprehensions (one dict
+    probe per value) and falls back to :meth:`_Axis.index_of` only for values not seen yet."""
+    all_params = [r.params if type(r.params) is dict else dict(r.params) for r in runs]
+    columns = []
+    for name, axis in zip(names, axes, strict=True):
+        fast = axis._fast
+        values = [params.get(name, _MISSING) for params in all_params]
+        try:
+            column = [fast.get((type(v), v), _MISSING) for v in values]
+        except TypeError:  # an unhashable value (a list or dict): one by one
+            column = [_MISSING] * len(values)
+        if _MISSING in column:
+            for k, i in enumerate(column):
+                if i is _MISSING:  # not seen yet, unhashable, or absent
+                    v = values[k]
+                    column[k] = None if v is _MISSING else axis.index_of(v)
+        columns.append(column)
+    covered.update(key for key in zip(*columns, strict=True) if None not in key)
 
 
 def _walk(axes: Sequence[_Axis], covered: set[tuple]) -> Iterator[tuple[int, ...]]:
