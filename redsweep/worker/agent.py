@@ -116,6 +116,7 @@ class AgentSession(SignalsMixin):
         self._unacked: bytes | None = None  # the entry of the trial just run
         self._shown: SweepInfo | None = None  # the sweep as last shown in a progress line
         self._shown_at = float("-inf")
+        self._ended_since: list[tuple[str, float | None]] = []  # trials ended since _shown
         self._config_raw: Any = None
 
     # ---- the session -------------------------------------------------------------------------
@@ -312,13 +313,26 @@ class AgentSession(SignalsMixin):
         if outcome.error:
             note = (outcome.error.strip().splitlines() or [""])[-1][:200]
         state = outcome.state.value if outcome.state is not None else "lost"
+        # between two reads, add this agent's own ends to what was read last
+        self._ended_since = [] if fresh is not None else [*self._ended_since, (state, value)]
+        counts, best = dict(info.counts), info.best_value
+        for ended, ended_value in self._ended_since:
+            counts[ended] = counts.get(ended, 0) + 1
+            counts["running"] = max(0, counts.get("running", 0) - 1)
+            metric = self._metric
+            if (
+                ended_value is not None
+                and metric is not None
+                and (best is None or metric.better(ended_value, best))
+            ):
+                best = ended_value
         self._progress.trial_ended(
             outcome.trial_id,
             state,
             value=value,
             seconds=outcome.seconds,
-            counts=info.counts,
-            best=info.best_value,
+            counts=counts,
+            best=best,
             note=note,
         )
         return fresh
