@@ -10,6 +10,7 @@ trial). An agent with no controller around runs one in a background thread
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -21,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from redsweep.controller.view import SweepView
-from redsweep.errors import FencedError, RedsweepError
+from redsweep.errors import FencedError, RedsweepError, StoreError
 from redsweep.progress import Progress
 from redsweep.shared import search, stopping
 from redsweep.shared.config import parse_config
@@ -33,6 +34,7 @@ LEASE_MS = 10_000
 RETRIES = 1  # a crashed trial runs once more
 POLL_MS = 200
 AGENTS_EVERY_S = 0.5  # how stale the controller's list of live agents may be
+RETRY_MIN_S, RETRY_MAX_S = 0.5, 5.0  # a background controller's back-off while Redis is away
 EVENTS_CONSUMER = "controller"  # one name for every controller: a successor re-reads the backlog
 _BACKGROUND = "bg:"
 _OVER = (SweepState.FINISHED, SweepState.CANCELED)
@@ -371,28 +373,42 @@ class BackgroundController:
 
     def _main(self) -> None:
         store = Store.from_url(self.url)
+        backoff = RETRY_MIN_S
         try:
             while not self._stop.is_set():
-                if store.get_sweep(self.sweep_id).state in _OVER:
-                    return
-                controller = Controller(
-                    store, self.sweep_id, background=True, lease_ms=self.lease_ms
-                )
-                if store.handover_requested(self.sweep_id) or not controller.acquire():
-                    self._stop.wait(self.lease_ms / 4000)
-                    continue
                 try:
-                    while not self._stop.is_set() and controller.step():
-                        pass
+                    if self._serve(store):
+                        return
+                    backoff = RETRY_MIN_S
                 except FencedError:
-                    pass
-                finally:
-                    if controller.epoch is not None:
-                        controller.release()
-        except BaseException as exc:  # reported by the agent; never kills the agent's thread
+                    continue  # another controller took over: stand by again
+                except StoreError:
+                    # Redis is away (restarting, a network blip): the agent goes on retrying its
+                    # own calls, and so does this thread; every change is a CAS, so a retry
+                    # after a half-done round is harmless
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, RETRY_MAX_S)
+        except BaseException as exc:  # a bug: reported by the agent, never kills the agent
             self.error = exc
         finally:
             store.close()
+
+    def _serve(self, store: Store) -> bool:
+        """Stand by until the lease is free, then run rounds; True once the sweep is over."""
+        if store.get_sweep(self.sweep_id).state in _OVER:
+            return True
+        controller = Controller(store, self.sweep_id, background=True, lease_ms=self.lease_ms)
+        if store.handover_requested(self.sweep_id) or not controller.acquire():
+            self._stop.wait(self.lease_ms / 4000)
+            return False
+        try:
+            while not self._stop.is_set() and controller.step():
+                pass
+        finally:
+            if controller.epoch is not None:
+                with contextlib.suppress(StoreError):
+                    controller.release()
+        return False
 
 
 def start_background(url: str, sweep_id: str, *, lease_ms: int = LEASE_MS) -> BackgroundController:

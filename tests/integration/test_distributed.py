@@ -250,3 +250,45 @@ def test_a_second_controller_names_the_holder_and_takes_over_when_it_dies(
     assert wait_exit(agent, 60, procs) == 0
     assert wait_exit(third, 30, procs) == 0
     assert store.get_sweep(sweep_id).state is SweepState.FINISHED
+
+
+def test_an_agent_and_its_background_controller_ride_out_a_redis_restart(tmp_path, procs):
+    from redsweep.shared.server import LocalServer, free_port
+
+    port = free_port()
+
+    def start_redis() -> LocalServer:
+        return LocalServer().start(
+            tmp_path / "redis", unixsocket=False, port=port, password="pw", appendonly=True
+        )
+
+    server = start_redis()
+    try:
+        url = server.tcp_url
+        store = Store.from_url(url)
+        sweep_id = create(url, tmp_path, grid_config(tmp_path, [1, 2, 3], [0, 1]))
+        # no dedicated controller: the agent's background thread is the only one
+        agent = procs.spawn(
+            redsweep_cmd(url, "agent", sweep_id), cwd=tmp_path, env={"TRIAL_SLEEP": "0.4"}
+        )
+        wait_for(lambda: sum(points(store, sweep_id).values()) >= 2, 60, "2 finished runs")
+        server.stop()
+        time.sleep(6.0)  # longer than one call's own retries (about 3 s of back-off)
+        server = start_redis()
+        assert wait_exit(agent, 90, procs) == 0, procs.output(agent)
+        # the controller came back and issued the rest: every point ran once, the sweep ended
+        trials = store.list_trials(sweep_id)
+        assert Counter((t.params["a"], t.params["b"]) for t in trials) == Counter(
+            {(a, b): 1 for a in (1, 2, 3) for b in (0, 1)}
+        )
+        assert store.get_sweep(sweep_id).state is SweepState.FINISHED
+        # a trial caught by the outage may fail, saying why; none is left hanging
+        for trial in trials:
+            assert trial.state in (RunState.FINISHED, RunState.FAILED), trial
+            if trial.state is RunState.FAILED:
+                said = (trial.error or "") + (trial.log_tail or "")
+                assert "cannot reach Redis" in said, said
+                assert ":pw@" not in said  # the password never shows
+        store.close()
+    finally:
+        server.stop()
