@@ -102,13 +102,9 @@ class Sweep:
     @cached_property
     def runs(self) -> list[Run]:
         """Every run, in the order they were added (read once, pipelined)."""
-        trials = self._store.list_trials(self.id)
-        summaries = {
-            r.id: r.summary
-            for r in self._store.runs(self.id, [t.id for t in trials], history=False)
-        }
+        pairs = self._store.trials_and_runs(self.id, history=False)
         now = self._store.server_time_ms()
-        return [_run(self._store, t, summaries.get(t.id, {}), now) for t in trials]
+        return [_run(self._store, trial, run.summary, now) for trial, run in pairs]
 
     def run(self, run_id: str) -> Run:
         for run in self.runs:

@@ -39,20 +39,19 @@ class SweepView:
         return self.with_history or (metric is not None and metric.target is not None)
 
     def load(self) -> None:
-        """Read every trial of the sweep."""
-        self.trials = {t.id: t for t in self.store.list_trials(self.sweep_id)}
-        self.runs = {}
-        self.refresh(self.trials)
+        """Read every trial of the sweep (in the order they were added)."""
+        pairs = self.store.trials_and_runs(self.sweep_id, history=self.with_history)
+        self.trials = {trial.id: trial for trial, _ in pairs}
+        self.runs = {run.id: run for _, run in pairs}
 
     def refresh(self, trial_ids: Iterable[str]) -> None:
         """Re-read these trials (after events about them)."""
         ids = sorted(set(trial_ids))
         if not ids:
             return
-        for run in self.store.runs(self.sweep_id, ids, history=self.with_history):
-            self.runs[run.id] = run
-        for trial in self.store.list_trials(self.sweep_id, ids):
+        for trial, run in self.store.trials_and_runs(self.sweep_id, ids, history=self.with_history):
             self.trials[trial.id] = trial
+            self.runs[run.id] = run
 
     def add_pending(
         self,

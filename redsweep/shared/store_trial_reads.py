@@ -87,30 +87,39 @@ class TrialReadsMixin(StoreBase):
     ) -> list[Run]:
         """Trials as the engines' :class:`~redsweep.shared.records.Run` records (params,
         state, summary and, with ``history``, every logged row), pipelined."""
+        return [run for _, run in self.trials_and_runs(sweep_id, trial_ids, history=history)]
+
+    @guarded
+    def trials_and_runs(
+        self, sweep_id: str, trial_ids: Iterable[str] | None = None, *, history: bool = True
+    ) -> list[tuple[TrialInfo, Run]]:
+        """Each trial's record and its engine :class:`~redsweep.shared.records.Run` (summary
+        and, with ``history``, every logged row), in one pipelined round trip; trials that do
+        not exist are left out."""
         ids = self.trial_ids(sweep_id) if trial_ids is None else list(trial_ids)
         pipe = self._r.pipeline(transaction=False)
         for trial_id in ids:
-            pipe.hmget(keys.trial(sweep_id, trial_id), "state", "params")
+            pipe.hgetall(keys.trial(sweep_id, trial_id))
             pipe.hgetall(keys.trial_summary(sweep_id, trial_id))
             if history:
                 pipe.xrange(keys.trial_history(sweep_id, trial_id))
         replies = iter(pipe.execute())
         out = []
         for trial_id in ids:
-            state, params = next(replies)
+            raw = next(replies)
             summary = next(replies)
             rows = _rows(next(replies)) if history else []
-            if state is None:
+            if not raw:
                 continue
-            out.append(
-                Run(
-                    id=trial_id,
-                    state=state.decode(),
-                    params=unpack_value(params) if params else {},
-                    history=tuple(rows),
-                    summary=_summary(summary),
-                )
+            trial = trial_info(sweep_id, raw)
+            run = Run(
+                id=trial_id,
+                state=trial.state,
+                params=trial.params,
+                history=tuple(rows),
+                summary=_summary(summary),
             )
+            out.append((trial, run))
         return out
 
 
