@@ -14,7 +14,6 @@ changes a sweep (the verbs are in :mod:`redsweep.control`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -22,7 +21,7 @@ from typing import Any
 
 from redsweep.connect import connect
 from redsweep.errors import NotFoundError
-from redsweep.shared.records import Goal, RunState, SweepState
+from redsweep.shared.records import Goal, RunState, SweepState, is_finite_number
 from redsweep.shared.store import Store, SweepInfo, TrialInfo
 
 
@@ -204,9 +203,7 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
+    return float(value) if is_finite_number(value) else None
 
 
 def _run(store: Store, trial: TrialInfo, summary: Mapping[str, Any], now_ms: int) -> Run:

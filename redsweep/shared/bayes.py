@@ -17,7 +17,7 @@ batch for the next one. With fewer than two results, parameters are sampled at r
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -31,8 +31,8 @@ from redsweep.shared.params import (
     IntUniform,
     Param,
 )
-from redsweep.shared.records import Goal, Impute, Run, RunState, SweepConfig
-from redsweep.shared.values import canonical
+from redsweep.shared.records import Goal, Impute, Run, RunState, SweepConfig, is_finite_number
+from redsweep.shared.values import MISSING, canonical, value_at
 
 MIN_RESULTS = 2  # below this, sample at random
 FIT_POINTS = 40  # observations the hyperparameters are fitted on (O(n^3) per step)
@@ -119,9 +119,9 @@ def observations(config: SweepConfig, runs: Sequence[Run]) -> Observations:
     for j, param in enumerate(space):
         if len(param.path) == 1:
             key = param.path[0]
-            raw = [params.get(key, _ABSENT) for params in all_params]
+            raw = [params.get(key, MISSING) for params in all_params]
         else:
-            raw = [_lookup(params, param.path) for params in all_params]
+            raw = [value_at(params, param.path) for params in all_params]
         if isinstance(param, (Categorical, CategoricalProb)):
             convert = _unit_converter(param)
             units[:, j] = [convert(value) for value in raw]
@@ -137,10 +137,9 @@ def observations(config: SweepConfig, runs: Sequence[Run]) -> Observations:
     imputed = []  # (index, strategy, best, history, values): needs the sweep's worst first
     worst = None  # W&B's "worst": the worst value any ended run ever logged
     for i, run in enumerate(runs):
-        # goal.metric_values, inlined (bayes cannot import goal: goal -> search -> bayes)
-        history = [v for row in run.history if _finite(v := row.get(name))]
+        history = run.metric_values(name)  # goal.metric_values, with the history kept apart
         summary = run.summary.get(name)
-        values = [*history, summary] if _finite(summary) else history
+        values = [*history, summary] if is_finite_number(summary) else history
         best = pick_best(values) if values else None
         state = run.state
         if values and state.is_terminal:
@@ -166,15 +165,6 @@ def observations(config: SweepConfig, runs: Sequence[Run]) -> Observations:
     return Observations(units[observed], ys[observed], units[inside & pending])
 
 
-def _finite(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and value is not True
-        and value is not False
-        and math.isfinite(value)
-    )
-
-
 def _impute(
     strategy: Impute,
     best: float | None,
@@ -189,19 +179,6 @@ def _impute(
     if strategy is Impute.LATEST and values:
         return history[-1] if history else values[-1]
     return worst
-
-
-_ABSENT = object()
-
-
-def _lookup(params: Mapping[str, Any], path: Sequence[str]) -> Any:
-    node: Any = params
-    try:
-        for part in path:
-            node = node[part]
-    except (KeyError, TypeError, IndexError):
-        return _ABSENT
-    return node
 
 
 def _number(value: Any) -> float:

@@ -217,9 +217,7 @@ def _metric(check: Checker, value: Any) -> Metric | None:
     if not check.mapping(value, "metric", "a metric (name, goal...)"):
         return None
     before = len(check.problems)
-    for key in value:
-        if key not in _METRIC_KEYS:
-            check.add(join("metric", key), unknown_key(key, _METRIC_KEYS))
+    check.unknown_keys(value, "metric", _METRIC_KEYS)
     out: dict[str, Any] = {}
     if "name" not in value:
         check.add("metric.name", "missing: the name of the metric to optimize", line_of="metric")
@@ -260,9 +258,7 @@ def _hyperband(check: Checker, value: Any) -> Hyperband | None:
     if not check.mapping(value, "early_terminate", "early termination settings (type: hyperband)"):
         return None
     before = len(check.problems)
-    for key in value:
-        if key not in _HYPERBAND_KEYS:
-            check.add(join("early_terminate", key), unknown_key(key, _HYPERBAND_KEYS))
+    check.unknown_keys(value, "early_terminate", _HYPERBAND_KEYS)
     if "type" not in value:
         check.add("early_terminate.type", "missing: type: hyperband", line_of="early_terminate")
     elif value["type"] != "hyperband":

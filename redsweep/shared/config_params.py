@@ -103,6 +103,13 @@ class Checker:
     def add(self, path: str, message: str, *, line_of: str | None = None) -> None:
         self.problems.append(ConfigProblem(path, message, self.line(line_of or path)))
 
+    def unknown_keys(self, value: Mapping[str, Any], where: str, allowed: Iterable[str]) -> None:
+        """A problem for each key of ``value`` (at ``where``) that is not in ``allowed``."""
+        allowed = list(allowed)
+        for key in value:
+            if key not in allowed:
+                self.add(join(where, key), unknown_key(key, allowed))
+
     def number(self, value: Any, path: str, *, integer: bool = False) -> bool:
         """True for a finite int/float (an int when ``integer``); else records why not."""
         expected = "an integer" if integer else "a number"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from redsweep.shared import search
-from redsweep.shared.records import Goal, Method, Metric, Run, SweepConfig
+from redsweep.shared.records import Goal, Method, Metric, Run, SweepConfig, is_finite_number
 
 #: why a sweep issues no more trials, as :func:`done_reason` reports it
 RUN_CAP = "run_cap"
@@ -19,7 +17,7 @@ def metric_values(metric: Metric, run: Run) -> list[float]:
     """Every finite value of the metric a run logged: its history rows, then its summary."""
     values = run.metric_values(metric.name)
     summary = run.summary.get(metric.name) if isinstance(run.summary, Mapping) else None
-    if _finite_number(summary):
+    if is_finite_number(summary):
         values.append(float(summary))
     return values
 
@@ -73,7 +71,3 @@ def done_reason(config: SweepConfig, runs: Sequence[Run]) -> str | None:
 def is_finished(config: SweepConfig, runs: Sequence[Run]) -> bool:
     """The sweep is over: no more trials to issue and none still alive."""
     return done_reason(config, runs) is not None and not any(run.state.is_alive for run in runs)
-
-
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -17,12 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from redsweep.shared.values import canonical
-
-
-def _py(x: Any) -> Any:
-    """numpy scalar -> Python scalar; anything else unchanged."""
-    return x.item() if isinstance(x, np.generic) else x
+from redsweep.shared.values import canonical, py_scalar
 
 
 def _quantize(x: float, q: float) -> float | int:
@@ -235,7 +230,7 @@ class QUniform(Param):
 
     def grid_values(self) -> list[Any]:
         # W&B: np.arange(min, max, q) -- every step from min, strictly below max
-        return [_py(v) for v in np.arange(self.min, self.max, self.q)]
+        return [py_scalar(v) for v in np.arange(self.min, self.max, self.q)]
 
     def cdf(self, value: Any) -> float:
         return _clip_unit((value - self.min) / (self.max - self.min))

@@ -200,12 +200,14 @@ class Run:
         out: list[float] = []
         for row in self.history:
             value = row.get(name) if isinstance(row, Mapping) else None
-            if _is_finite_number(value):
+            if is_finite_number(value):
                 out.append(float(value))
         return out
 
 
-def _is_finite_number(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
+    """A real number that is finite: not a bool, not NaN or infinite (what counts as a metric
+    value)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -18,9 +18,8 @@ import numpy as np
 
 from redsweep.shared.params import Categorical, Constant, IntUniform, Param, QUniform
 from redsweep.shared.records import Method, Run, SweepConfig
-from redsweep.shared.values import canonical
+from redsweep.shared.values import MISSING, canonical, value_at
 
-_MISSING = object()
 _PREFILL_MAX = 10_000  # int ranges up to this long get their value -> index table up front
 
 
@@ -67,21 +66,6 @@ def nest(params: Sequence[Param], values: Sequence[Any]) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[param.path[-1]] = value
     return out
-
-
-def _value_at(run_params: Mapping[str, Any], path: Sequence[str]) -> Any:
-    """The value at ``path`` in a run's nested params, ``_MISSING`` when it has none."""
-    node: Any = run_params
-    for part in path:
-        if type(node) is dict:  # the common case, without the ABC check's cost
-            node = node.get(part, _MISSING)
-            if node is _MISSING:
-                return _MISSING
-            continue
-        if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
 
 
 # ---- grid ------------------------------------------------------------------------------------
@@ -235,8 +219,8 @@ def _covered(axes: Sequence[_Axis], config: SweepConfig, runs: Sequence[Run]) ->
     for run in runs:
         digits = []
         for axis, path in zip(axes, paths, strict=True):
-            value = _value_at(run.params, path)
-            i = None if value is _MISSING else axis.index_of(value)
+            value = value_at(run.params, path)
+            i = None if value is MISSING else axis.index_of(value)
             if i is None:
                 break
             digits.append(i)
@@ -255,16 +239,16 @@ def _covered_flat(
     columns = []
     for name, axis in zip(names, axes, strict=True):
         fast = axis._fast
-        values = [params.get(name, _MISSING) for params in all_params]
+        values = [params.get(name, MISSING) for params in all_params]
         try:
-            column = [fast.get((type(v), v), _MISSING) for v in values]
+            column = [fast.get((type(v), v), MISSING) for v in values]
         except TypeError:  # an unhashable value (a list or dict): one by one
-            column = [_MISSING] * len(values)
-        if _MISSING in column:
+            column = [MISSING] * len(values)
+        if MISSING in column:
             for k, i in enumerate(column):
-                if i is _MISSING:  # not seen yet, unhashable, or absent
+                if i is MISSING:  # not seen yet, unhashable, or absent
                     v = values[k]
-                    column[k] = None if v is _MISSING else axis.index_of(v)
+                    column[k] = None if v is MISSING else axis.index_of(v)
         columns.append(column)
     covered.update(key for key in zip(*columns, strict=True) if None not in key)
 

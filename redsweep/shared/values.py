@@ -1,15 +1,35 @@
-"""Canonical parameter values: the key under which equal values meet (grid dedupe, lookups)."""
+"""Parameter values: the canonical key under which equal values meet (grid dedupe, lookups),
+and a run's value at a parameter's key path."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+#: what :func:`value_at` returns for a path a run's params do not have
+MISSING: Any = object()
 
-def _py(x: Any) -> Any:
+
+def py_scalar(x: Any) -> Any:
+    """numpy scalar -> Python scalar; anything else unchanged."""
     return x.item() if isinstance(x, np.generic) else x
+
+
+def value_at(run_params: Mapping[str, Any], path: Sequence[str]) -> Any:
+    """The value at ``path`` in a run's nested params, ``MISSING`` when it has none."""
+    node: Any = run_params
+    for part in path:
+        if type(node) is dict:  # the common case, without the ABC check's cost
+            node = node.get(part, MISSING)
+            if node is MISSING:
+                return MISSING
+            continue
+        if not isinstance(node, Mapping) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
 
 
 def canonical(value: Any) -> Hashable:
@@ -22,7 +42,7 @@ def canonical(value: Any) -> Hashable:
     if isinstance(value, (bool, np.bool_)):
         return ("b", bool(value))
     if isinstance(value, (int, float, np.integer, np.floating)):
-        number = _py(value)
+        number = py_scalar(value)
         if isinstance(number, float) and number.is_integer():
             number = int(number)
         return ("n", number)
