@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers import wait_for
 
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import Store
@@ -64,16 +65,6 @@ def create(url: str, tmp_path: Path, config: dict) -> str:
     result = cli(url, "sweep", str(path), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def wait_exit(procs: Any, proc: Any, timeout: float) -> int:

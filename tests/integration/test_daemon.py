@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
+from helpers import wait_for
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 
@@ -65,16 +66,6 @@ def launch(url: str, tmp_path: Path, sweep_id: str, *args: str) -> str:
     result = run_cli(url, tmp_path, "launch", sweep_id, *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def finished(store: Store, sweep_id: str) -> bool:

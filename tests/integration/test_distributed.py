@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import wait_for
 
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import Store
@@ -47,16 +48,6 @@ def create(url: str, tmp_path: Path, config: dict, name: str = "sweep.yaml") -> 
     assert "redsweep agent" in result.stdout
     assert "redsweep-test-pw" not in result.stdout + result.stderr  # the password never shows
     return result.stdout.strip().splitlines()[-1]
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def wait_exit(proc: subprocess.Popen, timeout: float, procs) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers import wait_for
 
 from redsweep.shared.records import RunState
 from redsweep.shared.store import Store
@@ -49,16 +50,6 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rindex(")") + 2] != "Z"
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def start(
