@@ -44,8 +44,10 @@ EVENTS_GROUP = "controller"
 # ---- the state machines (enforced by the Lua scripts in shared/lua/) ---------------------------
 
 #: Trial state -> the states it may change to, and which script does it.
-#:   pending -> running                        claim.lua (same attempt)
+#:   pending -> running                        claim.lua, take.lua (same attempt)
 #:   pending -> killed | stopped               kill.lua
+#:   running -> pending                        release.lua (current token, never reported:
+#:                                             claimed by take.lua but not started)
 #:   running -> finished | failed | crashed | killed | stopped
 #:                                             finish.lua (current token)
 #:   running -> killed | stopped               kill.lua
@@ -55,6 +57,7 @@ TRIAL_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     RunState.PENDING: frozenset({RunState.RUNNING, RunState.KILLED, RunState.STOPPED}),
     RunState.RUNNING: frozenset(
         {
+            RunState.PENDING,
             RunState.FINISHED,
             RunState.FAILED,
             RunState.CRASHED,
@@ -70,7 +73,7 @@ TRIAL_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
 }
 
 #: States a trial may be finished into by the agent holding its token (finish.lua).
-FINISH_STATES = TRIAL_TRANSITIONS[RunState.RUNNING]
+FINISH_STATES = TRIAL_TRANSITIONS[RunState.RUNNING] - {RunState.PENDING}
 #: States kill.lua may set.
 KILL_STATES = frozenset({RunState.KILLED, RunState.STOPPED})
 
@@ -156,7 +159,12 @@ def running(sweep_id: str) -> str:
 
 
 def trial(sweep_id: str, trial_id: str) -> str:
-    return f"{_sweep(sweep_id)}:trial:{_trial(trial_id)}"
+    return f"{trial_prefix(sweep_id)}{_trial(trial_id)}"
+
+
+def trial_prefix(sweep_id: str) -> str:
+    """What a trial's hash key is, but for the trial id (take.lua builds it from an entry)."""
+    return f"{_sweep(sweep_id)}:trial:"
 
 
 def trial_lease(sweep_id: str, trial_id: str) -> str:

@@ -23,15 +23,16 @@ Typical use::
 
 from __future__ import annotations
 
-from redsweep.shared.store_base import mask_url, new_id
+from redsweep.shared.store_base import mask_url, new_id, new_token
 from redsweep.shared.store_pools import PoolsMixin
-from redsweep.shared.store_queue import QueueMixin
+from redsweep.shared.store_queue import Handoff, QueueMixin
 from redsweep.shared.store_records import (
     AgentInfo,
     DeadLetter,
     Event,
     Renewal,
     SweepInfo,
+    Taken,
     TrialInfo,
 )
 from redsweep.shared.store_sweeps import SweepsMixin
@@ -42,12 +43,15 @@ __all__ = [
     "AgentInfo",
     "DeadLetter",
     "Event",
+    "Handoff",
     "Renewal",
     "Store",
     "SweepInfo",
+    "Taken",
     "TrialInfo",
     "mask_url",
     "new_id",
+    "new_token",
 ]
 
 

@@ -6,7 +6,8 @@ Part of :mod:`redsweep.shared.store` (the store modules are the only redis impor
 from __future__ import annotations
 
 import functools
-import secrets
+import random
+import re
 import threading
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -15,12 +16,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import AuthenticationError, ResponseError
+from redis.exceptions import AuthenticationError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from redsweep.errors import StoreError
+from redsweep.shared.keys import NO_START_STATES
 
 F = TypeVar("F", bound=Callable[..., Any])
 S = TypeVar("S", bound="StoreBase")
@@ -31,13 +33,22 @@ _SCHEMES = ("redis", "rediss", "unix")
 #: Bounds for the streams that nobody trims otherwise (approximate, MAXLEN ~).
 EVENTS_MAXLEN = 100_000
 DEAD_LETTERS_MAXLEN = 10_000
+#: Sweep states in which no trial may start (claim.lua refuses: the entry goes back).
+NO_START = tuple(sorted(s.value for s in NO_START_STATES))
 #: Error and log text kept on a trial (the tail end is kept).
 MAX_TEXT_CHARS = 64 * 1024
 
 
 def new_id(length: int = 8) -> str:
     """A random lowercase base-36 id, like W&B's run and sweep ids."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+    # random, not secrets: ids and tokens must be unique, not secret, and secrets costs a
+    # system call per character; the random module reseeds itself in a forked child
+    return "".join(random.choices(_ID_ALPHABET, k=length))
+
+
+def new_token(nbytes: int = 12) -> str:
+    """A random hex token (a trial's claim, a report's id): unique, not secret."""
+    return f"{random.getrandbits(8 * nbytes):0{2 * nbytes}x}"
 
 
 def mask_url(url: str) -> str:
@@ -123,6 +134,22 @@ def tail(value: str | None, limit: int = MAX_TEXT_CHARS) -> str:
     return value if len(value) <= limit else value[-limit:]
 
 
+_INCLUDE = re.compile(r"^-- #include (\w+)$", re.MULTILINE)
+
+
+def lua_source(name: str) -> str:
+    """The text of ``lua/<name>.lua``; a line ``-- #include other`` becomes the script
+    ``other`` as a local function ``other(KEYS, ARGV)``, so that one script can make another's
+    compare-and-set part of a bigger step without a second copy of it."""
+    text = resources.files("redsweep.shared").joinpath(f"lua/{name}.lua").read_text("utf-8")
+
+    def include(match: re.Match[str]) -> str:
+        other = match.group(1)
+        return f"local function {other}(KEYS, ARGV)\n{lua_source(other)}\nend"
+
+    return _INCLUDE.sub(include, text)
+
+
 class StoreBase:
     """A connection to one Redis (or Valkey) server, with the scripts registered on it."""
 
@@ -198,10 +225,45 @@ class StoreBase:
             with self._lock:
                 script = self._scripts.get(name)
                 if script is None:
-                    source = resources.files("redsweep.shared").joinpath(f"lua/{name}.lua")
-                    script = self._r.register_script(source.read_text(encoding="utf-8"))
+                    script = self._r.register_script(lua_source(name))
                     self._scripts[name] = script
         return script
 
     def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         return self._script(name)(keys=list(keys), args=list(args))
+
+    def _batch(self) -> Batch:
+        """A pipeline for several calls in one round trip (see :class:`Batch`)."""
+        return Batch(self)
+
+
+class Batch:
+    """Commands and scripts sent in one round trip, run in order (not as a transaction).
+
+    Scripts go by their SHA alone: redis-py's own pipelined scripts ask the server whether it
+    knows them first, a round trip per pipeline. A script the server does not know (it was
+    restarted) is loaded and that call run again on its own: a call refused with NOSCRIPT
+    changed nothing, and each script is a compare-and-set anyway.
+    """
+
+    def __init__(self, store: StoreBase) -> None:
+        self._store = store
+        self.pipe = store._r.pipeline(transaction=False)
+        self._scripts: dict[int, tuple[str, list[str], list[Any]]] = {}
+
+    def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> None:
+        """Queue the script ``lua/<name>.lua``."""
+        sha = self._store._script(name).sha
+        self._scripts[len(self.pipe.command_stack)] = (name, list(keys), list(args))
+        self.pipe.evalsha(sha, len(keys), *keys, *args)
+
+    def execute(self) -> list[Any]:
+        """Send everything; the replies in order (errors other than NOSCRIPT raise)."""
+        scripts, self._scripts = self._scripts, {}
+        replies = self.pipe.execute(raise_on_error=False)
+        for i, reply in enumerate(replies):
+            if isinstance(reply, NoScriptError) and i in scripts:
+                replies[i] = self._store._run(*scripts[i])
+            elif isinstance(reply, Exception):
+                raise reply
+        return replies

@@ -6,14 +6,28 @@ twice delays a trial at worst, because claiming it is a compare-and-set on the t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ResponseError
 
+from redsweep.errors import NotFoundError
 from redsweep.shared import keys
-from redsweep.shared.store_base import DEAD_LETTERS_MAXLEN, StoreBase, guarded, opt_int, text
-from redsweep.shared.store_records import AgentInfo, DeadLetter, Event
+from redsweep.shared.protocol import WIRE_VERSION, unpack_value
+from redsweep.shared.store_base import (
+    DEAD_LETTERS_MAXLEN,
+    EVENTS_MAXLEN,
+    NO_START,
+    Batch,
+    StoreBase,
+    guarded,
+    new_token,
+    opt_int,
+    text,
+)
+from redsweep.shared.store_records import AgentInfo, DeadLetter, Event, SweepInfo, Taken
+from redsweep.shared.store_sweeps import sweep_info
 
 
 def _event(entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
@@ -24,6 +38,72 @@ def _event(entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
         trial_id=values.pop("trial", None),
         fields=values,
     )
+
+
+@dataclass
+class Handoff:
+    """An agent's queue moves sent along with the end of its trial, in the same round trip:
+    ack ``entry`` (the trial's queue entry) and, with ``take``, take the next entry and claim
+    its trial (:meth:`QueueMixin.take_trial`, without waiting). After the call ``done`` is
+    True and ``taken`` is what was taken, None when the queue was empty."""
+
+    sweep_id: str
+    agent_id: str
+    entry: bytes | None
+    lease_ms: int
+    take: bool = True
+    taken: Taken | None = None
+    done: bool = False
+
+    def queue(self, batch: Batch) -> Callable[[Any], None]:
+        """Add the moves to ``batch``; returns what takes in the last reply of the batch."""
+        if self.take:
+            keys_, args, token = _take_call(self.sweep_id, self.agent_id, self.lease_ms, self.entry)
+            batch.script("take", keys_, args)
+            return lambda reply: self._took(_taken(reply, token))
+        if self.entry is not None:
+            batch.pipe.lrem(keys.inflight(self.sweep_id, self.agent_id), 1, self.entry)
+        return lambda reply: self._took(None)
+
+    def _took(self, taken: Taken | None) -> None:
+        self.done = True
+        self.taken = taken
+
+
+def _take_call(
+    sweep_id: str, agent_id: str, lease_ms: int, ack: bytes | None
+) -> tuple[list[str], list[Any], str]:
+    """KEYS and ARGV of take.lua, and the token it claims with."""
+    token = new_token()
+    keys_ = [
+        keys.queue(sweep_id),
+        keys.inflight(sweep_id, agent_id),
+        keys.inflight_agents(sweep_id),
+        keys.sweep(sweep_id),
+        keys.running(sweep_id),
+        keys.events(sweep_id),
+    ]
+    args = [
+        ack if ack is not None else "",
+        agent_id,
+        token,
+        int(lease_ms),
+        sweep_id,
+        WIRE_VERSION,
+        keys.trial_prefix(sweep_id),
+        EVENTS_MAXLEN,
+        *NO_START,
+    ]
+    return keys_, args, token
+
+
+def _taken(reply: list[Any], token: str) -> Taken | None:
+    if not reply:
+        return None
+    if reply[0] == b"claimed":
+        params = dict(unpack_value(reply[3])) if reply[3] else {}
+        return Taken(reply[1], trial_id=reply[2].decode(), token=token, params=params)
+    return Taken(reply[1])
 
 
 class QueueMixin(StoreBase):
@@ -52,6 +132,39 @@ class QueueMixin(StoreBase):
         else:
             pipe.lmove(queue, inflight, "LEFT", "RIGHT")
         return pipe.execute()[-1]
+
+    @guarded
+    def take_trial(
+        self, sweep_id: str, agent_id: str, lease_ms: int, *, ack: bytes | None = None
+    ) -> Taken | None:
+        """Ack ``ack``, move the next queue entry into the agent's in-flight list and, when it
+        is a trial message of this sweep, claim the trial under a lease of ``lease_ms``: one
+        call. None when the queue is empty (it does not wait: see :meth:`pop_trial`)."""
+        keys_, args, token = _take_call(sweep_id, agent_id, lease_ms, ack)
+        return _taken(self._run("take", keys_, args), token)
+
+    @guarded
+    def release_trial(self, sweep_id: str, agent_id: str, taken: Taken) -> bool:
+        """Give back a trial :meth:`take_trial` claimed that the agent will not run after all:
+        it is pending again and its entry back at the head of the queue. False when the
+        agent no longer held it (only the entry left the in-flight list then)."""
+        if taken.trial_id is None or taken.token is None:
+            return self.return_trial(sweep_id, agent_id, taken.entry)
+        trial_id = taken.trial_id
+        reply = self._run(
+            "release",
+            [
+                keys.trial(sweep_id, trial_id),
+                keys.trial_lease(sweep_id, trial_id),
+                keys.sweep(sweep_id),
+                keys.running(sweep_id),
+                keys.events(sweep_id),
+                keys.queue(sweep_id),
+                keys.inflight(sweep_id, agent_id),
+            ],
+            [taken.token, trial_id, taken.entry, EVENTS_MAXLEN],
+        )
+        return bool(reply)
 
     @guarded
     def ack(self, sweep_id: str, agent_id: str, raw: bytes) -> bool:
@@ -93,6 +206,25 @@ class QueueMixin(StoreBase):
                 )
             )
         return out
+
+    @guarded
+    def sweep_and_queue(
+        self, sweep_id: str, *, ack_events: Iterable[str] = ()
+    ) -> tuple[SweepInfo, int]:
+        """The sweep and how many entries wait on its queue, in one round trip (after acking
+        ``ack_events``, see :meth:`ack_events`); NotFoundError when there is no such sweep."""
+        pipe = self._r.pipeline(transaction=False)
+        ids = list(ack_events)
+        if ids:
+            stream = keys.events(sweep_id)
+            pipe.xack(stream, keys.EVENTS_GROUP, *ids)
+            pipe.xdel(stream, *ids)
+        pipe.hgetall(keys.sweep(sweep_id))
+        pipe.llen(keys.queue(sweep_id))
+        *_, raw, queued = pipe.execute()
+        if not raw:
+            raise NotFoundError(f"no sweep {sweep_id!r}")
+        return sweep_info(raw), int(queued)
 
     @guarded
     def queue_length(self, sweep_id: str) -> int:

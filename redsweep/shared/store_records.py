@@ -112,3 +112,15 @@ class DeadLetter:
     reason: str
     agent: str | None
     at_ms: int
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A queue entry an agent took (:meth:`Store.take_trial`). With ``token`` set, the agent
+    holds its trial already (claimed in the same call); without, the entry is still to be
+    decoded and claimed, put back or dead-lettered as usual."""
+
+    entry: bytes
+    trial_id: str | None = None
+    token: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)

@@ -7,8 +7,7 @@ changes are :data:`redsweep.shared.keys.TRIAL_TRANSITIONS`.
 from __future__ import annotations
 
 import math
-import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redsweep.errors import FencedError, NotFoundError, StoreError, SweepStateError
@@ -17,15 +16,17 @@ from redsweep.shared.protocol import encode, pack_value, unpack_value
 from redsweep.shared.records import Goal, RunState, SweepState, TrialMessage
 from redsweep.shared.store_base import (
     EVENTS_MAXLEN,
+    NO_START,
     StoreBase,
     guarded,
     new_id,
+    new_token,
     tail,
 )
+from redsweep.shared.store_queue import Handoff
 from redsweep.shared.store_records import Renewal
 
 _CLOSED = (SweepState.FINISHED.value, SweepState.CANCELED.value)
-_NO_START = tuple(sorted(s.value for s in keys.NO_START_STATES))
 _NOT_HELD = Renewal(ok=False)
 
 
@@ -63,6 +64,139 @@ def _renewal(reply: list[Any]) -> Renewal:
     )
 
 
+def _report_call(
+    sweep_id: str,
+    trial_id: str,
+    token: str,
+    rows: Sequence[tuple[int, Mapping[str, Any]]],
+    metric_name: str | None,
+    goal: Goal | str | None,
+    lease_ms: int,
+) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of report.lua."""
+    args: list[Any] = [
+        token,
+        int(lease_ms),
+        _goal(goal),
+        trial_id,
+        EVENTS_MAXLEN,
+        new_token(6),  # makes a retried call idempotent
+        len(rows),
+    ]
+    for step, metrics in rows:
+        metrics = dict(metrics)
+        pairs = _pairs(metrics)
+        args += [int(step), pack_value(metrics), _metric_value(metrics, metric_name)]
+        args += [len(pairs) // 2, *pairs]
+    keys_ = [
+        keys.trial(sweep_id, trial_id),
+        keys.trial_lease(sweep_id, trial_id),
+        keys.trial_summary(sweep_id, trial_id),
+        keys.trial_history(sweep_id, trial_id),
+        keys.events(sweep_id),
+        keys.sweep(sweep_id),
+    ]
+    return keys_, args
+
+
+def _finish_call(
+    sweep_id: str,
+    trial_id: str,
+    token: str,
+    state: RunState | str,
+    summary: Mapping[str, Any] | None,
+    error: str | None,
+    log_tail: str | None,
+    metric_name: str | None,
+    goal: Goal | str | None,
+) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of finish.lua (ValueError for a state a holder may not set)."""
+    state = RunState(state)
+    if state not in keys.FINISH_STATES:
+        allowed = ", ".join(sorted(s.value for s in keys.FINISH_STATES))
+        raise ValueError(f"cannot finish a trial as {state.value!r}; use one of {allowed}")
+    keys_ = [
+        keys.trial(sweep_id, trial_id),
+        keys.trial_lease(sweep_id, trial_id),
+        keys.trial_summary(sweep_id, trial_id),
+        keys.running(sweep_id),
+        keys.events(sweep_id),
+        keys.sweep(sweep_id),
+    ]
+    args = [
+        token,
+        state.value,
+        tail(error),
+        tail(log_tail),
+        trial_id,
+        _metric_value(summary, metric_name),
+        _goal(goal),
+        EVENTS_MAXLEN,
+        *_pairs(summary),
+    ]
+    return keys_, args
+
+
+class _AddCall:
+    """One add_trial.lua call: its KEYS and ARGV, and what its reply means."""
+
+    def __init__(
+        self,
+        sweep_id: str,
+        params: dict[str, Any],
+        epoch: int,
+        attempt: int,
+        retry_of: str | None,
+        run_cap: int | None,
+    ) -> None:
+        self.sweep_id = sweep_id
+        self.trial_id = new_id()
+        self.packed = pack_value(params)
+        self.epoch = int(epoch)
+        self.attempt = int(attempt)
+        self.retry_of = retry_of
+        self.run_cap = run_cap
+
+    def keys_args(self) -> tuple[list[str], list[Any]]:
+        sweep_id, trial_id = self.sweep_id, self.trial_id
+        message = encode(TrialMessage(sweep_id=sweep_id, trial_id=trial_id, attempt=self.attempt))
+        keys_ = [
+            keys.sweep(sweep_id),
+            keys.trial(sweep_id, trial_id),
+            keys.trials(sweep_id),
+            keys.queue(sweep_id),
+        ]
+        args = [
+            self.epoch,
+            trial_id,
+            self.packed,
+            self.attempt,
+            self.retry_of or "",
+            "" if self.run_cap is None else int(self.run_cap),
+            message,
+            *_CLOSED,
+        ]
+        return keys_, args
+
+    def status(self, reply: list[Any]) -> str:
+        """'ok', 'capped' or 'exists' (the id is taken); raises for the rest."""
+        status = reply[0].decode()
+        if status in ("ok", "capped", "exists"):
+            return status
+        sweep_id = self.sweep_id
+        if status == "fenced":
+            current = reply[1].decode() if len(reply) > 1 else "?"
+            raise FencedError(
+                f"controller epoch {self.epoch} of sweep {sweep_id} is stale (now {current}); "
+                "another controller took over"
+            )
+        if status == "closed":
+            raise StoreError(f"sweep {sweep_id} is {reply[1].decode()}; cannot add trials")
+        if status == "missing":
+            raise NotFoundError(f"no sweep {sweep_id!r}")
+        raise StoreError(f"add_trial.lua answered {status!r}")
+
+
 class TrialsMixin(StoreBase):
     """A trial's life: pending -> running -> a terminal state; its history and summary."""
 
@@ -83,45 +217,42 @@ class TrialsMixin(StoreBase):
         count toward it. FencedError when ``epoch`` is no longer the controller epoch;
         StoreError when the sweep is finished or canceled.
         """
-        packed = pack_value(dict(params))
-        for _ in range(20):
-            trial_id = new_id()
-            message = encode(TrialMessage(sweep_id=sweep_id, trial_id=trial_id, attempt=attempt))
-            reply = self._run(
-                "add_trial",
-                [
-                    keys.sweep(sweep_id),
-                    keys.trial(sweep_id, trial_id),
-                    keys.trials(sweep_id),
-                    keys.queue(sweep_id),
-                ],
-                [
-                    int(epoch),
-                    trial_id,
-                    packed,
-                    int(attempt),
-                    retry_of or "",
-                    "" if run_cap is None else int(run_cap),
-                    message,
-                    *_CLOSED,
-                ],
-            )
-            status = reply[0]
-            if status == b"ok":
-                return trial_id
-            if status == b"capped":
-                return None
-            if status == b"fenced":
-                current = reply[1].decode() if len(reply) > 1 else "?"
-                raise FencedError(
-                    f"controller epoch {epoch} of sweep {sweep_id} is stale (now {current}); "
-                    "another controller took over"
-                )
-            if status == b"closed":
-                raise StoreError(f"sweep {sweep_id} is {reply[1].decode()}; cannot add trials")
-            if status == b"missing":
-                raise NotFoundError(f"no sweep {sweep_id!r}")
-        raise StoreError("could not find a free trial id after 20 tries")
+        added = self.add_trials(
+            sweep_id, [params], epoch=epoch, attempt=attempt, retry_of=retry_of, run_cap=run_cap
+        )
+        return added[0] if added else None
+
+    @guarded
+    def add_trials(
+        self,
+        sweep_id: str,
+        params: Sequence[Mapping[str, Any]],
+        *,
+        epoch: int,
+        attempt: int = 1,
+        retry_of: str | None = None,
+        run_cap: int | None = None,
+    ) -> list[str]:
+        """:meth:`add_trial` for several suggestions in one round trip, in order; the ids of
+        those added (fewer when ``run_cap`` was reached)."""
+        calls = [_AddCall(sweep_id, dict(p), epoch, attempt, retry_of, run_cap) for p in params]
+        batch = self._batch()
+        for call in calls:
+            batch.script("add_trial", *call.keys_args())
+        added: list[str] = []
+        for call, reply in zip(calls, batch.execute(), strict=True):
+            for _ in range(20):  # a trial id already taken: another id, on its own
+                status = call.status(reply)
+                if status != "exists":
+                    break
+                call.trial_id = new_id()
+                reply = self._run("add_trial", *call.keys_args())
+            else:
+                raise StoreError("could not find a free trial id after 20 tries")
+            if status == "capped":
+                break
+            added.append(call.trial_id)
+        return added
 
     @guarded
     def claim(
@@ -140,7 +271,7 @@ class TrialsMixin(StoreBase):
         self, sweep_id: str, trial_id: str, attempt: int, worker: str, lease_ms: int
     ) -> tuple[str, dict[str, Any]] | None:
         """:meth:`claim`, returning the token and the trial's params in the same round trip."""
-        token = secrets.token_hex(12)
+        token = new_token()
         reply = self._run(
             "claim",
             [
@@ -150,7 +281,7 @@ class TrialsMixin(StoreBase):
                 keys.running(sweep_id),
                 keys.events(sweep_id),
             ],
-            [int(attempt), worker, token, int(lease_ms), trial_id, EVENTS_MAXLEN, *_NO_START],
+            [int(attempt), worker, token, int(lease_ms), trial_id, EVENTS_MAXLEN, *NO_START],
         )
         if reply[0] == b"missing":
             raise NotFoundError(f"no trial {trial_id!r} in sweep {sweep_id!r}")
@@ -188,31 +319,31 @@ class TrialsMixin(StoreBase):
     ) -> Renewal:
         """Append one logged row (token-checked): history, summary, best value of
         ``metric_name`` by ``goal``, lease renewal and a "report" event, in one call."""
-        metrics = dict(metrics)
-        reply = self._run(
-            "report",
-            [
-                keys.trial(sweep_id, trial_id),
-                keys.trial_lease(sweep_id, trial_id),
-                keys.trial_summary(sweep_id, trial_id),
-                keys.trial_history(sweep_id, trial_id),
-                keys.events(sweep_id),
-                keys.sweep(sweep_id),
-            ],
-            [
-                token,
-                int(lease_ms),
-                int(step),
-                pack_value(metrics),
-                _metric_value(metrics, metric_name),
-                _goal(goal),
-                trial_id,
-                EVENTS_MAXLEN,
-                secrets.token_hex(6),  # makes a retried call idempotent
-                *_pairs(metrics),
-            ],
+        return self.report_rows(
+            sweep_id,
+            trial_id,
+            token,
+            [(step, metrics)],
+            metric_name=metric_name,
+            goal=goal,
+            lease_ms=lease_ms,
         )
-        return _renewal(reply)
+
+    @guarded
+    def report_rows(
+        self,
+        sweep_id: str,
+        trial_id: str,
+        token: str,
+        rows: Sequence[tuple[int, Mapping[str, Any]]],
+        *,
+        metric_name: str | None = None,
+        goal: Goal | str | None = None,
+        lease_ms: int,
+    ) -> Renewal:
+        """:meth:`report` for several ``(step, metrics)`` rows in one call (one event)."""
+        call = _report_call(sweep_id, trial_id, token, rows, metric_name, goal, lease_ms)
+        return _renewal(self._run("report", *call))
 
     @guarded
     def finish(
@@ -227,36 +358,31 @@ class TrialsMixin(StoreBase):
         log_tail: str | None = None,
         metric_name: str | None = None,
         goal: Goal | str | None = None,
+        rows: Sequence[tuple[int, Mapping[str, Any]]] = (),
+        lease_ms: int = 10_000,
+        handoff: Handoff | None = None,
     ) -> bool:
         """End a running trial held with ``token`` in a terminal ``state``; ``summary`` is
-        merged into its summary. False when refused (wrong token, not running)."""
-        state = RunState(state)
-        if state not in keys.FINISH_STATES:
-            allowed = ", ".join(sorted(s.value for s in keys.FINISH_STATES))
-            raise ValueError(f"cannot finish a trial as {state.value!r}; use one of {allowed}")
-        reply = self._run(
+        merged into its summary. False when refused (wrong token, not running).
+
+        In the same round trip, ``rows`` not reported yet are reported first, and with
+        ``handoff`` the agent acks the trial's queue entry and pops its next one (into
+        ``handoff.popped``)."""
+        batch = self._batch()
+        if rows:
+            call = _report_call(sweep_id, trial_id, token, rows, metric_name, goal, lease_ms)
+            batch.script("report", *call)
+        batch.script(
             "finish",
-            [
-                keys.trial(sweep_id, trial_id),
-                keys.trial_lease(sweep_id, trial_id),
-                keys.trial_summary(sweep_id, trial_id),
-                keys.running(sweep_id),
-                keys.events(sweep_id),
-                keys.sweep(sweep_id),
-            ],
-            [
-                token,
-                state.value,
-                tail(error),
-                tail(log_tail),
-                trial_id,
-                _metric_value(summary, metric_name),
-                _goal(goal),
-                EVENTS_MAXLEN,
-                *_pairs(summary),
-            ],
+            *_finish_call(
+                sweep_id, trial_id, token, state, summary, error, log_tail, metric_name, goal
+            ),
         )
-        return reply[0] == b"ok"
+        took = handoff.queue(batch) if handoff is not None else None
+        replies = batch.execute()
+        if took is not None:
+            took(replies[-1])
+        return replies[1 if rows else 0][0] == b"ok"
 
     @guarded
     def request_stop(self, sweep_id: str, trial_id: str, reason: Mapping[str, Any]) -> bool:

@@ -1,6 +1,7 @@
--- report.lua: a running trial's log row (token-checked; no state change). Appends the row to
--- the history stream, sets the summary, keeps the trial's and the sweep's best value of the
--- sweep metric by goal, renews the lease and tells the controller.
+-- report.lua: a running trial's logged rows, one or more (token-checked; no state change).
+-- Appends each row to the history stream, sets the summary, keeps the trial's and the sweep's
+-- best value of the sweep metric by goal, renews the lease and tells the controller (one
+-- event for the whole batch).
 -- KEYS[1] trial hash
 -- KEYS[2] trial lease
 -- KEYS[3] trial summary hash
@@ -9,14 +10,14 @@
 -- KEYS[6] sweep hash (best_value, best_trial)
 -- ARGV[1] token
 -- ARGV[2] lease in ms
--- ARGV[3] step
--- ARGV[4] the row (packed)
--- ARGV[5] the sweep metric's value in this row, a finite number ('' = not in the row)
--- ARGV[6] goal: 'minimize' | 'maximize'
--- ARGV[7] trial id
--- ARGV[8] events stream MAXLEN (approximate)
--- ARGV[9] report id (random, per call: a retried call with the same id is applied once)
--- ARGV[10..] pairs: metric name, packed value (the summary)
+-- ARGV[3] goal: 'minimize' | 'maximize'
+-- ARGV[4] trial id
+-- ARGV[5] events stream MAXLEN (approximate)
+-- ARGV[6] report id (random, per call: a retried call with the same id is applied once)
+-- ARGV[7] how many rows follow
+-- ARGV[8..] per row: step, the row (packed), the sweep metric's value in it (a finite number;
+--           '' = not in the row), n = how many pairs follow, then n pairs: metric name,
+--           packed value (the summary)
 -- Returns {1, stop_requested (0|1), packed stop reason or ''} | {0, 0, '', state} (not the
 --         holder; the trial's state now)
 local tr = redis.call('HMGET', KEYS[1], 'state', 'token', 'best', 'stop_requested',
@@ -24,35 +25,50 @@ local tr = redis.call('HMGET', KEYS[1], 'state', 'token', 'best', 'stop_requeste
 if tr[1] ~= 'running' or tr[2] ~= ARGV[1] then
   return {0, 0, '', tr[1] or ''}
 end
-if tr[6] == ARGV[9] then
+if tr[6] == ARGV[6] then
   return {1, tonumber(tr[4] or '0') or 0, tr[5] or ''}
 end
-redis.call('XADD', KEYS[4], '*', 'step', ARGV[3], 'row', ARGV[4])
-for i = 10, #ARGV, 2 do
-  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
-end
-redis.call('HSET', KEYS[1], 'last_step', ARGV[3], 'last_report', ARGV[9])
 local function better(a, b)
-  if ARGV[6] == 'maximize' then
+  if ARGV[3] == 'maximize' then
     return a > b
   end
   return a < b
 end
-if ARGV[5] ~= '' then
-  local value = tonumber(ARGV[5])
-  local best = tonumber(tr[3] or '')
-  if best == nil or better(value, best) then
-    redis.call('HSET', KEYS[1], 'best', ARGV[5])
+local i = 8
+local step = nil
+local best, best_text = nil, nil
+for _ = 1, tonumber(ARGV[7]) do
+  step = ARGV[i]
+  redis.call('XADD', KEYS[4], '*', 'step', step, 'row', ARGV[i + 1])
+  local value = tonumber(ARGV[i + 2])
+  if value ~= nil and (best == nil or better(value, best)) then
+    best, best_text = value, ARGV[i + 2]
+  end
+  local pairs_end = i + 3 + 2 * tonumber(ARGV[i + 3])
+  for j = i + 4, pairs_end, 2 do
+    redis.call('HSET', KEYS[3], ARGV[j], ARGV[j + 1])
+  end
+  i = pairs_end + 1
+end
+if step == nil then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  return {1, tonumber(tr[4] or '0') or 0, tr[5] or ''}
+end
+redis.call('HSET', KEYS[1], 'last_step', step, 'last_report', ARGV[6])
+if best ~= nil then
+  local trial_best = tonumber(tr[3] or '')
+  if trial_best == nil or better(best, trial_best) then
+    redis.call('HSET', KEYS[1], 'best', best_text)
   end
   local sweep_best = tonumber(redis.call('HGET', KEYS[6], 'best_value') or '')
-  if sweep_best == nil or better(value, sweep_best) then
-    redis.call('HSET', KEYS[6], 'best_value', ARGV[5], 'best_trial', ARGV[7])
+  if sweep_best == nil or better(best, sweep_best) then
+    redis.call('HSET', KEYS[6], 'best_value', best_text, 'best_trial', ARGV[4])
   end
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], '*', 'type', 'report', 'trial', ARGV[7],
-    'step', ARGV[3], 'value', ARGV[5])
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'type', 'report', 'trial', ARGV[4],
+    'step', step, 'value', best_text)
 else
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], '*', 'type', 'report', 'trial', ARGV[7],
-    'step', ARGV[3])
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'type', 'report', 'trial', ARGV[4],
+    'step', step)
 end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return {1, tonumber(tr[4] or '0') or 0, tr[5] or ''}

@@ -1,0 +1,51 @@
+-- take.lua: an agent's next trial in one call: ack the entry it is done with, move the next
+-- queue entry into its in-flight list and, when the entry is a trial message of this sweep,
+-- claim that trial (claim.lua, included below: the same compare-and-set).
+-- KEYS[1] sweep queue (list)
+-- KEYS[2] the agent's in-flight list
+-- KEYS[3] agents with in-flight lists (set)
+-- KEYS[4] sweep hash (state counters)
+-- KEYS[5] running set
+-- KEYS[6] controller events stream
+-- ARGV[1] the entry to ack ('' = none)
+-- ARGV[2] agent id
+-- ARGV[3] token for the claim (fresh, made by the caller)
+-- ARGV[4] lease in ms
+-- ARGV[5] sweep id
+-- ARGV[6] wire version of trial messages
+-- ARGV[7] key prefix of the sweep's trials: trial T's hash is prefix .. T, its lease
+--         prefix .. T .. ':lease' (keys named by the entry, so not in KEYS; they share the
+--         sweep's hash tag, so they live in the same cluster slot as KEYS)
+-- ARGV[8] events stream MAXLEN (approximate)
+-- ARGV[9..] sweep states in which no trial may start (passed on to claim)
+-- Returns {} (the queue is empty) | {'claimed', entry, trial id, params} | {'popped', entry}
+--         (not claimed here: the caller decodes the entry and claims, returns or
+--         dead-letters it as usual)
+-- #include claim
+
+if ARGV[1] ~= '' then
+  redis.call('LREM', KEYS[2], 1, ARGV[1])
+end
+redis.call('SADD', KEYS[3], ARGV[2])
+local entry = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+if not entry then
+  return {}
+end
+local ok, m = pcall(cmsgpack.unpack, entry)
+if not ok or type(m) ~= 'table' or m['v'] ~= tonumber(ARGV[6]) or m['t'] ~= 'trial'
+    or m['sweep_id'] ~= ARGV[5] or type(m['attempt']) ~= 'number'
+    or type(m['trial_id']) ~= 'string' or #m['trial_id'] > 128
+    or not string.match(m['trial_id'], '^[%w_%.@%-]+$') then
+  return {'popped', entry}
+end
+local trial_id = m['trial_id']
+local args = {tostring(m['attempt']), ARGV[2], ARGV[3], ARGV[4], trial_id, ARGV[8]}
+for i = 9, #ARGV do
+  args[#args + 1] = ARGV[i]
+end
+local reply = claim(
+  {ARGV[7] .. trial_id, ARGV[7] .. trial_id .. ':lease', KEYS[4], KEYS[5], KEYS[6]}, args)
+if reply[1] == 'ok' then
+  return {'claimed', entry, trial_id, reply[2]}
+end
+return {'popped', entry}

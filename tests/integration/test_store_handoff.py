@@ -1,0 +1,270 @@
+"""The store's one-round-trip paths against the session's private Redis: several rows in one
+report, a finish that also acks and takes (and claims) the next trial, giving back a trial
+claimed but not started, adding several trials at once, and scripts the server forgot."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from redsweep.shared import keys, protocol
+from redsweep.shared.records import RunState, SweepState, TrialMessage
+from redsweep.shared.store import Handoff, Store, new_id, new_token
+
+LONG = 30_000  # a lease that does not lapse during a test (ms)
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis, redis_url: str) -> Iterator[Store]:
+    with Store.from_url(redis_url) as s:
+        yield s
+
+
+@pytest.fixture
+def sweep(store: Store) -> tuple[str, int]:
+    """A running sweep with a controller at ``epoch``: (sweep_id, epoch)."""
+    sweep_id = store.create_sweep({"method": "random"}, project="proj")
+    epoch = store.acquire_controller(sweep_id, "ctl-1", LONG)
+    assert epoch is not None
+    store.set_sweep_state(sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING])
+    return sweep_id, epoch
+
+
+def start_one(store: Store, sweep_id: str, epoch: int, agent: str = "a1") -> tuple[str, str, bytes]:
+    """Add a trial, pop and claim it: (trial_id, token, queue entry)."""
+    trial_id = store.add_trial(sweep_id, {"lr": 0.1}, epoch=epoch)
+    assert trial_id is not None
+    raw = store.pop_trial(sweep_id, agent, 0)
+    assert raw is not None
+    token = store.claim(sweep_id, trial_id, 1, agent, LONG)
+    assert token is not None
+    return trial_id, token, raw
+
+
+def event_types(store: Store, sweep_id: str) -> list[tuple[str, str | None]]:
+    events = store.read_events(sweep_id, "test")
+    store.ack_events(sweep_id, [e.id for e in events])
+    return [(e.type, e.trial_id) for e in events]
+
+
+# ---- several rows, one call ----------------------------------------------------------------------
+
+
+def test_report_rows_appends_every_row_and_keeps_the_best_of_them(
+    store: Store, sweep: tuple[str, int]
+) -> None:
+    sweep_id, epoch = sweep
+    trial_id, token, _ = start_one(store, sweep_id, epoch)
+    event_types(store, sweep_id)  # the claim
+    rows = [(0, {"loss": 0.9, "acc": 0.1}), (1, {"loss": 0.2}), (2, {"loss": 0.5, "acc": 0.7})]
+    renewal = store.report_rows(
+        sweep_id, trial_id, token, rows, metric_name="loss", goal="minimize", lease_ms=LONG
+    )
+    assert renewal.ok and not renewal.stop_requested
+    history = store.history(sweep_id, trial_id)
+    assert [(r["_step"], r.get("loss")) for r in history] == [(0, 0.9), (1, 0.2), (2, 0.5)]
+    assert store.summary(sweep_id, trial_id) == {"loss": 0.5, "acc": 0.7}
+    assert store.get_trial(sweep_id, trial_id).best == 0.2
+    info = store.get_sweep(sweep_id)
+    assert (info.best_value, info.best_trial) == (0.2, trial_id)
+    assert event_types(store, sweep_id) == [("report", trial_id)]  # one event for the batch
+
+
+def test_report_rows_with_a_stale_token_changes_nothing(
+    store: Store, sweep: tuple[str, int]
+) -> None:
+    sweep_id, epoch = sweep
+    trial_id, _token, _ = start_one(store, sweep_id, epoch)
+    renewal = store.report_rows(
+        sweep_id, trial_id, "not-the-token", [(0, {"loss": 1.0})], metric_name="loss", lease_ms=LONG
+    )
+    assert not renewal.ok
+    assert store.history(sweep_id, trial_id) == []
+    assert store.summary(sweep_id, trial_id) == {}
+
+
+# ---- finish, ack and take the next, in one round trip ----------------------------------------
+
+
+def test_finish_sends_the_last_rows_acks_and_claims_the_next_trial(
+    store: Store, sweep: tuple[str, int]
+) -> None:
+    sweep_id, epoch = sweep
+    first, token, raw = start_one(store, sweep_id, epoch)
+    second = store.add_trial(sweep_id, {"lr": 0.2}, epoch=epoch)
+    assert second is not None
+    handoff = Handoff(sweep_id, "a1", raw, lease_ms=LONG)
+    ok = store.finish(
+        sweep_id,
+        first,
+        token,
+        RunState.FINISHED,
+        summary={"loss": 0.3},
+        metric_name="loss",
+        rows=[(0, {"loss": 0.3})],
+        handoff=handoff,
+    )
+    assert ok and handoff.done
+    assert store.get_trial(sweep_id, first).state is RunState.FINISHED
+    assert [r["loss"] for r in store.history(sweep_id, first)] == [0.3]
+    taken = handoff.taken
+    assert taken is not None and taken.trial_id == second and taken.params == {"lr": 0.2}
+    trial = store.get_trial(sweep_id, second)
+    assert (trial.state, trial.worker) == (RunState.RUNNING, "a1")
+    # the finished trial's entry left the in-flight list; the new one is in it
+    assert store.in_flight(sweep_id, "a1") == [taken.entry]
+    assert protocol.decode(taken.entry) == TrialMessage(sweep_id, second, 1)
+    # the claim holds: the token reports and finishes the new trial
+    assert store.finish(sweep_id, second, taken.token, RunState.FINISHED)
+    assert store.get_sweep(sweep_id).counts == {"finished": 2}
+
+
+def test_finish_without_take_only_acks_and_an_empty_queue_takes_nothing(
+    store: Store, sweep: tuple[str, int]
+) -> None:
+    sweep_id, epoch = sweep
+    first, token, raw = start_one(store, sweep_id, epoch)
+    store.add_trial(sweep_id, {"lr": 0.2}, epoch=epoch)
+    handoff = Handoff(sweep_id, "a1", raw, lease_ms=LONG, take=False)
+    assert store.finish(sweep_id, first, token, RunState.FAILED, handoff=handoff)
+    assert handoff.done and handoff.taken is None
+    assert store.in_flight(sweep_id, "a1") == [] and store.queue_length(sweep_id) == 1
+
+    second = store.take_trial(sweep_id, "a1", LONG)  # the trial left on the queue
+    assert second is not None and second.trial_id is not None and second.token is not None
+    handoff = Handoff(sweep_id, "a1", second.entry, lease_ms=LONG)
+    assert store.finish(sweep_id, second.trial_id, second.token, "finished", handoff=handoff)
+    assert handoff.done and handoff.taken is None  # nothing was queued
+    assert store.in_flight(sweep_id, "a1") == []
+
+
+# ---- take_trial: what it claims and what it leaves to the agent --------------------------------
+
+
+def test_take_claims_a_trial_message_of_this_sweep(store: Store, sweep: tuple[str, int]) -> None:
+    sweep_id, epoch = sweep
+    trial_id = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
+    taken = store.take_trial(sweep_id, "a1", LONG)
+    assert taken is not None and taken.trial_id == trial_id and taken.params == {"x": 1}
+    assert store.get_trial(sweep_id, trial_id).state is RunState.RUNNING
+    assert store.take_trial(sweep_id, "a1", LONG) is None  # the queue is empty
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        b"\xff\xfe not msgpack",
+        b"\x93\x01\x02\x03",  # a msgpack list
+        protocol.encode(TrialMessage("othersweep", "t1", 1)),
+        protocol.encode(TrialMessage("SWEEP", "nosuchtrial", 1)),
+    ],
+    ids=["garbage", "a-list", "another-sweep", "unknown-trial"],
+)
+def test_take_leaves_entries_it_cannot_claim_to_the_agent(
+    store: Store, sweep: tuple[str, int], entry: bytes
+) -> None:
+    sweep_id, _ = sweep
+    entry = entry.replace(b"SWEEP", sweep_id.encode())
+    store.client.rpush(keys.queue(sweep_id), entry)
+    taken = store.take_trial(sweep_id, "a1", LONG)
+    assert taken is not None and taken.entry == entry
+    assert taken.trial_id is None and taken.token is None
+    assert store.in_flight(sweep_id, "a1") == [entry]  # for the agent to dead-letter
+    assert store.get_sweep(sweep_id).counts == {}
+
+
+def test_take_does_not_claim_in_a_paused_sweep(store: Store, sweep: tuple[str, int]) -> None:
+    sweep_id, epoch = sweep
+    trial_id = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
+    store.set_sweep_state(sweep_id, SweepState.PAUSED, allowed_from=[SweepState.RUNNING])
+    taken = store.take_trial(sweep_id, "a1", LONG)
+    assert taken is not None and taken.token is None
+    assert store.get_trial(sweep_id, trial_id).state is RunState.PENDING
+
+
+# ---- release: a claimed trial that will not run --------------------------------------------------
+
+
+def test_release_makes_a_taken_trial_pending_again_at_the_head_of_the_queue(
+    store: Store, sweep: tuple[str, int]
+) -> None:
+    sweep_id, epoch = sweep
+    first = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
+    store.add_trial(sweep_id, {"x": 2}, epoch=epoch)
+    taken = store.take_trial(sweep_id, "a1", LONG)
+    assert taken is not None and taken.trial_id == first
+    event_types(store, sweep_id)
+    assert store.release_trial(sweep_id, "a1", taken)
+    trial = store.get_trial(sweep_id, first)
+    assert (trial.state, trial.worker, trial.attempt) == (RunState.PENDING, None, 1)
+    assert store.get_sweep(sweep_id).counts == {"pending": 2}
+    assert store.lapsed_trials(sweep_id) == []
+    assert store.in_flight(sweep_id, "a1") == []
+    assert event_types(store, sweep_id) == [("release", first)]
+    # another agent takes it first, as the same attempt
+    again = store.take_trial(sweep_id, "a2", LONG)
+    assert again is not None and again.trial_id == first
+
+
+def test_release_refuses_a_trial_that_reported(store: Store, sweep: tuple[str, int]) -> None:
+    sweep_id, epoch = sweep
+    trial_id = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
+    taken = store.take_trial(sweep_id, "a1", LONG)
+    assert taken is not None and taken.token is not None
+    store.report(sweep_id, trial_id, taken.token, 0, {"loss": 1.0}, lease_ms=LONG)
+    assert not store.release_trial(sweep_id, "a1", taken)
+    assert store.get_trial(sweep_id, trial_id).state is RunState.RUNNING
+    assert store.queue_length(sweep_id) == 0
+
+
+# ---- several trials added at once --------------------------------------------------------------
+
+
+def test_add_trials_adds_in_order_and_stops_at_the_cap(
+    store: Store, sweep: tuple[str, int]
+) -> None:
+    sweep_id, epoch = sweep
+    added = store.add_trials(sweep_id, [{"x": i} for i in range(5)], epoch=epoch, run_cap=3)
+    assert len(added) == 3 and len(set(added)) == 3
+    assert [store.get_trial(sweep_id, t).params for t in added] == [{"x": 0}, {"x": 1}, {"x": 2}]
+    assert store.queue_length(sweep_id) == 3
+    assert store.add_trials(sweep_id, [{"x": 9}], epoch=epoch, run_cap=3) == []
+    assert store.get_sweep(sweep_id).issued == 3
+
+
+# ---- a server that forgot its scripts (restarted) ----------------------------------------------
+
+
+def test_a_batch_reloads_scripts_the_server_forgot(store: Store, sweep: tuple[str, int]) -> None:
+    sweep_id, epoch = sweep
+    first, token, raw = start_one(store, sweep_id, epoch)
+    second = store.add_trial(sweep_id, {"lr": 0.2}, epoch=epoch)
+    store.client.script_flush()
+    handoff = Handoff(sweep_id, "a1", raw, lease_ms=LONG)
+    assert store.finish(
+        sweep_id, first, token, RunState.FINISHED, rows=[(0, {"loss": 1.0})], handoff=handoff
+    )
+    assert store.history(sweep_id, first)[0]["loss"] == 1.0
+    assert handoff.taken is not None and handoff.taken.trial_id == second
+    store.client.script_flush()
+    assert len(store.add_trials(sweep_id, [{"x": 1}, {"x": 2}], epoch=epoch)) == 2
+
+
+# ---- ids and tokens ----------------------------------------------------------------------------
+
+
+def test_ids_and_tokens_differ_in_a_forked_child() -> None:
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id and token, then out
+        os.write(write_fd, f"{new_id()} {new_token()}".encode())
+        os._exit(0)
+    os.close(write_fd)
+    mine = f"{new_id()} {new_token()}"
+    os.waitpid(pid, 0)
+    with os.fdopen(read_fd) as pipe:
+        theirs = pipe.read()
+    assert theirs and theirs.split()[0] != mine.split()[0] and theirs.split()[1] != mine.split()[1]
