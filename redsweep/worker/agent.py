@@ -40,7 +40,7 @@ from redsweep.progress import Progress
 from redsweep.shared.config import parse_config
 from redsweep.shared.protocol import decode
 from redsweep.shared.records import RunState, SweepState, TrialMessage
-from redsweep.shared.store import Store, SweepInfo, new_id
+from redsweep.shared.store import Handoff, Store, SweepInfo, Taken, new_id
 from redsweep.worker.agent_result import AgentResult
 from redsweep.worker.runs import host
 from redsweep.worker.signals import SignalsMixin
@@ -113,7 +113,9 @@ class AgentSession(SignalsMixin):
         self._interrupted = threading.Event()  # wakes the loop on a signal
         self._beat_now = threading.Event()
         self._runner: TrialRunner | None = None
-        self._unacked: bytes | None = None  # the entry of the trial just run
+        self._unacked: bytes | None = None  # the entry of the trial just run, if not acked
+        self._next: Taken | None = None  # the entry taken along with the last trial's finish
+        self._handoff: Handoff | None = None  # what the running trial's finish will do
         self._shown: SweepInfo | None = None  # the sweep as last shown in a progress line
         self._shown_at = float("-inf")
         self._ended_since: list[tuple[str, float | None]] = []  # trials ended since _shown
@@ -171,6 +173,8 @@ class AgentSession(SignalsMixin):
                 with contextlib.suppress(RedsweepError):
                     if self._unacked is not None:
                         store.ack(self.sweep_id, self.agent_id, self._unacked)
+                    if self._next is not None:  # taken, maybe claimed, but not to be run
+                        store.release_trial(self.sweep_id, self.agent_id, self._next)
                     store.remove_agent(self.sweep_id, self.agent_id)
                 if controller is not None:
                     controller.stop()
@@ -212,14 +216,20 @@ class AgentSession(SignalsMixin):
                     info, checked_at = None, float("-inf")
                     continue
                 info, waiting_since = None, None
-            raw = store.pop_trial(self.sweep_id, self.agent_id, POP_TIMEOUT_S, ack=self._unacked)
-            self._unacked = None
-            if raw is None:
+            taken, self._next = self._next, None
+            if taken is None:
+                raw = store.pop_trial(
+                    self.sweep_id, self.agent_id, POP_TIMEOUT_S, ack=self._unacked
+                )
+                self._unacked = None
+                taken = Taken(raw) if raw is not None else None
+            if taken is None:
                 checked_at = float("-inf")  # idle: look at the sweep again before waiting
                 continue
-            if self._signals:  # left in flight: remove_agent puts it back on the queue
+            if self._signals:  # given back at the end of the session
+                self._next = taken
                 return "interrupted"
-            info = self._handle(store, raw)
+            info = self._handle(store, taken)
 
     def _follow_config(self, info: SweepInfo) -> None:
         """Take in a config replaced by ``sweep --update`` (only before any trial started)."""
@@ -257,37 +267,55 @@ class AgentSession(SignalsMixin):
             return f"sweep done: {info.done_reason}"
         return ""
 
-    def _handle(self, store: Store, raw: bytes) -> SweepInfo | None:
+    def _handle(self, store: Store, taken: Taken) -> SweepInfo | None:
         """Handle one queue entry; after a trial, the sweep as it is now."""
-        try:
-            message = decode(raw, TrialMessage)
-            if message.sweep_id != self.sweep_id:
-                raise ProtocolError(
-                    f"a trial of sweep {message.sweep_id} on the queue of sweep {self.sweep_id}",
-                    raw,
+        raw = taken.entry
+        if taken.trial_id is not None and taken.token is not None:
+            claimed = taken.trial_id, taken.token, taken.params  # claimed as it was taken
+        else:
+            try:
+                message = decode(raw, TrialMessage)
+                if message.sweep_id != self.sweep_id:
+                    raise ProtocolError(
+                        f"a trial of sweep {message.sweep_id} on the queue of sweep "
+                        f"{self.sweep_id}",
+                        raw,
+                    )
+                trial_id = message.trial_id
+                got = store.claim_with_params(
+                    self.sweep_id, trial_id, message.attempt, self.agent_id, self.lease_ms
                 )
-            claimed = store.claim_with_params(
-                self.sweep_id, message.trial_id, message.attempt, self.agent_id, self.lease_ms
-            )
-        except SweepStateError:  # paused, finished or canceled since we looked: not now
-            store.return_trial(self.sweep_id, self.agent_id, raw)
-            return store.get_sweep(self.sweep_id)
-        except (ProtocolError, NotFoundError) as exc:
-            self._dead_letter(store, raw, str(exc))
-            return None
-        if claimed is None:  # taken, retried or ended meanwhile: nothing to do
-            store.ack(self.sweep_id, self.agent_id, raw)
-            return None
+            except SweepStateError:  # paused, finished or canceled since we looked: not now
+                store.return_trial(self.sweep_id, self.agent_id, raw)
+                return store.get_sweep(self.sweep_id)
+            except (ProtocolError, NotFoundError) as exc:
+                self._dead_letter(store, raw, str(exc))
+                return None
+            if got is None:  # taken, retried or ended meanwhile: nothing to do
+                store.ack(self.sweep_id, self.agent_id, raw)
+                return None
+            claimed = trial_id, *got
         self._set_busy(True)
+        # the finish acks this entry and takes (and claims) the next, in one round trip
+        handoff = self._handoff = Handoff(
+            self.sweep_id, self.agent_id, raw, lease_ms=self.lease_ms, take=self._wants_more()
+        )
         try:
             assert self._runner is not None
-            token, params = claimed
-            outcome = self._runner.run(message.trial_id, token, params)
+            outcome = self._runner.run(*claimed, handoff=handoff)
         finally:
+            self._handoff = None
             self._set_busy(False)
-            self._unacked = raw  # acked with the next pop, in the same round trip
+            if not handoff.done:  # acked with the next pop instead
+                self._unacked = raw
+        self._next = handoff.taken
         self.result.count(outcome)
         return self._show(store, outcome)
+
+    def _wants_more(self) -> bool:
+        """Whether another trial may follow the one starting now (count, signals)."""
+        more = self.count is None or self.result.ran + 1 < self.count
+        return more and not self._signals
 
     def _show(self, store: Store, outcome: TrialOutcome) -> SweepInfo | None:
         value = None

@@ -2,7 +2,8 @@
 finish and then exits, the second terminates the trial, the third kills it.
 
 A mixin of :class:`~redsweep.worker.agent.AgentSession` (which owns ``_signals``,
-``_interrupted``, ``_runner`` and ``_progress``); handlers are installed in the main thread only.
+``_interrupted``, ``_runner``, ``_progress`` and ``_handoff``); handlers are installed in the
+main thread only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class SignalsMixin:
     _interrupted: threading.Event
     _runner: Any
     _progress: Any
+    _handoff: Any
 
     def _install_signals(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
@@ -41,6 +43,9 @@ class SignalsMixin:
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._signals += 1
         self._interrupted.set()
+        handoff = self._handoff
+        if handoff is not None:  # the trial's finish must not take the next one
+            handoff.take = False
         runner = self._runner
         busy = runner is not None and runner.running
         name = signal.Signals(signum).name

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from redsweep.connect import ENV_URL
-from redsweep.errors import RedsweepError, StoreError
+from redsweep.errors import ProtocolError, RedsweepError, StoreError
 from redsweep.shared.command import command_argv
 from redsweep.shared.records import RunState, SweepConfig
-from redsweep.shared.store import Store
+from redsweep.shared.store import Handoff, Store
 from redsweep.worker import run as run_api
 from redsweep.worker.forked import STOPPED_CODE, child_main, format_error
 from redsweep.worker.link import Reporter, TrialLink
@@ -111,10 +111,17 @@ class TrialRunner:
                 link.note(self.store.renew(link.sweep_id, link.trial_id, link.token, link.lease_ms))
 
     def run(
-        self, trial_id: str, token: str, params: Mapping[str, Any] | None = None
+        self,
+        trial_id: str,
+        token: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        handoff: Handoff | None = None,
     ) -> TrialOutcome:
         """Run the claimed trial ``trial_id`` held with ``token`` and finish it in the store
-        (``params`` as the claim returned them; read from the store when not given)."""
+        (``params`` as the claim returned them; read from the store when not given). The
+        agent's ``handoff`` (ack this trial's queue entry, pop the next) rides along with the
+        finish: one round trip ends a trial and fetches the next."""
         start = time.monotonic()
         self._interrupts = 0
         self._wake.clear()
@@ -150,12 +157,15 @@ class TrialRunner:
         finally:
             self._running = False
             self._link = None
-            self._keeper.detach(run_api.FLUSH_TIMEOUT_S)
+            rows = self._keeper.take(run_api.FLUSH_TIMEOUT_S)  # unsent: sent with the finish
         ended = link.ended_as  # killed from outside (a canceled sweep): the store says so
         if link.lost:
             state = ended or RunState.CRASHED
             error = f"{link.why()}; the objective was stopped"
-        recorded = self._finish(link, state, summary, error, log_tail) or ended is not None
+        if link.lost:
+            rows = []
+        recorded = self._finish(link, state, summary, error, log_tail, rows, handoff)
+        recorded = recorded or ended is not None
         outcome = TrialOutcome(
             trial_id=trial_id,
             state=state if recorded or not link.lost else None,
@@ -177,26 +187,34 @@ class TrialRunner:
         summary: dict[str, Any],
         error: str | None,
         log_tail: str | None,
+        rows: list[tuple[int, dict[str, Any]]],
+        handoff: Handoff | None,
     ) -> bool:
-        try:
+        def finish(summary: dict[str, Any] | None, rows: list[tuple[int, dict[str, Any]]]) -> bool:
             return self.store.finish(
                 link.sweep_id,
                 link.trial_id,
                 link.token,
                 state,
-                summary=summary or None,
+                summary=summary,
                 error=error,
                 log_tail=log_tail,
                 metric_name=link.metric_name,
                 goal=link.goal,
+                rows=rows,
+                lease_ms=link.lease_ms,
+                handoff=handoff,
             )
-        except RedsweepError:
-            try:  # a summary the wire format refuses must not lose the state
-                return self.store.finish(
-                    link.sweep_id, link.trial_id, link.token, state, error=error, log_tail=log_tail
-                )
+
+        try:
+            return finish(summary or None, rows)
+        except ProtocolError:  # a value the wire format refuses must not lose the state
+            try:
+                return finish(None, self._keeper.sendable(rows))
             except RedsweepError:
                 return False
+        except RedsweepError:
+            return False
 
     def _stopped_state(self) -> RunState:
         return RunState.KILLED if self._interrupts else RunState.STOPPED
