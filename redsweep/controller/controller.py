@@ -10,8 +10,10 @@ trial). An agent with no controller around runs one in a background thread
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
+import math
 import os
 import socket
 import threading
@@ -34,6 +36,7 @@ LEASE_MS = 10_000
 RETRIES = 1  # a crashed trial runs once more
 POLL_MS = 200
 AGENTS_EVERY_S = 0.5  # how stale the controller's list of live agents may be
+PREFETCH_S, RATE_WINDOW_S, MAX_PREFETCH = 0.05, 1.0, 256  # see Controller._prefetch
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 5.0  # a background controller's back-off while Redis is away
 EVENTS_CONSUMER = "controller"  # one name for every controller: a successor re-reads the backlog
 _BACKGROUND = "bg:"
@@ -86,6 +89,7 @@ class Controller:
         self._counts: Mapping[str, int] = {}
         self._seed = int(hashlib.sha256(sweep_id.encode()).hexdigest()[:8], 16)
         self._config_raw: object = None
+        self._ends: collections.deque[tuple[float, int]] = collections.deque()  # (when, how many)
 
     # ---- the lease -------------------------------------------------------------------------
 
@@ -165,15 +169,16 @@ class Controller:
         if self.background and self._handover_asked():
             self.release()
             return False
-        info = self.store.get_sweep(self.sweep_id)
+        events = self.store.read_events(
+            self.sweep_id, EVENTS_CONSUMER, block_ms=self.poll_ms, count=500
+        )
+        # events only say what to re-read (Redis stays the truth): ack them with this read
+        info, queued = self.store.sweep_and_queue(self.sweep_id, ack_events=[e.id for e in events])
         if info.state in _OVER:
             return False
         if info.config != self._config_raw:  # `sweep --update` replaced it (nothing had run)
             self._load_view(info)
             self._say(f"sweep {self.sweep_id}: the config was updated")
-        events = self.store.read_events(
-            self.sweep_id, EVENTS_CONSUMER, block_ms=self.poll_ms, count=500
-        )
         # ends change what to issue; claims and reports only matter to hyperband, bayes and a
         # metric target (a claimed trial stays alive either way)
         follow = self.view.follows_reports
@@ -184,19 +189,21 @@ class Controller:
             touched -= self._marked(events)  # only their state matters: the event has it
         self._counts = info.counts
         self.view.refresh(touched)
-        self.store.ack_events(self.sweep_id, [e.id for e in events])
         self._reap()
         if any(e.type == "report" for e in events):
             self._apply_stopping()
         for event in events:
             if event.type in ("finish", "crash") and event.trial_id:
                 self._report_end(event.trial_id)
+        ended = sum(1 for e in events if e.type in ("finish", "crash"))
+        if ended:
+            self._ends.append((time.monotonic(), ended))
         self._retry(info)
         reason = self.view.done_reason()
         if reason is not None and info.done_reason != reason:
             self.store.set_done_reason(self.sweep_id, reason)
         if reason is None and info.state is SweepState.RUNNING:
-            self._top_up(info)
+            self._top_up(info, queued)
         elif reason is not None and self.view.alive() == 0 and info.state is SweepState.RUNNING:
             self.store.set_sweep_state(
                 self.sweep_id,
@@ -254,26 +261,35 @@ class Controller:
             if self.store.request_stop(self.sweep_id, decision.run_id, reason):
                 self.view.refresh([decision.run_id])
 
-    def _top_up(self, info: SweepInfo) -> None:
+    def _top_up(self, info: SweepInfo, queued: int) -> None:
         """Keep the queue at the number of idle agents, plus a prefetch for grid/random."""
         agents = self._live_agents()
         idle = sum(1 for a in agents if not a.busy)
-        # grid and random keep a few trials per agent queued so that no agent waits for the
-        # controller between two short trials; bayes waits for results to suggest better ones
-        prefetch = 0 if self.view.config.method is Method.BAYES else 4 + 2 * len(agents)
-        want = idle + prefetch - self.store.queue_length(self.sweep_id)
+        want = idle + self._prefetch(len(agents)) - queued
         if self.view.config.run_cap is not None:
             want = min(want, self.view.config.run_cap - info.issued)
         if want <= 0:
             return
         rng = np.random.default_rng([self._seed, info.seq])
-        for params in search.suggest(self.view.config, self.view.all_runs(), want, rng):
-            trial_id = self.store.add_trial(
-                self.sweep_id, params, epoch=self._epoch(), run_cap=self.view.config.run_cap
-            )
-            if trial_id is None:  # the cap was reached (the store checks it atomically)
-                break
+        suggested = search.suggest(self.view.config, self.view.all_runs(), want, rng)
+        # the store checks run_cap atomically: fewer are added once it is reached
+        added = self.store.add_trials(
+            self.sweep_id, suggested, epoch=self._epoch(), run_cap=self.view.config.run_cap
+        )
+        for trial_id, params in zip(added, suggested, strict=False):
             self.view.add_pending(trial_id, params)
+
+    def _prefetch(self, agents: int) -> int:
+        """Trials kept queued beyond the idle agents: grid and random keep a few per agent,
+        more while trials end fast (about PREFETCH_S worth), so that no agent waits for the
+        controller between two short trials; bayes waits for results to suggest better ones."""
+        if self.view.config.method is Method.BAYES:
+            return 0
+        now = time.monotonic()
+        while self._ends and self._ends[0][0] < now - RATE_WINDOW_S:
+            self._ends.popleft()
+        rate = sum(n for _, n in self._ends) / RATE_WINDOW_S
+        return min(MAX_PREFETCH, max(4 + 2 * agents, math.ceil(rate * PREFETCH_S)))
 
     def _marked(self, events: list[Event]) -> set[str]:
         """Trials whose end the view took from the events themselves (no re-read)."""
