@@ -265,13 +265,18 @@ class Controller:
         """Keep the queue at the number of idle agents, plus a prefetch for grid/random."""
         agents = self._live_agents()
         idle = sum(1 for a in agents if not a.busy)
-        want = idle + self._prefetch(len(agents)) - queued
+        prefetch = self._prefetch(len(agents))
+        if queued > idle + prefetch // 2:
+            return  # enough queued: top up in batches, not a trial or two every round
+        want = idle + prefetch - queued
         if self.view.config.run_cap is not None:
             want = min(want, self.view.config.run_cap - info.issued)
         if want <= 0:
             return
         rng = np.random.default_rng([self._seed, info.seq])
-        suggested = search.suggest(self.view.config, self.view.all_runs(), want, rng)
+        config = self.view.config
+        runs = self.view.all_runs() if search.needs_runs(config) else ()
+        suggested = search.suggest(config, runs, want, rng)
         # the store checks run_cap atomically: fewer are added once it is reached
         added = self.store.add_trials(
             self.sweep_id, suggested, epoch=self._epoch(), run_cap=self.view.config.run_cap

@@ -18,13 +18,22 @@ from redsweep.shared.store_records import TrialInfo
 
 @dataclass
 class SweepView:
-    """Every trial of one sweep: its record (attempt, retry_of, stop flag) and its engine Run."""
+    """Every trial of one sweep: its record (attempt, retry_of, stop flag) and its engine Run.
+
+    What the controller asks every round (how many are alive, which crashed ones to retry, how
+    many first attempts there are) is kept in indexes updated with each change, so a round
+    costs the same at the thousandth trial as at the first.
+    """
 
     store: Store
     sweep_id: str
     config: SweepConfig
     trials: dict[str, TrialInfo] = field(default_factory=dict)
     runs: dict[str, Run] = field(default_factory=dict)
+    _alive: set[str] = field(default_factory=set)
+    _crashed: set[str] = field(default_factory=set)
+    _retried: set[str] = field(default_factory=set)  # trials a later attempt retries
+    _first: int = 0  # first attempts (what run_cap counts)
 
     @property
     def with_history(self) -> bool:
@@ -41,8 +50,10 @@ class SweepView:
     def load(self) -> None:
         """Read every trial of the sweep (in the order they were added)."""
         pairs = self.store.trials_and_runs(self.sweep_id, history=self.with_history)
-        self.trials = {trial.id: trial for trial, _ in pairs}
-        self.runs = {run.id: run for _, run in pairs}
+        self.trials, self.runs = {}, {}
+        self._alive, self._crashed, self._retried, self._first = set(), set(), set(), 0
+        for trial, run in pairs:
+            self._put(trial, run)
 
     def refresh(self, trial_ids: Iterable[str]) -> None:
         """Re-read these trials (after events about them)."""
@@ -50,8 +61,24 @@ class SweepView:
         if not ids:
             return
         for trial, run in self.store.trials_and_runs(self.sweep_id, ids, history=self.with_history):
-            self.trials[trial.id] = trial
-            self.runs[run.id] = run
+            self._put(trial, run)
+
+    def _put(self, trial: TrialInfo, run: Run) -> None:
+        """Record a trial's (new) record and run, and keep the indexes."""
+        if trial.id not in self.trials and trial.attempt == 1:
+            self._first += 1
+        self.trials[trial.id] = trial
+        self.runs[trial.id] = run
+        for index, member in (
+            (self._alive, trial.state.is_alive),
+            (self._crashed, trial.state is RunState.CRASHED),
+        ):
+            if member:
+                index.add(trial.id)
+            else:
+                index.discard(trial.id)
+        if trial.retry_of:
+            self._retried.add(trial.retry_of)
 
     def add_pending(
         self,
@@ -62,7 +89,7 @@ class SweepView:
     ) -> None:
         """Record a trial this controller just added, without reading it back: it is pending
         with these params (the next event about it brings the stored record)."""
-        self.trials[trial_id] = TrialInfo(
+        trial = TrialInfo(
             id=trial_id,
             sweep_id=self.sweep_id,
             seq=0,
@@ -71,7 +98,7 @@ class SweepView:
             params=params,
             retry_of=retry_of,
         )
-        self.runs[trial_id] = Run(trial_id, RunState.PENDING, params)
+        self._put(trial, Run(trial_id, RunState.PENDING, params))
 
     def mark(self, trial_id: str, state: RunState) -> bool:
         """Take a trial's new state from an event instead of re-reading it (when nothing but
@@ -79,8 +106,7 @@ class SweepView:
         trial, run = self.trials.get(trial_id), self.runs.get(trial_id)
         if trial is None or run is None:
             return False
-        self.trials[trial_id] = replace(trial, state=state)
-        self.runs[trial_id] = replace(run, state=state)
+        self._put(replace(trial, state=state), replace(run, state=state))
         return True
 
     def all_runs(self) -> list[Run]:
@@ -93,19 +119,23 @@ class SweepView:
         ]
 
     def alive(self) -> int:
-        return sum(1 for t in self.trials.values() if t.state.is_alive)
+        return len(self._alive)
 
     def done_reason(self) -> str | None:
-        return goal.done_reason(self.config, self.first_attempts())
+        config = self.config
+        if config.run_cap is not None and self._first >= config.run_cap:
+            return goal.RUN_CAP  # the first check of goal.done_reason, without listing runs
+        target = config.metric is not None and config.metric.target is not None
+        if not target and config.method is not Method.GRID:
+            return None  # random and bayes without a target end only by run_cap
+        return goal.done_reason(config, self.first_attempts())
 
     def to_retry(self, retries: int) -> list[TrialInfo]:
         """Crashed trials that may run again: attempt <= retries and not retried yet."""
-        retried = {t.retry_of for t in self.trials.values() if t.retry_of}
-        return [
-            t
-            for t in self.trials.values()
-            if t.state is RunState.CRASHED and t.attempt <= retries and t.id not in retried
-        ]
+        candidates = self._crashed - self._retried
+        if not candidates:
+            return []
+        return [t for t in self.trials.values() if t.id in candidates and t.attempt <= retries]
 
     def best(self) -> tuple[str | None, float | None]:
         """The best run's id and value (None, None without a metric or values)."""

@@ -23,6 +23,12 @@ from redsweep.shared.values import MISSING, canonical, value_at
 _PREFILL_MAX = 10_000  # int ranges up to this long get their value -> index table up front
 
 
+def needs_runs(config: SweepConfig) -> bool:
+    """Whether :func:`suggest` looks at past runs (grid and bayes do, random does not): a
+    caller with many runs may skip listing them."""
+    return Method(config.method) is not Method.RANDOM
+
+
 def suggest(
     config: SweepConfig,
     runs: Sequence[Run] = (),

@@ -1,0 +1,93 @@
+"""The controller's rounds, stepped by hand against the session's private Redis: how it keeps
+the queue topped up, retries a crashed trial once, and finishes the sweep."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from redsweep.controller.controller import Controller
+from redsweep.shared.records import RunState, SweepState
+from redsweep.shared.store import Store
+
+LONG = 30_000
+CONFIG = {
+    "method": "random",
+    "metric": {"name": "loss", "goal": "minimize"},
+    "parameters": {"x": {"min": 0.0, "max": 1.0}},
+}
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis, redis_url: str) -> Iterator[Store]:
+    with Store.from_url(redis_url) as s:
+        yield s
+
+
+def controller_for(store: Store, **config: object) -> tuple[str, Controller]:
+    sweep_id = store.create_sweep({**CONFIG, **config})
+    controller = Controller(store, sweep_id, poll_ms=10, lease_ms=400)  # reaps every 0.1 s
+    assert controller.acquire()
+    return sweep_id, controller
+
+
+def finish(store: Store, sweep_id: str, agent: str, lease_ms: int = LONG) -> str:
+    """Take the next trial as ``agent`` and finish it with a loss: its id."""
+    taken = store.take_trial(sweep_id, agent, lease_ms)
+    assert taken is not None and taken.trial_id and taken.token
+    store.ack(sweep_id, agent, taken.entry)
+    assert store.finish(
+        sweep_id, taken.trial_id, taken.token, RunState.FINISHED, summary={"loss": 0.5}
+    )
+    return taken.trial_id
+
+
+def test_the_queue_is_topped_up_in_batches_up_to_the_cap(store: Store) -> None:
+    sweep_id, controller = controller_for(store, run_cap=20)
+    store.heartbeat_agent(sweep_id, "a1", LONG, busy=False, host="h")
+    assert controller.step()
+    # one idle agent, plus a prefetch of 4 + 2 per agent
+    assert store.queue_length(sweep_id) == 7
+    finish(store, sweep_id, "a1")
+    finish(store, sweep_id, "a1")
+    assert controller.step()
+    assert store.queue_length(sweep_id) == 5  # still more than half the prefetch: no top-up
+    finish(store, sweep_id, "a1")
+    finish(store, sweep_id, "a1")
+    assert controller.step()
+    assert store.queue_length(sweep_id) == 7  # refilled in one batch
+    while store.queue_length(sweep_id):
+        finish(store, sweep_id, "a1")
+        controller.step()
+    info = store.get_sweep(sweep_id)
+    assert info.issued == 20 and info.counts == {"finished": 20}
+    assert controller.step() is False  # nothing alive, cap reached: finished
+    info = store.get_sweep(sweep_id)
+    assert (info.state, info.done_reason) == (SweepState.FINISHED, "run_cap")
+
+
+def test_a_crashed_trial_runs_once_more_then_the_sweep_finishes(store: Store) -> None:
+    sweep_id, controller = controller_for(store, run_cap=2)
+    store.heartbeat_agent(sweep_id, "a1", LONG, busy=False, host="h")
+    assert controller.step()
+    assert store.queue_length(sweep_id) == 2  # the cap bounds the prefetch
+    lapsing = store.take_trial(sweep_id, "a1", 50)  # a lease that lapses: its agent "died"
+    assert lapsing is not None and lapsing.trial_id
+    finish(store, sweep_id, "a1")
+    time.sleep(0.2)
+    assert controller.step()  # reaps the lapsed trial, adds its retry
+    crashed = store.get_trial(sweep_id, lapsing.trial_id)
+    assert crashed.state is RunState.CRASHED
+    retry = [t for t in store.list_trials(sweep_id) if t.retry_of == lapsing.trial_id]
+    assert len(retry) == 1 and retry[0].attempt == 2
+    assert retry[0].params == crashed.params
+    assert controller.step()  # running or queued: not finished yet, no second retry
+    assert len(store.list_trials(sweep_id)) == 3
+    assert finish(store, sweep_id, "a1") == retry[0].id
+    assert controller.step() is False
+    info = store.get_sweep(sweep_id)
+    assert info.state is SweepState.FINISHED
+    assert info.counts == {"finished": 2, "crashed": 1}
