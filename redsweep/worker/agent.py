@@ -52,6 +52,7 @@ HEARTBEAT_TTL_MS = 5_000
 MIN_BEAT_GAP_S = 0.2
 #: How long one pop waits for a trial, and how stale the agent's view of the sweep may get.
 POP_TIMEOUT_S = 1.0
+ENDING_POP_S = 0.05  # the first wait on the queue of an ending sweep (doubling to POP_TIMEOUT_S)
 CHECK_EVERY_S = 1.0
 SHOW_EVERY_S = 0.25
 #: How long an agent that ends with its sweep waits for the controller to mark it finished.
@@ -191,6 +192,8 @@ class AgentSession(SignalsMixin):
         checked_at = float("-inf")
         info: SweepInfo | None = None  # a fresh look at the sweep, when there is one
         waiting_since: float | None = None
+        ending = False  # the sweep has a done_reason: no more trials but retries
+        idle = 0  # empty pops in a row
         while True:
             if self._signals:
                 return "interrupted"
@@ -200,6 +203,7 @@ class AgentSession(SignalsMixin):
                 info = store.get_sweep(self.sweep_id)
             if info is not None:
                 checked_at = time.monotonic()
+                ending = bool(info.done_reason)
                 self._follow_config(info)
                 over = self._over(store, info)
                 if over:
@@ -218,18 +222,23 @@ class AgentSession(SignalsMixin):
                 info, waiting_since = None, None
             taken, self._next = self._next, None
             if taken is None:
-                raw = store.pop_trial(
-                    self.sweep_id, self.agent_id, POP_TIMEOUT_S, ack=self._unacked
-                )
+                # near the end only retries may still come: wait briefly first, so that the
+                # agent leaves soon after the sweep's last trial ends
+                wait = min(POP_TIMEOUT_S, ENDING_POP_S * 2**idle) if ending else POP_TIMEOUT_S
+                raw = store.pop_trial(self.sweep_id, self.agent_id, wait, ack=self._unacked)
                 self._unacked = None
                 taken = Taken(raw) if raw is not None else None
             if taken is None:
+                idle += 1
                 checked_at = float("-inf")  # idle: look at the sweep again before waiting
                 continue
+            idle = 0
             if self._signals:  # given back at the end of the session
                 self._next = taken
                 return "interrupted"
             info = self._handle(store, taken)
+            if info is None and self._next is None:  # the queue was empty: the sweep may be
+                checked_at = float("-inf")  # over, look at it before waiting on the queue
 
     def _follow_config(self, info: SweepInfo) -> None:
         """Take in a config replaced by ``sweep --update`` (only before any trial started)."""
