@@ -90,6 +90,7 @@ class Controller:
         self._seed = int(hashlib.sha256(sweep_id.encode()).hexdigest()[:8], 16)
         self._config_raw: object = None
         self._ends: collections.deque[tuple[float, int]] = collections.deque()  # (when, how many)
+        self._handled: list[str] = []  # ids of the events of the last round, acked next round
 
     # ---- the lease -------------------------------------------------------------------------
 
@@ -169,11 +170,16 @@ class Controller:
         if self.background and self._handover_asked():
             self.release()
             return False
-        events = self.store.read_events(
-            self.sweep_id, EVENTS_CONSUMER, block_ms=self.poll_ms, count=500
+        # events only say what to re-read (Redis stays the truth): the last round's are acked
+        # with this round's read, in the same round trip
+        events, info, queued = self.store.controller_round(
+            self.sweep_id,
+            EVENTS_CONSUMER,
+            ack=self._handled,
+            block_ms=self.poll_ms,
+            count=500,
         )
-        # events only say what to re-read (Redis stays the truth): ack them with this read
-        info, queued = self.store.sweep_and_queue(self.sweep_id, ack_events=[e.id for e in events])
+        self._handled = [e.id for e in events]
         if info.state in _OVER:
             return False
         if info.config != self._config_raw:  # `sweep --update` replaced it (nothing had run)

@@ -336,6 +336,47 @@ class QueueMixin(StoreBase):
         return self._events(stream, self._read_group(stream, consumer, ">", count, block))
 
     @guarded
+    def controller_round(
+        self,
+        sweep_id: str,
+        consumer: str,
+        *,
+        ack: Iterable[str] = (),
+        block_ms: int = 0,
+        count: int = 100,
+    ) -> tuple[list[Event], SweepInfo, int]:
+        """What a controller reads each round, in one round trip: ack the events it handled
+        (``ack``), wait up to ``block_ms`` for the next events (as :meth:`read_events`), then
+        read the sweep and its queue length, as they are after the wait. NotFoundError when
+        there is no such sweep."""
+        ids = list(ack)
+        if self._event_cursors.get((sweep_id, consumer)) != ">":  # the backlog first
+            events = self.read_events(sweep_id, consumer, count=count)
+            if events or self._event_cursors.get((sweep_id, consumer)) != ">":
+                return (events, *self.sweep_and_queue(sweep_id, ack_events=ids))
+        stream = keys.events(sweep_id)
+        pipe = self._r.pipeline(transaction=False)
+        if ids:
+            pipe.xack(stream, keys.EVENTS_GROUP, *ids)
+            pipe.xdel(stream, *ids)
+        block = block_ms if block_ms > 0 else None
+        pipe.xreadgroup(keys.EVENTS_GROUP, consumer, {stream: ">"}, count=count, block=block)
+        pipe.hgetall(keys.sweep(sweep_id))
+        pipe.llen(keys.queue(sweep_id))
+        *_, read, raw, queued = pipe.execute(raise_on_error=False)
+        if isinstance(read, ResponseError) and "NOGROUP" in str(read):
+            # the stream was deleted under us: start afresh, the slow way
+            events = self.read_events(sweep_id, consumer, block_ms=block_ms, count=count)
+            return (events, *self.sweep_and_queue(sweep_id))
+        for reply in (read, raw, queued):
+            if isinstance(reply, Exception):
+                raise reply
+        if not raw:
+            raise NotFoundError(f"no sweep {sweep_id!r}")
+        events = self._events(stream, list(read[0][1]) if read else [])
+        return events, sweep_info(raw), int(queued)
+
+    @guarded
     def ack_events(self, sweep_id: str, ids: Iterable[str]) -> int:
         """Acknowledge handled events (and delete them); returns how many were pending."""
         ids = list(ids)

@@ -268,3 +268,46 @@ def test_ids_and_tokens_differ_in_a_forked_child() -> None:
     with os.fdopen(read_fd) as pipe:
         theirs = pipe.read()
     assert theirs and theirs.split()[0] != mine.split()[0] and theirs.split()[1] != mine.split()[1]
+
+
+# ---- a controller's round in one round trip --------------------------------------------------
+
+
+def test_a_controller_round_acks_reads_events_and_the_sweep_together(
+    store: Store, sweep: tuple[str, int], redis_url: str
+) -> None:
+    sweep_id, epoch = sweep
+    first = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
+    store.add_trial(sweep_id, {"x": 2}, epoch=epoch)
+    taken = store.take_trial(sweep_id, "a1", LONG)
+    assert taken is not None and taken.trial_id == first
+    # the first round of a consumer reads the backlog
+    events, info, queued = store.controller_round(sweep_id, "ctl", block_ms=10)
+    assert [(e.type, e.trial_id) for e in events] == [("claim", first)]
+    assert (info.counts, queued) == ({"pending": 1, "running": 1}, 1)
+    assert taken.token is not None
+    store.finish(sweep_id, first, taken.token, RunState.FINISHED)
+    events2, info, queued = store.controller_round(
+        sweep_id, "ctl", ack=[e.id for e in events], block_ms=1000
+    )
+    assert [(e.type, e.trial_id) for e in events2] == [("finish", first)]
+    assert info.counts == {"pending": 1, "finished": 1}
+    # a restarted controller reads again what was read but not acked (the finish), not the
+    # claim acked with the last round
+    with Store.from_url(redis_url) as restarted:
+        again, _, _ = restarted.controller_round(sweep_id, "ctl", ack=[e.id for e in events2])
+        assert [(e.type, e.trial_id) for e in again] == [("finish", first)]
+        assert restarted.controller_round(sweep_id, "ctl", ack=[e.id for e in again])[0] == []
+
+
+def test_a_controller_round_survives_its_inbox_being_deleted(
+    store: Store, sweep: tuple[str, int]
+) -> None:
+    sweep_id, epoch = sweep
+    assert store.controller_round(sweep_id, "ctl")[0] == []
+    store.client.delete(keys.events(sweep_id))
+    trial_id = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
+    assert store.controller_round(sweep_id, "ctl")[0] == []  # the group is made again
+    assert store.take_trial(sweep_id, "a1", LONG) is not None
+    events, _, _ = store.controller_round(sweep_id, "ctl", block_ms=1000)
+    assert [(e.type, e.trial_id) for e in events] == [("claim", trial_id)]
