@@ -19,7 +19,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping
 
 import numpy as np
 
@@ -86,7 +85,7 @@ class Controller:
         self._agents: list[AgentInfo] = []
         self._agents_at = float("-inf")
         self._handover_at = float("-inf")
-        self._counts: Mapping[str, int] = {}
+        self._info: SweepInfo | None = None  # the sweep as the last round read it
         self._seed = int(hashlib.sha256(sweep_id.encode()).hexdigest()[:8], 16)
         self._config_raw: object = None
         self._ends: collections.deque[tuple[float, int]] = collections.deque()  # (when, how many)
@@ -193,7 +192,7 @@ class Controller:
         }
         if not follow and self.progress is None:
             touched -= self._marked(events)  # only their state matters: the event has it
-        self._counts = info.counts
+        self._info = info
         self.view.refresh(touched)
         self._reap()
         if any(e.type == "report" for e in events):
@@ -318,13 +317,6 @@ class Controller:
                 marked.add(event.trial_id)
         return marked
 
-    def _progress_counts(self) -> dict[str, int]:
-        """Ended trials from the view (every end is followed), running ones from the store's
-        counters (claims are not followed unless a decision needs them)."""
-        counts = {k: v for k, v in self.view.counts().items() if RunState(k).is_terminal}
-        counts["running"] = self._counts.get("running", 0)
-        return counts
-
     def _handover_asked(self) -> bool:
         """Whether a dedicated controller asked for the lease (looked at every
         AGENTS_EVERY_S: a handover may wait that long, a round trip per round is dearer)."""
@@ -343,7 +335,7 @@ class Controller:
         return self._agents
 
     def _report_end(self, trial_id: str) -> None:
-        if self.progress is None:
+        if self.progress is None or self._info is None:
             return
         trial = self.view.trials.get(trial_id)
         if trial is None or not trial.state.is_terminal:
@@ -354,14 +346,15 @@ class Controller:
         note = ""
         if trial.state is RunState.STOPPED and trial.stop_reason:
             note = "stopped early at band {band}".format(**trial.stop_reason)
-        _, best = self.view.best()
+        # the sweep's own counters and best value, as this round read them: exact, and no
+        # pass over every trial per trial that ends
         self.progress.trial_ended(
             trial_id,
             trial.state.value,
             value=self.view.value(trial_id),
             seconds=seconds,
-            counts=self._progress_counts(),
-            best=best,
+            counts=self._info.counts,
+            best=self._info.best_value,
             note=note,
         )
 

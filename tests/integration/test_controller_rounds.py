@@ -3,6 +3,7 @@ the queue topped up, retries a crashed trial once, and finishes the sweep."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 
@@ -10,6 +11,7 @@ import pytest
 import redis
 
 from redsweep.controller.controller import Controller
+from redsweep.progress import Progress
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import Store
 
@@ -34,13 +36,18 @@ def controller_for(store: Store, **config: object) -> tuple[str, Controller]:
     return sweep_id, controller
 
 
-def finish(store: Store, sweep_id: str, agent: str, lease_ms: int = LONG) -> str:
-    """Take the next trial as ``agent`` and finish it with a loss: its id."""
-    taken = store.take_trial(sweep_id, agent, lease_ms)
+def finish(store: Store, sweep_id: str, agent: str, loss: float = 0.5) -> str:
+    """Take the next trial as ``agent`` and finish it with ``loss``: its id."""
+    taken = store.take_trial(sweep_id, agent, LONG)
     assert taken is not None and taken.trial_id and taken.token
     store.ack(sweep_id, agent, taken.entry)
     assert store.finish(
-        sweep_id, taken.trial_id, taken.token, RunState.FINISHED, summary={"loss": 0.5}
+        sweep_id,
+        taken.trial_id,
+        taken.token,
+        RunState.FINISHED,
+        summary={"loss": loss},
+        metric_name="loss",
     )
     return taken.trial_id
 
@@ -91,3 +98,20 @@ def test_a_crashed_trial_runs_once_more_then_the_sweep_finishes(store: Store) ->
     info = store.get_sweep(sweep_id)
     assert info.state is SweepState.FINISHED
     assert info.counts == {"finished": 2, "crashed": 1}
+
+
+def test_a_foreground_controller_prints_a_line_per_ended_trial(store: Store) -> None:
+    sweep_id, controller = controller_for(store, run_cap=3)
+    out = io.StringIO()
+    config = controller.view.config if controller.view else None
+    assert config is not None
+    controller.progress = Progress(sweep_id, total=3, metric=config.metric, out=out, tty=False)
+    store.heartbeat_agent(sweep_id, "a1", LONG, busy=False, host="h")
+    assert controller.step()
+    ids = [finish(store, sweep_id, "a1", loss) for loss in (0.5, 0.25)]
+    controller.step()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"run {ids[0]} finished") and "loss=0.5" in lines[0]
+    assert lines[1].startswith(f"run {ids[1]} finished") and "loss=0.25" in lines[1]
+    assert "2/3 done · 0 running · best loss (min) 0.25" in lines[1]
