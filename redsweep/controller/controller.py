@@ -5,13 +5,12 @@ state from Redis (:class:`~redsweep.controller.view.SweepView`), so a restarted 
 another host taking over, continues where the last one stopped: no grid point skipped or
 repeated, ``run_cap`` never exceeded (the store enforces it in the same Lua call that adds a
 trial). An agent with no controller around runs one in a background thread
-(:func:`start_background`); a dedicated controller process takes precedence over it.
+(:mod:`~redsweep.controller.background`); a dedicated controller process takes precedence.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import hashlib
 import math
 import os
@@ -23,7 +22,7 @@ import uuid
 import numpy as np
 
 from redsweep.controller.view import SweepView
-from redsweep.errors import FencedError, RedsweepError, StoreError
+from redsweep.errors import FencedError, RedsweepError
 from redsweep.progress import Progress
 from redsweep.shared import search, stopping
 from redsweep.shared.config import parse_config
@@ -36,7 +35,6 @@ RETRIES = 1  # a crashed trial runs once more
 POLL_MS = 200
 AGENTS_EVERY_S = 0.5  # how stale the controller's list of live agents may be
 PREFETCH_S, RATE_WINDOW_S, MAX_PREFETCH = 0.05, 1.0, 256  # see Controller._prefetch
-RETRY_MIN_S, RETRY_MAX_S = 0.5, 5.0  # a background controller's back-off while Redis is away
 EVENTS_CONSUMER = "controller"  # one name for every controller: a successor re-reads the backlog
 _BACKGROUND = "bg:"
 _OVER = (SweepState.FINISHED, SweepState.CANCELED)
@@ -366,71 +364,3 @@ class Controller:
         if self.epoch is None:
             raise FencedError(f"controller {self.holder} holds no lease")
         return self.epoch
-
-
-class BackgroundController:
-    """A controller in a daemon thread of an agent: it runs the sweep's controller whenever no
-    other controller holds the lease, and yields to a dedicated controller process."""
-
-    def __init__(self, url: str, sweep_id: str, *, lease_ms: int = LEASE_MS) -> None:
-        self.url = url
-        self.sweep_id = sweep_id
-        self.lease_ms = lease_ms
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._main, name=f"redsweep-controller-{sweep_id}", daemon=True
-        )
-        self.error: BaseException | None = None
-
-    def start(self) -> BackgroundController:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop and release the lease so another agent's controller can take over at once."""
-        self._stop.set()
-        self._thread.join(timeout)
-
-    def _main(self) -> None:
-        store = Store.from_url(self.url)
-        backoff = RETRY_MIN_S
-        try:
-            while not self._stop.is_set():
-                try:
-                    if self._serve(store):
-                        return
-                    backoff = RETRY_MIN_S
-                except FencedError:
-                    continue  # another controller took over: stand by again
-                except StoreError:
-                    # Redis is away (restarting, a network blip): the agent goes on retrying its
-                    # own calls, and so does this thread; every change is a CAS, so a retry
-                    # after a half-done round is harmless
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, RETRY_MAX_S)
-        except BaseException as exc:  # a bug: reported by the agent, never kills the agent
-            self.error = exc
-        finally:
-            store.close()
-
-    def _serve(self, store: Store) -> bool:
-        """Stand by until the lease is free, then run rounds; True once the sweep is over."""
-        if store.get_sweep(self.sweep_id).state in _OVER:
-            return True
-        controller = Controller(store, self.sweep_id, background=True, lease_ms=self.lease_ms)
-        if store.handover_requested(self.sweep_id) or not controller.acquire():
-            self._stop.wait(self.lease_ms / 4000)
-            return False
-        try:
-            while not self._stop.is_set() and controller.step():
-                pass
-        finally:
-            if controller.epoch is not None:
-                with contextlib.suppress(StoreError):
-                    controller.release()
-        return False
-
-
-def start_background(url: str, sweep_id: str, *, lease_ms: int = LEASE_MS) -> BackgroundController:
-    """Run the sweep's controller in a background thread whenever no other controller does."""
-    return BackgroundController(url, sweep_id, lease_ms=lease_ms).start()

@@ -6,7 +6,9 @@ One class, :class:`Store`, built from its parts by job (the only modules importi
 * :mod:`~redsweep.shared.store_sweeps` sweeps and the controller lease (fencing epoch)
 * :mod:`~redsweep.shared.store_trials` trials: add, claim, renew, report, finish, stop, reap
 * :mod:`~redsweep.shared.store_trial_reads` trials read back: info, history, summary, runs
-* :mod:`~redsweep.shared.store_queue`  the trial queue, agents, dead letters, the event inbox
+* :mod:`~redsweep.shared.store_queue`  the trial queue, agents, dead letters
+* :mod:`~redsweep.shared.store_events` the controller's event inbox, a controller round's reads
+* :mod:`~redsweep.shared.store_calls`  the hot-path scripts' arguments and replies (Handoff)
 
 Key names live in :mod:`~redsweep.shared.keys` with the allowed state changes; every change is
 one Lua compare-and-set in ``shared/lua/`` (each file's header documents its KEYS and ARGV), so
@@ -24,8 +26,10 @@ Typical use::
 from __future__ import annotations
 
 from redsweep.shared.store_base import mask_url, new_id, new_token
+from redsweep.shared.store_calls import Handoff
+from redsweep.shared.store_events import EventsMixin
 from redsweep.shared.store_pools import PoolsMixin
-from redsweep.shared.store_queue import Handoff, QueueMixin
+from redsweep.shared.store_queue import QueueMixin
 from redsweep.shared.store_records import (
     AgentInfo,
     DeadLetter,
@@ -55,7 +59,7 @@ __all__ = [
 ]
 
 
-class Store(SweepsMixin, TrialsMixin, TrialReadsMixin, QueueMixin, PoolsMixin):
+class Store(SweepsMixin, TrialsMixin, TrialReadsMixin, QueueMixin, EventsMixin, PoolsMixin):
     """A connection to one Redis server with every operation of redsweep on it.
 
     Make one with :meth:`Store.from_url`; it is safe to share between threads (redis-py keeps a

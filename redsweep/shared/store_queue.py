@@ -1,4 +1,4 @@
-"""The trial queue, agents' liveness, dead letters and the controller's event inbox.
+"""The trial queue, agents' liveness and dead letters.
 
 Part of :mod:`redsweep.shared.store`. The queue is transport only: an entry lost or delivered
 twice delays a trial at worst, because claiming it is a compare-and-set on the trial record.
@@ -6,104 +6,17 @@ twice delays a trial at worst, because claiming it is a compare-and-set on the t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
-
-from redis.exceptions import ResponseError
-
-from redsweep.errors import NotFoundError
 from redsweep.shared import keys
-from redsweep.shared.protocol import WIRE_VERSION, unpack_value
 from redsweep.shared.store_base import (
     DEAD_LETTERS_MAXLEN,
     EVENTS_MAXLEN,
-    NO_START,
-    Batch,
     StoreBase,
     guarded,
-    new_token,
     opt_int,
     text,
 )
-from redsweep.shared.store_records import AgentInfo, DeadLetter, Event, SweepInfo, Taken
-from redsweep.shared.store_sweeps import sweep_info
-
-
-def _event(entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
-    values = {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
-    return Event(
-        id=entry_id.decode(),
-        type=values.pop("type", ""),
-        trial_id=values.pop("trial", None),
-        fields=values,
-    )
-
-
-@dataclass
-class Handoff:
-    """An agent's queue moves sent along with the end of its trial, in the same round trip:
-    ack ``entry`` (the trial's queue entry) and, with ``take``, take the next entry and claim
-    its trial (:meth:`QueueMixin.take_trial`, without waiting). After the call ``done`` is
-    True and ``taken`` is what was taken, None when the queue was empty."""
-
-    sweep_id: str
-    agent_id: str
-    entry: bytes | None
-    lease_ms: int
-    take: bool = True
-    taken: Taken | None = None
-    done: bool = False
-
-    def queue(self, batch: Batch) -> Callable[[Any], None]:
-        """Add the moves to ``batch``; returns what takes in the last reply of the batch."""
-        if self.take:
-            keys_, args, token = _take_call(self.sweep_id, self.agent_id, self.lease_ms, self.entry)
-            batch.script("take", keys_, args)
-            return lambda reply: self._took(_taken(reply, token))
-        if self.entry is not None:
-            batch.pipe.lrem(keys.inflight(self.sweep_id, self.agent_id), 1, self.entry)
-        return lambda reply: self._took(None)
-
-    def _took(self, taken: Taken | None) -> None:
-        self.done = True
-        self.taken = taken
-
-
-def _take_call(
-    sweep_id: str, agent_id: str, lease_ms: int, ack: bytes | None
-) -> tuple[list[str], list[Any], str]:
-    """KEYS and ARGV of take.lua, and the token it claims with."""
-    token = new_token()
-    keys_ = [
-        keys.queue(sweep_id),
-        keys.inflight(sweep_id, agent_id),
-        keys.inflight_agents(sweep_id),
-        keys.sweep(sweep_id),
-        keys.running(sweep_id),
-        keys.events(sweep_id),
-    ]
-    args = [
-        ack if ack is not None else "",
-        agent_id,
-        token,
-        int(lease_ms),
-        sweep_id,
-        WIRE_VERSION,
-        keys.trial_prefix(sweep_id),
-        EVENTS_MAXLEN,
-        *NO_START,
-    ]
-    return keys_, args, token
-
-
-def _taken(reply: list[Any], token: str) -> Taken | None:
-    if not reply:
-        return None
-    if reply[0] == b"claimed":
-        params = dict(unpack_value(reply[3])) if reply[3] else {}
-        return Taken(reply[1], trial_id=reply[2].decode(), token=token, params=params)
-    return Taken(reply[1])
+from redsweep.shared.store_calls import take_call, take_reply
+from redsweep.shared.store_records import AgentInfo, DeadLetter, Taken
 
 
 class QueueMixin(StoreBase):
@@ -140,8 +53,8 @@ class QueueMixin(StoreBase):
         """Ack ``ack``, move the next queue entry into the agent's in-flight list and, when it
         is a trial message of this sweep, claim the trial under a lease of ``lease_ms``: one
         call. None when the queue is empty (it does not wait: see :meth:`pop_trial`)."""
-        keys_, args, token = _take_call(sweep_id, agent_id, lease_ms, ack)
-        return _taken(self._run("take", keys_, args), token)
+        keys_, args, token = take_call(sweep_id, agent_id, lease_ms, ack)
+        return take_reply(self._run("take", keys_, args), token)
 
     @guarded
     def release_trial(self, sweep_id: str, agent_id: str, taken: Taken) -> bool:
@@ -206,25 +119,6 @@ class QueueMixin(StoreBase):
                 )
             )
         return out
-
-    @guarded
-    def sweep_and_queue(
-        self, sweep_id: str, *, ack_events: Iterable[str] = ()
-    ) -> tuple[SweepInfo, int]:
-        """The sweep and how many entries wait on its queue, in one round trip (after acking
-        ``ack_events``, see :meth:`ack_events`); NotFoundError when there is no such sweep."""
-        pipe = self._r.pipeline(transaction=False)
-        ids = list(ack_events)
-        if ids:
-            stream = keys.events(sweep_id)
-            pipe.xack(stream, keys.EVENTS_GROUP, *ids)
-            pipe.xdel(stream, *ids)
-        pipe.hgetall(keys.sweep(sweep_id))
-        pipe.llen(keys.queue(sweep_id))
-        *_, raw, queued = pipe.execute()
-        if not raw:
-            raise NotFoundError(f"no sweep {sweep_id!r}")
-        return sweep_info(raw), int(queued)
 
     @guarded
     def queue_length(self, sweep_id: str) -> int:
@@ -305,131 +199,3 @@ class QueueMixin(StoreBase):
             [agent_id, "1" if force else "0"],
         )
         return int(reply)
-
-    # ---- the controller inbox ------------------------------------------------------------------
-
-    @guarded
-    def read_events(
-        self, sweep_id: str, consumer: str, *, block_ms: int = 0, count: int = 100
-    ) -> list[Event]:
-        """The next events of the sweep's inbox for ``consumer``, waiting up to ``block_ms``
-        (not at all when <= 0). The first call of a consumer on this store first takes over and
-        returns every event read but not acked before (by any consumer: a restarted
-        controller re-reads what its predecessor left); ack each with :meth:`ack_events`.
-        Where a consumer has got to is kept per Store: a new Store starts with the backlog."""
-        stream = keys.events(sweep_id)
-        where = (sweep_id, consumer)
-        with self._lock:
-            cursor = self._event_cursors.get(where)
-            if cursor is None:
-                self._ensure_group(stream)
-                self._take_pending(stream, consumer)
-                cursor = self._event_cursors[where] = "0"
-        while cursor != ">":  # first the backlog of pending entries, in order, batch by batch
-            entries = self._read_group(stream, consumer, cursor, count, None)
-            cursor = entries[-1][0].decode() if entries else ">"
-            self._event_cursors[where] = cursor
-            events = self._events(stream, entries)
-            if events:
-                return events
-        block = block_ms if block_ms > 0 else None
-        return self._events(stream, self._read_group(stream, consumer, ">", count, block))
-
-    @guarded
-    def controller_round(
-        self,
-        sweep_id: str,
-        consumer: str,
-        *,
-        ack: Iterable[str] = (),
-        block_ms: int = 0,
-        count: int = 100,
-    ) -> tuple[list[Event], SweepInfo, int]:
-        """What a controller reads each round, in one round trip: ack the events it handled
-        (``ack``), wait up to ``block_ms`` for the next events (as :meth:`read_events`), then
-        read the sweep and its queue length, as they are after the wait. NotFoundError when
-        there is no such sweep."""
-        ids = list(ack)
-        if self._event_cursors.get((sweep_id, consumer)) != ">":  # the backlog first
-            events = self.read_events(sweep_id, consumer, count=count)
-            if events or self._event_cursors.get((sweep_id, consumer)) != ">":
-                return (events, *self.sweep_and_queue(sweep_id, ack_events=ids))
-        stream = keys.events(sweep_id)
-        pipe = self._r.pipeline(transaction=False)
-        if ids:
-            pipe.xack(stream, keys.EVENTS_GROUP, *ids)
-            pipe.xdel(stream, *ids)
-        block = block_ms if block_ms > 0 else None
-        pipe.xreadgroup(keys.EVENTS_GROUP, consumer, {stream: ">"}, count=count, block=block)
-        pipe.hgetall(keys.sweep(sweep_id))
-        pipe.llen(keys.queue(sweep_id))
-        *_, read, raw, queued = pipe.execute(raise_on_error=False)
-        if isinstance(read, ResponseError) and "NOGROUP" in str(read):
-            # the stream was deleted under us: start afresh, the slow way
-            events = self.read_events(sweep_id, consumer, block_ms=block_ms, count=count)
-            return (events, *self.sweep_and_queue(sweep_id))
-        for reply in (read, raw, queued):
-            if isinstance(reply, Exception):
-                raise reply
-        if not raw:
-            raise NotFoundError(f"no sweep {sweep_id!r}")
-        events = self._events(stream, list(read[0][1]) if read else [])
-        return events, sweep_info(raw), int(queued)
-
-    @guarded
-    def ack_events(self, sweep_id: str, ids: Iterable[str]) -> int:
-        """Acknowledge handled events (and delete them); returns how many were pending."""
-        ids = list(ids)
-        if not ids:
-            return 0
-        stream = keys.events(sweep_id)
-        pipe = self._r.pipeline(transaction=False)
-        pipe.xack(stream, keys.EVENTS_GROUP, *ids)
-        pipe.xdel(stream, *ids)
-        return int(pipe.execute()[0])
-
-    def _ensure_group(self, stream: str) -> None:
-        try:
-            self._r.xgroup_create(stream, keys.EVENTS_GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-
-    def _take_pending(self, stream: str, consumer: str) -> None:
-        """Claim every pending entry of the group for ``consumer`` (idle or not)."""
-        start = "0-0"
-        while True:
-            reply = self._r.xautoclaim(
-                stream, keys.EVENTS_GROUP, consumer, 0, start_id=start, count=1000
-            )
-            start = reply[0]
-            if start in (b"0-0", "0-0"):
-                return
-
-    def _read_group(
-        self, stream: str, consumer: str, cursor: str, count: int, block: int | None
-    ) -> list[Any]:
-        for attempt in range(2):
-            try:
-                reply = self._r.xreadgroup(
-                    keys.EVENTS_GROUP, consumer, {stream: cursor}, count=count, block=block
-                )
-                break
-            except ResponseError as exc:  # the stream was deleted under us: start afresh
-                if "NOGROUP" not in str(exc) or attempt:
-                    raise
-                self._ensure_group(stream)
-        if not reply:
-            return []
-        return list(reply[0][1])
-
-    def _events(self, stream: str, entries: list[Any]) -> list[Event]:
-        events, gone = [], []
-        for entry_id, fields in entries:
-            if fields:
-                events.append(_event(entry_id, fields))
-            else:  # deleted while pending: nothing to handle
-                gone.append(entry_id)
-        if gone:
-            self._r.xack(stream, keys.EVENTS_GROUP, *gone)
-        return events

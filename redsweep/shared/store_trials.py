@@ -6,14 +6,13 @@ changes are :data:`redsweep.shared.keys.TRIAL_TRANSITIONS`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from redsweep.errors import FencedError, NotFoundError, StoreError, SweepStateError
+from redsweep.errors import NotFoundError, StoreError, SweepStateError
 from redsweep.shared import keys
-from redsweep.shared.protocol import encode, pack_value, unpack_value
-from redsweep.shared.records import Goal, RunState, SweepState, TrialMessage
+from redsweep.shared.protocol import pack_value, unpack_value
+from redsweep.shared.records import Goal, RunState
 from redsweep.shared.store_base import (
     EVENTS_MAXLEN,
     NO_START,
@@ -23,178 +22,14 @@ from redsweep.shared.store_base import (
     new_token,
     tail,
 )
-from redsweep.shared.store_queue import Handoff
+from redsweep.shared.store_calls import (
+    AddCall,
+    Handoff,
+    finish_call,
+    renewal,
+    report_call,
+)
 from redsweep.shared.store_records import Renewal
-
-_CLOSED = (SweepState.FINISHED.value, SweepState.CANCELED.value)
-_NOT_HELD = Renewal(ok=False)
-
-
-def _metric_value(values: Mapping[str, Any] | None, metric_name: str | None) -> str:
-    """The sweep metric's value as a Lua-readable number, '' when absent or not finite."""
-    if not values or metric_name is None:
-        return ""
-    value = values.get(metric_name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return ""
-    value = float(value)
-    return repr(value) if math.isfinite(value) else ""
-
-
-def _goal(goal: Goal | str | None) -> str:
-    return Goal(goal).value if goal is not None else Goal.MINIMIZE.value
-
-
-def _pairs(values: Mapping[str, Any] | None) -> list[Any]:
-    out: list[Any] = []
-    for name, value in (values or {}).items():
-        out += [str(name), pack_value(value)]
-    return out
-
-
-def _renewal(reply: list[Any]) -> Renewal:
-    if not int(reply[0]):
-        state = reply[3].decode() if len(reply) > 3 and reply[3] else ""
-        return Renewal(ok=False, state=RunState(state)) if state else _NOT_HELD
-    reason = reply[2] if len(reply) > 2 and reply[2] else None
-    return Renewal(
-        ok=True,
-        stop_requested=bool(int(reply[1])),
-        stop_reason=unpack_value(reason) if reason else None,
-    )
-
-
-def _report_call(
-    sweep_id: str,
-    trial_id: str,
-    token: str,
-    rows: Sequence[tuple[int, Mapping[str, Any]]],
-    metric_name: str | None,
-    goal: Goal | str | None,
-    lease_ms: int,
-) -> tuple[list[str], list[Any]]:
-    """KEYS and ARGV of report.lua."""
-    args: list[Any] = [
-        token,
-        int(lease_ms),
-        _goal(goal),
-        trial_id,
-        EVENTS_MAXLEN,
-        new_token(6),  # makes a retried call idempotent
-        len(rows),
-    ]
-    for step, metrics in rows:
-        metrics = dict(metrics)
-        pairs = _pairs(metrics)
-        args += [int(step), pack_value(metrics), _metric_value(metrics, metric_name)]
-        args += [len(pairs) // 2, *pairs]
-    keys_ = [
-        keys.trial(sweep_id, trial_id),
-        keys.trial_lease(sweep_id, trial_id),
-        keys.trial_summary(sweep_id, trial_id),
-        keys.trial_history(sweep_id, trial_id),
-        keys.events(sweep_id),
-        keys.sweep(sweep_id),
-    ]
-    return keys_, args
-
-
-def _finish_call(
-    sweep_id: str,
-    trial_id: str,
-    token: str,
-    state: RunState | str,
-    summary: Mapping[str, Any] | None,
-    error: str | None,
-    log_tail: str | None,
-    metric_name: str | None,
-    goal: Goal | str | None,
-) -> tuple[list[str], list[Any]]:
-    """KEYS and ARGV of finish.lua (ValueError for a state a holder may not set)."""
-    state = RunState(state)
-    if state not in keys.FINISH_STATES:
-        allowed = ", ".join(sorted(s.value for s in keys.FINISH_STATES))
-        raise ValueError(f"cannot finish a trial as {state.value!r}; use one of {allowed}")
-    keys_ = [
-        keys.trial(sweep_id, trial_id),
-        keys.trial_lease(sweep_id, trial_id),
-        keys.trial_summary(sweep_id, trial_id),
-        keys.running(sweep_id),
-        keys.events(sweep_id),
-        keys.sweep(sweep_id),
-    ]
-    args = [
-        token,
-        state.value,
-        tail(error),
-        tail(log_tail),
-        trial_id,
-        _metric_value(summary, metric_name),
-        _goal(goal),
-        EVENTS_MAXLEN,
-        *_pairs(summary),
-    ]
-    return keys_, args
-
-
-class _AddCall:
-    """One add_trial.lua call: its KEYS and ARGV, and what its reply means."""
-
-    def __init__(
-        self,
-        sweep_id: str,
-        params: dict[str, Any],
-        epoch: int,
-        attempt: int,
-        retry_of: str | None,
-        run_cap: int | None,
-    ) -> None:
-        self.sweep_id = sweep_id
-        self.trial_id = new_id()
-        self.packed = pack_value(params)
-        self.epoch = int(epoch)
-        self.attempt = int(attempt)
-        self.retry_of = retry_of
-        self.run_cap = run_cap
-
-    def keys_args(self) -> tuple[list[str], list[Any]]:
-        sweep_id, trial_id = self.sweep_id, self.trial_id
-        message = encode(TrialMessage(sweep_id=sweep_id, trial_id=trial_id, attempt=self.attempt))
-        keys_ = [
-            keys.sweep(sweep_id),
-            keys.trial(sweep_id, trial_id),
-            keys.trials(sweep_id),
-            keys.queue(sweep_id),
-        ]
-        args = [
-            self.epoch,
-            trial_id,
-            self.packed,
-            self.attempt,
-            self.retry_of or "",
-            "" if self.run_cap is None else int(self.run_cap),
-            message,
-            *_CLOSED,
-        ]
-        return keys_, args
-
-    def status(self, reply: list[Any]) -> str:
-        """'ok', 'capped' or 'exists' (the id is taken); raises for the rest."""
-        status = reply[0].decode()
-        if status in ("ok", "capped", "exists"):
-            return status
-        sweep_id = self.sweep_id
-        if status == "fenced":
-            current = reply[1].decode() if len(reply) > 1 else "?"
-            raise FencedError(
-                f"controller epoch {self.epoch} of sweep {sweep_id} is stale (now {current}); "
-                "another controller took over"
-            )
-        if status == "closed":
-            raise StoreError(f"sweep {sweep_id} is {reply[1].decode()}; cannot add trials")
-        if status == "missing":
-            raise NotFoundError(f"no sweep {sweep_id!r}")
-        raise StoreError(f"add_trial.lua answered {status!r}")
 
 
 class TrialsMixin(StoreBase):
@@ -235,7 +70,7 @@ class TrialsMixin(StoreBase):
     ) -> list[str]:
         """:meth:`add_trial` for several suggestions in one round trip, in order; the ids of
         those added (fewer when ``run_cap`` was reached)."""
-        calls = [_AddCall(sweep_id, dict(p), epoch, attempt, retry_of, run_cap) for p in params]
+        calls = [AddCall(sweep_id, dict(p), epoch, attempt, retry_of, run_cap) for p in params]
         batch = self._batch()
         for call in calls:
             batch.script("add_trial", *call.keys_args())
@@ -302,7 +137,7 @@ class TrialsMixin(StoreBase):
             [keys.trial(sweep_id, trial_id), keys.trial_lease(sweep_id, trial_id)],
             [token, int(lease_ms)],
         )
-        return _renewal(reply)
+        return renewal(reply)
 
     @guarded
     def report(
@@ -342,8 +177,8 @@ class TrialsMixin(StoreBase):
         lease_ms: int,
     ) -> Renewal:
         """:meth:`report` for several ``(step, metrics)`` rows in one call (one event)."""
-        call = _report_call(sweep_id, trial_id, token, rows, metric_name, goal, lease_ms)
-        return _renewal(self._run("report", *call))
+        call = report_call(sweep_id, trial_id, token, rows, metric_name, goal, lease_ms)
+        return renewal(self._run("report", *call))
 
     @guarded
     def finish(
@@ -370,11 +205,11 @@ class TrialsMixin(StoreBase):
         ``handoff.popped``)."""
         batch = self._batch()
         if rows:
-            call = _report_call(sweep_id, trial_id, token, rows, metric_name, goal, lease_ms)
+            call = report_call(sweep_id, trial_id, token, rows, metric_name, goal, lease_ms)
             batch.script("report", *call)
         batch.script(
             "finish",
-            *_finish_call(
+            *finish_call(
                 sweep_id, trial_id, token, state, summary, error, log_tail, metric_name, goal
             ),
         )

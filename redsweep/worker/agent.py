@@ -41,10 +41,11 @@ from redsweep.shared.config import parse_config
 from redsweep.shared.protocol import decode
 from redsweep.shared.records import RunState, SweepState, TrialMessage
 from redsweep.shared.store import Handoff, Store, SweepInfo, Taken, new_id
+from redsweep.worker.agent_progress import ProgressMixin
 from redsweep.worker.agent_result import AgentResult
 from redsweep.worker.runs import host
 from redsweep.worker.signals import SignalsMixin
-from redsweep.worker.trial import TrialOutcome, TrialRunner
+from redsweep.worker.trial import TrialRunner
 
 #: How often the agent says it is alive, and for how long each heartbeat counts.
 HEARTBEAT_S = 1.0
@@ -54,7 +55,6 @@ MIN_BEAT_GAP_S = 0.2
 POP_TIMEOUT_S = 1.0
 ENDING_POP_S = 0.05  # the first wait on the queue of an ending sweep (doubling to POP_TIMEOUT_S)
 CHECK_EVERY_S = 1.0
-SHOW_EVERY_S = 0.25
 #: How long an agent that ends with its sweep waits for the controller to mark it finished.
 FINISH_WAIT_S = 3.0
 #: Waiting on a pending or paused sweep is said after this long.
@@ -69,15 +69,15 @@ def new_agent_id() -> str:
 def _start_controller(url: str, sweep_id: str) -> Any:
     """Start a controller in a background thread when none holds the sweep's lease."""
     try:
-        from redsweep.controller.controller import start_background
+        from redsweep.controller.background import start_background
     except ImportError as exc:  # not there: a separate controller process must run
-        if exc.name not in ("redsweep.controller.controller", None):
+        if exc.name not in ("redsweep.controller.background", None):
             raise
         return None
     return start_background(url, sweep_id)
 
 
-class AgentSession(SignalsMixin):
+class AgentSession(SignalsMixin, ProgressMixin):
     """Serve sweep ``sweep_id`` on the Redis at ``url``: run ``function`` (or, without one, the
     sweep's command) for each trial, up to ``count`` trials; :meth:`run` until done."""
 
@@ -325,70 +325,6 @@ class AgentSession(SignalsMixin):
         """Whether another trial may follow the one starting now (count, signals)."""
         more = self.count is None or self.result.ran + 1 < self.count
         return more and not self._signals
-
-    def _show(self, store: Store, outcome: TrialOutcome) -> SweepInfo | None:
-        value = None
-        if self._metric is not None:
-            summary = outcome.summary
-            if self.function is None or self.isolate:  # the child reported it
-                with contextlib.suppress(RedsweepError):
-                    summary = store.summary(self.sweep_id, outcome.trial_id)
-            raw = summary.get(self._metric.name)
-            if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-                value = float(raw)
-        # the sweep's counts for the line: re-read at most every SHOW_EVERY_S, so that short
-        # trials do not pay a round trip each (the loop looks at the sweep on its own clock)
-        fresh: SweepInfo | None = None
-        if self._shown is None or time.monotonic() - self._shown_at >= SHOW_EVERY_S:
-            try:
-                fresh = self._shown = store.get_sweep(self.sweep_id)
-            except RedsweepError:
-                return None
-            self._shown_at = time.monotonic()
-        info = self._shown
-        note = ""
-        if outcome.error:
-            note = (outcome.error.strip().splitlines() or [""])[-1][:200]
-        state = outcome.state.value if outcome.state is not None else "lost"
-        # between two reads, add this agent's own ends to what was read last
-        self._ended_since = [] if fresh is not None else [*self._ended_since, (state, value)]
-        counts, best = dict(info.counts), info.best_value
-        for ended, ended_value in self._ended_since:
-            counts[ended] = counts.get(ended, 0) + 1
-            counts["running"] = max(0, counts.get("running", 0) - 1)
-            metric = self._metric
-            if (
-                ended_value is not None
-                and metric is not None
-                and (best is None or metric.better(ended_value, best))
-            ):
-                best = ended_value
-        self._progress.trial_ended(
-            outcome.trial_id,
-            state,
-            value=value,
-            seconds=outcome.seconds,
-            counts=counts,
-            best=best,
-            note=note,
-        )
-        return fresh
-
-    def _say_best(self, store: Store) -> None:
-        """One closing line: what this agent ran and the sweep's best run so far."""
-        r = self.result
-        line = f"agent {self.agent_id} ran {r.ran} trial{'s' if r.ran != 1 else ''}"
-        if r.failed:
-            line += f" ({r.failed} failed)"
-        with contextlib.suppress(RedsweepError):
-            info = store.get_sweep(self.sweep_id)
-            if self._metric is not None and info.best_trial and info.best_value is not None:
-                best = store.get_trial(self.sweep_id, info.best_trial)
-                line += (
-                    f"; best run {best.id}: {self._metric.name}={info.best_value:.6g} "
-                    f"with {dict(best.params)}"
-                )
-        self._progress.message(line)
 
     def _dead_letter(self, store: Store, raw: bytes, reason: str) -> None:
         store.dead_letter(self.sweep_id, self.agent_id, raw, reason)

@@ -188,7 +188,7 @@ def _sleep(seconds: float, drained: list[int]) -> None:
 def _more_work(url: str, sweep_id: str, drained: list[int]) -> bool:
     """Wait while a done sweep still has trials running elsewhere: True when a trial is queued
     again (a retry), False when the sweep is over (or the daemon drains)."""
-    from redsweep.controller.controller import start_background
+    from redsweep.controller.background import start_background
 
     controller = start_background(url, sweep_id)  # takes over if the running one goes away
     store = Store.from_url(url)
