@@ -236,6 +236,10 @@ class Reporter:
             self._thread = threading.Thread(target=self._loop, name="redsweep-report", daemon=True)
             self._thread.start()
 
+    def _orphaned(self) -> bool:
+        """Whether this process was started by an agent that is gone."""
+        return self._parent is not None and os.getppid() != self._parent
+
     def _due(self, link: TrialLink | None, now: float) -> tuple[bool, bool, float | None]:
         """(send rows now, renew now, how long to wait otherwise); under the lock."""
         if link is None:
@@ -261,9 +265,7 @@ class Reporter:
                     if self._closed:
                         return
                     link = self._link
-                    if self._parent is not None and os.getppid() != self._parent:
-                        break
-                    if link is not None and link.lost:
+                    if link is not None and (link.lost or self._orphaned()):
                         break
                     send, renew, wait = self._due(link, time.monotonic())
                     if send or renew:
@@ -277,7 +279,7 @@ class Reporter:
                 self._sending = bool(batch)
             if link is None:
                 continue
-            if self._parent is not None and os.getppid() != self._parent:
+            if self._orphaned():
                 link.mark_lost("the agent that started this process is gone")
                 _end_own_group()
             if link.lost:

@@ -120,8 +120,9 @@ class TrialRunner:
     ) -> TrialOutcome:
         """Run the claimed trial ``trial_id`` held with ``token`` and finish it in the store
         (``params`` as the claim returned them; read from the store when not given). The
-        agent's ``handoff`` (ack this trial's queue entry, pop the next) rides along with the
-        finish: one round trip ends a trial and fetches the next."""
+        agent's ``handoff`` (ack this trial's queue entry, take and claim the next) rides along
+        with the finish, and so do the rows still unsent: one round trip ends a trial and
+        fetches the next."""
         start = time.monotonic()
         self._interrupts = 0
         self._wake.clear()
@@ -162,8 +163,7 @@ class TrialRunner:
         if link.lost:
             state = ended or RunState.CRASHED
             error = f"{link.why()}; the objective was stopped"
-        if link.lost:
-            rows = []
+            rows = []  # not ours to report any more
         recorded = self._finish(link, state, summary, error, log_tail, rows, handoff)
         recorded = recorded or ended is not None
         outcome = TrialOutcome(
