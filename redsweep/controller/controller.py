@@ -272,6 +272,9 @@ class Controller:
         if queued > idle + prefetch // 2:
             return  # enough queued: top up in batches, not a trial or two every round
         want = idle + prefetch - queued
+        demand = self._demand(agents)
+        if demand is not None:  # every agent has a --count: queue no more than they will take
+            want = min(want, demand - queued)
         if self.view.config.run_cap is not None:
             want = min(want, self.view.config.run_cap - info.issued)
         if want <= 0:
@@ -286,6 +289,15 @@ class Controller:
         )
         for trial_id, params in zip(added, suggested, strict=False):
             self.view.add_pending(trial_id, params)
+
+    def _demand(self, agents: list[AgentInfo]) -> int | None:
+        """How many more trials the live agents will start, when every one has a count (as W&B,
+        an agent with ``count=10`` runs ten trials: none should be left queued for nobody);
+        None while any agent has no limit, or none is known yet."""
+        if not agents or any(a.remaining is None for a in agents):
+            return None
+        fresh = self.store.agents_remaining(self.sweep_id, [a.id for a in agents])
+        return sum(n or 0 for n in fresh.values())
 
     def _prefetch(self, agents: int) -> int:
         """Trials kept queued beyond the idle agents: grid and random keep a few per agent,

@@ -202,21 +202,24 @@ class AddCall:
 class Handoff:
     """An agent's queue moves sent along with the end of its trial, in the same round trip:
     ack ``entry`` (the trial's queue entry) and, with ``take``, take the next entry and claim
-    its trial (:meth:`QueueMixin.take_trial`, without waiting). After the call ``done`` is
-    True and ``taken`` is what was taken, None when the queue was empty."""
+    its trial (:meth:`QueueMixin.take_trial`, without waiting; ``remaining`` as there). After
+    the call ``done`` is True and ``taken`` is what was taken, None when the queue was empty."""
 
     sweep_id: str
     agent_id: str
     entry: bytes | None
     lease_ms: int
     take: bool = True
+    remaining: int | None = None
     taken: Taken | None = None
     done: bool = False
 
     def queue(self, batch: Batch) -> Callable[[Any], None]:
         """Add the moves to ``batch``; returns what takes in the last reply of the batch."""
         if self.take:
-            keys_, args, token = take_call(self.sweep_id, self.agent_id, self.lease_ms, self.entry)
+            keys_, args, token = take_call(
+                self.sweep_id, self.agent_id, self.lease_ms, self.entry, self.remaining
+            )
             batch.script("take", keys_, args)
             return lambda reply: self._took(take_reply(reply, token))
         if self.entry is not None:
@@ -228,8 +231,13 @@ class Handoff:
         self.taken = taken
 
 
+def count_arg(count: int | None) -> str | int:
+    """A count for a script: '' for none (no limit)."""
+    return "" if count is None else max(0, int(count))
+
+
 def take_call(
-    sweep_id: str, agent_id: str, lease_ms: int, ack: bytes | None
+    sweep_id: str, agent_id: str, lease_ms: int, ack: bytes | None, remaining: int | None = None
 ) -> tuple[list[str], list[Any], str]:
     """KEYS and ARGV of take.lua, and the token it claims with."""
     token = new_token()
@@ -240,6 +248,7 @@ def take_call(
         keys.sweep(sweep_id),
         keys.running(sweep_id),
         keys.events(sweep_id),
+        keys.agent(sweep_id, agent_id),
     ]
     args = [
         ack if ack is not None else "",
@@ -250,6 +259,7 @@ def take_call(
         WIRE_VERSION,
         keys.trial_prefix(sweep_id),
         EVENTS_MAXLEN,
+        count_arg(remaining),
         *NO_START,
     ]
     return keys_, args, token

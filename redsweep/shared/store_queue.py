@@ -6,6 +6,8 @@ twice delays a trial at worst, because claiming it is a compare-and-set on the t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from redsweep.shared import keys
 from redsweep.shared.store_base import (
     DEAD_LETTERS_MAXLEN,
@@ -15,6 +17,7 @@ from redsweep.shared.store_base import (
     opt_int,
     text,
 )
+from redsweep.shared.store_calls import count_arg as _count_arg
 from redsweep.shared.store_calls import take_call, take_reply
 from redsweep.shared.store_records import AgentInfo, DeadLetter, Taken
 
@@ -48,12 +51,20 @@ class QueueMixin(StoreBase):
 
     @guarded
     def take_trial(
-        self, sweep_id: str, agent_id: str, lease_ms: int, *, ack: bytes | None = None
+        self,
+        sweep_id: str,
+        agent_id: str,
+        lease_ms: int,
+        *,
+        ack: bytes | None = None,
+        remaining: int | None = None,
     ) -> Taken | None:
         """Ack ``ack``, move the next queue entry into the agent's in-flight list and, when it
         is a trial message of this sweep, claim the trial under a lease of ``lease_ms``: one
-        call. None when the queue is empty (it does not wait: see :meth:`pop_trial`)."""
-        keys_, args, token = take_call(sweep_id, agent_id, lease_ms, ack)
+        call. None when the queue is empty (it does not wait: see :meth:`pop_trial`). With
+        ``remaining`` (see :meth:`heartbeat_agent`, counting this trial), the agent's count is
+        one less once it claimed."""
+        keys_, args, token = take_call(sweep_id, agent_id, lease_ms, ack, remaining)
         return take_reply(self._run("take", keys_, args), token)
 
     @guarded
@@ -134,13 +145,22 @@ class QueueMixin(StoreBase):
 
     @guarded
     def heartbeat_agent(
-        self, sweep_id: str, agent_id: str, ttl_ms: int, *, busy: bool, host: str
+        self,
+        sweep_id: str,
+        agent_id: str,
+        ttl_ms: int,
+        *,
+        busy: bool,
+        host: str,
+        remaining: int | None = None,
     ) -> int:
-        """Mark the agent live for ``ttl_ms`` more (server time); returns its expiry in ms."""
+        """Mark the agent live for ``ttl_ms`` more (server time); returns its expiry in ms.
+        ``remaining``: how many more trials it will start (None: no limit), so that the
+        controller queues no more than the agents will take."""
         reply = self._run(
             "heartbeat_agent",
             [keys.agents(sweep_id), keys.agent(sweep_id, agent_id)],
-            [agent_id, int(ttl_ms), "1" if busy else "0", host],
+            [agent_id, int(ttl_ms), "1" if busy else "0", host, _count_arg(remaining)],
         )
         return int(reply)
 
@@ -172,8 +192,22 @@ class QueueMixin(StoreBase):
                     seen_ms=opt_int(info.get(b"seen_ms")) or 0,
                     started_ms=opt_int(info.get(b"started_ms")) or 0,
                     expires_ms=int(expiry),
+                    remaining=opt_int(info.get(b"remaining")),
                 )
             )
+        return out
+
+    @guarded
+    def agents_remaining(self, sweep_id: str, agent_ids: Iterable[str]) -> dict[str, int | None]:
+        """How many more trials each agent will start, as it last said (None: no limit; 0 for
+        an agent that is gone)."""
+        ids = list(agent_ids)
+        pipe = self._r.pipeline(transaction=False)
+        for agent_id in ids:
+            pipe.hmget(keys.agent(sweep_id, agent_id), "host", "remaining")
+        out: dict[str, int | None] = {}
+        for agent_id, (host, remaining) in zip(ids, pipe.execute(), strict=True):
+            out[agent_id] = 0 if host is None else opt_int(remaining)
         return out
 
     @guarded

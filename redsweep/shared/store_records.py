@@ -101,6 +101,8 @@ class AgentInfo:
     seen_ms: int
     started_ms: int
     expires_ms: int
+    #: how many more trials it will start (its --count less those started); None: no limit
+    remaining: int | None = None
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,7 @@ class AgentSession(SignalsMixin, ProgressMixin):
         self._unacked: bytes | None = None  # the entry of the trial just run, if not acked
         self._next: Taken | None = None  # the entry taken along with the last trial's finish
         self._handoff: Handoff | None = None  # what the running trial's finish will do
+        self._started = 0  # trials claimed by this session
         self._shown: SweepInfo | None = None  # the sweep as last shown in a progress line
         self._shown_at = float("-inf")
         self._ended_since: list[tuple[str, float | None]] = []  # trials ended since _shown
@@ -304,22 +305,34 @@ class AgentSession(SignalsMixin, ProgressMixin):
                 store.ack(self.sweep_id, self.agent_id, raw)
                 return None
             claimed = trial_id, *got
+            self._started += 1
         self._set_busy(True)
         # the finish acks this entry and takes (and claims) the next, in one round trip
         handoff = self._handoff = Handoff(
-            self.sweep_id, self.agent_id, raw, lease_ms=self.lease_ms, take=self._wants_more()
+            self.sweep_id,
+            self.agent_id,
+            raw,
+            lease_ms=self.lease_ms,
+            take=self._wants_more(),
+            remaining=self._remaining(),
         )
         try:
             assert self._runner is not None
             outcome = self._runner.run(*claimed, handoff=handoff)
         finally:
             self._handoff = None
+            if handoff.taken is not None and handoff.taken.token is not None:
+                self._started += 1  # before the heartbeat below says how many remain
             self._set_busy(False)
             if not handoff.done:  # acked with the next pop instead
                 self._unacked = raw
         self._next = handoff.taken
         self.result.count(outcome)
         return self._show(store, outcome)
+
+    def _remaining(self) -> int | None:
+        """How many more trials this session will start (None: no count)."""
+        return None if self.count is None else max(0, self.count - self._started)
 
     def _wants_more(self) -> bool:
         """Whether another trial may follow the one starting now (count, signals)."""
@@ -341,7 +354,12 @@ class AgentSession(SignalsMixin, ProgressMixin):
 
     def _beat(self, store: Store) -> None:
         store.heartbeat_agent(
-            self.sweep_id, self.agent_id, HEARTBEAT_TTL_MS, busy=self._busy, host=host()
+            self.sweep_id,
+            self.agent_id,
+            HEARTBEAT_TTL_MS,
+            busy=self._busy,
+            host=host(),
+            remaining=self._remaining(),
         )
 
     def _heartbeat_loop(self, store: Store) -> None:

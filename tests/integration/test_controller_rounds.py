@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from redsweep.controller.controller import Controller
+from redsweep.controller.controller import AGENTS_EVERY_S, Controller
 from redsweep.progress import Progress
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import Store
@@ -115,3 +115,23 @@ def test_a_foreground_controller_prints_a_line_per_ended_trial(store: Store) -> 
     assert lines[0].startswith(f"run {ids[0]} finished") and "loss=0.5" in lines[0]
     assert lines[1].startswith(f"run {ids[1]} finished") and "loss=0.25" in lines[1]
     assert "2/3 done · 0 running · best loss (min) 0.25" in lines[1]
+
+
+def test_agents_with_a_count_get_no_more_queued_than_they_will_take(store: Store) -> None:
+    sweep_id, controller = controller_for(store)
+    store.heartbeat_agent(sweep_id, "a1", LONG, busy=False, host="h", remaining=3)
+    store.heartbeat_agent(sweep_id, "a2", LONG, busy=False, host="h", remaining=1)
+    assert controller.step()
+    assert store.queue_length(sweep_id) == 4  # not 2 idle + a prefetch of 8
+    # each take says how many that agent has left once it claimed
+    for agent, left in (("a1", 3), ("a1", 2), ("a2", 1), ("a1", 1)):
+        taken = store.take_trial(sweep_id, agent, LONG, remaining=left)
+        assert taken is not None and taken.token is not None
+    assert store.agents_remaining(sweep_id, ["a1", "a2", "gone"]) == {"a1": 0, "a2": 0, "gone": 0}
+    assert controller.step()
+    assert store.queue_length(sweep_id) == 0 and len(store.list_trials(sweep_id)) == 4
+    # an agent without a count joins: the prefetch is back
+    store.heartbeat_agent(sweep_id, "a3", LONG, busy=False, host="h")
+    time.sleep(AGENTS_EVERY_S)  # how stale the controller's list of agents may be
+    assert controller.step()
+    assert store.queue_length(sweep_id) > 4

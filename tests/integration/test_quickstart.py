@@ -32,8 +32,11 @@ def test_the_quickstart_runs_10_trials_on_the_embedded_server_and_prints_the_bes
         try:
             (sweep,) = store.list_sweeps()
             assert sweep.project == "my-first-sweep"
-            finished = [t for t in store.list_trials(sweep.id) if t.state is RunState.FINISHED]
+            trials = store.list_trials(sweep.id)
+            finished = [t for t in trials if t.state is RunState.FINISHED]
             assert len(finished) == 10
+            # the agent's count=10 bounded what the controller queued: nothing left over
+            assert len(trials) == 10 and store.queue_length(sweep.id) == 0
             scores = {}
             for trial in finished:
                 assert 0.01 <= trial.params["x"] <= 0.1 and trial.params["y"] in (1, 3, 7)

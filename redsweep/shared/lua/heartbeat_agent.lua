@@ -5,6 +5,7 @@
 -- ARGV[2] ttl in ms
 -- ARGV[3] busy: '1' | '0'
 -- ARGV[4] host
+-- ARGV[5] how many more trials the agent will start ('' = no limit: no --count)
 -- Returns the expiry in ms
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -12,5 +13,10 @@ local expiry = now + tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], expiry, ARGV[1])
 redis.call('HSET', KEYS[2], 'host', ARGV[4], 'busy', ARGV[3], 'seen_ms', now)
 redis.call('HSETNX', KEYS[2], 'started_ms', now)
+if ARGV[5] == '' then
+  redis.call('HDEL', KEYS[2], 'remaining')
+else
+  redis.call('HSET', KEYS[2], 'remaining', ARGV[5])
+end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return expiry

@@ -7,6 +7,7 @@
 -- KEYS[4] sweep hash (state counters)
 -- KEYS[5] running set
 -- KEYS[6] controller events stream
+-- KEYS[7] the agent's info hash (its 'remaining' count, see heartbeat_agent.lua)
 -- ARGV[1] the entry to ack ('' = none)
 -- ARGV[2] agent id
 -- ARGV[3] token for the claim (fresh, made by the caller)
@@ -17,7 +18,9 @@
 --         prefix .. T .. ':lease' (keys named by the entry, so not in KEYS; they share the
 --         sweep's hash tag, so they live in the same cluster slot as KEYS)
 -- ARGV[8] events stream MAXLEN (approximate)
--- ARGV[9..] sweep states in which no trial may start (passed on to claim)
+-- ARGV[9] how many more trials the agent will start, this one included ('' = no limit);
+--         one less is recorded when this call claims a trial
+-- ARGV[10..] sweep states in which no trial may start (passed on to claim)
 -- Returns {} (the queue is empty) | {'claimed', entry, trial id, params} | {'popped', entry}
 --         (not claimed here: the caller decodes the entry and claims, returns or
 --         dead-letters it as usual)
@@ -40,12 +43,15 @@ if not ok or type(m) ~= 'table' or m['v'] ~= tonumber(ARGV[6]) or m['t'] ~= 'tri
 end
 local trial_id = m['trial_id']
 local args = {tostring(m['attempt']), ARGV[2], ARGV[3], ARGV[4], trial_id, ARGV[8]}
-for i = 9, #ARGV do
+for i = 10, #ARGV do
   args[#args + 1] = ARGV[i]
 end
 local reply = claim(
   {ARGV[7] .. trial_id, ARGV[7] .. trial_id .. ':lease', KEYS[4], KEYS[5], KEYS[6]}, args)
 if reply[1] == 'ok' then
+  if ARGV[9] ~= '' and redis.call('EXISTS', KEYS[7]) == 1 then
+    redis.call('HSET', KEYS[7], 'remaining', math.max(0, tonumber(ARGV[9]) - 1))
+  end
   return {'claimed', entry, trial_id, reply[2]}
 end
 return {'popped', entry}
