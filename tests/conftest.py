@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from redsweep.shared.server import LocalServer, free_port
+from redsweep.shared.store import Store
 
 TEST_PASSWORD = "redsweep-test-pw"
 _INTEGRATION_DIR = Path(__file__).parent / "integration"
@@ -82,6 +83,13 @@ def redis_client(redis_unix_url: str) -> Iterator[redis.Redis]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis, redis_url: str) -> Iterator[Store]:
+    """A store on the (emptied) session server over TCP with its password."""
+    with Store.from_url(redis_url) as s:
+        yield s
 
 
 class Procs:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +44,6 @@ session = AgentSession(os.environ["REDSWEEP_REDIS_URL"], sys.argv[1], {options})
 result = session.run()
 print(json.dumps({{"pid": os.getpid(), **dataclasses.asdict(result)}}))
 """
-
-
-@pytest.fixture
-def store(redis_client: redis.Redis, redis_url: str) -> Iterator[Store]:
-    with Store.from_url(redis_url) as s:
-        yield s
 
 
 def wait_for(what: Callable[[], Any], timeout: float = 15.0, message: str = "") -> Any:

@@ -16,7 +16,6 @@ import yaml
 
 from redsweep.cli import main
 from redsweep.shared.records import RunState, SweepState
-from redsweep.shared.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,13 +79,6 @@ def test_each_service_command_is_a_valid_redsweep_invocation(name):
 def test_a_bad_invocation_would_be_caught():
     with pytest.raises(click.UsageError):
         parse(["redsweep", "worker", "--no-such-option"])
-
-
-@pytest.fixture
-def store(redis_url: str, redis_client) -> Store:  # redis_client flushes the database
-    s = Store.from_url(redis_url)
-    yield s
-    s.close()
 
 
 def test_the_compose_commands_finish_a_launched_sweep(store, redis_url, tmp_path, procs):

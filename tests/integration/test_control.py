@@ -11,7 +11,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from helpers import wait_for
 
@@ -80,12 +79,6 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rindex(")") + 2] != "Z"
-
-
-@pytest.fixture
-def store(redis_client: Any, redis_url: str) -> Any:
-    with Store.from_url(redis_url) as s:
-        yield s
 
 
 def grid(tmp_path: Path, a: list, b: list, program: str = TRAIN) -> dict:

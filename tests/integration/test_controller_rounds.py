@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
-
-import pytest
-import redis
 
 from redsweep.controller.controller import AGENTS_EVERY_S, Controller
 from redsweep.progress import Progress
@@ -21,12 +17,6 @@ CONFIG = {
     "metric": {"name": "loss", "goal": "minimize"},
     "parameters": {"x": {"min": 0.0, "max": 1.0}},
 }
-
-
-@pytest.fixture
-def store(redis_client: redis.Redis, redis_url: str) -> Iterator[Store]:
-    with Store.from_url(redis_url) as s:
-        yield s
 
 
 def controller_for(store: Store, **config: object) -> tuple[str, Controller]:

@@ -87,13 +87,6 @@ def daemon(procs, url: str, tmp_path: Path, *args: str, env: dict | None = None)
     return proc
 
 
-@pytest.fixture
-def store(redis_url: str, redis_client) -> Store:  # redis_client flushes the database
-    s = Store.from_url(redis_url)
-    yield s
-    s.close()
-
-
 def test_two_daemons_with_two_slots_serve_two_sweeps_on_one_pool(store, redis_url, tmp_path, procs):
     daemons = [daemon(procs, redis_url, tmp_path, "--slots", "2", env={"TRIAL_SLEEP": "0.4"})]
     daemons.append(daemon(procs, redis_url, tmp_path, "--slots", "2", env={"TRIAL_SLEEP": "0.4"}))

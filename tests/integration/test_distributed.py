@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 import yaml
 from helpers import wait_for
 
@@ -56,13 +55,6 @@ def wait_exit(proc: subprocess.Popen, timeout: float, procs) -> int:
     except subprocess.TimeoutExpired:
         out, err = procs.output(proc)
         raise AssertionError(f"{proc.args} did not exit:\n{out}\n{err}") from None
-
-
-@pytest.fixture
-def store(redis_url: str, redis_client) -> Store:  # redis_client flushes the database
-    s = Store.from_url(redis_url)
-    yield s
-    s.close()
 
 
 def grid_config(tmp_path: Path, a: list, b: list, **extra) -> dict:

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from redsweep import engine
@@ -42,12 +41,6 @@ CONFIG = {
     # bands: int(6 / 3) = 2 only, so a run is judged at its second value whenever it is seen
     "early_terminate": {"type": "hyperband", "max_iter": 6, "s": 1, "eta": 3},
 }
-
-
-@pytest.fixture
-def store(redis_client: Any, redis_url: str) -> Any:
-    with Store.from_url(redis_url) as s:
-        yield s
 
 
 def cli(url: str, *args: str) -> list[str]:

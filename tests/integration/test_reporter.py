@@ -5,22 +5,14 @@ row the wire format refuses is dropped alone."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
-import redis
 
 from redsweep.shared.records import SweepState
 from redsweep.shared.store import Store
 from redsweep.worker.link import LINGER_S, Reporter, TrialLink
 
 LONG = 30_000
-
-
-@pytest.fixture
-def store(redis_client: redis.Redis, redis_url: str) -> Iterator[Store]:
-    with Store.from_url(redis_url) as s:
-        yield s
 
 
 @pytest.fixture

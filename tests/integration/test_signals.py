@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from helpers import wait_for
 
@@ -36,12 +35,6 @@ while True:
     step += 1
     time.sleep(0.1)
 """
-
-
-@pytest.fixture
-def store(redis_client: Any, redis_url: str) -> Any:
-    with Store.from_url(redis_url) as s:
-        yield s
 
 
 def alive(pid: int) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,13 +16,6 @@ from redsweep.shared.records import RunState, SweepState, TrialMessage
 from redsweep.shared.store import Store
 
 LONG = 30_000  # a lease that does not lapse during a test (ms)
-
-
-@pytest.fixture
-def store(redis_client: redis.Redis, redis_url: str) -> Iterator[Store]:
-    """A store on the (emptied) session server over TCP with its password."""
-    with Store.from_url(redis_url) as s:
-        yield s
 
 
 @pytest.fixture

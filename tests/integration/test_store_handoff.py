@@ -5,22 +5,14 @@ claimed but not started, adding several trials at once, and scripts the server f
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
-import redis
 
 from redsweep.shared import keys, protocol
 from redsweep.shared.records import RunState, SweepState, TrialMessage
 from redsweep.shared.store import Handoff, Store, new_id, new_token
 
 LONG = 30_000  # a lease that does not lapse during a test (ms)
-
-
-@pytest.fixture
-def store(redis_client: redis.Redis, redis_url: str) -> Iterator[Store]:
-    with Store.from_url(redis_url) as s:
-        yield s
 
 
 @pytest.fixture
