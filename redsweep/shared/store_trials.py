@@ -25,6 +25,7 @@ from redsweep.shared.store_base import (
 from redsweep.shared.store_calls import (
     AddCall,
     Handoff,
+    count_arg,
     finish_call,
     renewal,
     report_call,
@@ -91,19 +92,37 @@ class TrialsMixin(StoreBase):
 
     @guarded
     def claim(
-        self, sweep_id: str, trial_id: str, attempt: int, worker: str, lease_ms: int
+        self,
+        sweep_id: str,
+        trial_id: str,
+        attempt: int,
+        worker: str,
+        lease_ms: int,
+        *,
+        remaining: int | None = None,
     ) -> str | None:
         """Take a pending trial of the same ``attempt``: it becomes running under a lease of
         ``lease_ms``. Returns the token to renew, report and finish with; None when refused
         (already claimed, another attempt, finished). NotFoundError for an unknown trial;
         SweepStateError while the sweep is paused, finished or canceled (no trial starts then:
-        put the queue entry back with :meth:`return_trial`)."""
-        claimed = self.claim_with_params(sweep_id, trial_id, attempt, worker, lease_ms)
+        put the queue entry back with :meth:`return_trial`). ``remaining``: how many more
+        trials the agent will start, this one included (see :meth:`heartbeat_agent`); one
+        less is recorded when it claims."""
+        claimed = self.claim_with_params(
+            sweep_id, trial_id, attempt, worker, lease_ms, remaining=remaining
+        )
         return None if claimed is None else claimed[0]
 
     @guarded
     def claim_with_params(
-        self, sweep_id: str, trial_id: str, attempt: int, worker: str, lease_ms: int
+        self,
+        sweep_id: str,
+        trial_id: str,
+        attempt: int,
+        worker: str,
+        lease_ms: int,
+        *,
+        remaining: int | None = None,
     ) -> tuple[str, dict[str, Any]] | None:
         """:meth:`claim`, returning the token and the trial's params in the same round trip."""
         token = new_token()
@@ -115,8 +134,18 @@ class TrialsMixin(StoreBase):
                 keys.sweep(sweep_id),
                 keys.running(sweep_id),
                 keys.events(sweep_id),
+                keys.agent(sweep_id, worker),
             ],
-            [int(attempt), worker, token, int(lease_ms), trial_id, EVENTS_MAXLEN, *NO_START],
+            [
+                int(attempt),
+                worker,
+                token,
+                int(lease_ms),
+                trial_id,
+                EVENTS_MAXLEN,
+                count_arg(remaining),
+                *NO_START,
+            ],
         )
         if reply[0] == b"missing":
             raise NotFoundError(f"no trial {trial_id!r} in sweep {sweep_id!r}")

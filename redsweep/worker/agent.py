@@ -293,7 +293,12 @@ class AgentSession(SignalsMixin, ProgressMixin):
                     )
                 trial_id = message.trial_id
                 got = store.claim_with_params(
-                    self.sweep_id, trial_id, message.attempt, self.agent_id, self.lease_ms
+                    self.sweep_id,
+                    trial_id,
+                    message.attempt,
+                    self.agent_id,
+                    self.lease_ms,
+                    remaining=self._remaining(),
                 )
             except SweepStateError:  # paused, finished or canceled since we looked: not now
                 store.return_trial(self.sweep_id, self.agent_id, raw)

@@ -303,3 +303,19 @@ def test_a_controller_round_survives_its_inbox_being_deleted(
     assert store.take_trial(sweep_id, "a1", LONG) is not None
     events, _, _ = store.controller_round(sweep_id, "ctl", block_ms=1000)
     assert [(e.type, e.trial_id) for e in events] == [("claim", trial_id)]
+
+
+def test_a_claim_records_how_many_more_trials_its_agent_will_start(
+    store: Store, sweep: tuple[str, int]
+) -> None:
+    sweep_id, epoch = sweep
+    store.heartbeat_agent(sweep_id, "a1", LONG, busy=False, host="h", remaining=2)
+    assert [a.remaining for a in store.live_agents(sweep_id)] == [2]
+    first = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
+    assert first is not None
+    assert store.claim(sweep_id, first, 1, "a1", LONG, remaining=2) is not None
+    assert store.agents_remaining(sweep_id, ["a1"]) == {"a1": 1}
+    assert store.claim(sweep_id, first, 1, "a1", LONG, remaining=1) is None  # refused: as was
+    assert store.agents_remaining(sweep_id, ["a1"]) == {"a1": 1}
+    store.heartbeat_agent(sweep_id, "a1", LONG, busy=True, host="h")  # no count any more
+    assert store.agents_remaining(sweep_id, ["a1"]) == {"a1": None}

@@ -5,13 +5,16 @@
 -- KEYS[3] sweep hash (state counters)
 -- KEYS[4] running set
 -- KEYS[5] controller events stream
+-- KEYS[6] the claiming agent's info hash ('remaining', see heartbeat_agent.lua)
 -- ARGV[1] attempt
 -- ARGV[2] worker (agent id)
 -- ARGV[3] token (fresh, made by the caller)
 -- ARGV[4] lease in ms
 -- ARGV[5] trial id
 -- ARGV[6] events stream MAXLEN (approximate)
--- ARGV[7..] sweep states in which no trial may start (paused, finished, canceled)
+-- ARGV[7] how many more trials the agent will start, this one included ('' = no limit); one
+--         less is recorded on the agent when the claim succeeds
+-- ARGV[8..] sweep states in which no trial may start (paused, finished, canceled)
 -- Returns {'ok', params} | {'refused', why} | {'held', sweep state} (the sweep does not let
 --         trials start now: put the entry back) | {'missing'}; params are the trial's packed
 --         params, so the agent needs no second round trip to read them
@@ -26,7 +29,7 @@ if tr[1] ~= 'pending' then
   return {'refused', 'it is ' .. tr[1]}
 end
 local sweep_state = redis.call('HGET', KEYS[3], 'state')
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   if sweep_state == ARGV[i] then
     return {'held', sweep_state}
   end
@@ -44,4 +47,7 @@ redis.call('HINCRBY', KEYS[3], 'n_pending', -1)
 redis.call('HINCRBY', KEYS[3], 'n_running', 1)
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'type', 'claim', 'trial', ARGV[5],
   'worker', ARGV[2])
+if ARGV[7] ~= '' and redis.call('EXISTS', KEYS[6]) == 1 then
+  redis.call('HSET', KEYS[6], 'remaining', math.max(0, tonumber(ARGV[7]) - 1))
+end
 return {'ok', tr[4]}

@@ -18,8 +18,8 @@
 --         prefix .. T .. ':lease' (keys named by the entry, so not in KEYS; they share the
 --         sweep's hash tag, so they live in the same cluster slot as KEYS)
 -- ARGV[8] events stream MAXLEN (approximate)
--- ARGV[9] how many more trials the agent will start, this one included ('' = no limit);
---         one less is recorded when this call claims a trial
+-- ARGV[9] how many more trials the agent will start, this one included ('' = no limit; see
+--         claim.lua)
 -- ARGV[10..] sweep states in which no trial may start (passed on to claim)
 -- Returns {} (the queue is empty) | {'claimed', entry, trial id, params} | {'popped', entry}
 --         (not claimed here: the caller decodes the entry and claims, returns or
@@ -42,16 +42,14 @@ if not ok or type(m) ~= 'table' or m['v'] ~= tonumber(ARGV[6]) or m['t'] ~= 'tri
   return {'popped', entry}
 end
 local trial_id = m['trial_id']
-local args = {tostring(m['attempt']), ARGV[2], ARGV[3], ARGV[4], trial_id, ARGV[8]}
+local args = {tostring(m['attempt']), ARGV[2], ARGV[3], ARGV[4], trial_id, ARGV[8], ARGV[9]}
 for i = 10, #ARGV do
   args[#args + 1] = ARGV[i]
 end
 local reply = claim(
-  {ARGV[7] .. trial_id, ARGV[7] .. trial_id .. ':lease', KEYS[4], KEYS[5], KEYS[6]}, args)
+  {ARGV[7] .. trial_id, ARGV[7] .. trial_id .. ':lease', KEYS[4], KEYS[5], KEYS[6], KEYS[7]},
+  args)
 if reply[1] == 'ok' then
-  if ARGV[9] ~= '' and redis.call('EXISTS', KEYS[7]) == 1 then
-    redis.call('HSET', KEYS[7], 'remaining', math.max(0, tonumber(ARGV[9]) - 1))
-  end
   return {'claimed', entry, trial_id, reply[2]}
 end
 return {'popped', entry}
