@@ -166,6 +166,7 @@ class Reporter:
         self._last_ok = time.monotonic()
         self._warned: set[str] = set()
         self._thread: threading.Thread | None = None
+        self._idle = False  # the thread waits with no timeout (attach must wake it)
         if renew or watch_parent:
             self._start()
 
@@ -175,7 +176,8 @@ class Reporter:
             self._link = link
             self._rows.clear()
             self._last_ok = time.monotonic()
-            self._cond.notify_all()
+            if self._idle:  # else it looks within LINGER_S: a wake-up per trial costs more
+                self._cond.notify_all()
         if self._thread is None and self._renew:
             self._start()
 
@@ -243,6 +245,8 @@ class Reporter:
     def _due(self, link: TrialLink | None, now: float) -> tuple[bool, bool, float | None]:
         """(send rows now, renew now, how long to wait otherwise); under the lock."""
         if link is None:
+            if self._renew:  # an agent's keeper looks every LINGER_S between trials too
+                return False, False, LINGER_S
             return False, False, (1.0 if self._parent is not None else None)
         rows = bool(self._rows) and (
             self._flushing > 0
@@ -270,7 +274,9 @@ class Reporter:
                     send, renew, wait = self._due(link, time.monotonic())
                     if send or renew:
                         break
+                    self._idle = wait is None
                     self._cond.wait(wait)
+                    self._idle = False
                 batch: list[tuple[int, dict[str, Any]]] = []
                 if link is not None and not link.lost and send:
                     batch = [
