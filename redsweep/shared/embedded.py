@@ -25,8 +25,8 @@ from redsweep.shared.server import (
     PID_NAME,
     SOCKET_NAME,
     LocalServer,
-    unix_command,
 )
+from redsweep.shared.server_socket import unix_command
 
 ENV_HOME = "REDSWEEP_HOME"
 DEFAULT_HOME = ".redsweep"

@@ -18,10 +18,10 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
 from urllib.parse import quote
 
 from redsweep.errors import RedsweepError
+from redsweep.shared.server_socket import encode_command, read_reply
 
 ENV_SERVER_BINARY = "REDSWEEP_REDIS_SERVER"
 CONFIG_NAME = "redis.conf"
@@ -300,10 +300,10 @@ class LocalServer:
         """
         with self._connect(timeout) as sock, sock.makefile("rb") as reader:
             if self._password is not None:
-                sock.sendall(_resp(b"AUTH", self._password.encode("utf-8")))
-                _read_reply(reader)
-            sock.sendall(_resp(*args))
-            return _read_reply(reader)
+                sock.sendall(encode_command(b"AUTH", self._password.encode("utf-8")))
+                read_reply(reader)
+            sock.sendall(encode_command(*args))
+            return read_reply(reader)
 
     # ---- where it is -------------------------------------------------------------------------
 
@@ -377,43 +377,3 @@ class LocalServer:
     def __repr__(self) -> str:
         where = self._unix_path or (f"127.0.0.1:{self._port}" if self._port else "not started")
         return f"LocalServer({where}, pid={self.pid})"
-
-
-def unix_command(path: str, *args: bytes, timeout: float = 1.0) -> str | int | None:
-    """Send one command to the server on unix socket ``path`` and return its reply."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        with sock.makefile("rb") as reader:
-            sock.sendall(_resp(*args))
-            return _read_reply(reader)
-
-
-def _resp(*args: bytes) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        out.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
-    return b"".join(out)
-
-
-def _read_reply(reader: BinaryIO) -> str | int | None:
-    """Read one RESP reply of a simple kind; an error reply raises RedsweepError."""
-    line = reader.readline()
-    if not line:
-        return None  # connection closed (SHUTDOWN)
-    if not line.endswith(b"\r\n"):
-        raise RedsweepError(f"malformed reply from the server: {line!r}")
-    kind, body = line[:1], line[1:-2].decode("utf-8", "replace")
-    if kind == b"+":
-        return body
-    if kind == b"-":
-        raise RedsweepError(f"server replied: {body}")
-    if kind == b":":
-        return int(body)
-    if kind == b"$":
-        size = int(body)
-        if size < 0:
-            return None
-        data = reader.read(size + 2)
-        return data[:-2].decode("utf-8", "replace")
-    raise RedsweepError(f"unexpected reply from the server: {line!r}")
