@@ -94,17 +94,24 @@ class Controller:
     def acquire(self, wait_s: float = 0.0) -> bool:
         """Take the lease (waiting up to ``wait_s``); load the sweep's state from Redis.
 
-        A dedicated controller asks an agent's background controller to hand the lease over.
+        A dedicated controller asks an agent's background controller to hand the lease over;
+        another dedicated controller it waits for only until it sees it renew the lease (it
+        is alive then: no use waiting for the lease to lapse).
         """
         deadline = time.monotonic() + wait_s
+        seen: tuple[str, int] | None = None  # (holder, ttl) when last looked
         while True:
             epoch = self.store.acquire_controller(self.sweep_id, self.holder, self.lease_ms)
             if epoch is not None:
                 break
-            holder = self.store.controller_holder(self.sweep_id) or ""
+            holder, ttl = self.store.controller_lease(self.sweep_id)
+            holder = holder or ""
             if not self.background and holder.startswith(_BACKGROUND):
                 self.store.request_handover(self.sweep_id, self.holder, self.lease_ms * 3)
                 deadline = max(deadline, time.monotonic() + self.lease_ms * 2 / 1000)
+            elif seen is not None and seen[0] == holder and ttl > seen[1]:
+                return False  # the holder renewed its lease since we last looked: alive
+            seen = (holder, ttl)
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.1)

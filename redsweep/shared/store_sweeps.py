@@ -217,6 +217,16 @@ class SweepsMixin(StoreBase):
         return text(self._r.get(keys.controller(sweep_id)))
 
     @guarded
+    def controller_lease(self, sweep_id: str) -> tuple[str | None, int]:
+        """Who holds the sweep's controller lease and for how many more ms (server time);
+        (None, 0) when nobody does. A holder that is alive renews it every third of it."""
+        pipe = self._r.pipeline(transaction=False)
+        pipe.get(keys.controller(sweep_id))
+        pipe.pttl(keys.controller(sweep_id))
+        holder, ttl = pipe.execute()
+        return text(holder), max(0, int(ttl))
+
+    @guarded
     def controller_epoch(self, sweep_id: str) -> int:
         """The sweep's current fencing epoch (0 before any controller ran)."""
         return opt_int(self._r.hget(keys.sweep(sweep_id), "epoch")) or 0

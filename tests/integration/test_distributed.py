@@ -212,8 +212,9 @@ def test_a_second_controller_names_the_holder_and_takes_over_when_it_dies(
     lease = ["--lease-ms", "1000"]
     first = procs.spawn(redsweep_cmd(redis_url, "controller", sweep_id, *lease), cwd=tmp_path)
     holder = wait_for(lambda: store.controller_holder(sweep_id), 30, "the first controller")
+    started = time.monotonic()
     second = subprocess.run(
-        redsweep_cmd(redis_url, "controller", sweep_id, *lease),
+        redsweep_cmd(redis_url, "controller", sweep_id),  # its own lease: the default 10 s
         capture_output=True,
         text=True,
         timeout=30,
@@ -221,6 +222,10 @@ def test_a_second_controller_names_the_holder_and_takes_over_when_it_dies(
     assert second.returncode != 0
     assert holder in second.stderr
     assert "Traceback" not in second.stderr
+    # it saw the holder renew its lease, so it did not sit out its own 10 s lease waiting for
+    # a lapse that would not come
+    assert time.monotonic() - started < 8
+    assert store.controller_holder(sweep_id) == holder
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     third = procs.spawn(redsweep_cmd(redis_url, "controller", sweep_id, *lease), cwd=tmp_path)
