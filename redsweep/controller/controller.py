@@ -83,7 +83,6 @@ class Controller:
         self._agents: list[AgentInfo] = []
         self._agents_at = float("-inf")
         self._handover_at = float("-inf")
-        self._info: SweepInfo | None = None  # the sweep as the last round read it
         self._seed = int(hashlib.sha256(sweep_id.encode()).hexdigest()[:8], 16)
         self._config_raw: object = None
         self._ends: collections.deque[tuple[float, int]] = collections.deque()  # (when, how many)
@@ -197,14 +196,13 @@ class Controller:
         }
         if not follow and self.progress is None:
             touched -= self._marked(events)  # only their state matters: the event has it
-        self._info = info
         self.view.refresh(touched)
         self._reap()
         if any(e.type == "report" for e in events):
             self._apply_stopping()
         for event in events:
             if event.type in ("finish", "crash") and event.trial_id:
-                self._report_end(event.trial_id)
+                self._report_end(event.trial_id, info)
         ended = sum(1 for e in events if e.type in ("finish", "crash"))
         if ended:
             self._ends.append((time.monotonic(), ended))
@@ -351,8 +349,8 @@ class Controller:
             self._agents_at = now
         return self._agents
 
-    def _report_end(self, trial_id: str) -> None:
-        if self.progress is None or self._info is None:
+    def _report_end(self, trial_id: str, info: SweepInfo) -> None:
+        if self.progress is None:
             return
         trial = self.view.trials.get(trial_id)
         if trial is None or not trial.state.is_terminal:
@@ -363,15 +361,15 @@ class Controller:
         note = ""
         if trial.state is RunState.STOPPED and trial.stop_reason:
             note = "stopped early at band {band}".format(**trial.stop_reason)
-        # the sweep's own counters and best value, as this round read them: exact, and no
-        # pass over every trial per trial that ends
+        # the sweep's own counters and best value, as this round read them (``info``): exact,
+        # and no pass over every trial per trial that ends
         self.progress.trial_ended(
             trial_id,
             trial.state.value,
             value=self.view.value(trial_id),
             seconds=seconds,
-            counts=self._info.counts,
-            best=self._info.best_value,
+            counts=info.counts,
+            best=info.best_value,
             note=note,
         )
 

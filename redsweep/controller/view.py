@@ -137,21 +137,8 @@ class SweepView:
             return []
         return [t for t in self.trials.values() if t.id in candidates and t.attempt <= retries]
 
-    def best(self) -> tuple[str | None, float | None]:
-        """The best run's id and value (None, None without a metric or values)."""
-        run = goal.best_run(self.config, self.all_runs())
-        if run is None or self.config.metric is None:
-            return None, None
-        return run.id, goal.run_value(self.config.metric, run)
-
     def value(self, trial_id: str) -> float | None:
         run = self.runs.get(trial_id)
         if run is None or self.config.metric is None:
             return None
         return goal.run_value(self.config.metric, run)
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for trial in self.trials.values():
-            out[trial.state.value] = out.get(trial.state.value, 0) + 1
-        return out
