@@ -341,8 +341,8 @@ class AgentSession(SignalsMixin, ProgressMixin):
 
     def _wants_more(self) -> bool:
         """Whether another trial may follow the one starting now (count, signals)."""
-        more = self.count is None or self.result.ran + 1 < self.count
-        return more and not self._signals
+        remaining = self._remaining()
+        return (remaining is None or remaining > 0) and not self._signals
 
     def _dead_letter(self, store: Store, raw: bytes, reason: str) -> None:
         store.dead_letter(self.sweep_id, self.agent_id, raw, reason)
