@@ -314,30 +314,25 @@ class Reporter:
                 time.sleep(backoff)
 
     def _send(self, link: TrialLink, rows: list[tuple[int, dict[str, Any]]]) -> None:
-        try:
-            renewal = link.store.report_rows(
-                link.sweep_id,
-                link.trial_id,
-                link.token,
-                rows,
-                metric_name=link.metric_name,
-                goal=link.goal,
-                lease_ms=link.lease_ms,
+        def report(rows: list[tuple[int, dict[str, Any]]]) -> None:
+            link.note(
+                link.store.report_rows(
+                    link.sweep_id,
+                    link.trial_id,
+                    link.token,
+                    rows,
+                    metric_name=link.metric_name,
+                    goal=link.goal,
+                    lease_ms=link.lease_ms,
+                )
             )
+
+        try:
+            report(rows)
         except ProtocolError:  # a row the wire format refuses: send the others
             rows = self.sendable(rows)
-            if not rows:
-                return
-            renewal = link.store.report_rows(
-                link.sweep_id,
-                link.trial_id,
-                link.token,
-                rows,
-                metric_name=link.metric_name,
-                goal=link.goal,
-                lease_ms=link.lease_ms,
-            )
-        link.note(renewal)
+            if rows:
+                report(rows)
 
     def sendable(self, rows: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
         """The rows the wire format takes; each other one is dropped with a warning."""
