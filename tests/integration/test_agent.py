@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import redis
+from helpers import alive
 
 from redsweep.errors import StoreError
 from redsweep.shared import keys, protocol
@@ -55,15 +56,6 @@ def wait_for(what: Callable[[], Any], timeout: float = 15.0, message: str = "") 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting: {message}")
         time.sleep(0.05)
-
-
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
 
 
 class Agents:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from helpers import wait_for
+from helpers import alive, wait_for
 
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import Store
@@ -71,14 +71,6 @@ def wait_exit(procs: Any, proc: Any, timeout: float) -> int:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         raise AssertionError(f"{proc.args} did not exit: {procs.output(proc)}") from None
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def grid(tmp_path: Path, a: list, b: list, program: str = TRAIN) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from helpers import wait_for
+from helpers import alive, wait_for
 
 from redsweep.shared.records import RunState
 from redsweep.shared.store import Store
@@ -35,14 +35,6 @@ while True:
     step += 1
     time.sleep(0.1)
 """
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def start(
