@@ -207,6 +207,10 @@ class Controller:
         if ended:
             self._ends.append((time.monotonic(), ended))
         self._retry(info)
+        # every crash the view knows has now been retried or is out of retries; agents of a
+        # done sweep stay while the store counts more crashes than that (a retry may come)
+        if self.view.crashed() > info.crashes_handled:
+            self.store.set_crashes_handled(self.sweep_id, self.view.crashed())
         reason = self.view.done_reason()
         if reason is not None and info.done_reason != reason:
             self.store.set_done_reason(self.sweep_id, reason)

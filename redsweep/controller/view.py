@@ -121,6 +121,10 @@ class SweepView:
     def alive(self) -> int:
         return len(self._alive)
 
+    def crashed(self) -> int:
+        """How many crashed trials the view knows."""
+        return len(self._crashed)
+
     def done_reason(self) -> str | None:
         config = self.config
         if config.run_cap is not None and self._first >= config.run_cap:

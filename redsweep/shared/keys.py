@@ -8,7 +8,8 @@ one cluster slot and one Lua script may touch them together. The layout::
                                                     created_ms, updated_ms, finished_ms,
                                                     grid_size, run_cap, issued, seq, epoch,
                                                     controller, best_value, best_trial,
-                                                    done_reason, n_<trial state> counters
+                                                    done_reason, crashes_handled,
+                                                    n_<trial state> counters
     redsweep:{S}:controller                  string the controller lease: holder, PX ttl
     redsweep:{S}:handover                    string a dedicated controller asking an agent's
                                                     background controller to yield, PX ttl

@@ -35,6 +35,9 @@ class SweepInfo:
     best_trial: str | None = None
     done_reason: str | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
+    #: how many crashed trials the controller has handled (retried, or out of retries): while
+    #: fewer than have crashed, a retry may still be issued
+    crashes_handled: int = 0
 
     def count(self, *states: RunState | str) -> int:
         """How many trials are in any of ``states``."""

@@ -59,6 +59,7 @@ def sweep_info(raw: Mapping[bytes, bytes]) -> SweepInfo:
         best_trial=text(get("best_trial")),
         done_reason=text(get("done_reason")),
         counts=counts,
+        crashes_handled=opt_int(get("crashes_handled")) or 0,
     )
 
 
@@ -256,6 +257,12 @@ class SweepsMixin(StoreBase):
         """Record why no more trials will be issued (run_cap, target, grid_exhausted) while
         the last trials may still run; agents leave once nothing is left for them."""
         self._r.hset(keys.sweep(sweep_id), "done_reason", reason)
+
+    @guarded
+    def set_crashes_handled(self, sweep_id: str, n: int) -> None:
+        """Record that the controller has handled ``n`` crashed trials (retried them, or they
+        are out of retries): agents of a done sweep wait while more than that have crashed."""
+        self._r.hset(keys.sweep(sweep_id), "crashes_handled", int(n))
 
     @guarded
     def request_handover(self, sweep_id: str, holder: str, ttl_ms: int) -> None:

@@ -271,8 +271,13 @@ class AgentSession(SignalsMixin, ProgressMixin):
             why = f": {info.done_reason}" if info.done_reason else ""
             return f"sweep {info.state.value}{why}"
         # no more trials will be issued; but while a trial runs elsewhere it may still crash
-        # and be issued again, so stay until nothing is pending or running
-        done = info.done_reason and not info.count(RunState.PENDING, RunState.RUNNING)
+        # and be issued again, so stay until nothing is pending or running, and until the
+        # controller has handled every crash (a crashed trial's retry is added just after it)
+        done = (
+            info.done_reason
+            and not info.count(RunState.PENDING, RunState.RUNNING)
+            and info.count(RunState.CRASHED) <= info.crashes_handled
+        )
         if done and store.queue_length(self.sweep_id) == 0:
             return f"sweep done: {info.done_reason}"
         return ""

@@ -637,3 +637,35 @@ def test_a_second_sigint_stops_an_in_process_function(
     assert (result["ran"], result["killed"]) == (1, 1)
     assert trial_state(store, sweep_id, trial_id) is RunState.KILLED
     assert (tmp_path / "unwound").exists()
+
+
+def test_an_agent_of_a_done_sweep_waits_for_the_retry_of_a_crash(
+    store: Store, agents: Agents
+) -> None:
+    """Nothing pending or running, the grid done, but a trial crashed and the controller has
+    not handled it yet: its retry may come, so the agent stays for it."""
+    sweep_id = store.create_sweep({"method": "grid", "parameters": {"x": {"values": [1]}}})
+    epoch = hold_controller(store, sweep_id)
+    crashed = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
+    taken = store.take_trial(sweep_id, "gone", 50)
+    assert crashed is not None and taken is not None and taken.trial_id == crashed
+    store.ack(sweep_id, "gone", taken.entry)
+    wait_for(lambda: store.reap(sweep_id, crashed), 5, "the lease to lapse")
+    store.set_done_reason(sweep_id, "grid_exhausted")
+    proc = agents.start(
+        sweep_id,
+        """
+        def objective():
+            redsweep.log({"done": True})
+        """,
+        function="objective",
+    )
+    wait_for(lambda: store.live_agents(sweep_id), 10, "the agent")
+    time.sleep(1.5)  # it looks at the sweep and waits on the queue meanwhile
+    assert proc.poll() is None, agents.stderr(proc)
+    retry = store.add_trial(sweep_id, {"x": 1}, epoch=epoch, attempt=2, retry_of=crashed)
+    store.set_crashes_handled(sweep_id, 1)
+    result = agents.result(proc)
+    assert (result["ran"], result["finished"]) == (1, 1)
+    assert result["reason"] == "sweep done: grid_exhausted"
+    assert trial_state(store, sweep_id, retry) is RunState.FINISHED
