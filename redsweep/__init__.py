@@ -24,14 +24,14 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "sweep": ("redsweep.api", "sweep"),
     "controller": ("redsweep.api", "controller"),
     "Api": ("redsweep.results", "Api"),
-    "agent": ("redsweep.worker.agent", "run_agent"),
-    "Run": ("redsweep.worker.run", "Run"),
-    "StopTrial": ("redsweep.worker.run", "StopTrial"),
-    "config": ("redsweep.worker.run", "config"),
-    "init": ("redsweep.worker.run", "init"),
-    "log": ("redsweep.worker.run", "log"),
-    "finish": ("redsweep.worker.run", "finish"),
-    "login": ("redsweep.worker.run", "login"),
+    "agent": ("redsweep.worker.agent.session", "run_agent"),
+    "Run": ("redsweep.worker.api.functions", "Run"),
+    "StopTrial": ("redsweep.worker.api.functions", "StopTrial"),
+    "config": ("redsweep.worker.api.functions", "config"),
+    "init": ("redsweep.worker.api.functions", "init"),
+    "log": ("redsweep.worker.api.functions", "log"),
+    "finish": ("redsweep.worker.api.functions", "finish"),
+    "login": ("redsweep.worker.api.functions", "login"),
 }
 
 __all__ = ["ConfigError", "RedsweepError", "__version__", *_LAZY]

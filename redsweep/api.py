@@ -1,6 +1,6 @@
 """The W&B-shaped Python API for whole sweeps: ``sweep()`` creates one, ``controller()`` runs
-its controller in the foreground. (``agent()`` lives in :mod:`redsweep.worker.agent`, the
-in-trial calls in :mod:`redsweep.worker.run`.)"""
+its controller in the foreground. (``agent()`` lives in :mod:`redsweep.worker.agent.session`, the
+in-trial calls in :mod:`redsweep.worker.api.functions`.)"""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from typing import Any, TextIO
 from redsweep.connect import connect, resolve_url
 from redsweep.controller.controller import Controller
 from redsweep.progress import Progress
-from redsweep.shared import search
-from redsweep.shared.config import load_config
+from redsweep.shared.engine import search
+from redsweep.shared.engine.config import load_config
 from redsweep.shared.records import Method, SweepConfig
-from redsweep.shared.store_base import mask_url
-from redsweep.shared.store_records import SweepInfo
+from redsweep.shared.store.connection import mask_url
+from redsweep.shared.store.replies import SweepInfo
 
 ConfigSource = Mapping[str, Any] | str | os.PathLike
 

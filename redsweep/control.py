@@ -1,7 +1,7 @@
 """Controlling a sweep: pause, resume, stop, cancel and update, as W&B's ``wandb sweep --pause``.
 
 Each verb is one compare-and-set of the sweep's state in Redis (the allowed changes are
-:data:`redsweep.shared.keys.SWEEP_TRANSITIONS`); everything else follows from the state:
+:data:`redsweep.shared.store.keys.SWEEP_TRANSITIONS`); everything else follows from the state:
 
 * ``pause``: running -> paused. Controllers issue nothing, agents pop nothing and the store
   refuses to start a trial (claim.lua), so queued trials wait on the queue; running ones go on.
@@ -24,8 +24,8 @@ from typing import Any
 
 from redsweep.connect import connect
 from redsweep.errors import SweepStateError
-from redsweep.shared import search
-from redsweep.shared.config import load_config
+from redsweep.shared.engine import search
+from redsweep.shared.engine.config import load_config
 from redsweep.shared.records import Method, RunState, SweepConfig
 from redsweep.shared.records import SweepState as S
 from redsweep.shared.store import Store

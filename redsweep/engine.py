@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from redsweep.shared import command as _command
-from redsweep.shared import search as _search
-from redsweep.shared import stopping as _stopping
-from redsweep.shared.config import load_config
+from redsweep.shared.engine import command as _command
+from redsweep.shared.engine import search as _search
+from redsweep.shared.engine import stopping as _stopping
+from redsweep.shared.engine.config import load_config
 from redsweep.shared.records import Run, RunState, SweepConfig
 
 __all__ = [

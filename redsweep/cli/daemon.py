@@ -34,7 +34,7 @@ def worker(obj: Context, pool: str, slots: int | None, gpus: list[str] | None) -
     SIGTERM or Ctrl+C drains it (sessions finish their current trial); twice stops them.
     """
     from redsweep.connect import resolve_url
-    from redsweep.worker.daemon import Daemon
+    from redsweep.worker.daemon.pool import Daemon
 
     if slots is not None and gpus is not None:
         raise click.UsageError("give --slots or --gpus, not both")
@@ -45,7 +45,7 @@ def worker(obj: Context, pool: str, slots: int | None, gpus: list[str] | None) -
 def launch_sessions(obj: Context, sweep_id: str, n: int, pool: str, count: int | None) -> list[str]:
     """Enqueue ``n`` sessions and say so (shared with ``redsweep sweep --launch``)."""
     from redsweep.connect import connect
-    from redsweep.worker.session_job import launch
+    from redsweep.worker.daemon.job import launch
 
     store = connect(obj.redis_url)
     try:
@@ -92,7 +92,7 @@ def launch(obj: Context, sweep_id: str, n: int, pool: str, count: int | None) ->
 def workers(obj: Context) -> None:
     """List the worker daemons, their slots, and what each slot runs."""
     from redsweep.connect import connect
-    from redsweep.worker.daemon import describe, queued_sessions
+    from redsweep.worker.daemon.pool import describe, queued_sessions
 
     store = connect(obj.redis_url)
     try:

@@ -91,7 +91,7 @@ def sweep_cmd(
 @pass_ctx
 def agent(obj: Context, sweep_id: str, count: int | None, isolate: bool, lease_ms: int) -> None:
     """Run trials of SWEEP_ID (its command or program) until the sweep is done."""
-    from redsweep.worker.agent import run_agent
+    from redsweep.worker.agent.session import run_agent
 
     run_agent(sweep_id, count=count, redis=obj.redis_url, isolate=isolate, lease_ms=lease_ms)
 
@@ -137,7 +137,7 @@ def server() -> None:
 @server.command("status")
 def server_status() -> None:
     """Say whether the local server runs, and where."""
-    from redsweep.shared import embedded
+    from redsweep.shared.server.local import embedded
 
     info = embedded.status()
     if info.running:
@@ -149,7 +149,7 @@ def server_status() -> None:
 @server.command("stop")
 def server_stop() -> None:
     """Stop the local server (its data stays in ./.redsweep/)."""
-    from redsweep.shared import embedded
+    from redsweep.shared.server.local import embedded
 
     click.echo("stopped" if embedded.stop() else "not running")
 

@@ -24,11 +24,11 @@ import numpy as np
 from redsweep.controller.view import SweepView
 from redsweep.errors import FencedError, RedsweepError
 from redsweep.progress import Progress
-from redsweep.shared import search, stopping
-from redsweep.shared.config import parse_config
+from redsweep.shared.engine import search, stopping
+from redsweep.shared.engine.config import parse_config
 from redsweep.shared.records import Method, RunState, SweepState
 from redsweep.shared.store import Store
-from redsweep.shared.store_records import AgentInfo, Event, SweepInfo
+from redsweep.shared.store.replies import AgentInfo, Event, SweepInfo
 
 LEASE_MS = 10_000
 RETRIES = 1  # a crashed trial runs once more

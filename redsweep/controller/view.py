@@ -10,10 +10,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from redsweep.shared import goal
+from redsweep.shared.engine import goal
 from redsweep.shared.records import Method, Run, RunState, SweepConfig
 from redsweep.shared.store import Store
-from redsweep.shared.store_records import TrialInfo
+from redsweep.shared.store.replies import TrialInfo
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Frozen records passed between redsweep's parts. A leaf module: it imports nothing of ours.
 
-Configs are validated once at the boundary (:mod:`redsweep.shared.config`) into these records;
+Configs are validated once at the boundary (:mod:`redsweep.shared.engine.config`) into these records;
 everything after that trusts them.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the classes live in params.py; records stays a leaf at run time
-    from redsweep.shared.params import Param
+    from redsweep.shared.engine.params import Param
 
 
 class Method(str, enum.Enum):
@@ -126,7 +126,7 @@ class Hyperband:
 class SweepConfig:
     """A validated sweep config.
 
-    ``params`` holds one :class:`~redsweep.shared.params.Param` per leaf parameter, flattened
+    ``params`` holds one :class:`~redsweep.shared.engine.params.Param` per leaf parameter, flattened
     and in sorted path order (the grid's order). ``raw`` is the config as the user wrote it, for
     storing and showing; ``warnings`` lists deprecations found while loading.
     """

@@ -1,0 +1,372 @@
+"""Validation of a sweep config's ``parameters:`` block, and the problem collector config uses.
+
+:class:`Checker` collects :class:`~redsweep.errors.ConfigProblem` s (key path, message, YAML
+line) and holds the typed checks shared by every section. :func:`check_parameters` turns a
+``parameters:`` mapping into :mod:`~redsweep.shared.engine.params` objects, inferring distributions as
+W&B does when ``distribution`` is absent and filling in every default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from redsweep.errors import ConfigProblem
+from redsweep.shared.engine import params as P
+from redsweep.shared.engine.yaml_lines import join
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_SCI_RE = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+))[eE]([-+]?\d+)\s*")
+
+#: keys a distribution cannot do without
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "constant": ("value",),
+    "categorical": ("values",),
+    "categorical_w_probabilities": ("values", "probabilities"),
+    **{
+        name: ("min", "max")
+        for name in (
+            "int_uniform", "uniform", "q_uniform", "log_uniform", "log_uniform_values",
+            "q_log_uniform", "q_log_uniform_values", "inv_log_uniform", "inv_log_uniform_values",
+        )
+    },
+}  # fmt: skip
+_POSITIVE = {
+    "sigma": "a standard deviation",
+    "a": "a beta shape",
+    "b": "a beta shape",
+    "q": "the quantization step",
+}
+_ALL_KEYS = sorted({k for cls in P.DISTRIBUTIONS.values() for k in P.param_keys(cls)})
+_GRID_OK = "grid search needs values, int_uniform, q_uniform or a constant value"
+
+
+def did_you_mean(word: Any, choices: Iterable[str]) -> str | None:
+    """The closest of ``choices`` to ``word``, when one is close enough to be a typo."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def unknown_key(key: Any, allowed: Iterable[str]) -> str:
+    allowed = list(allowed)
+    close = did_you_mean(key, allowed)
+    hint = f"did you mean {close!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+    return f"unknown key {key!r}; {hint}"
+
+
+def bad_choice(what: str, value: Any, allowed: Iterable[str]) -> str:
+    allowed = list(allowed)
+    close = did_you_mean(value, allowed) if isinstance(value, str) else None
+    hint = f"did you mean {close!r}? " if close else ""
+    return f"unknown {what} {value!r}; {hint}expected one of: {', '.join(allowed)}"
+
+
+def _not_a_number(value: Any, expected: str) -> str:
+    if isinstance(value, bool):
+        return f"expected {expected}, got the boolean {str(value).lower()}"
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return f"expected {expected}, got the string {value!r}"
+        if not math.isfinite(number):
+            return f"expected a finite number, got {value!r}"
+        m = _SCI_RE.fullmatch(value)
+        if m and "." not in m.group(1):
+            fixed = f"{m.group(1)}.0e{m.group(2)}"
+            return (
+                f"expected {expected}, got the string {value!r}: YAML 1.1 reads {value} "
+                f"(no dot before the exponent) as a string; write {fixed}"
+            )
+        return f"expected {expected}, got the string {value!r}; write it without quotes"
+    return f"expected {expected}, got {value!r} ({type(value).__name__})"
+
+
+class Checker:
+    """Collects problems; each carries the line of its key path (or the nearest parent's)."""
+
+    def __init__(self, lines: Mapping[str, int] | None = None) -> None:
+        self.lines = dict(lines or {})
+        self.problems: list[ConfigProblem] = []
+
+    def line(self, path: str) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        return None
+
+    def add(self, path: str, message: str, *, line_of: str | None = None) -> None:
+        self.problems.append(ConfigProblem(path, message, self.line(line_of or path)))
+
+    def unknown_keys(self, value: Mapping[str, Any], where: str, allowed: Iterable[str]) -> None:
+        """A problem for each key of ``value`` (at ``where``) that is not in ``allowed``."""
+        allowed = list(allowed)
+        for key in value:
+            if key not in allowed:
+                self.add(join(where, key), unknown_key(key, allowed))
+
+    def number(self, value: Any, path: str, *, integer: bool = False) -> bool:
+        """True for a finite int/float (an int when ``integer``); else records why not."""
+        expected = "an integer" if integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.add(path, _not_a_number(value, expected))
+            return False
+        if not math.isfinite(value):
+            self.add(path, f"expected a finite number, got {value!r}")
+            return False
+        if integer and not isinstance(value, int):
+            self.add(path, f"expected an integer, got {value!r}")
+            return False
+        return True
+
+    def string(self, value: Any, path: str) -> bool:
+        if isinstance(value, str):
+            return True
+        self.add(path, f"expected a string, got {value!r} ({type(value).__name__})")
+        return False
+
+    def mapping(self, value: Any, path: str, what: str) -> bool:
+        if isinstance(value, Mapping):
+            return True
+        self.add(path, f"expected {what} (a mapping of keys), got {value!r}")
+        return False
+
+    def finite_values(self, value: Any, path: str) -> None:
+        """Refuse nan/inf inside a parameter value (they cannot be stored or compared)."""
+        if isinstance(value, float) and not math.isfinite(value):
+            self.add(path, f"non-finite number {value!r} is not allowed as a parameter value")
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                self.finite_values(v, join(path, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self.finite_values(v, f"{path}[{i}]")
+
+
+def check_parameters(
+    check: Checker, block: Any, path: str, prefix: tuple[str, ...], warnings: list[str]
+) -> list[P.Param]:
+    """Validate a ``parameters:`` mapping at key path ``path``; return its leaf parameters."""
+    if not check.mapping(block, path, "a mapping of parameter names to their settings"):
+        return []
+    if not block:
+        check.add(path, "needs at least one parameter, e.g. lr: {min: 0.0001, max: 0.1}")
+        return []
+    out: list[P.Param] = []
+    for name, spec in block.items():
+        where = join(path, name)
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            check.add(
+                where,
+                f"parameter name {name!r} must start with a letter or '_' and hold only "
+                "letters, digits, '_', '.' and '-'",
+            )
+            continue
+        if not check.mapping(spec, where, "a parameter's settings (value, values, min/max...)"):
+            continue
+        if "parameters" in spec:
+            for key in spec:
+                if key != "parameters":
+                    check.add(
+                        join(where, key),
+                        f"a nested parameter block takes only 'parameters'; move {key!r} "
+                        "into one of its parameters or remove it",
+                    )
+            out += check_parameters(
+                check, spec["parameters"], join(where, "parameters"), (*prefix, name), warnings
+            )
+            continue
+        param = _check_param(check, spec, where, (*prefix, name), warnings)
+        if param is not None:
+            out.append(param)
+    return out
+
+
+def _infer(check: Checker, spec: Mapping[str, Any], where: str) -> type[P.Param] | None:
+    """The distribution W&B infers when ``distribution`` is absent."""
+    if "value" in spec:
+        return P.Constant
+    if "values" in spec:
+        return P.CategoricalProb if "probabilities" in spec else P.Categorical
+    if "min" in spec or "max" in spec:
+        bounds = [spec.get("min"), spec.get("max")]
+        ints = all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
+        return P.IntUniform if ints else P.Uniform
+    unknown = [k for k in spec if k not in _ALL_KEYS and k != "distribution"]
+    for key in unknown:
+        check.add(join(where, key), unknown_key(key, ["value", "values", "min", "max"]))
+    if not unknown:
+        check.add(
+            where,
+            "cannot tell the distribution: give 'value', 'values', 'min' and 'max', "
+            "or a 'distribution'",
+        )
+    return None
+
+
+def _check_param(
+    check: Checker,
+    spec: Mapping[str, Any],
+    where: str,
+    path: tuple[str, ...],
+    warnings: list[str],
+) -> P.Param | None:
+    before = len(check.problems)
+    if "distribution" in spec:
+        name = spec["distribution"]
+        cls = P.DISTRIBUTIONS.get(name) if isinstance(name, str) else None
+        if cls is None:
+            check.add(
+                join(where, "distribution"), bad_choice("distribution", name, P.DISTRIBUTIONS)
+            )
+            return None
+    else:
+        cls = _infer(check, spec, where)
+        if cls is None:
+            return None
+    dist = cls.distribution
+    allowed = ("distribution", *P.param_keys(cls))
+    for key in spec:
+        if key in allowed:
+            continue
+        close = did_you_mean(key, allowed)
+        if close is None and key in _ALL_KEYS:
+            message = (
+                f"{key!r} does not apply to a {dist} parameter (it takes: {', '.join(allowed)})"
+            )
+        else:
+            message = unknown_key(key, allowed)
+        check.add(join(where, key), message)
+    for key in _REQUIRED.get(dist, ()):
+        if key not in spec:
+            check.add(join(where, key), f"a {dist} parameter needs {key!r}", line_of=where)
+    kwargs = {k: v for k, v in spec.items() if k in allowed and k != "distribution"}
+    _check_numbers(check, cls, kwargs, where)
+    if "value" in kwargs:
+        check.finite_values(kwargs["value"], join(where, "value"))
+    if "values" in kwargs:
+        kwargs["values"] = _check_values(check, kwargs["values"], join(where, "values"))
+    if "probabilities" in kwargs:
+        kwargs["probabilities"] = _check_probabilities(check, kwargs, where)
+    if len(check.problems) > before:
+        return None
+    if cls.replaced_by is not None:
+        warnings.append(_deprecation(cls, kwargs, where))
+    return cls(path=path, **kwargs)
+
+
+def _check_numbers(check: Checker, cls: type[P.Param], kwargs: dict[str, Any], where: str) -> None:
+    dist = cls.distribution
+    ok: dict[str, bool] = {}
+    for key in ("min", "max", "mu", "sigma", "a", "b", "q"):
+        if key not in kwargs:
+            continue
+        value = kwargs[key]
+        if cls is P.IntUniform and isinstance(value, float) and math.isfinite(value):
+            check.add(
+                join(where, key),
+                f"int_uniform needs integer bounds, got {value!r}; write an integer "
+                "or use distribution: uniform",
+            )
+            ok[key] = False
+            continue
+        ok[key] = check.number(value, join(where, key), integer=cls is P.IntUniform)
+        if ok[key] and key in _POSITIVE and value <= 0:
+            check.add(join(where, key), f"must be > 0 ({_POSITIVE[key]}), got {value!r}")
+    lo, hi = kwargs.get("min"), kwargs.get("max")
+    if ok.get("min") and ok.get("max") and lo >= hi:
+        check.add(join(where, "min"), f"min {lo!r} must be less than max {hi!r}")
+    if dist.endswith("_values"):
+        for key in ("min", "max"):
+            if ok.get(key) and kwargs[key] <= 0:
+                check.add(
+                    join(where, key),
+                    f"{dist} takes the values themselves, which must be > 0; got {key} "
+                    f"{kwargs[key]!r}",
+                )
+
+
+def _check_values(check: Checker, values: Any, where: str) -> tuple[Any, ...]:
+    if not isinstance(values, list):
+        check.add(where, f"expected a list of values, got {values!r}")
+        return ()
+    if not values:
+        check.add(where, "needs at least one value; use 'value' for a constant")
+        return ()
+    first: dict[Any, int] = {}
+    for i, value in enumerate(values):
+        check.finite_values(value, f"{where}[{i}]")
+        key = P.canonical(value)
+        if key in first:
+            j = first[key]
+            check.add(
+                f"{where}[{i}]",
+                f"duplicate value {value!r} (same as {values[j]!r} at position {j}); "
+                "each value must appear once",
+            )
+        else:
+            first[key] = i
+    return tuple(values)
+
+
+def _check_probabilities(check: Checker, kwargs: dict[str, Any], where: str) -> tuple[float, ...]:
+    probs = kwargs["probabilities"]
+    where = join(where, "probabilities")
+    if not isinstance(probs, list):
+        check.add(where, f"expected a list of probabilities, got {probs!r}")
+        return ()
+    before = len(check.problems)
+    for i, p in enumerate(probs):
+        if check.number(p, f"{where}[{i}]") and p < 0:
+            check.add(f"{where}[{i}]", f"probabilities must be >= 0, got {p!r}")
+    if len(check.problems) > before:
+        return ()
+    values = kwargs.get("values")
+    if isinstance(values, (list, tuple)) and values and len(probs) != len(values):
+        check.add(
+            where,
+            f"has {len(probs)} probabilities for {len(values)} values; give one per value",
+        )
+    elif abs(sum(probs) - 1.0) > 1e-6:
+        check.add(where, f"probabilities must sum to 1, but {probs!r} sum to {sum(probs):.6g}")
+    return tuple(float(p) for p in probs)
+
+
+def _exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def _deprecation(cls: type[P.Param], kwargs: Mapping[str, Any], where: str) -> str:
+    lo, hi = kwargs["min"], kwargs["max"]
+    if cls.distribution.startswith("inv"):
+        low, high = _exp(-hi), _exp(-lo)
+    else:
+        low, high = _exp(lo), _exp(hi)
+    return (
+        f"{where}: {cls.distribution!r} takes natural-log exponents as min/max and is "
+        f"deprecated; use {cls.replaced_by!r} with min/max as the values themselves "
+        f"(these bounds give values from {low:.4g} to {high:.4g})"
+    )
+
+
+def grid_problem(param: P.Param) -> str | None:
+    """Why grid search cannot walk ``param``, or ``None`` when it can."""
+    if isinstance(param, P.CategoricalProb):
+        return (
+            f"grid search cannot walk {param.name!r}: it is categorical_w_probabilities, and a "
+            f"grid takes every value once, so probabilities do not apply; {_GRID_OK}"
+        )
+    if param.grid_values() is None:
+        return (
+            f"grid search cannot walk {param.name!r}: it is {param.distribution} (continuous); "
+            f"{_GRID_OK}"
+        )
+    return None

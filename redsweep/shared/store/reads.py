@@ -1,0 +1,136 @@
+"""Reading trials back: one trial, all of them, their histories and summaries, engine runs.
+
+Part of :mod:`redsweep.shared.store`; reads only, every multi-key read pipelined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from redsweep.errors import NotFoundError
+from redsweep.shared.store import keys
+from redsweep.shared.protocol import unpack_value
+from redsweep.shared.records import Run, RunState
+from redsweep.shared.store.connection import StoreBase, guarded, opt_float, opt_int, text
+from redsweep.shared.store.replies import TrialInfo
+
+
+def trial_info(sweep_id: str, raw: Mapping[bytes, bytes]) -> TrialInfo:
+    """A TrialInfo from the trial hash as HGETALL returns it."""
+
+    def get(name: str) -> bytes | None:
+        return raw.get(name.encode())
+
+    params = get("params")
+    reason = get("stop_reason")
+    return TrialInfo(
+        id=text(get("id")) or "",
+        sweep_id=sweep_id,
+        seq=opt_int(get("seq")) or 0,
+        state=RunState(text(get("state"))),
+        attempt=opt_int(get("attempt")) or 1,
+        params=unpack_value(params) if params else {},
+        retry_of=text(get("retry_of")),
+        worker=text(get("worker")),
+        created_ms=opt_int(get("created_ms")) or 0,
+        claimed_ms=opt_int(get("claimed_ms")),
+        finished_ms=opt_int(get("finished_ms")),
+        error=text(get("error")),
+        log_tail=text(get("log_tail")),
+        best=opt_float(get("best")),
+        last_step=opt_int(get("last_step")),
+        stop_requested=get("stop_requested") == b"1",
+        stop_reason=unpack_value(reason) if reason else None,
+    )
+
+
+class TrialReadsMixin(StoreBase):
+    """What the controller, the CLI and tests read of trials."""
+
+    @guarded
+    def get_trial(self, sweep_id: str, trial_id: str) -> TrialInfo:
+        """The trial; NotFoundError when there is none."""
+        raw = self._r.hgetall(keys.trial(sweep_id, trial_id))
+        if not raw:
+            raise NotFoundError(f"no trial {trial_id!r} in sweep {sweep_id!r}")
+        return trial_info(sweep_id, raw)
+
+    @guarded
+    def trial_ids(self, sweep_id: str) -> list[str]:
+        """Every trial id of the sweep, in the order they were added."""
+        return [t.decode() for t in self._r.zrange(keys.trials(sweep_id), 0, -1)]
+
+    @guarded
+    def list_trials(self, sweep_id: str, trial_ids: Iterable[str] | None = None) -> list[TrialInfo]:
+        """Every trial of the sweep (or those of ``trial_ids`` that exist), in the order they
+        were added (or given), in one pipelined round trip."""
+        ids = self.trial_ids(sweep_id) if trial_ids is None else list(trial_ids)
+        pipe = self._r.pipeline(transaction=False)
+        for trial_id in ids:
+            pipe.hgetall(keys.trial(sweep_id, trial_id))
+        return [trial_info(sweep_id, raw) for raw in pipe.execute() if raw]
+
+    @guarded
+    def history(self, sweep_id: str, trial_id: str) -> list[dict[str, Any]]:
+        """The trial's logged rows, oldest first, each with its ``_step``."""
+        return _rows(self._r.xrange(keys.trial_history(sweep_id, trial_id)))
+
+    @guarded
+    def summary(self, sweep_id: str, trial_id: str) -> dict[str, Any]:
+        """The trial's summary: each metric's last logged (or final) value."""
+        return _summary(self._r.hgetall(keys.trial_summary(sweep_id, trial_id)))
+
+    @guarded
+    def runs(
+        self, sweep_id: str, trial_ids: Iterable[str] | None = None, *, history: bool = True
+    ) -> list[Run]:
+        """Trials as the engines' :class:`~redsweep.shared.records.Run` records (params,
+        state, summary and, with ``history``, every logged row), pipelined."""
+        return [run for _, run in self.trials_and_runs(sweep_id, trial_ids, history=history)]
+
+    @guarded
+    def trials_and_runs(
+        self, sweep_id: str, trial_ids: Iterable[str] | None = None, *, history: bool = True
+    ) -> list[tuple[TrialInfo, Run]]:
+        """Each trial's record and its engine :class:`~redsweep.shared.records.Run` (summary
+        and, with ``history``, every logged row), in one pipelined round trip; trials that do
+        not exist are left out."""
+        ids = self.trial_ids(sweep_id) if trial_ids is None else list(trial_ids)
+        pipe = self._r.pipeline(transaction=False)
+        for trial_id in ids:
+            pipe.hgetall(keys.trial(sweep_id, trial_id))
+            pipe.hgetall(keys.trial_summary(sweep_id, trial_id))
+            if history:
+                pipe.xrange(keys.trial_history(sweep_id, trial_id))
+        replies = iter(pipe.execute())
+        out = []
+        for trial_id in ids:
+            raw = next(replies)
+            summary = next(replies)
+            rows = _rows(next(replies)) if history else []
+            if not raw:
+                continue
+            trial = trial_info(sweep_id, raw)
+            run = Run(
+                id=trial_id,
+                state=trial.state,
+                params=trial.params,
+                history=tuple(rows),
+                summary=_summary(summary),
+            )
+            out.append((trial, run))
+        return out
+
+
+def _rows(entries: list[Any]) -> list[dict[str, Any]]:
+    rows = []
+    for _id, fields in entries:
+        row = dict(unpack_value(fields[b"row"]))
+        row["_step"] = int(fields[b"step"])
+        rows.append(row)
+    return rows
+
+
+def _summary(raw: Mapping[bytes, bytes]) -> dict[str, Any]:
+    return {name.decode(): unpack_value(value) for name, value in raw.items()}

@@ -1,0 +1,237 @@
+"""The in-trial API: ``init``, ``config``, ``log``, ``finish``, ``login``, as in W&B.
+
+The same calls work in three places:
+
+* inside a function trial run by an agent (in its process, or a forked child): the agent binds
+  the trial (:func:`bind_trial`), ``init()`` returns its run, ``config`` holds its params;
+* inside a command trial's subprocess: the run is found from ``REDSWEEP_SWEEP_ID``,
+  ``REDSWEEP_RUN_ID``, ``REDSWEEP_RUN_TOKEN`` and ``REDSWEEP_REDIS_URL``;
+* outside any sweep: ``init()`` records a one-trial sweep of its own ("local run") holding the
+  config given, logs to it, and finishes both at ``finish()`` or at exit.
+
+``log()`` only queues the row; a background thread sends it (:class:`~.link.Reporter`). When
+the trial was asked to stop (or its lease was lost), the next ``log()`` raises
+:class:`StopTrial`, a BaseException so that ``except Exception`` does not swallow it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from redsweep.connect import ENV_URL, connect
+from redsweep.errors import RedsweepError, StoreError
+from redsweep.worker.api.config import Config, ConfigProxy, merge
+from redsweep.worker.api.link import Reporter, TrialLink
+from redsweep.worker.api.run import (
+    ENV_LEASE_MS,
+    ENV_RUN_ID,
+    ENV_SWEEP_ID,
+    ENV_TOKEN,
+    FLUSH_TIMEOUT_S,
+    Run,
+    StopTrial,
+    command_run,
+    local_run,
+    raise_stop,
+)
+
+__all__ = [
+    "ENV_LEASE_MS",
+    "ENV_RUN_ID",
+    "ENV_SWEEP_ID",
+    "ENV_TOKEN",
+    "Config",
+    "Run",
+    "StopTrial",
+    "bind_trial",
+    "config",
+    "current_run",
+    "finish",
+    "init",
+    "log",
+    "login",
+    "unbind_trial",
+]
+
+# ---- the process's current run -----------------------------------------------------------------
+
+_lock = threading.RLock()
+_run: Run | None = None
+_loose = Config()  # config set before any init(); becomes init's defaults
+_excepthook_installed = False
+_atexit_registered = False
+_failed_by_exception = False
+
+
+def _forget(run: Run) -> None:
+    global _run
+    with _lock:
+        if _run is run and run.mode != "agent":
+            _run = None
+
+
+def current_run() -> Run | None:
+    """The run ``log()`` would write to now, if any (without starting one)."""
+    with _lock:
+        return _run
+
+
+def bind_trial(link: TrialLink, reporter: Reporter | None = None) -> Run:
+    """Make ``link`` this process's current run (the agent does this for a function trial).
+    ``reporter``, when given, is attached to the link already and stays the caller's."""
+    global _run
+    run = Run(
+        link,
+        mode="agent",
+        config=Config(merge({}, link.params), locked=link.params),
+        reporter=reporter,
+        owns_reporter=reporter is None,
+    )
+    with _lock:
+        _run = run
+    return run
+
+
+def unbind_trial(link: TrialLink, timeout: float = FLUSH_TIMEOUT_S) -> Run | None:
+    """Flush and forget the run bound to ``link``; returns it."""
+    global _run
+    with _lock:
+        run = _run if _run is not None and _run._link is link else None
+        if run is not None:
+            _run = None
+    if run is not None:
+        with run._lock:
+            run._commit()
+            run._finished = True
+        run._release_reporter(timeout)
+    return run
+
+
+def _current(auto: bool) -> Run | None:
+    with _lock:
+        if _run is not None and (not _run.finished or _run.mode == "agent"):
+            return _run
+    if auto and os.environ.get(ENV_RUN_ID):
+        return init()
+    return None
+
+
+def _config_target() -> Config:
+    run = _current(auto=True)
+    return run.config if run is not None else _loose
+
+
+config = ConfigProxy(_config_target)
+
+
+def init(
+    project: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    **ignored: Any,
+) -> Run:
+    """Start (or join) the run: the agent's trial, the command trial named by the environment,
+    or else a local run recorded in the store. ``config`` holds defaults that the sweep's values
+    override. Other W&B arguments (entity, tags, notes, ...) are accepted and ignored."""
+    global _run
+    defaults = merge(_loose.as_dict(), config or {})
+    with _lock:
+        run = _run
+        # a function trial has one run, even after finish(): never a local run inside it
+        joins = run is not None and (run.mode == "agent" or not run.finished)
+        if run is not None and joins and run.mode != "local":
+            _apply_defaults(run, defaults, name)
+            return run
+    if run is not None and not run.finished:
+        run.finish()
+    if os.environ.get(ENV_RUN_ID):
+        run = command_run(defaults, name, on_end=_forget)
+        _register_atexit()
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            # the agent stops a trial with SIGTERM: unwind, so atexit sends the last rows
+            signal.signal(signal.SIGTERM, raise_stop)
+    else:
+        run = local_run(defaults, project, name, on_end=_forget)
+        _install_excepthook()
+        _register_atexit()
+    with _lock:
+        _run = run
+    _loose.clear()
+    return run
+
+
+def _apply_defaults(run: Run, defaults: Mapping[str, Any], name: str | None) -> None:
+    run.config.setdefaults(defaults)
+    for key, value in defaults.items():  # nested defaults fill in under sweep values
+        current = run.config._data.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            run.config._data[key] = merge(value, current)
+    if name:
+        run.name = name
+
+
+def log(data: Mapping[str, Any], step: int | None = None, commit: Any = None) -> None:
+    """Log a row of metrics to the current run (see :meth:`Run.log`)."""
+    run = _current(auto=True)
+    if run is None:
+        raise RedsweepError("call redsweep.init() before redsweep.log()")
+    run.log(data, step=step, commit=commit)
+
+
+def finish(exit_code: int | None = None, quiet: Any = None) -> None:
+    """Finish the current run, if any (see :meth:`Run.finish`)."""
+    run = _current(auto=False)
+    if run is not None:
+        run.finish(exit_code=exit_code)
+
+
+def login(redis: str | None = None, **ignored: Any) -> bool:
+    """Check that Redis answers (``redis``, else ``REDSWEEP_REDIS_URL``, else the embedded local
+    server, started on demand); returns True. A URL given here is used by later calls of this
+    process and its children. Raises :class:`~redsweep.errors.StoreError` naming the URL with
+    its password masked when Redis cannot be reached."""
+    store = connect(redis)
+    try:
+        if not store.ping():
+            raise StoreError(f"cannot reach Redis at {store.url} (or it refused the credentials)")
+    finally:
+        store.close()
+    if redis:
+        os.environ[ENV_URL] = redis
+    return True
+
+
+def _install_excepthook() -> None:
+    global _excepthook_installed
+    if _excepthook_installed:
+        return
+    _excepthook_installed = True
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        global _failed_by_exception
+        _failed_by_exception = True
+        previous(kind, exc, tb)
+
+    sys.excepthook = hook
+
+
+def _register_atexit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        _atexit_registered = True
+        atexit.register(_finish_at_exit)
+
+
+def _finish_at_exit() -> None:
+    run = current_run()
+    if run is not None and not run.finished and run.mode != "agent":
+        run.finish(exit_code=1 if _failed_by_exception else None)

@@ -1,0 +1,78 @@
+"""A function trial in a forked child (``isolate=True``): what runs in the child.
+
+The child leads its own process group, opens its own Store, reports its rows itself and exits
+with a code that tells the parent how the trial ended (the traceback travels on a pipe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from redsweep.shared.store import Store
+from redsweep.worker.api.link import TrialLink
+from redsweep.worker.api.functions import bind_trial, unbind_trial
+from redsweep.worker.api.run import StopTrial, raise_stop
+
+#: Exit code of a forked function trial that was stopped (StopTrial).
+STOPPED_CODE = 3
+
+
+def format_error(exc: BaseException) -> str:
+    """The traceback without the runner's own frame."""
+    tb = exc.__traceback__
+    if tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def child_main(
+    write_fd: int, url: str, parent_link: TrialLink, function: Callable[[], Any]
+) -> None:
+    """A forked function trial: its own process group and Store; reports go from here; the
+    exit code says how it ended, the pipe carries the traceback."""
+    code = 1
+    error = ""
+    try:
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the agent decides what Ctrl-C means
+        signal.signal(signal.SIGTERM, raise_stop)
+        link = TrialLink(
+            Store.from_url(url),
+            parent_link.sweep_id,
+            parent_link.trial_id,
+            parent_link.token,
+            params=parent_link.params,
+            metric_name=parent_link.metric_name,
+            goal=parent_link.goal,
+            lease_ms=parent_link.lease_ms,
+            project=parent_link.project,
+        )
+        run = bind_trial(link)
+        try:
+            function()
+            code = 1 if run.exit_code else 0
+            error = f"finish(exit_code={run.exit_code})" if run.exit_code else ""
+        except StopTrial:
+            code = STOPPED_CODE
+        except SystemExit as exc:
+            code = 0 if exc.code in (None, 0) else 1
+            error = "" if code == 0 else f"SystemExit({exc.code!r})"
+        except BaseException as exc:
+            code, error = 1, format_error(exc)
+        finally:
+            unbind_trial(link)
+    except BaseException as exc:
+        error = error or format_error(exc)
+    finally:
+        try:
+            if error:
+                os.write(write_fd, error[-32_000:].encode("utf-8", "replace"))
+            os.close(write_fd)
+        finally:
+            os._exit(code)

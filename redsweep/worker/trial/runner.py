@@ -1,0 +1,393 @@
+"""Run one claimed trial: the function or the command, its lease, stops, and its end state.
+
+While the objective runs, a thread renews the trial's lease every third of it. When a renewal
+(or a report) says the trial must stop, or that this worker lost it, the objective is stopped:
+a function's next ``log()`` raises :class:`~redsweep.worker.api.functions.StopTrial`; a child process
+(command, or forked function) gets SIGTERM on its process group, SIGKILL after a grace period.
+No child process outlives its trial: the group is killed at the end in every path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from redsweep.connect import ENV_URL
+from redsweep.errors import ProtocolError, RedsweepError, StoreError
+from redsweep.shared.engine.command import command_argv
+from redsweep.shared.records import RunState, SweepConfig
+from redsweep.shared.store import Handoff, Store
+from redsweep.worker.api import functions as run_api
+from redsweep.worker.trial.forked import STOPPED_CODE, child_main, format_error
+from redsweep.worker.api.link import Reporter, TrialLink
+
+#: Lines of a command's output kept on the run.
+TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """How a trial ended here. ``state`` is what this worker recorded, None when it had lost
+    the trial (the store's record says what became of it); ``recorded`` is False when the
+    store refused or could not take the finish."""
+
+    trial_id: str
+    state: RunState | None
+    seconds: float
+    params: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    log_tail: str | None = None
+    recorded: bool = True
+
+
+class TrialRunner:
+    """Runs trials of one sweep for one agent: ``function`` (in this process, or in a forked
+    child with ``isolate``) or, without a function, the sweep's command."""
+
+    def __init__(
+        self,
+        store: Store,
+        url: str,
+        sweep_id: str,
+        config: SweepConfig,
+        *,
+        agent_dir: str | os.PathLike[str],
+        function: Callable[[], Any] | None = None,
+        isolate: bool = False,
+        lease_ms: int = 10_000,
+        grace_s: float = 10.0,
+    ) -> None:
+        self.store = store
+        self.url = url
+        self.sweep_id = sweep_id
+        self.config = config
+        self.agent_dir = Path(agent_dir)
+        self.function = function
+        self.isolate = isolate
+        self.lease_ms = lease_ms
+        self.grace_s = grace_s
+        self._keeper = Reporter(renew=True)  # renews (and reports) for trial after trial
+        self._wake = threading.Event()
+        self._interrupts = 0
+        self._in_function = False
+        self._running = False
+        self._link: TrialLink | None = None
+
+    def close(self) -> None:
+        """End the runner's background thread."""
+        self._keeper.close(1.0)
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def interrupt(self, hard: bool) -> None:
+        """The user wants the current trial stopped (``hard``: killed now). Called from a
+        signal handler in the main thread: an in-process function is interrupted by raising
+        into it."""
+        self._interrupts = 2 if hard else max(self._interrupts, 1)
+        self._wake.set()
+        if self._in_function and self.function is not None and not self.isolate:
+            if hard:
+                raise KeyboardInterrupt
+            raise run_api.StopTrial("interrupted by the user")
+
+    def check_now(self) -> None:
+        """Ask the store at once whether the running trial may go on (a canceled sweep killed
+        it): renews its lease and takes in the answer. Safe from another thread."""
+        link = self._link
+        if link is not None and not link.lost:
+            with contextlib.suppress(StoreError):
+                link.note(self.store.renew(link.sweep_id, link.trial_id, link.token, link.lease_ms))
+
+    def run(
+        self,
+        trial_id: str,
+        token: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        handoff: Handoff | None = None,
+    ) -> TrialOutcome:
+        """Run the claimed trial ``trial_id`` held with ``token`` and finish it in the store
+        (``params`` as the claim returned them; read from the store when not given). The
+        agent's ``handoff`` (ack this trial's queue entry, take and claim the next) rides along
+        with the finish, and so do the rows still unsent: one round trip ends a trial and
+        fetches the next."""
+        start = time.monotonic()
+        self._interrupts = 0
+        self._wake.clear()
+        metric = self.config.metric
+        if params is None:
+            params = self.store.get_trial(self.sweep_id, trial_id).params
+        params = dict(params)
+        link = TrialLink(
+            self.store,
+            self.sweep_id,
+            trial_id,
+            token,
+            params=params,
+            metric_name=metric.name if metric else None,
+            goal=metric.goal.value if metric else None,
+            lease_ms=self.lease_ms,
+            project=self.config.project,
+        )
+        link.listen(self._wake)
+        self._keeper.attach(link)
+        self._link = link
+        self._running = True
+        summary: dict[str, Any] = {}
+        log_tail = None
+        reraise: BaseException | None = None
+        try:
+            if self.function is None:
+                state, error, log_tail = self._run_command(link)
+            elif self.isolate:
+                state, error = self._run_forked(link)
+            else:
+                state, error, summary, reraise = self._run_function(link)
+        finally:
+            self._running = False
+            self._link = None
+            rows = self._keeper.take(run_api.FLUSH_TIMEOUT_S)  # unsent: sent with the finish
+        ended = link.ended_as  # killed from outside (a canceled sweep): the store says so
+        if link.lost:
+            state = ended or RunState.CRASHED
+            error = f"{link.why()}; the objective was stopped"
+            rows = []  # not ours to report any more
+        recorded = self._finish(link, state, summary, error, log_tail, rows, handoff)
+        recorded = recorded or ended is not None
+        outcome = TrialOutcome(
+            trial_id=trial_id,
+            state=state if recorded or not link.lost else None,
+            seconds=time.monotonic() - start,
+            params=params,
+            summary=summary,
+            error=error,
+            log_tail=log_tail,
+            recorded=recorded,
+        )
+        if reraise is not None:
+            raise reraise
+        return outcome
+
+    def _finish(
+        self,
+        link: TrialLink,
+        state: RunState,
+        summary: dict[str, Any],
+        error: str | None,
+        log_tail: str | None,
+        rows: list[tuple[int, dict[str, Any]]],
+        handoff: Handoff | None,
+    ) -> bool:
+        def finish(summary: dict[str, Any] | None, rows: list[tuple[int, dict[str, Any]]]) -> bool:
+            return self.store.finish(
+                link.sweep_id,
+                link.trial_id,
+                link.token,
+                state,
+                summary=summary,
+                error=error,
+                log_tail=log_tail,
+                metric_name=link.metric_name,
+                goal=link.goal,
+                rows=rows,
+                lease_ms=link.lease_ms,
+                handoff=handoff,
+            )
+
+        try:
+            return finish(summary or None, rows)
+        except ProtocolError:  # a value the wire format refuses must not lose the state
+            try:
+                return finish(None, self._keeper.sendable(rows))
+            except RedsweepError:
+                return False
+        except RedsweepError:
+            return False
+
+    def _stopped_state(self) -> RunState:
+        return RunState.KILLED if self._interrupts else RunState.STOPPED
+
+    # ---- a function, in this process ---------------------------------------------------------
+
+    def _run_function(
+        self, link: TrialLink
+    ) -> tuple[RunState, str | None, dict[str, Any], BaseException | None]:
+        assert self.function is not None
+        run = run_api.bind_trial(link, self._keeper)
+        error = None
+        reraise = None
+        try:
+            self._in_function = True
+            try:
+                self.function()
+            finally:
+                self._in_function = False
+            state = RunState.FINISHED
+        except run_api.StopTrial:
+            state = self._stopped_state()
+        except KeyboardInterrupt as exc:
+            state, reraise = RunState.KILLED, exc
+        except SystemExit as exc:
+            state = RunState.FINISHED if exc.code in (None, 0) else RunState.FAILED
+            error = None if state is RunState.FINISHED else f"SystemExit({exc.code!r})"
+        except BaseException as exc:
+            state, error = RunState.FAILED, format_error(exc)
+        finally:
+            run_api.unbind_trial(link)
+        if state is RunState.FINISHED and run.exit_code:
+            state, error = RunState.FAILED, f"finish(exit_code={run.exit_code})"
+        return state, error, dict(run.summary), reraise
+
+    # ---- a function, in a forked child -------------------------------------------------------
+
+    def _run_forked(self, link: TrialLink) -> tuple[RunState, str | None]:
+        read_fd, write_fd = os.pipe()
+        with warnings.catch_warnings():  # "fork() may deadlock" with threads: the child
+            warnings.simplefilter("ignore", DeprecationWarning)  # only starts fresh ones
+            pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(read_fd)
+            child_main(write_fd, self.url, link, self.function)  # type: ignore[arg-type]
+        os.close(write_fd)
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
+        exited = threading.Event()
+        status: list[int] = []
+
+        def reap() -> None:
+            status.append(os.waitpid(pid, 0)[1])
+            exited.set()
+            self._wake.set()
+
+        threading.Thread(target=reap, name=f"redsweep-wait-{pid}", daemon=True).start()
+        signalled = self._supervise(link, pid, exited.is_set)
+        _kill_group(pid, signal.SIGKILL)
+        exited.wait()
+        with os.fdopen(read_fd, "rb") as pipe:
+            error_text = pipe.read().decode("utf-8", "replace") or None
+        code = os.waitstatus_to_exitcode(status[0])
+        if code == 0:
+            return RunState.FINISHED, None
+        if code == STOPPED_CODE or (code < 0 and signalled):
+            return self._stopped_state(), None
+        if code < 0:
+            return RunState.FAILED, f"the trial's process was killed by signal {-code}"
+        return RunState.FAILED, error_text or f"the trial's process exited with code {code}"
+
+    # ---- a command ---------------------------------------------------------------------------
+
+    def _run_command(self, link: TrialLink) -> tuple[RunState, str | None, str | None]:
+        try:
+            argv = command_argv(
+                self.config,
+                link.params,
+                sweep_id=link.sweep_id,
+                run_id=link.trial_id,
+                agent_dir=self.agent_dir,
+            )
+        except RedsweepError as exc:
+            return RunState.FAILED, f"cannot build the command: {exc}", None
+        env = {
+            **os.environ,
+            run_api.ENV_SWEEP_ID: link.sweep_id,
+            run_api.ENV_RUN_ID: link.trial_id,
+            run_api.ENV_TOKEN: link.token,
+            run_api.ENV_LEASE_MS: str(link.lease_ms),
+            ENV_URL: self.url,
+        }
+        log_path = self.agent_dir / f"{link.trial_id}.log"
+        with open(log_path, "wb") as log:
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                return RunState.FAILED, f"cannot start {argv[0]!r}: {exc}", None
+        exited = threading.Event()
+
+        def reap() -> None:
+            proc.wait()
+            exited.set()
+            self._wake.set()
+
+        threading.Thread(target=reap, name=f"redsweep-wait-{proc.pid}", daemon=True).start()
+        try:
+            signalled = self._supervise(link, proc.pid, exited.is_set)
+        finally:
+            _kill_group(proc.pid, signal.SIGKILL)
+            exited.wait()
+        tail = _tail(log_path)
+        code = proc.returncode
+        if code == 0:
+            return RunState.FINISHED, None, tail
+        if signalled or self._refresh(link):
+            return self._stopped_state(), None, tail
+        if code < 0:
+            return RunState.FAILED, f"the command was killed by signal {-code}", tail
+        return RunState.FAILED, f"the command exited with code {code}", tail
+
+    def _refresh(self, link: TrialLink) -> bool:
+        """Ask the store once more whether the trial was to stop (a child that raised StopTrial
+        may exit before the renewer saw the request)."""
+        with contextlib.suppress(StoreError):
+            link.note(self.store.renew(link.sweep_id, link.trial_id, link.token, link.lease_ms))
+        return link.stopping
+
+    # ---- watching a child --------------------------------------------------------------------
+
+    def _supervise(self, link: TrialLink, pgid: int, exited: Callable[[], bool]) -> bool:
+        """Wait for the child to exit; SIGTERM its group when the trial must stop, SIGKILL after
+        the grace period (or at once on a hard interrupt). True when it was signalled."""
+        term_at: float | None = None
+        killed = False
+        while not exited():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            if exited():
+                break
+            if term_at is None and (link.stopping or link.lost or self._interrupts):
+                _kill_group(pgid, signal.SIGTERM)
+                term_at = time.monotonic()
+            due = term_at is not None and (
+                self._interrupts >= 2 or time.monotonic() - term_at >= self.grace_s
+            )
+            if due and not killed:
+                _kill_group(pgid, signal.SIGKILL)
+                killed = True
+        return term_at is not None
+
+
+def _kill_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _tail(path: Path, lines: int = TAIL_LINES) -> str:
+    """The last ``lines`` lines of a file (reading at most its last 256 KiB)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 256 * 1024))
+            data = fh.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", "replace")
+    return "\n".join(text.splitlines()[-lines:])
