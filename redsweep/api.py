@@ -45,7 +45,7 @@ def create_sweep(
     store = connect(url)
     try:
         grid = search.grid_size(config) if config.method is Method.GRID else None
-        sweep_id = store.create_sweep(
+        sweep_id = store.sweeps.create(
             config.raw,
             project=project or config.project,
             name=name or config.name,
@@ -100,7 +100,7 @@ def controller(
     sweep_id = sweep_id.rstrip("/").rsplit("/", 1)[-1]
     store = connect(redis)
     try:
-        info = store.get_sweep(sweep_id)
+        info = store.sweeps.get(sweep_id)
         config = load_config(info.config)
         progress = Progress(sweep_id, total=total_trials(config), metric=config.metric, out=out)
         options = {} if lease_ms is None else {"lease_ms": lease_ms}

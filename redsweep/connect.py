@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from redsweep.shared.server.local import embedded
+from redsweep.shared.server import embedded
 from redsweep.shared.store import Store
 
 ENV_URL = "REDSWEEP_REDIS_URL"

@@ -90,23 +90,23 @@ def control(
 
 def _apply(store: Store, verb: str, sweep_id: str) -> ControlResult:
     new, allowed = VERBS[verb]
-    before = store.sweep_state(sweep_id)
+    before = store.sweeps.state(sweep_id)
     if before not in allowed:
         raise _refusal(sweep_id, verb, before)
     reason = {"stop": STOPPED, "cancel": CANCELED}.get(verb)
     try:
-        info = store.set_sweep_state(sweep_id, new, allowed_from=allowed, reason=reason)
+        info = store.sweeps.set_state(sweep_id, new, allowed_from=allowed, reason=reason)
     except SweepStateError as exc:  # it changed since we looked: say what it is now
         raise _refusal(sweep_id, verb, S(exc.state)) from None
     killed: list[str] = []
     if verb == "cancel":
         # no trial starts any more (claim.lua refuses in a canceled sweep): kill the running
-        for trial in store.list_trials(sweep_id):
-            if trial.state is RunState.RUNNING and store.kill(
+        for trial in store.reads.trials(sweep_id):
+            if trial.state is RunState.RUNNING and store.trials.kill(
                 sweep_id, trial.id, RunState.KILLED, reason="the sweep was canceled"
             ):
                 killed.append(trial.id)
-        info = store.get_sweep(sweep_id)
+        info = store.sweeps.get(sweep_id)
     return ControlResult(
         sweep_id=sweep_id,
         verb=verb,
@@ -152,7 +152,9 @@ def update(
     grid = search.grid_size(parsed) if parsed.method is Method.GRID else None
     store = connect(redis)
     try:
-        removed = store.update_config(sweep_id, parsed.raw, grid_size=grid, run_cap=parsed.run_cap)
+        removed = store.sweeps.update_config(
+            sweep_id, parsed.raw, grid_size=grid, run_cap=parsed.run_cap
+        )
     finally:
         store.close()
     return parsed, removed

@@ -61,7 +61,7 @@ class Run:
         """Every logged row, oldest first, each with its ``_step``."""
         if self._store is None:
             raise NotFoundError(f"run {self.id} was not read from a store")
-        return self._store.history(self.sweep_id, self.id)
+        return self._store.reads.history(self.sweep_id, self.id)
 
     def scan_history(self) -> Iterator[dict[str, Any]]:
         """W&B's name for iterating the history."""
@@ -101,7 +101,7 @@ class Sweep:
     @cached_property
     def runs(self) -> list[Run]:
         """Every run, in the order they were added (read once, pipelined)."""
-        pairs = self._store.trials_and_runs(self.id, history=False)
+        pairs = self._store.reads.runs(self.id, history=False)
         now = self._store.server_time_ms()
         return [_run(self._store, trial, run.summary, now) for trial, run in pairs]
 
@@ -167,11 +167,11 @@ class Api:
 
     def sweep(self, path: str) -> Sweep:
         """The sweep ``path`` (its id, or W&B's ``entity/project/id``); NotFoundError."""
-        return Sweep(self._store, self._store.get_sweep(_last(path)))
+        return Sweep(self._store, self._store.sweeps.get(_last(path)))
 
     def sweeps(self, project: str | None = None) -> list[Sweep]:
         """Every sweep, oldest first; only those of ``project`` when given."""
-        return [Sweep(self._store, info) for info in self._store.list_sweeps(project)]
+        return [Sweep(self._store, info) for info in self._store.sweeps.list(project)]
 
     def run(self, path: str) -> Run:
         """The run ``SWEEP_ID/RUN_ID`` (W&B's ``entity/project/...`` prefixes are ignored)."""

@@ -50,7 +50,7 @@ def launch_sessions(obj: Context, sweep_id: str, n: int, pool: str, count: int |
     store = connect(obj.redis_url)
     try:
         ids = launch(store, sweep_id, n, pool=pool, count=count)
-        serving = [d for d in store.live_daemons() if d.pool == pool]
+        serving = [d for d in store.daemons.live() if d.pool == pool]
     finally:
         store.close()
     what = f"{n} agent session{'s' if n != 1 else ''}"

@@ -137,7 +137,7 @@ def server() -> None:
 @server.command("status")
 def server_status() -> None:
     """Say whether the local server runs, and where."""
-    from redsweep.shared.server.local import embedded
+    from redsweep.shared.server import embedded
 
     info = embedded.status()
     if info.running:
@@ -149,7 +149,7 @@ def server_status() -> None:
 @server.command("stop")
 def server_stop() -> None:
     """Stop the local server (its data stays in ./.redsweep/)."""
-    from redsweep.shared.server.local import embedded
+    from redsweep.shared.server import embedded
 
     click.echo("stopped" if embedded.stop() else "not running")
 

@@ -7,8 +7,7 @@ import re
 import pytest
 
 from redsweep.errors import NotFoundError
-from redsweep.shared import keys
-from redsweep.shared.store import mask_url, new_id
+from redsweep.shared.store import keys, mask_url, new_id
 
 
 def test_every_key_of_a_sweep_shares_its_hash_tag() -> None:
@@ -17,7 +16,10 @@ def test_every_key_of_a_sweep_shares_its_hash_tag() -> None:
         keys.controller("ab12cd34"),
         keys.trials("ab12cd34"),
         keys.running("ab12cd34"),
-        *keys.trial_keys("ab12cd34", "t1"),
+        keys.trial("ab12cd34", "t1"),
+        keys.trial_lease("ab12cd34", "t1"),
+        keys.trial_summary("ab12cd34", "t1"),
+        keys.trial_history("ab12cd34", "t1"),
         keys.queue("ab12cd34"),
         keys.inflight("ab12cd34", "host-1:4242"),
         keys.inflight_agents("ab12cd34"),

@@ -1,35 +1,55 @@
-"""The store: every Redis key and every read and write of redsweep.
+"""The store: every Redis key and every read and write of redsweep (the only redis imports).
 
-One class, :class:`Store`, built from its parts by job (the only modules importing redis):
+:class:`Store` is one connection and the store's parts on it, each a small facade by job:
 
-* :mod:`~redsweep.shared.store.connection`   connection, URLs, retries, Lua scripts, server time
-* :mod:`~redsweep.shared.store.sweeps` sweeps and the controller lease (fencing epoch)
-* :mod:`~redsweep.shared.store.trials` trials: add, claim, renew, report, finish, stop, reap
-* :mod:`~redsweep.shared.store.reads` trials read back: info, history, summary, runs
-* :mod:`~redsweep.shared.store.queue`  the trial queue, agents, dead letters
-* :mod:`~redsweep.shared.store.events` the controller's event inbox, a controller round's reads
-* :mod:`~redsweep.shared.store.calls`  the hot-path scripts' arguments and replies (Handoff)
+* ``store.sweeps``       sweeps: create, get, list, state changes, config updates
+                         (:mod:`~redsweep.shared.store.sweeps`)
+* ``store.controllers``  the controller lease and its fencing epoch, handovers
+* ``store.trials``       a trial's state changes: add, claim, renew, report, finish, stop, reap
+* ``store.reads``        trials read back: records, histories, summaries, engine run records
+* ``store.queue``        the trial queue: pop, take, ack, give back, dead letters
+* ``store.agents``       agents' heartbeats and counts
+* ``store.events``       the controller's event inbox, a controller round's reads
+* ``store.daemons``      worker daemons and their pools
 
-Key names live in :mod:`~redsweep.shared.store.keys` with the allowed state changes; every change is
-one Lua compare-and-set in ``shared/lua/`` (each file's header documents its KEYS and ARGV), so
-a retried call is harmless. Times come from the Redis server, never from host clocks. Values
-other than plain strings are packed with :mod:`~redsweep.shared.protocol`.
+Key names live in :mod:`~redsweep.shared.store.keys` with the allowed state changes; every
+change is one Lua compare-and-set in :mod:`~redsweep.shared.store.scripts` (each ``.lua``
+file's header documents its KEYS and ARGV), so a retried call is harmless. Each script has a
+call class beside it (its KEYS, its ARGV, what its reply means): the parts build a call and
+run it on the :class:`~redsweep.shared.store.connection.Connection`; :meth:`Store.batch`
+runs several in one round trip (the agent's hot path: :mod:`~redsweep.shared.store.calls`).
+Times come from the Redis server, never from host clocks. Values other than plain strings are
+packed with :mod:`~redsweep.shared.protocol`.
 
 Typical use::
 
     store = Store.from_url("redis://:secret@host:6379/0")
-    sweep_id = store.create_sweep(config.raw, project="demo", run_cap=10)
-    epoch = store.acquire_controller(sweep_id, "ctl-1", ttl_ms=10_000)
-    trial_id = store.add_trial(sweep_id, {"lr": 0.1}, epoch=epoch)
+    sweep_id = store.sweeps.create(config.raw, project="demo", run_cap=10)
+    epoch = store.controllers.acquire(sweep_id, "ctl-1", ttl_ms=10_000)
+    [trial_id] = store.trials.add(sweep_id, [{"lr": 0.1}], epoch=epoch)
+    taken = store.queue.take(sweep_id, "agent-1", 10_000)  # popped and claimed: a token
+    # ... the trial runs; its last rows, its finish and the next take in one round trip
+    # (ReportRows, Finish, Take from redsweep.shared.store.calls):
+    renewal, finished, next_taken = store.batch(
+        ReportRows(sweep_id, trial_id, taken.token, [(0, {"loss": 0.3})], lease_ms=10_000),
+        Finish(sweep_id, trial_id, taken.token, "finished", summary={"loss": 0.3}),
+        Take(sweep_id, "agent-1", 10_000, ack=taken.entry),
+    )
 """
 
 from __future__ import annotations
 
-from redsweep.shared.store.connection import mask_url, new_id, new_token
-from redsweep.shared.store.calls import Handoff
-from redsweep.shared.store.events import EventsMixin
-from redsweep.shared.store.daemons import PoolsMixin
-from redsweep.shared.store.queue import QueueMixin
+from typing import Any
+
+import redis
+
+from redsweep.shared.store.agents import Agents
+from redsweep.shared.store.connection import Connection, guarded, mask_url, new_id, new_token
+from redsweep.shared.store.controllers import Controllers
+from redsweep.shared.store.daemons import DaemonInfo, Daemons
+from redsweep.shared.store.events import Events
+from redsweep.shared.store.queue import Queue
+from redsweep.shared.store.reads import Reads
 from redsweep.shared.store.replies import (
     AgentInfo,
     DeadLetter,
@@ -39,15 +59,16 @@ from redsweep.shared.store.replies import (
     Taken,
     TrialInfo,
 )
-from redsweep.shared.store.sweeps import SweepsMixin
-from redsweep.shared.store.reads import TrialReadsMixin
-from redsweep.shared.store.trials import TrialsMixin
+from redsweep.shared.store.scripts import Call
+from redsweep.shared.store.sweeps import Sweeps
+from redsweep.shared.store.trials import Trials
 
 __all__ = [
     "AgentInfo",
+    "Call",
+    "DaemonInfo",
     "DeadLetter",
     "Event",
-    "Handoff",
     "Renewal",
     "Store",
     "SweepInfo",
@@ -59,13 +80,55 @@ __all__ = [
 ]
 
 
-class Store(SweepsMixin, TrialsMixin, TrialReadsMixin, QueueMixin, EventsMixin, PoolsMixin):
-    """A connection to one Redis server with every operation of redsweep on it.
+class Store:
+    """A connection to one Redis server with every operation of redsweep on it, by part.
 
     Make one with :meth:`Store.from_url`; it is safe to share between threads (redis-py keeps a
     connection pool). Connection problems raise :class:`~redsweep.errors.StoreError` naming the
     URL with its password masked.
     """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.url = conn.url
+        self.sweeps = Sweeps(conn)
+        self.controllers = Controllers(conn)
+        self.trials = Trials(conn)
+        self.reads = Reads(conn)
+        self.queue = Queue(conn)
+        self.agents = Agents(conn)
+        self.events = Events(conn)
+        self.daemons = Daemons(conn)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Store:
+        """Connect to ``redis://``, ``rediss://`` or ``unix://`` (lazily: the first command
+        connects); ``options`` as :meth:`Connection.from_url`."""
+        return cls(Connection.from_url(url, **options))
+
+    @property
+    def client(self) -> redis.Redis:
+        """The underlying redis-py client (for tests and the store's own parts)."""
+        return self.conn.client
+
+    def ping(self) -> bool:
+        """True when the server answers; False when it cannot be reached or refuses us."""
+        return self.conn.ping()
+
+    def batch(self, *calls: Call) -> tuple[Any, ...]:
+        """Run ``calls`` (:mod:`~redsweep.shared.store.calls`,
+        :mod:`~redsweep.shared.store.scripts`) in order in one round trip; what each answered,
+        in order."""
+        return self.conn.batch_calls(*calls)
+
+    @guarded
+    def server_time_ms(self) -> int:
+        """The server's clock in ms since the epoch (never the host's clock)."""
+        return self.conn.server_time_ms()
+
+    def close(self) -> None:
+        """Close every connection of this store."""
+        self.conn.close()
 
     def __enter__(self) -> Store:
         return self

@@ -1,4 +1,4 @@
-"""The store's connection: URLs, retries, error translation, Lua scripts, server time.
+"""The store's connection: URLs, retries, error translation, running calls, server time.
 
 Part of :mod:`redsweep.shared.store` (the store modules are the only redis imports).
 """
@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import functools
 import random
-import re
 import threading
-from collections.abc import Callable, Sequence
-from importlib import resources
+from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -22,21 +20,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from redsweep.errors import StoreError
-from redsweep.shared.store.keys import NO_START_STATES
+from redsweep.shared.store.scripts import Call, Script, lua_source
 
 F = TypeVar("F", bound=Callable[..., Any])
-S = TypeVar("S", bound="StoreBase")
 
 _ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 _SCHEMES = ("redis", "rediss", "unix")
-
-#: Bounds for the streams that nobody trims otherwise (approximate, MAXLEN ~).
-EVENTS_MAXLEN = 100_000
-DEAD_LETTERS_MAXLEN = 10_000
-#: Sweep states in which no trial may start (claim.lua refuses: the entry goes back).
-NO_START = tuple(sorted(s.value for s in NO_START_STATES))
-#: Error and log text kept on a trial (the tail end is kept).
-MAX_TEXT_CHARS = 64 * 1024
 
 
 def new_id(length: int = 8) -> str:
@@ -102,7 +91,7 @@ def guarded(fn: F) -> F:
     """Turn redis-py's connection and server errors into StoreError naming the masked URL."""
 
     @functools.wraps(fn)
-    def wrapper(self: StoreBase, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(self, *args, **kwargs)
         except AuthenticationError as exc:
@@ -127,50 +116,31 @@ def opt_float(raw: bytes | None) -> float | None:
     return None if raw in (None, b"") else float(raw)
 
 
-def tail(value: str | None, limit: int = MAX_TEXT_CHARS) -> str:
-    """The last ``limit`` characters of ``value`` ('' for None)."""
-    if not value:
-        return ""
-    return value if len(value) <= limit else value[-limit:]
+class Connection:
+    """A connection to one Redis (or Valkey) server, with the scripts registered on it.
 
-
-_INCLUDE = re.compile(r"^-- #include (\w+)$", re.MULTILINE)
-
-
-def lua_source(name: str) -> str:
-    """The text of ``lua/<name>.lua``; a line ``-- #include other`` becomes the script
-    ``other`` as a local function ``other(KEYS, ARGV)``, so that one script can make another's
-    compare-and-set part of a bigger step without a second copy of it."""
-    text = resources.files("redsweep.shared.store").joinpath(f"lua/{name}.lua").read_text("utf-8")
-
-    def include(match: re.Match[str]) -> str:
-        other = match.group(1)
-        return f"local function {other}(KEYS, ARGV)\n{lua_source(other)}\nend"
-
-    return _INCLUDE.sub(include, text)
-
-
-class StoreBase:
-    """A connection to one Redis (or Valkey) server, with the scripts registered on it."""
+    The store's parts (:mod:`~redsweep.shared.store`) share one and run their calls
+    (:mod:`~redsweep.shared.store.scripts`) with :meth:`call` and :meth:`batch_calls`, which
+    turn redis-py's errors into StoreError (:func:`guarded`, naming ``self.url``); so does each
+    of their methods that sends plain commands.
+    """
 
     def __init__(self, client: redis.Redis, url: str = "redis://?") -> None:
-        self._r = client
+        self.client = client
         self.url = mask_url(url)
         self._scripts: dict[str, Any] = {}
         self._lock = threading.Lock()
-        # (sweep id, consumer) -> where read_events continues: a pending entry id or ">"
-        self._event_cursors: dict[tuple[str, str], str] = {}
 
     @classmethod
     def from_url(
-        cls: type[S],
+        cls,
         url: str,
         *,
         health_check_interval: int = 30,
         socket_connect_timeout: float = 5.0,
         retries: int = 6,
         **kwargs: Any,
-    ) -> S:
+    ) -> Connection:
         """Connect to ``redis://``, ``rediss://`` or ``unix://`` (lazily: the first command
         connects). Connection errors are retried with backoff; every change is a CAS, so a
         retried command is harmless. Blocking reads wait as long as asked (no socket timeout).
@@ -196,74 +166,70 @@ class StoreBase:
             raise StoreError(f"bad Redis URL {mask_url(url)}: {exc}") from None
         return cls(client, url)
 
-    @property
-    def client(self) -> redis.Redis:
-        """The underlying redis-py client (for the store modules and tests)."""
-        return self._r
-
     def close(self) -> None:
         """Close every connection of this store."""
-        self._r.close()
+        self.client.close()
 
     def ping(self) -> bool:
         """True when the server answers; False when it cannot be reached or refuses us."""
         try:
-            return bool(self._r.ping())
+            return bool(self.client.ping())
         except (RedisConnectionError, RedisTimeoutError, ResponseError):
             return False
 
     @guarded
     def server_time_ms(self) -> int:
         """The server's clock in ms since the epoch (never the host's clock)."""
-        seconds, micros = self._r.time()
+        seconds, micros = self.client.time()
         return int(seconds) * 1000 + int(micros) // 1000
 
-    def _script(self, name: str) -> Any:
-        """The registered script ``lua/<name>.lua`` (loaded from the package once)."""
+    def script(self, name: str) -> Any:
+        """The registered script ``<name>.lua`` (loaded from the package once)."""
         script = self._scripts.get(name)
         if script is None:
             with self._lock:
                 script = self._scripts.get(name)
                 if script is None:
-                    script = self._r.register_script(lua_source(name))
+                    script = self.client.register_script(lua_source(name))
                     self._scripts[name] = script
         return script
 
-    def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        return self._script(name)(keys=list(keys), args=list(args))
+    @guarded
+    def call(self, call: Call) -> Any:
+        """Run one call; what its reply means (:meth:`Call.parse`)."""
+        return call.parse(self._send(call))
 
-    def _batch(self) -> Batch:
-        """A pipeline for several calls in one round trip (see :class:`Batch`)."""
-        return Batch(self)
+    @guarded
+    def batch_calls(self, *calls: Call) -> tuple[Any, ...]:
+        """Run ``calls`` in order in one round trip (not as a transaction); what each reply
+        means, each parsed by its own call, in order (the first error raises).
 
-
-class Batch:
-    """Commands and scripts sent in one round trip, run in order (not as a transaction).
-
-    Scripts go by their SHA alone: redis-py's own pipelined scripts ask the server whether it
-    knows them first, a round trip per pipeline. A script the server does not know (it was
-    restarted) is loaded and that call run again on its own: a call refused with NOSCRIPT
-    changed nothing, and each script is a compare-and-set anyway.
-    """
-
-    def __init__(self, store: StoreBase) -> None:
-        self._store = store
-        self.pipe = store._r.pipeline(transaction=False)
-        self._scripts: dict[int, tuple[str, list[str], list[Any]]] = {}
-
-    def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> None:
-        """Queue the script ``lua/<name>.lua``."""
-        sha = self._store._script(name).sha
-        self._scripts[len(self.pipe.command_stack)] = (name, list(keys), list(args))
-        self.pipe.evalsha(sha, len(keys), *keys, *args)
-
-    def execute(self) -> list[Any]:
-        """Send everything; the replies in order (errors other than NOSCRIPT raise)."""
-        scripts, self._scripts = self._scripts, {}
-        replies = self.pipe.execute(raise_on_error=False)
-        for i, reply in enumerate(replies):
-            if isinstance(reply, NoScriptError) and i in scripts:
-                replies[i] = self._store._run(*scripts[i])
+        Scripts go by their SHA alone: redis-py's own pipelined scripts ask the server whether
+        it knows them first, a round trip per pipeline. A script the server does not know (it
+        was restarted) is loaded and that call run again on its own: a call refused with
+        NOSCRIPT changed nothing, and each script is a compare-and-set anyway.
+        """
+        if len(calls) <= 1:
+            return tuple(self.call(c) for c in calls)
+        pipe = self.client.pipeline(transaction=False)
+        for c in calls:
+            if isinstance(c, Script):
+                sha = self.script(c.script).sha
+                pipe.evalsha(sha, len(c.keys), *c.keys, *c.args)
+            else:
+                pipe.execute_command(*c.command())
+        replies = pipe.execute(raise_on_error=False)
+        results = []
+        for c, reply in zip(calls, replies, strict=True):
+            if isinstance(reply, NoScriptError) and isinstance(c, Script):
+                reply = self._send(c)
             elif isinstance(reply, Exception):
                 raise reply
-        return replies
+            results.append(c.parse(reply))
+        return tuple(results)
+
+    def _send(self, call: Call) -> Any:
+        """The raw reply to one call (a script by its SHA, loaded when the server lacks it)."""
+        if isinstance(call, Script):
+            return self.script(call.script)(keys=call.keys, args=call.args)
+        return self.client.execute_command(*call.command())

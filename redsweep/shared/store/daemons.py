@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from redsweep.shared.store import keys
-from redsweep.shared.store.connection import StoreBase, guarded, opt_int, text
+from redsweep.shared.store.connection import Connection, guarded, opt_int, text
 
 #: What a daemon's code catches to outlive a Redis outage (RQ raises redis-py's errors).
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
@@ -35,11 +35,16 @@ class DaemonInfo:
     expires_ms: int = 0
 
 
-class PoolsMixin(StoreBase):
-    """The worker daemon registry (``redsweep workers``) and the set of known pools."""
+class Daemons:
+    """Worker daemons and the pools they serve."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._r = conn.client
+        self.url = conn.url
 
     @guarded
-    def register_daemon(
+    def register(
         self,
         daemon_id: str,
         *,
@@ -52,7 +57,7 @@ class PoolsMixin(StoreBase):
     ) -> None:
         """Say daemon ``daemon_id`` is alive for ``ttl_ms`` more (server time); call again as
         a heartbeat."""
-        now = self.server_time_ms()
+        now = self._conn.server_time_ms()
         key = keys.daemon(daemon_id)
         pipe = self._r.pipeline(transaction=True)
         pipe.hsetnx(key, "started_ms", now)
@@ -73,7 +78,7 @@ class PoolsMixin(StoreBase):
         pipe.execute()
 
     @guarded
-    def remove_daemon(self, daemon_id: str) -> None:
+    def remove(self, daemon_id: str) -> None:
         """Forget a daemon that leaves."""
         pipe = self._r.pipeline(transaction=True)
         pipe.delete(keys.daemon(daemon_id))
@@ -81,9 +86,9 @@ class PoolsMixin(StoreBase):
         pipe.execute()
 
     @guarded
-    def live_daemons(self) -> list[DaemonInfo]:
+    def live(self) -> list[DaemonInfo]:
         """Daemons whose registration has not expired, oldest first; expired ones are pruned."""
-        now = self.server_time_ms()
+        now = self._conn.server_time_ms()
         pipe = self._r.pipeline(transaction=False)
         pipe.zremrangebyscore(keys.daemons(), "-inf", now)
         pipe.zrangebyscore(keys.daemons(), f"({now}", "+inf", withscores=True)
@@ -117,6 +122,6 @@ class PoolsMixin(StoreBase):
         self._r.sadd(keys.pools(), pool)
 
     @guarded
-    def known_pools(self) -> list[str]:
+    def pools(self) -> list[str]:
         """Every pool a daemon served or a session was launched onto, sorted."""
         return sorted(p.decode() for p in self._r.smembers(keys.pools()))

@@ -6,6 +6,7 @@ truth), so an event read twice, or acked a round late, changes nothing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,7 +14,7 @@ from redis.exceptions import ResponseError
 
 from redsweep.errors import NotFoundError
 from redsweep.shared.store import keys
-from redsweep.shared.store.connection import StoreBase, guarded
+from redsweep.shared.store.connection import Connection, guarded
 from redsweep.shared.store.replies import Event, SweepInfo
 from redsweep.shared.store.sweeps import sweep_info
 
@@ -28,15 +29,23 @@ def _event(entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
     )
 
 
-class EventsMixin(StoreBase):
-    """Read, ack and take over the sweep's events; what a controller reads each round."""
+class Events:
+    """The controller's event inbox and what a controller reads each round."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._r = conn.client
+        self.url = conn.url
+        self._lock = threading.Lock()
+        # (sweep id, consumer) -> where read continues: a pending entry id or ">"
+        self._event_cursors: dict[tuple[str, str], str] = {}
 
     @guarded
     def sweep_and_queue(
         self, sweep_id: str, *, ack_events: Iterable[str] = ()
     ) -> tuple[SweepInfo, int]:
         """The sweep and how many entries wait on its queue, in one round trip (after acking
-        ``ack_events``, see :meth:`ack_events`); NotFoundError when there is no such sweep."""
+        ``ack_events``, see :meth:`ack`); NotFoundError when there is no such sweep."""
         pipe = self._r.pipeline(transaction=False)
         ids = list(ack_events)
         if ids:
@@ -51,13 +60,13 @@ class EventsMixin(StoreBase):
         return sweep_info(raw), int(queued)
 
     @guarded
-    def read_events(
+    def read(
         self, sweep_id: str, consumer: str, *, block_ms: int = 0, count: int = 100
     ) -> list[Event]:
         """The next events of the sweep's inbox for ``consumer``, waiting up to ``block_ms``
         (not at all when <= 0). The first call of a consumer on this store first takes over and
         returns every event read but not acked before (by any consumer: a restarted
-        controller re-reads what its predecessor left); ack each with :meth:`ack_events`.
+        controller re-reads what its predecessor left); ack each with :meth:`ack`.
         Where a consumer has got to is kept per Store: a new Store starts with the backlog."""
         stream = keys.events(sweep_id)
         where = (sweep_id, consumer)
@@ -78,7 +87,7 @@ class EventsMixin(StoreBase):
         return self._events(stream, self._read_group(stream, consumer, ">", count, block))
 
     @guarded
-    def controller_round(
+    def round(
         self,
         sweep_id: str,
         consumer: str,
@@ -88,12 +97,12 @@ class EventsMixin(StoreBase):
         count: int = 100,
     ) -> tuple[list[Event], SweepInfo, int]:
         """What a controller reads each round, in one round trip: ack the events it handled
-        (``ack``), wait up to ``block_ms`` for the next events (as :meth:`read_events`), then
+        (``ack``), wait up to ``block_ms`` for the next events (as :meth:`read`), then
         read the sweep and its queue length, as they are after the wait. NotFoundError when
         there is no such sweep."""
         ids = list(ack)
         if self._event_cursors.get((sweep_id, consumer)) != ">":  # the backlog first
-            events = self.read_events(sweep_id, consumer, count=count)
+            events = self.read(sweep_id, consumer, count=count)
             if events or self._event_cursors.get((sweep_id, consumer)) != ">":
                 return (events, *self.sweep_and_queue(sweep_id, ack_events=ids))
         stream = keys.events(sweep_id)
@@ -108,7 +117,7 @@ class EventsMixin(StoreBase):
         *_, read, raw, queued = pipe.execute(raise_on_error=False)
         if isinstance(read, ResponseError) and "NOGROUP" in str(read):
             # the stream was deleted under us: start afresh, the slow way
-            events = self.read_events(sweep_id, consumer, block_ms=block_ms, count=count)
+            events = self.read(sweep_id, consumer, block_ms=block_ms, count=count)
             return (events, *self.sweep_and_queue(sweep_id))
         for reply in (read, raw, queued):
             if isinstance(reply, Exception):
@@ -119,7 +128,7 @@ class EventsMixin(StoreBase):
         return events, sweep_info(raw), int(queued)
 
     @guarded
-    def ack_events(self, sweep_id: str, ids: Iterable[str]) -> int:
+    def ack(self, sweep_id: str, ids: Iterable[str]) -> int:
         """Acknowledge handled events (and delete them); returns how many were pending."""
         ids = list(ids)
         if not ids:

@@ -14,7 +14,7 @@ one cluster slot and one Lua script may touch them together. The layout::
     redsweep:{S}:handover                    string a dedicated controller asking an agent's
                                                     background controller to yield, PX ttl
     redsweep:{S}:trials                      zset   trial id -> seq
-    redsweep:{S}:running                     set    ids of running trials (for lapsed_trials)
+    redsweep:{S}:running                     set    ids of running trials (for trials.lapsed)
     redsweep:{S}:trial:{T}                   hash   id, seq, state, attempt, retry_of, token,
                                                     params (packed), worker, created_ms,
                                                     claimed_ms, finished_ms, error, log_tail,
@@ -42,7 +42,7 @@ from redsweep.shared.records import RunState, SweepState
 PREFIX = "redsweep"
 EVENTS_GROUP = "controller"
 
-# ---- the state machines (enforced by the Lua scripts in shared/lua/) ---------------------------
+# ---- the state machines (enforced by the Lua scripts in shared/store/scripts/) ---------------
 
 #: Trial state -> the states it may change to, and which script does it.
 #:   pending -> running                        claim.lua, take.lua (same attempt)
@@ -96,9 +96,9 @@ SWEEP_TRANSITIONS: dict[SweepState, frozenset[SweepState]] = {
     SweepState.CANCELED: frozenset({SweepState.RUNNING}),
 }
 
-#: Sweep states in which no trial may start (claim.lua) and none is added (add_trial.lua adds
-#: none to finished or canceled sweeps).
-NO_START_STATES = frozenset({SweepState.PAUSED, SweepState.FINISHED, SweepState.CANCELED})
+#: Sweep states in which no trial may start (claim.lua, take.lua): paused, and those of a sweep
+#: that is over (:attr:`SweepState.is_over`), to which add_trial.lua adds none either.
+NO_START_STATES = frozenset({SweepState.PAUSED, *(s for s in SweepState if s.is_over)})
 
 
 # ---- key names ---------------------------------------------------------------------------------
@@ -109,8 +109,14 @@ def sweeps_index() -> str:
     return f"{PREFIX}:sweeps"
 
 
-# Ids end up inside hash tags and key names: no braces, colons or whitespace.
-_ID = re.compile(r"[A-Za-z0-9_.@-]{1,128}\Z")
+# Ids end up inside hash tags and key names: no braces, colons or whitespace. A sweep or trial
+# id is 1 to MAX_ID_CHARS ASCII letters, digits and ID_PUNCTUATION.
+ID_PUNCTUATION = "_.@-"
+MAX_ID_CHARS = 128
+_ID = re.compile(rf"[A-Za-z0-9{re.escape(ID_PUNCTUATION)}]{{1,{MAX_ID_CHARS}}}\Z")
+#: :func:`valid_id` as a Lua pattern, without the length limit (take.lua checks the trial id
+#: of a queue entry with it and MAX_ID_CHARS before it claims the trial).
+ID_LUA_PATTERN = "^[A-Za-z0-9" + "".join(f"%{c}" for c in ID_PUNCTUATION) + "]+$"
 
 
 def valid_id(value: str) -> bool:
@@ -208,17 +214,7 @@ def events(sweep_id: str) -> str:
     return f"{_sweep(sweep_id)}:events"
 
 
-def trial_keys(sweep_id: str, trial_id: str) -> tuple[str, ...]:
-    """Every key that belongs to one trial."""
-    return (
-        trial(sweep_id, trial_id),
-        trial_lease(sweep_id, trial_id),
-        trial_summary(sweep_id, trial_id),
-        trial_history(sweep_id, trial_id),
-    )
-
-
-# ---- worker daemons and their pools (store_pools) ----------------------------------------------
+# ---- worker daemons and their pools (store.daemons) ---------------------------------------------
 #
 #   redsweep:daemons                         zset   daemon id -> registration expiry ms (server)
 #   redsweep:daemon:{D}                      hash   host, pid, pool, slots, gpus, started_ms,

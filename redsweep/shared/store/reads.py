@@ -9,10 +9,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from redsweep.errors import NotFoundError
-from redsweep.shared.store import keys
 from redsweep.shared.protocol import unpack_value
 from redsweep.shared.records import Run, RunState
-from redsweep.shared.store.connection import StoreBase, guarded, opt_float, opt_int, text
+from redsweep.shared.store import keys
+from redsweep.shared.store.connection import Connection, guarded, opt_float, opt_int, text
 from redsweep.shared.store.replies import TrialInfo
 
 
@@ -45,11 +45,16 @@ def trial_info(sweep_id: str, raw: Mapping[bytes, bytes]) -> TrialInfo:
     )
 
 
-class TrialReadsMixin(StoreBase):
-    """What the controller, the CLI and tests read of trials."""
+class Reads:
+    """Trials read back: records, histories, summaries, the engines' run records."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._r = conn.client
+        self.url = conn.url
 
     @guarded
-    def get_trial(self, sweep_id: str, trial_id: str) -> TrialInfo:
+    def trial(self, sweep_id: str, trial_id: str) -> TrialInfo:
         """The trial; NotFoundError when there is none."""
         raw = self._r.hgetall(keys.trial(sweep_id, trial_id))
         if not raw:
@@ -62,7 +67,7 @@ class TrialReadsMixin(StoreBase):
         return [t.decode() for t in self._r.zrange(keys.trials(sweep_id), 0, -1)]
 
     @guarded
-    def list_trials(self, sweep_id: str, trial_ids: Iterable[str] | None = None) -> list[TrialInfo]:
+    def trials(self, sweep_id: str, trial_ids: Iterable[str] | None = None) -> list[TrialInfo]:
         """Every trial of the sweep (or those of ``trial_ids`` that exist), in the order they
         were added (or given), in one pipelined round trip."""
         ids = self.trial_ids(sweep_id) if trial_ids is None else list(trial_ids)
@@ -83,14 +88,6 @@ class TrialReadsMixin(StoreBase):
 
     @guarded
     def runs(
-        self, sweep_id: str, trial_ids: Iterable[str] | None = None, *, history: bool = True
-    ) -> list[Run]:
-        """Trials as the engines' :class:`~redsweep.shared.records.Run` records (params,
-        state, summary and, with ``history``, every logged row), pipelined."""
-        return [run for _, run in self.trials_and_runs(sweep_id, trial_ids, history=history)]
-
-    @guarded
-    def trials_and_runs(
         self, sweep_id: str, trial_ids: Iterable[str] | None = None, *, history: bool = True
     ) -> list[tuple[TrialInfo, Run]]:
         """Each trial's record and its engine :class:`~redsweep.shared.records.Run` (summary

@@ -121,9 +121,9 @@ class DeadLetter:
 
 @dataclass(frozen=True)
 class Taken:
-    """A queue entry an agent took (:meth:`Store.take_trial`). With ``token`` set, the agent
-    holds its trial already (claimed in the same call); without, the entry is still to be
-    decoded and claimed, put back or dead-lettered as usual."""
+    """A queue entry an agent took (:class:`~redsweep.shared.store.calls.Take`). With
+    ``token`` set, the agent holds its trial already (claimed in the same call); without, the
+    entry is still to be decoded and claimed, put back or dead-lettered as usual."""
 
     entry: bytes
     trial_id: str | None = None

@@ -130,8 +130,8 @@ def _end_own_group() -> None:
 
 
 class Reporter:
-    """Sends logged ``(step, row)`` pairs of a trial with :meth:`Store.report_rows` from a
-    daemon thread, so ``log()`` never waits for Redis.
+    """Sends logged ``(step, row)`` pairs of a trial with ``store.trials.report`` (one
+    ReportRows call per batch) from a daemon thread, so ``log()`` never waits for Redis.
 
     Rows are sent in batches: a row waits up to :data:`LINGER_S` for the rows logged after it,
     so a training loop logging thousands of rows a second costs a few round trips a second,
@@ -296,7 +296,9 @@ class Reporter:
                     self._send(link, batch)
                 else:
                     store = link.store
-                    link.note(store.renew(link.sweep_id, link.trial_id, link.token, link.lease_ms))
+                    link.note(
+                        store.trials.renew(link.sweep_id, link.trial_id, link.token, link.lease_ms)
+                    )
                 self._last_ok = time.monotonic()
                 backoff, sent = 0.0, True
             except StoreError as exc:
@@ -316,7 +318,7 @@ class Reporter:
     def _send(self, link: TrialLink, rows: list[tuple[int, dict[str, Any]]]) -> None:
         def report(rows: list[tuple[int, dict[str, Any]]]) -> None:
             link.note(
-                link.store.report_rows(
+                link.store.trials.report(
                     link.sweep_id,
                     link.trial_id,
                     link.token,

@@ -200,8 +200,8 @@ def command_run(
         )
     store = Store.from_url(env[ENV_URL])
     sweep_id, trial_id = env[ENV_SWEEP_ID], env[ENV_RUN_ID]
-    trial = store.get_trial(sweep_id, trial_id)
-    sweep = store.get_sweep(sweep_id)
+    trial = store.reads.trial(sweep_id, trial_id)
+    sweep = store.sweeps.get(sweep_id)
     metric = sweep.config.get("metric") or {}  # validated when the sweep was made
     link = TrialLink(
         store,
@@ -240,22 +240,21 @@ def local_run(
     raw = {"method": "grid", "parameters": parameters, "name": name or "local run"}
     if project:
         raw["project"] = project
-    sweep_id = store.create_sweep(raw, project=project, name=name or "local run", grid_size=1)
+    sweep_id = store.sweeps.create(raw, project=project, name=name or "local run", grid_size=1)
     holder = f"local-{host()}-{os.getpid()}-{new_id(4)}"
     # play controller for a moment: add the one trial, then take it as its agent
-    epoch = store.acquire_controller(sweep_id, holder, 10_000)
+    epoch = store.controllers.acquire(sweep_id, holder, 10_000)
     if epoch is None:
         raise StoreError(f"could not take the controller lease of the new sweep {sweep_id}")
-    store.set_sweep_state(sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING])
-    trial_id = store.add_trial(sweep_id, params, epoch=epoch)
-    assert trial_id is not None  # a new sweep has no run_cap
-    store.heartbeat_agent(sweep_id, holder, 10_000, busy=True, host=host())
-    entry = store.pop_trial(sweep_id, holder, 0)
-    token = store.claim(sweep_id, trial_id, 1, holder, LOCAL_LEASE_MS)
+    store.sweeps.set_state(sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING])
+    [trial_id] = store.trials.add(sweep_id, [params], epoch=epoch)  # a new sweep has no run_cap
+    store.agents.heartbeat(sweep_id, holder, 10_000, busy=True, host=host())
+    entry = store.queue.pop(sweep_id, holder, 0)
+    token, _ = store.trials.claim(sweep_id, trial_id, 1, holder, LOCAL_LEASE_MS)
     if entry is not None:
-        store.ack(sweep_id, holder, entry)
-    store.remove_agent(sweep_id, holder)
-    store.release_controller(sweep_id, holder, epoch)
+        store.queue.ack(sweep_id, holder, entry)
+    store.agents.remove(sweep_id, holder)
+    store.controllers.release(sweep_id, holder, epoch)
     if token is None:
         raise StoreError(f"could not claim the trial of the local run's sweep {sweep_id}")
     link = TrialLink(
@@ -270,7 +269,7 @@ def finish_local(run: Run) -> None:
     link = run._link
     failed = bool(run.exit_code)
     try:
-        link.store.finish(
+        link.store.trials.finish(
             link.sweep_id,
             link.trial_id,
             link.token,
@@ -278,7 +277,7 @@ def finish_local(run: Run) -> None:
             summary=storable(run.summary),
             error=f"finished with exit code {run.exit_code}" if failed else None,
         )
-        link.store.set_sweep_state(
+        link.store.sweeps.set_state(
             link.sweep_id,
             SweepState.FINISHED,
             allowed_from=[SweepState.PENDING, SweepState.RUNNING, SweepState.PAUSED],

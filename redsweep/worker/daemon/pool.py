@@ -1,7 +1,7 @@
 """``redsweep worker``: a pool of RQ workers on this machine, one per slot (or GPU).
 
-The daemon process supervises one slot process per slot (:mod:`redsweep.worker.daemon.slot`), each an
-RQ worker on the pool's queue that runs agent sessions
+The daemon process supervises one slot process per slot (:mod:`redsweep.worker.daemon.slot`),
+each an RQ worker on the pool's queue that runs agent sessions
 (:mod:`redsweep.worker.daemon.job`). With ``gpus``, slot ``i`` and everything it starts see
 only ``CUDA_VISIBLE_DEVICES=gpus[i]``. The daemon registers itself in Redis (for
 ``redsweep workers``) with a heartbeat, restarts a slot that dies, and outlives Redis outages
@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from redsweep.errors import RedsweepError
-from redsweep.shared.store import keys
-from redsweep.shared.store import Store, mask_url, new_id
+from redsweep.shared.store import Store, keys, mask_url, new_id
 from redsweep.shared.store.daemons import DaemonInfo
 from redsweep.worker.api.run import host
 from redsweep.worker.daemon.job import DEFAULT_POOL, SessionJob, pool_queue
@@ -114,7 +113,7 @@ class Daemon:
         finally:
             self._stop_all(signal.SIGKILL, wait_s=5.0)
             with contextlib.suppress(RedsweepError):
-                store.remove_daemon(self.id)
+                store.daemons.remove(self.id)
             store.close()
             self._restore_signals(previous)
         self._say(f"redsweep worker {self.id}: drained, exiting")
@@ -154,7 +153,7 @@ class Daemon:
 
     def _register(self, store: Store) -> None:
         try:
-            store.register_daemon(
+            store.daemons.register(
                 self.id,
                 host=host(),
                 pid=os.getpid(),
@@ -250,7 +249,7 @@ def describe(store: Store) -> list[tuple[DaemonInfo, list[SlotView]]]:
         if known is None or known[0] < generation:
             workers[(daemon_id, slot)] = (generation, worker)
     out = []
-    for daemon in store.live_daemons():
+    for daemon in store.daemons.live():
         views = []
         for i in range(daemon.slots):
             gpu = daemon.gpus[i] if i < len(daemon.gpus) else None
@@ -274,4 +273,4 @@ def describe(store: Store) -> list[tuple[DaemonInfo, list[SlotView]]]:
 
 def queued_sessions(store: Store) -> dict[str, int]:
     """How many sessions wait on each known pool's queue."""
-    return {pool: len(pool_queue(store, pool)) for pool in store.known_pools()}
+    return {pool: len(pool_queue(store, pool)) for pool in store.daemons.pools()}

@@ -140,7 +140,7 @@ class SlotWorker(Worker):
         if sweep_id is None or not self.horse_pid:
             return
         try:
-            state = self.store.get_sweep(sweep_id).state
+            state = self.store.sweeps.get(sweep_id).state
         except RedsweepError:
             return
         if state is not SweepState.CANCELED:

@@ -10,9 +10,10 @@
 -- ARGV[3] run_cap ('' = none)
 -- ARGV[4] how many trials the caller saw in the index
 -- ARGV[5..] their ids
--- Returns {'ok', removed} | {'started', trial id, its state} | {'changed'} (trials were added
---         meanwhile: read again) | {'missing'}
-if redis.call('EXISTS', KEYS[1]) == 0 then
+-- Returns {'ok', removed} | {'started', trial id, its state, the sweep's state} | {'changed'}
+--         (trials were added meanwhile: read again) | {'missing'}
+local sweep_state = redis.call('HGET', KEYS[1], 'state')
+if not sweep_state then
   return {'missing'}
 end
 if redis.call('ZCARD', KEYS[2]) ~= tonumber(ARGV[4]) then
@@ -24,7 +25,7 @@ for i = 4, #KEYS do
     return {'changed'}
   end
   if state ~= 'pending' then
-    return {'started', ARGV[i + 1], state}
+    return {'started', ARGV[i + 1], state, sweep_state}
   end
 end
 for i = 4, #KEYS do

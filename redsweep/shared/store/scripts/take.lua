@@ -14,13 +14,19 @@
 -- ARGV[4] lease in ms
 -- ARGV[5] sweep id
 -- ARGV[6] wire version of trial messages
--- ARGV[7] key prefix of the sweep's trials: trial T's hash is prefix .. T, its lease
---         prefix .. T .. ':lease' (keys named by the entry, so not in KEYS; they share the
---         sweep's hash tag, so they live in the same cluster slot as KEYS)
--- ARGV[8] events stream MAXLEN (approximate)
--- ARGV[9] how many more trials the agent will start, this one included ('' = no limit; see
---         claim.lua)
--- ARGV[10..] sweep states in which no trial may start (passed on to claim)
+-- ARGV[7] the type tag of a trial message
+-- ARGV[8] the size limit of a message, in bytes
+-- ARGV[9] the length limit of a trial id, in characters
+-- ARGV[10] a Lua pattern a trial id matches
+-- ARGV[11] key prefix of the sweep's trials: trial T's hash is prefix .. T, its lease
+--          prefix .. T .. ':lease' (keys named by the entry, so not in KEYS; they share the
+--          sweep's hash tag, so they live in the same cluster slot as KEYS)
+-- ARGV[12] events stream MAXLEN (approximate)
+-- ARGV[13] how many more trials the agent will start, this one included ('' = no limit; see
+--          claim.lua)
+-- ARGV[14..] sweep states in which no trial may start (passed on to claim)
+-- The rules of a trial message (ARGV[6..10]) are the Python ones (protocol, keys.valid_id):
+-- an entry that breaks one is left to the caller, whose decoding says why.
 -- Returns {} (the queue is empty) | {'claimed', entry, trial id, params} | {'popped', entry}
 --         (not claimed here: the caller decodes the entry and claims, returns or
 --         dead-letters it as usual)
@@ -34,20 +40,23 @@ local entry = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
 if not entry then
   return {}
 end
+if #entry > tonumber(ARGV[8]) then
+  return {'popped', entry}
+end
 local ok, m = pcall(cmsgpack.unpack, entry)
-if not ok or type(m) ~= 'table' or m['v'] ~= tonumber(ARGV[6]) or m['t'] ~= 'trial'
+if not ok or type(m) ~= 'table' or m['v'] ~= tonumber(ARGV[6]) or m['t'] ~= ARGV[7]
     or m['sweep_id'] ~= ARGV[5] or type(m['attempt']) ~= 'number'
-    or type(m['trial_id']) ~= 'string' or #m['trial_id'] > 128
-    or not string.match(m['trial_id'], '^[%w_%.@%-]+$') then
+    or type(m['trial_id']) ~= 'string' or #m['trial_id'] > tonumber(ARGV[9])
+    or not string.match(m['trial_id'], ARGV[10]) then
   return {'popped', entry}
 end
 local trial_id = m['trial_id']
-local args = {tostring(m['attempt']), ARGV[2], ARGV[3], ARGV[4], trial_id, ARGV[8], ARGV[9]}
-for i = 10, #ARGV do
+local args = {tostring(m['attempt']), ARGV[2], ARGV[3], ARGV[4], trial_id, ARGV[12], ARGV[13]}
+for i = 14, #ARGV do
   args[#args + 1] = ARGV[i]
 end
 local reply = claim(
-  {ARGV[7] .. trial_id, ARGV[7] .. trial_id .. ':lease', KEYS[4], KEYS[5], KEYS[6], KEYS[7]},
+  {ARGV[11] .. trial_id, ARGV[11] .. trial_id .. ':lease', KEYS[4], KEYS[5], KEYS[6], KEYS[7]},
   args)
 if reply[1] == 'ok' then
   return {'claimed', entry, trial_id, reply[2]}

@@ -1,0 +1,348 @@
+"""Calls that change a trial's state: add, claim, renew, report, finish, stop, kill, reap.
+
+Part of :mod:`redsweep.shared.store.scripts`; the allowed changes are
+:data:`redsweep.shared.store.keys.TRIAL_TRANSITIONS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from redsweep.errors import FencedError, NotFoundError, StoreError, SweepStateError
+from redsweep.shared.protocol import encode, pack_value, unpack_value
+from redsweep.shared.records import Goal, RunState, SweepState, TrialMessage
+from redsweep.shared.store import keys
+from redsweep.shared.store.connection import new_id, new_token
+from redsweep.shared.store.replies import Renewal
+from redsweep.shared.store.scripts import (
+    EVENTS_MAXLEN,
+    NO_START,
+    Script,
+    count_arg,
+    goal_arg,
+    metric_value,
+    optional,
+    pairs,
+    tail,
+)
+
+#: Sweep states add_trial.lua adds no trial in (until the sweep is resumed).
+CLOSED = tuple(s.value for s in SweepState if s.is_over)
+_NOT_HELD = Renewal(ok=False)
+
+
+def renewal(reply: list[Any]) -> Renewal:
+    """What renew.lua and report.lua answer."""
+    if not int(reply[0]):
+        state = reply[3].decode() if len(reply) > 3 and reply[3] else ""
+        return Renewal(ok=False, state=RunState(state)) if state else _NOT_HELD
+    reason = reply[2] if len(reply) > 2 and reply[2] else None
+    return Renewal(
+        ok=True,
+        stop_requested=bool(int(reply[1])),
+        stop_reason=unpack_value(reason) if reason else None,
+    )
+
+
+class AddTrial(Script):
+    """add_trial.lua: record a trial with a new id and push its queue entry, fenced by the
+    controller's ``epoch``. Parses to 'ok' (added, or added already by this very call),
+    'capped' (``run_cap`` reached: nothing added) or 'exists' (the id is taken: try
+    :meth:`again`); FencedError, StoreError (the sweep is over) or NotFoundError."""
+
+    script = "add_trial"
+
+    def __init__(
+        self,
+        sweep_id: str,
+        params: Mapping[str, Any],
+        *,
+        epoch: int,
+        attempt: int = 1,
+        retry_of: str | None = None,
+        run_cap: int | None = None,
+        packed: bytes | None = None,
+    ) -> None:
+        self.sweep_id = sweep_id
+        self.params = params
+        self.epoch = int(epoch)
+        self.attempt = int(attempt)
+        self.retry_of = retry_of
+        self.run_cap = run_cap
+        self.trial_id = trial_id = new_id()
+        self.packed = packed if packed is not None else pack_value(dict(params))
+        message = encode(TrialMessage(sweep_id=sweep_id, trial_id=trial_id, attempt=self.attempt))
+        self.keys = [
+            keys.sweep(sweep_id),
+            keys.trial(sweep_id, trial_id),
+            keys.trials(sweep_id),
+            keys.queue(sweep_id),
+        ]
+        self.args = [
+            self.epoch,
+            trial_id,
+            self.packed,
+            self.attempt,
+            retry_of or "",
+            optional(run_cap),
+            message,
+            *CLOSED,
+        ]
+
+    def again(self) -> AddTrial:
+        """The same trial under another id (this one's id was taken)."""
+        return AddTrial(
+            self.sweep_id,
+            self.params,
+            epoch=self.epoch,
+            attempt=self.attempt,
+            retry_of=self.retry_of,
+            run_cap=self.run_cap,
+            packed=self.packed,
+        )
+
+    def parse(self, reply: list[Any]) -> Literal["ok", "capped", "exists"]:
+        answer = reply[0].decode()
+        if answer in ("ok", "capped", "exists"):
+            return answer  # type: ignore[return-value]
+        sweep_id = self.sweep_id
+        if answer == "fenced":
+            current = reply[1].decode() if len(reply) > 1 else "?"
+            raise FencedError(
+                f"controller epoch {self.epoch} of sweep {sweep_id} is stale (now {current}); "
+                "another controller took over"
+            )
+        if answer == "closed":
+            raise StoreError(f"sweep {sweep_id} is {reply[1].decode()}; cannot add trials")
+        if answer == "missing":
+            raise NotFoundError(f"no sweep {sweep_id!r}")
+        raise StoreError(f"add_trial.lua answered {answer!r}")
+
+
+class Claim(Script):
+    """claim.lua: pending -> running for ``attempt``, under a lease of ``lease_ms`` with a new
+    token. Parses to ``(token, params)``, or None when the trial was not pending at that
+    attempt; NotFoundError (no such trial), SweepStateError (the sweep lets no trial start
+    now). ``remaining``: the agent's count of trials still to start, this one included."""
+
+    script = "claim"
+
+    def __init__(
+        self,
+        sweep_id: str,
+        trial_id: str,
+        attempt: int,
+        worker: str,
+        lease_ms: int,
+        *,
+        remaining: int | None = None,
+    ) -> None:
+        self.sweep_id, self.trial_id = sweep_id, trial_id
+        self.token = new_token()
+        self.keys = [
+            keys.trial(sweep_id, trial_id),
+            keys.trial_lease(sweep_id, trial_id),
+            keys.sweep(sweep_id),
+            keys.running(sweep_id),
+            keys.events(sweep_id),
+            keys.agent(sweep_id, worker),
+        ]
+        self.args = [
+            int(attempt),
+            worker,
+            self.token,
+            int(lease_ms),
+            trial_id,
+            EVENTS_MAXLEN,
+            count_arg(remaining),
+            *NO_START,
+        ]
+
+    def parse(self, reply: list[Any]) -> tuple[str, dict[str, Any]] | None:
+        answer = reply[0]
+        if answer == b"missing":
+            raise NotFoundError(f"no trial {self.trial_id!r} in sweep {self.sweep_id!r}")
+        if answer == b"held":
+            state = reply[1].decode()
+            raise SweepStateError(
+                f"sweep {self.sweep_id} is {state}; no trial may start", self.sweep_id, state
+            )
+        if answer != b"ok":
+            return None
+        return self.token, dict(unpack_value(reply[1])) if len(reply) > 1 and reply[1] else {}
+
+
+class Renew(Script):
+    """renew.lua: extend a running trial's lease. Parses to a
+    :class:`~redsweep.shared.store.replies.Renewal` (``ok`` False: the holder lost it)."""
+
+    script = "renew"
+
+    def __init__(self, sweep_id: str, trial_id: str, token: str, lease_ms: int) -> None:
+        self.keys = [keys.trial(sweep_id, trial_id), keys.trial_lease(sweep_id, trial_id)]
+        self.args = [token, int(lease_ms)]
+
+    def parse(self, reply: list[Any]) -> Renewal:
+        return renewal(reply)
+
+
+class ReportRows(Script):
+    """report.lua: a running trial's logged ``(step, metrics)`` rows, one or more, in one call
+    (one event for the controller); renews the lease. Parses to a
+    :class:`~redsweep.shared.store.replies.Renewal`."""
+
+    script = "report"
+
+    def __init__(
+        self,
+        sweep_id: str,
+        trial_id: str,
+        token: str,
+        rows: Sequence[tuple[int, Mapping[str, Any]]],
+        *,
+        metric_name: str | None = None,
+        goal: Goal | str | None = None,
+        lease_ms: int,
+    ) -> None:
+        args: list[Any] = [
+            token,
+            int(lease_ms),
+            goal_arg(goal),
+            trial_id,
+            EVENTS_MAXLEN,
+            new_token(6),  # makes a retried call idempotent
+            len(rows),
+        ]
+        for step, metrics in rows:
+            metrics = dict(metrics)
+            summary = pairs(metrics)
+            args += [int(step), pack_value(metrics), metric_value(metrics, metric_name)]
+            args += [len(summary) // 2, *summary]
+        self.args = args
+        self.keys = [
+            keys.trial(sweep_id, trial_id),
+            keys.trial_lease(sweep_id, trial_id),
+            keys.trial_summary(sweep_id, trial_id),
+            keys.trial_history(sweep_id, trial_id),
+            keys.events(sweep_id),
+            keys.sweep(sweep_id),
+        ]
+
+    def parse(self, reply: list[Any]) -> Renewal:
+        return renewal(reply)
+
+
+class Finish(Script):
+    """finish.lua: end a running trial held with ``token`` in a terminal ``state`` (ValueError
+    for a state its holder may not set); ``summary`` is merged into its summary. Parses to
+    True, or False when refused (wrong token, not running, no such trial)."""
+
+    script = "finish"
+
+    def __init__(
+        self,
+        sweep_id: str,
+        trial_id: str,
+        token: str,
+        state: RunState | str,
+        *,
+        summary: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        log_tail: str | None = None,
+        metric_name: str | None = None,
+        goal: Goal | str | None = None,
+    ) -> None:
+        state = RunState(state)
+        if state not in keys.FINISH_STATES:
+            allowed = ", ".join(sorted(s.value for s in keys.FINISH_STATES))
+            raise ValueError(f"cannot finish a trial as {state.value!r}; use one of {allowed}")
+        self.keys = [
+            keys.trial(sweep_id, trial_id),
+            keys.trial_lease(sweep_id, trial_id),
+            keys.trial_summary(sweep_id, trial_id),
+            keys.running(sweep_id),
+            keys.events(sweep_id),
+            keys.sweep(sweep_id),
+        ]
+        self.args = [
+            token,
+            state.value,
+            tail(error),
+            tail(log_tail),
+            trial_id,
+            metric_value(summary, metric_name),
+            goal_arg(goal),
+            EVENTS_MAXLEN,
+            *pairs(summary),
+        ]
+
+    def parse(self, reply: list[Any]) -> bool:
+        return reply[0] == b"ok"
+
+
+class RequestStop(Script):
+    """request_stop.lua: ask the agent running the trial to stop it (it sees
+    ``stop_requested`` and ``reason`` on its next renew or report). Parses to False when the
+    trial is not running."""
+
+    script = "request_stop"
+
+    def __init__(self, sweep_id: str, trial_id: str, reason: Mapping[str, Any]) -> None:
+        self.keys = [keys.trial(sweep_id, trial_id)]
+        self.args = [pack_value(dict(reason))]
+
+    def parse(self, reply: int) -> bool:
+        return bool(reply)
+
+
+class Kill(Script):
+    """kill.lua: end a pending or running trial without its token, as ``killed`` or
+    ``stopped`` (ValueError for another state). Parses to False when the trial is terminal
+    already or unknown."""
+
+    script = "kill"
+
+    def __init__(
+        self,
+        sweep_id: str,
+        trial_id: str,
+        state: RunState | str = RunState.KILLED,
+        *,
+        reason: str | None = None,
+    ) -> None:
+        state = RunState(state)
+        if state not in keys.KILL_STATES:
+            raise ValueError(f"kill sets 'killed' or 'stopped', not {state.value!r}")
+        self.keys = [
+            keys.trial(sweep_id, trial_id),
+            keys.trial_lease(sweep_id, trial_id),
+            keys.running(sweep_id),
+            keys.events(sweep_id),
+            keys.sweep(sweep_id),
+        ]
+        self.args = [state.value, trial_id, tail(reason), EVENTS_MAXLEN]
+
+    def parse(self, reply: list[Any]) -> bool:
+        return reply[0] == b"ok"
+
+
+class Reap(Script):
+    """reap.lua: a running trial whose lease lapsed -> crashed. Parses to False while its
+    lease lives (or it is not running)."""
+
+    script = "reap"
+    ERROR = "lease lapsed: the agent running it stopped renewing"
+
+    def __init__(self, sweep_id: str, trial_id: str) -> None:
+        self.keys = [
+            keys.trial(sweep_id, trial_id),
+            keys.trial_lease(sweep_id, trial_id),
+            keys.running(sweep_id),
+            keys.events(sweep_id),
+            keys.sweep(sweep_id),
+        ]
+        self.args = [trial_id, self.ERROR, EVENTS_MAXLEN]
+
+    def parse(self, reply: int) -> bool:
+        return bool(reply)
