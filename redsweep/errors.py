@@ -73,10 +73,6 @@ class FencedError(StoreError):
     """This process lost its lease (controller or trial) and must stop acting on it."""
 
 
-class TrialStateError(StoreError):
-    """A trial state change was refused by its compare-and-set (wrong state, token or attempt)."""
-
-
 class SweepStateError(StoreError):
     """A sweep state change was refused by its compare-and-set (``state`` is the current one)."""
 

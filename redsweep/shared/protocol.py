@@ -18,22 +18,21 @@ from typing import Any, NoReturn, TypeVar
 import msgpack
 
 from redsweep.errors import ProtocolError
-from redsweep.shared.records import MetricReport, RunState, TrialMessage, TrialResult
+from redsweep.shared.records import TrialMessage
 
 WIRE_VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB: far above any real trial message, far below harm
 MAX_DEPTH = 64  # nesting of lists/dicts in a plain value
 
-WireRecord = TrialMessage | MetricReport | TrialResult
-R = TypeVar("R", TrialMessage, MetricReport, TrialResult)
+WireRecord = TrialMessage
+R = TypeVar("R", bound=TrialMessage)
 
-_TAGS: dict[type, str] = {TrialMessage: "trial", MetricReport: "report", TrialResult: "result"}
+#: The type tag ``t`` of a trial message (take.lua is given it to recognise one).
+TRIAL_TAG = "trial"
+
+_TAGS: dict[type, str] = {TrialMessage: TRIAL_TAG}
 _TYPES: dict[str, type] = {tag: cls for cls, tag in _TAGS.items()}
-_NAMES: dict[type, str] = {
-    TrialMessage: "trial message",
-    MetricReport: "metric report",
-    TrialResult: "trial result",
-}
+_NAMES: dict[type, str] = {TrialMessage: "trial message"}
 _HEADER = ("v", "t")
 
 
@@ -112,9 +111,7 @@ def _refuse_ext(code: int, data: bytes) -> NoReturn:
     raise _Invalid(f"msgpack ext type {code} is not allowed")
 
 
-def _pack(obj: Any, *, sort_keys: bool = False) -> bytes:
-    if sort_keys:
-        obj = _sorted(obj)
+def _pack(obj: Any) -> bytes:
     try:
         raw = msgpack.packb(obj, use_bin_type=True, strict_types=True)
     except (OverflowError, ValueError, TypeError) as exc:
@@ -124,14 +121,6 @@ def _pack(obj: Any, *, sort_keys: bool = False) -> bytes:
             f"encoded message is {len(raw)} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes"
         )
     return raw
-
-
-def _sorted(obj: Any) -> Any:
-    if type(obj) is dict:
-        return {key: _sorted(obj[key]) for key in sorted(obj)}
-    if type(obj) is list:
-        return [_sorted(v) for v in obj]
-    return obj
 
 
 def _unpack(raw: Any) -> Any:
@@ -185,21 +174,6 @@ def unpack_value(raw: bytes) -> Any:
     return _unpack(raw)
 
 
-def canonical_params(params: Mapping[str, Any]) -> bytes:
-    """A deterministic encoding of a parameter set, to compare stored params byte for byte.
-
-    Dict keys are sorted at every level; tuples become lists; numbers keep their type (``1.0``
-    stays a float, distinct from ``1``).
-    """
-    if not isinstance(params, Mapping):
-        raise ProtocolError(f"params must be a mapping, got {type(params).__name__}")
-    try:
-        plain = _plain(params)
-    except _Invalid as exc:
-        raise ProtocolError(f"cannot encode params: {exc}") from None
-    return _pack(plain, sort_keys=True)
-
-
 # ---- wire records ------------------------------------------------------------------------------
 
 
@@ -221,46 +195,9 @@ def _count(value: Any, name: str) -> int:
     return int(value)
 
 
-def _map(value: Any, name: str) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _Invalid(f"field {name!r} must be a map, got {type(value).__name__}")
-    return _plain(value, name)
-
-
-def _state(value: Any, name: str) -> RunState:
-    if isinstance(value, RunState):
-        return value
-    if type(value) is not str:
-        raise _Invalid(f"field {name!r} must be a run state string, got {type(value).__name__}")
-    try:
-        return RunState(value)
-    except ValueError:
-        allowed = ", ".join(s.value for s in RunState)
-        raise _Invalid(f"field {name!r}: {value!r} is not a run state ({allowed})") from None
-
-
-def _optional_str(value: Any, name: str) -> str | None:
-    return None if value is None else _str(value, name)
-
-
 # Per record: field name -> checker returning the normalised value (used both ways).
 _FIELDS: dict[type, dict[str, Any]] = {
     TrialMessage: {"sweep_id": _str, "trial_id": _str, "attempt": _count},
-    MetricReport: {
-        "sweep_id": _str,
-        "trial_id": _str,
-        "token": _str,
-        "step": _count,
-        "metrics": _map,
-    },
-    TrialResult: {
-        "sweep_id": _str,
-        "trial_id": _str,
-        "token": _str,
-        "state": _state,
-        "summary": _map,
-        "error": _optional_str,
-    },
 }
 
 
@@ -278,7 +215,7 @@ def encode(record: WireRecord) -> bytes:
     try:
         for name, check in _FIELDS[cls].items():
             value = check(getattr(record, name), name)
-            out[name] = value.value if isinstance(value, RunState) else value
+            out[name] = value
     except _Invalid as exc:
         raise ProtocolError(f"cannot encode {_describe(cls)}: {exc}") from None
     return _pack(out)

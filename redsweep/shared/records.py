@@ -1,6 +1,7 @@
 """Frozen records passed between redsweep's parts. A leaf module: it imports nothing of ours.
 
-Configs are validated once at the boundary (:mod:`redsweep.shared.engine.config`) into these records;
+Configs are validated once at the boundary (:mod:`redsweep.shared.engine.config`) into these
+records;
 everything after that trusts them.
 """
 
@@ -62,7 +63,6 @@ TERMINAL_STATES = frozenset(
 )
 
 # The store's trial states are the run states; "queued" on the wire is RunState.PENDING.
-TrialState = RunState
 
 
 class SweepState(str, enum.Enum):
@@ -71,6 +71,11 @@ class SweepState(str, enum.Enum):
     PAUSED = "paused"
     FINISHED = "finished"
     CANCELED = "canceled"
+
+    @property
+    def is_over(self) -> bool:
+        """Finished or canceled: no trial of the sweep starts (until it is resumed)."""
+        return self in (SweepState.FINISHED, SweepState.CANCELED)
 
 
 @dataclass(frozen=True)
@@ -221,26 +226,3 @@ class TrialMessage:
     sweep_id: str
     trial_id: str
     attempt: int
-
-
-@dataclass(frozen=True)
-class MetricReport:
-    """One ``log()`` row of a running trial, sent by the agent holding ``token``."""
-
-    sweep_id: str
-    trial_id: str
-    token: str
-    step: int
-    metrics: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class TrialResult:
-    """How a trial ended: its final state, summary metrics and, on failure, the error text."""
-
-    sweep_id: str
-    trial_id: str
-    token: str
-    state: RunState
-    summary: Mapping[str, Any] = field(default_factory=dict)
-    error: str | None = None

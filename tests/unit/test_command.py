@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from redsweep.errors import ConfigError
-from redsweep.shared.command import (
+from redsweep.shared.engine.command import (
     DEFAULT_COMMAND,
     args_json_path,
     command_argv,

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from redsweep.errors import ConfigError, ConfigProblem
-from redsweep.shared import params as P
-from redsweep.shared.config import load_config, parse_config
+from redsweep.shared.engine import params as P
+from redsweep.shared.engine.config import load_config, parse_config
 from redsweep.shared.records import Goal, Hyperband, Impute, Method, Metric
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from redsweep.shared import params as P
+from redsweep.shared.engine import params as P
 
 N = 4000
 

@@ -14,35 +14,14 @@ from redsweep.errors import ProtocolError
 from redsweep.shared.protocol import (
     MAX_MESSAGE_BYTES,
     MsgpackSerializer,
-    canonical_params,
     decode,
     encode,
     pack_value,
     unpack_value,
 )
-from redsweep.shared.records import MetricReport, RunState, TrialMessage, TrialResult
+from redsweep.shared.records import TrialMessage
 
 TRIAL = TrialMessage(sweep_id="sw1", trial_id="t-0007", attempt=2)
-REPORT = MetricReport(
-    sweep_id="sw1",
-    trial_id="t-0007",
-    token="tok-abc",
-    step=12,
-    metrics={
-        "loss": 0.25,
-        "acc": 1,
-        "nested": {"layer": [1, 2.5, "x", None, True], "deeper": {"k": {}}},
-        "name": "résumé ✓ 数据",
-    },
-)
-RESULT = TrialResult(
-    sweep_id="sw1",
-    trial_id="t-0007",
-    token="tok-abc",
-    state=RunState.FAILED,
-    summary={"loss": 0.125, "epochs": 3},
-    error="Traceback ...\nValueError: boom ✗",
-)
 
 
 def _packed(obj: object) -> bytes:
@@ -66,12 +45,11 @@ def _refused(raw: bytes, *, expected: type | None = None, match: str | None = No
 # ---- round trips ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("record", [TRIAL, REPORT, RESULT], ids=["trial", "report", "result"])
-def test_every_record_round_trips(record: object) -> None:
-    raw = encode(record)  # type: ignore[arg-type]
+def test_a_trial_message_round_trips() -> None:
+    raw = encode(TRIAL)
     assert isinstance(raw, bytes)
-    assert decode(raw) == record
-    assert decode(raw, type(record)) == record
+    assert decode(raw) == TRIAL
+    assert decode(raw, TrialMessage) == TRIAL
 
 
 def test_wire_map_has_version_tag_and_exact_fields() -> None:
@@ -82,52 +60,27 @@ def test_wire_map_has_version_tag_and_exact_fields() -> None:
         "trial_id": "t-0007",
         "attempt": 2,
     }
-    assert set(_map_of(RESULT)) == {
-        "v",
-        "t",
-        "sweep_id",
-        "trial_id",
-        "token",
-        "state",
-        "summary",
-        "error",
-    }
-
-
-def test_run_state_travels_as_its_string_value() -> None:
-    assert _map_of(RESULT)["state"] == "failed"
-    decoded = decode(encode(RESULT), TrialResult)
-    assert decoded.state is RunState.FAILED
-
-
-def test_result_defaults_round_trip() -> None:
-    result = TrialResult("s", "t", "tok", RunState.FINISHED)
-    assert decode(encode(result)) == result
 
 
 def test_nan_and_infinite_floats_survive() -> None:
-    report = MetricReport("s", "t", "tok", 0, {"nan": math.nan, "inf": math.inf, "ninf": -math.inf})
-    decoded = decode(encode(report), MetricReport)
-    assert math.isnan(decoded.metrics["nan"])
-    assert decoded.metrics["inf"] == math.inf
-    assert decoded.metrics["ninf"] == -math.inf
+    decoded = unpack_value(pack_value({"nan": math.nan, "inf": math.inf, "ninf": -math.inf}))
+    assert math.isnan(decoded["nan"])
+    assert decoded["inf"] == math.inf
+    assert decoded["ninf"] == -math.inf
 
 
 def test_numpy_scalars_and_tuples_become_plain_values() -> None:
-    report = MetricReport(
-        "s", "t", "tok", np.int64(3), {"a": np.float32(0.5), "b": (1, 2), "c": np.bool_(True)}
-    )
-    decoded = decode(encode(report), MetricReport)
-    assert decoded.step == 3
-    assert decoded.metrics == {"a": 0.5, "b": [1, 2], "c": True}
-    assert type(decoded.metrics["a"]) is float
-    assert type(decoded.metrics["c"]) is bool
+    decoded = decode(encode(TrialMessage("s", "t", np.int64(3))), TrialMessage)  # type: ignore[arg-type]
+    assert decoded.attempt == 3 and type(decoded.attempt) is int
+    metrics = unpack_value(pack_value({"a": np.float32(0.5), "b": (1, 2), "c": np.bool_(True)}))
+    assert metrics == {"a": 0.5, "b": [1, 2], "c": True}
+    assert type(metrics["a"]) is float
+    assert type(metrics["c"]) is bool
 
 
 def test_encode_refuses_values_that_are_not_plain() -> None:
-    bad = MetricReport("s", "t", "tok", 1, {"obj": object()})
     with pytest.raises(ProtocolError, match=r"metrics\.obj.*object"):
-        encode(bad)
+        pack_value({"metrics": {"obj": object()}})
     with pytest.raises(ProtocolError, match="attempt"):
         encode(TrialMessage("s", "t", "2"))  # type: ignore[arg-type]
     with pytest.raises(ProtocolError, match="not a wire record"):
@@ -135,9 +88,10 @@ def test_encode_refuses_values_that_are_not_plain() -> None:
 
 
 def test_encode_refuses_oversized_message() -> None:
-    big = MetricReport("s", "t", "tok", 1, {"blob": "x" * MAX_MESSAGE_BYTES})
     with pytest.raises(ProtocolError, match="over the limit"):
-        encode(big)
+        encode(TrialMessage("x" * MAX_MESSAGE_BYTES, "t", 1))
+    with pytest.raises(ProtocolError, match="over the limit"):
+        pack_value({"blob": "x" * MAX_MESSAGE_BYTES})
 
 
 # ---- refused input -------------------------------------------------------------------------------
@@ -153,7 +107,7 @@ def test_garbage_bytes_are_refused(raw: bytes) -> None:
 
 
 def test_truncated_message_is_refused() -> None:
-    raw = encode(REPORT)
+    raw = encode(TRIAL)
     for cut in (1, len(raw) // 2, len(raw) - 1):
         _refused(raw[:cut])
 
@@ -163,14 +117,14 @@ def test_trailing_bytes_are_refused() -> None:
 
 
 def test_ext_types_are_refused() -> None:
-    fields = _map_of(REPORT)
-    fields["metrics"] = {"when": msgpack.ExtType(42, b"payload")}
+    fields = _map_of(TRIAL)
+    fields["sweep_id"] = {"when": msgpack.ExtType(42, b"payload")}
     _refused(_wire(fields), match="ext type 42")
 
 
 def test_msgpack_timestamps_are_refused() -> None:
-    fields = _map_of(REPORT)
-    fields["metrics"] = {"when": msgpack.Timestamp(1_700_000_000)}
+    fields = _map_of(TRIAL)
+    fields["sweep_id"] = {"when": msgpack.Timestamp(1_700_000_000)}
     _refused(_wire(fields), match="Timestamp")
 
 
@@ -191,11 +145,11 @@ def test_oversized_input_is_refused_before_unpacking() -> None:
 
 
 def test_deep_nesting_is_refused() -> None:
-    fields = _map_of(REPORT)
+    fields = _map_of(TRIAL)
     deep: object = 1
     for _ in range(200):
         deep = [deep]
-    fields["metrics"] = {"deep": deep}
+    fields["sweep_id"] = {"deep": deep}
     _refused(_wire(fields), match="nested")
 
 
@@ -223,19 +177,15 @@ def test_unknown_type_tag_is_refused() -> None:
     _refused(_wire(fields), match="unknown type tag 'job'")
 
 
-def test_wrong_record_type_is_refused_when_one_is_expected() -> None:
-    _refused(encode(TRIAL), expected=MetricReport, match="expected a metric report, got a trial")
-
-
 def test_message_that_is_not_a_map_is_refused() -> None:
     _refused(_packed([1, "trial", "s", "t", 1]), match="expected a map")
 
 
 def test_missing_fields_are_refused() -> None:
-    fields = _map_of(RESULT)
-    del fields["token"]
-    del fields["error"]
-    _refused(_wire(fields), match="missing field.*token, error")
+    fields = _map_of(TRIAL)
+    del fields["trial_id"]
+    del fields["attempt"]
+    _refused(_wire(fields), match="missing field.*trial_id, attempt")
 
 
 def test_extra_fields_are_refused() -> None:
@@ -253,12 +203,6 @@ def test_extra_fields_are_refused() -> None:
         (TRIAL, "attempt", -1, "'attempt' must not be negative"),
         (TRIAL, "sweep_id", 5, "'sweep_id' must be a string"),
         (TRIAL, "trial_id", None, "'trial_id' must be a string"),
-        (REPORT, "metrics", [1, 2], "'metrics' must be a map"),
-        (REPORT, "step", None, "'step' must be an integer"),
-        (RESULT, "state", "exploded", "'exploded' is not a run state"),
-        (RESULT, "state", 3, "'state' must be a run state"),
-        (RESULT, "summary", "fine", "'summary' must be a map"),
-        (RESULT, "error", 42, "'error' must be a string"),
     ],
 )
 def test_wrong_field_types_are_refused(record: object, field: str, value: object, match: str):
@@ -269,10 +213,10 @@ def test_wrong_field_types_are_refused(record: object, field: str, value: object
 
 def test_non_string_map_keys_are_refused() -> None:
     # strict_map_key refuses int keys, the plain-value check refuses binary keys
-    fields = _map_of(REPORT)
-    fields["metrics"] = {1: 0.5}
+    fields = _map_of(TRIAL)
+    fields["sweep_id"] = {1: 0.5}
     _refused(_wire(fields))
-    fields["metrics"] = {b"loss": 0.5}
+    fields["sweep_id"] = {b"loss": 0.5}
     _refused(_wire(fields), match="map key")
 
 
@@ -281,7 +225,7 @@ def test_decode_of_non_bytes_is_refused() -> None:
         decode("not bytes")  # type: ignore[arg-type]
 
 
-# ---- plain values and canonical params -----------------------------------------------------------
+# ---- plain values -----------------------------------------------------------
 
 
 def test_plain_values_round_trip() -> None:
@@ -314,31 +258,6 @@ def test_unpack_value_is_as_strict_as_decode() -> None:
         with pytest.raises(ProtocolError) as info:
             unpack_value(raw)
         assert info.value.raw == raw
-
-
-def test_canonical_params_ignores_key_order_at_every_level() -> None:
-    a = {"b": 1, "a": {"y": 2, "x": [1, {"q": 1, "p": 2}]}}
-    b = {"a": {"x": [1, {"p": 2, "q": 1}], "y": 2}, "b": 1}
-    assert canonical_params(a) == canonical_params(b)
-    # keys come out sorted: map of 2, "a" first
-    assert canonical_params(a).startswith(b"\x82\xa1a")
-
-
-def test_canonical_params_keeps_integral_floats_apart_from_ints() -> None:
-    assert canonical_params({"x": 1.0}) != canonical_params({"x": 1})
-    assert unpack_value(canonical_params({"x": 1.0})) == {"x": 1.0}
-    assert type(unpack_value(canonical_params({"x": 1.0}))["x"]) is float
-
-
-def test_canonical_params_treats_tuples_and_numpy_like_plain_values() -> None:
-    assert canonical_params({"x": (1, 2), "y": np.float64(0.5)}) == canonical_params(
-        {"y": 0.5, "x": [1, 2]}
-    )
-
-
-def test_canonical_params_refuses_non_mappings() -> None:
-    with pytest.raises(ProtocolError):
-        canonical_params([("a", 1)])  # type: ignore[arg-type]
 
 
 # ---- RQ serializer -------------------------------------------------------------------------------

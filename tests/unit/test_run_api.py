@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from redsweep.errors import RedsweepError
-from redsweep.worker import run as run_api
-from redsweep.worker.config_view import Config, merge
+from redsweep.worker.api import functions as run_api
+from redsweep.worker.api.config import Config, merge
 
 
 def sweep_config() -> Config:

@@ -10,8 +10,8 @@ import math
 import pytest
 
 from redsweep.errors import ConfigError
+from redsweep.shared.engine.stopping import StopDecision, bands, stop_decisions, stop_runs
 from redsweep.shared.records import Goal, Hyperband, Method, Metric, Run, SweepConfig
-from redsweep.shared.stopping import StopDecision, bands, stop_decisions, stop_runs
 
 
 def make_config(hyperband: Hyperband | None, goal: Goal = Goal.MINIMIZE, name: str = "loss"):

@@ -31,8 +31,8 @@ from redsweep.shared.engine.params import (
     IntUniform,
     Param,
 )
-from redsweep.shared.records import Goal, Impute, Run, RunState, SweepConfig, is_finite_number
 from redsweep.shared.engine.values import MISSING, canonical, value_at
+from redsweep.shared.records import Goal, Impute, Run, RunState, SweepConfig, is_finite_number
 
 MIN_RESULTS = 2  # below this, sample at random
 FIT_POINTS = 40  # observations the hyperparameters are fitted on (O(n^3) per step)

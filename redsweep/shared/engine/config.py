@@ -25,8 +25,8 @@ from redsweep.shared.engine.config_params import (
     unknown_key,
 )
 from redsweep.shared.engine.params import Param
-from redsweep.shared.records import Goal, Hyperband, Impute, Method, Metric, SweepConfig
 from redsweep.shared.engine.yaml_lines import join, load_json, load_yaml
+from redsweep.shared.records import Goal, Hyperband, Impute, Method, Metric, SweepConfig
 
 __all__ = ["load_config", "parse_config"]
 

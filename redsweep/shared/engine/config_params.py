@@ -2,7 +2,8 @@
 
 :class:`Checker` collects :class:`~redsweep.errors.ConfigProblem` s (key path, message, YAML
 line) and holds the typed checks shared by every section. :func:`check_parameters` turns a
-``parameters:`` mapping into :mod:`~redsweep.shared.engine.params` objects, inferring distributions as
+``parameters:`` mapping into :mod:`~redsweep.shared.engine.params` objects, inferring
+distributions as
 W&B does when ``distribution`` is absent and filling in every default.
 """
 

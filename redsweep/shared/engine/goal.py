@@ -66,8 +66,3 @@ def done_reason(config: SweepConfig, runs: Sequence[Run]) -> str | None:
     if Method(config.method) is Method.GRID and search.grid_remaining(config, runs) <= 0:
         return GRID_EXHAUSTED
     return None
-
-
-def is_finished(config: SweepConfig, runs: Sequence[Run]) -> bool:
-    """The sweep is over: no more trials to issue and none still alive."""
-    return done_reason(config, runs) is not None and not any(run.state.is_alive for run in runs)

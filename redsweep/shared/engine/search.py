@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from redsweep.shared.engine.params import Categorical, Constant, IntUniform, Param, QUniform
-from redsweep.shared.records import Method, Run, SweepConfig
 from redsweep.shared.engine.values import MISSING, canonical, value_at
+from redsweep.shared.records import Method, Run, SweepConfig
 
 _PREFILL_MAX = 10_000  # int ranges up to this long get their value -> index table up front
 
