@@ -2,36 +2,57 @@
 
 It stands by while another controller holds the sweep's lease, runs rounds whenever none does
 (so the quickstart needs no second process), hands the lease over to a dedicated ``redsweep
-controller`` that asks for it, and rides out Redis outages with a back-off.
+controller`` that asks for it, and rides out Redis outages with a back-off (all by
+:class:`~redsweep.controller.lifecycle.Lifecycle`). Any other failure ends the thread at once
+and is handed to ``on_error``: a bug must not leave the sweep silently without a controller.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
+from collections.abc import Callable
 
 from redsweep.controller.controller import LEASE_MS, Controller
-from redsweep.errors import FencedError, StoreError
-from redsweep.shared.records import SweepState
+from redsweep.controller.lifecycle import Lifecycle
 from redsweep.shared.store import Store
-
-RETRY_MIN_S, RETRY_MAX_S = 0.5, 5.0  # the back-off while Redis is away
-_OVER = (SweepState.FINISHED, SweepState.CANCELED)
 
 
 class BackgroundController:
     """A controller in a daemon thread of an agent: it runs the sweep's controller whenever no
-    other controller holds the lease, and yields to a dedicated controller process."""
+    other controller holds the lease, and yields to a dedicated controller process.
 
-    def __init__(self, url: str, sweep_id: str, *, lease_ms: int = LEASE_MS) -> None:
+    When it fails (with anything but Redis being away or another controller taking over),
+    ``error`` is set, ``failed`` is True, the lease is released and ``on_error(error)`` is
+    called from the controller's thread, which then ends.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        sweep_id: str,
+        *,
+        lease_ms: int = LEASE_MS,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self.url = url
         self.sweep_id = sweep_id
         self.lease_ms = lease_ms
+        self.on_error = on_error
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._main, name=f"redsweep-controller-{sweep_id}", daemon=True
         )
         self.error: BaseException | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Whether the controller failed (``error`` says how); it runs no more then."""
+        return self.error is not None
+
+    @property
+    def alive(self) -> bool:
+        """Whether the controller's thread still runs (standing by or running rounds)."""
+        return self._thread.is_alive()
 
     def start(self) -> BackgroundController:
         self._thread.start()
@@ -40,48 +61,33 @@ class BackgroundController:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop and release the lease so another agent's controller can take over at once."""
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
 
     def _main(self) -> None:
-        store = Store.from_url(self.url)
-        backoff = RETRY_MIN_S
+        store: Store | None = None
         try:
-            while not self._stop.is_set():
-                try:
-                    if self._serve(store):
-                        return
-                    backoff = RETRY_MIN_S
-                except FencedError:
-                    continue  # another controller took over: stand by again
-                except StoreError:
-                    # Redis is away (restarting, a network blip): the agent goes on retrying its
-                    # own calls, and so does this thread; every change is a CAS, so a retry
-                    # after a half-done round is harmless
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, RETRY_MAX_S)
-        except BaseException as exc:  # a bug: reported by the agent, never kills the agent
+            store = Store.from_url(self.url)
+            controller = Controller(store, self.sweep_id, background=True, lease_ms=self.lease_ms)
+            Lifecycle(
+                controller, stop=self._stop, standby_s=self.lease_ms / 4000, ride_out=True
+            ).run()
+        except BaseException as exc:  # a bug: said at once, never kills the agent
             self.error = exc
+            if self.on_error is not None:
+                self.on_error(exc)
         finally:
-            store.close()
-
-    def _serve(self, store: Store) -> bool:
-        """Stand by until the lease is free, then run rounds; True once the sweep is over."""
-        if store.get_sweep(self.sweep_id).state in _OVER:
-            return True
-        controller = Controller(store, self.sweep_id, background=True, lease_ms=self.lease_ms)
-        if store.handover_requested(self.sweep_id) or not controller.acquire():
-            self._stop.wait(self.lease_ms / 4000)
-            return False
-        try:
-            while not self._stop.is_set() and controller.step():
-                pass
-        finally:
-            if controller.epoch is not None:
-                with contextlib.suppress(StoreError):
-                    controller.release()
-        return False
+            if store is not None:
+                store.close()
 
 
-def start_background(url: str, sweep_id: str, *, lease_ms: int = LEASE_MS) -> BackgroundController:
-    """Run the sweep's controller in a background thread whenever no other controller does."""
-    return BackgroundController(url, sweep_id, lease_ms=lease_ms).start()
+def start_background(
+    url: str,
+    sweep_id: str,
+    *,
+    on_error: Callable[[BaseException], None] | None = None,
+    lease_ms: int = LEASE_MS,
+) -> BackgroundController:
+    """Run the sweep's controller in a background thread whenever no other controller does;
+    ``on_error`` as :class:`BackgroundController`."""
+    return BackgroundController(url, sweep_id, lease_ms=lease_ms, on_error=on_error).start()

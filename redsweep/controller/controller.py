@@ -1,11 +1,14 @@
-"""The controller loop: lease, reconcile, suggest, enqueue, consume events, stop, finish.
+"""The controller's rounds: reconcile, suggest, enqueue, consume events, stop, finish.
 
-One controller runs per sweep, by a lease with a fencing epoch in Redis. It derives all its
-state from Redis (:class:`~redsweep.controller.view.SweepView`), so a restarted controller, or
-another host taking over, continues where the last one stopped: no grid point skipped or
-repeated, ``run_cap`` never exceeded (the store enforces it in the same Lua call that adds a
-trial). An agent with no controller around runs one in a background thread
-(:mod:`~redsweep.controller.background`); a dedicated controller process takes precedence.
+One controller runs per sweep, by a lease with a fencing epoch in Redis
+(:mod:`~redsweep.controller.lease`). It derives all its state from Redis
+(:class:`~redsweep.controller.view.SweepView`), so a restarted controller, or another host
+taking over, continues where the last one stopped: no grid point skipped or repeated,
+``run_cap`` never exceeded (the store enforces it in the same Lua call that adds a trial).
+:mod:`~redsweep.controller.lifecycle` runs the rounds, the same for ``redsweep controller``
+(:meth:`Controller.run`), an agent's background controller
+(:mod:`~redsweep.controller.background`) and ``controller --all``
+(:mod:`~redsweep.controller.many`); a dedicated controller takes precedence over an agent's.
 """
 
 from __future__ import annotations
@@ -13,16 +16,14 @@ from __future__ import annotations
 import collections
 import hashlib
 import math
-import os
-import socket
 import threading
 import time
-import uuid
 
 import numpy as np
 
+from redsweep.controller.lease import LEASE_MS, ControllerBusy, Lease
+from redsweep.controller.lifecycle import Lifecycle
 from redsweep.controller.view import SweepView
-from redsweep.errors import FencedError, RedsweepError
 from redsweep.progress import Progress
 from redsweep.shared.engine import search, stopping
 from redsweep.shared.engine.config import parse_config
@@ -30,32 +31,18 @@ from redsweep.shared.records import Method, RunState, SweepState
 from redsweep.shared.store import Store
 from redsweep.shared.store.replies import AgentInfo, Event, SweepInfo
 
-LEASE_MS = 10_000
+__all__ = ["AGENTS_EVERY_S", "LEASE_MS", "Controller", "ControllerBusy"]
+
 RETRIES = 1  # a crashed trial runs once more
 POLL_MS = 200
 AGENTS_EVERY_S = 0.5  # how stale the controller's list of live agents may be
 PREFETCH_S, RATE_WINDOW_S, MAX_PREFETCH = 0.05, 1.0, 256  # see Controller._prefetch
 EVENTS_CONSUMER = "controller"  # one name for every controller: a successor re-reads the backlog
-_BACKGROUND = "bg:"
-_OVER = (SweepState.FINISHED, SweepState.CANCELED)
-
-
-class ControllerBusy(RedsweepError):
-    """Another controller holds the sweep's lease."""
-
-    def __init__(self, sweep_id: str, holder: str) -> None:
-        self.holder = holder
-        super().__init__(f"sweep {sweep_id} already has a controller: {holder}")
-
-
-def holder_name(background: bool = False) -> str:
-    """Who a controller is, as shown to users: ``ctl:HOST:PID:RANDOM``."""
-    kind = _BACKGROUND if background else "ctl:"
-    return f"{kind}{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class Controller:
-    """The controller of one sweep. ``run()`` loops until the sweep is over."""
+    """The controller of one sweep: :meth:`acquire` the lease, then :meth:`step` a round at a
+    time; ``run()`` does both until the sweep is over."""
 
     def __init__(
         self,
@@ -71,55 +58,41 @@ class Controller:
         self.store = store
         self.sweep_id = sweep_id
         self.background = background
-        self.holder = holder_name(background)
+        self.lease = Lease(store, sweep_id, background=background, lease_ms=lease_ms)
         self.lease_ms = lease_ms
         self.retries = retries
         self.poll_ms = poll_ms
         self.progress = progress
-        self.epoch: int | None = None
         self.view: SweepView | None = None
-        self._next_renew = 0.0
         self._next_reap = 0.0
         self._agents: list[AgentInfo] = []
         self._agents_at = float("-inf")
-        self._handover_at = float("-inf")
         self._seed = int(hashlib.sha256(sweep_id.encode()).hexdigest()[:8], 16)
         self._config_raw: object = None
         self._ends: collections.deque[tuple[float, int]] = collections.deque()  # (when, how many)
         self._handled: list[str] = []  # ids of the events of the last round, acked next round
 
+    @property
+    def holder(self) -> str:
+        """This controller's name in the lease (``ctl:…`` or ``bg:…``)."""
+        return self.lease.holder
+
+    @property
+    def epoch(self) -> int | None:
+        """The fencing epoch while this controller holds the lease."""
+        return self.lease.epoch
+
     # ---- the lease -------------------------------------------------------------------------
 
     def acquire(self, wait_s: float = 0.0) -> bool:
-        """Take the lease (waiting up to ``wait_s``); load the sweep's state from Redis.
-
-        A dedicated controller asks an agent's background controller to hand the lease over;
-        another dedicated controller it waits for only until it sees it renew the lease (it
-        is alive then: no use waiting for the lease to lapse).
-        """
-        deadline = time.monotonic() + wait_s
-        seen: tuple[str, int] | None = None  # (holder, ttl) when last looked
-        while True:
-            epoch = self.store.acquire_controller(self.sweep_id, self.holder, self.lease_ms)
-            if epoch is not None:
-                break
-            holder, ttl = self.store.controller_lease(self.sweep_id)
-            holder = holder or ""
-            if not self.background and holder.startswith(_BACKGROUND):
-                self.store.request_handover(self.sweep_id, self.holder, self.lease_ms * 3)
-                deadline = max(deadline, time.monotonic() + self.lease_ms * 2 / 1000)
-            elif seen is not None and seen[0] == holder and ttl > seen[1]:
-                return False  # the holder renewed its lease since we last looked: alive
-            seen = (holder, ttl)
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.1)
-        self.epoch = epoch
-        self._next_renew = time.monotonic() + self.lease_ms / 3000
-        info = self.store.get_sweep(self.sweep_id)
+        """Take the lease (waiting up to ``wait_s``, as :meth:`Lease.take`); load the sweep's
+        state from Redis and start a pending sweep."""
+        if not self.lease.take(wait_s):
+            return False
+        info = self.store.sweeps.get(self.sweep_id)
         self._load_view(info)
         if info.state is SweepState.PENDING:
-            self.store.set_sweep_state(
+            self.store.sweeps.set_state(
                 self.sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING]
             )
         return True
@@ -131,51 +104,36 @@ class Controller:
         self.view.load()
 
     def release(self) -> None:
-        if self.epoch is not None:
-            self.store.release_controller(self.sweep_id, self.holder, self.epoch)
-            self.epoch = None
-
-    def _renew(self) -> None:
-        if time.monotonic() < self._next_renew:
-            return
-        assert self.epoch is not None
-        if not self.store.renew_controller(self.sweep_id, self.holder, self.epoch, self.lease_ms):
-            self.epoch = None
-            raise FencedError(f"controller {self.holder} lost the lease of sweep {self.sweep_id}")
-        self._next_renew = time.monotonic() + self.lease_ms / 3000
+        """Give the lease up, if held (once: see :meth:`Lease.release`)."""
+        self.lease.release()
 
     # ---- the loop --------------------------------------------------------------------------
 
     def run(self, stop: threading.Event | None = None) -> SweepInfo:
-        """Acquire the lease (ControllerBusy if another controller keeps it for a whole lease
-        period) and loop until the sweep is finished or canceled, or ``stop`` is set. Returns
-        the sweep as it ended."""
-        # a holder that just died still holds the lease until it lapses: wait that long
-        if not self.acquire(wait_s=self.lease_ms / 1000 + 0.5):
-            holder = self.store.controller_holder(self.sweep_id) or "another controller"
-            raise ControllerBusy(self.sweep_id, holder)
-        stop = stop or threading.Event()
+        """The foreground controller: take the lease (ControllerBusy if another controller keeps
+        it for a whole lease period, also after being fenced) and run rounds until the sweep is
+        finished or canceled, or ``stop`` is set. Returns the sweep as it ended."""
         try:
-            while not stop.is_set() and self.step():
-                pass
+            # a holder that just died still holds the lease until it lapses: wait that long
+            life = Lifecycle(self, stop=stop, wait_s=self.lease_ms / 1000 + 0.5)
+            info = life.run()
         finally:
-            if self.epoch is not None:
-                self.release()
             if self.progress is not None:
                 self.progress.close()
-        return self.store.get_sweep(self.sweep_id)
+        return info if info is not None else self.store.sweeps.get(self.sweep_id)
 
     def step(self) -> bool:
         """One round: renew, read events, reap, retry, stop, top up, finish. False when the
-        sweep is over or this controller must yield (fenced, or a handover was asked)."""
+        sweep is over or this controller must yield (a handover was asked); FencedError when
+        another controller took the lease."""
         assert self.view is not None
-        self._renew()
-        if self.background and self._handover_asked():
+        self.lease.renew()
+        if self.background and self.lease.handover_asked():
             self.release()
             return False
         # events only say what to re-read (Redis stays the truth): the last round's are acked
         # with this round's read, in the same round trip
-        events, info, queued = self.store.controller_round(
+        events, info, queued = self.store.events.round(
             self.sweep_id,
             EVENTS_CONSUMER,
             ack=self._handled,
@@ -183,7 +141,7 @@ class Controller:
             count=500,
         )
         self._handled = [e.id for e in events]
-        if info.state in _OVER:
+        if info.state.is_over:
             return False
         if info.config != self._config_raw:  # `sweep --update` replaced it (nothing had run)
             self._load_view(info)
@@ -210,14 +168,14 @@ class Controller:
         # every crash the view knows has now been retried or is out of retries; agents of a
         # done sweep stay while the store counts more crashes than that (a retry may come)
         if self.view.crashed() > info.crashes_handled:
-            self.store.set_crashes_handled(self.sweep_id, self.view.crashed())
+            self.store.sweeps.set_crashes_handled(self.sweep_id, self.view.crashed())
         reason = self.view.done_reason()
         if reason is not None and info.done_reason != reason:
-            self.store.set_done_reason(self.sweep_id, reason)
+            self.store.sweeps.set_done_reason(self.sweep_id, reason)
         if reason is None and info.state is SweepState.RUNNING:
             self._top_up(info, queued)
         elif reason is not None and self.view.alive() == 0 and info.state is SweepState.RUNNING:
-            self.store.set_sweep_state(
+            self.store.sweeps.set_state(
                 self.sweep_id,
                 SweepState.FINISHED,
                 allowed_from=[SweepState.RUNNING],
@@ -235,24 +193,23 @@ class Controller:
         if time.monotonic() < self._next_reap:
             return
         self._next_reap = time.monotonic() + min(1.0, self.lease_ms / 4000)
-        lapsed = self.store.lapsed_trials(self.sweep_id)
+        lapsed = self.store.trials.lapsed(self.sweep_id)
         for trial_id in lapsed:
-            self.store.reap(self.sweep_id, trial_id)
+            self.store.trials.reap(self.sweep_id, trial_id)
         self.view.refresh(lapsed)
-        self.store.requeue_orphans(self.sweep_id)
+        self.store.queue.requeue_orphans(self.sweep_id)
 
     def _retry(self, info: SweepInfo) -> None:
         if info.state is SweepState.CANCELED:
             return
         for trial in self.view.to_retry(self.retries):
-            trial_id = self.store.add_trial(
+            for trial_id in self.store.trials.add(
                 self.sweep_id,
-                trial.params,
-                epoch=self._epoch(),
+                [trial.params],
+                epoch=self.lease.current(),
                 attempt=trial.attempt + 1,
                 retry_of=trial.id,
-            )
-            if trial_id is not None:
+            ):
                 self.view.refresh([trial_id])
                 self._say(f"run {trial.id} crashed; running it again as {trial_id}")
 
@@ -270,7 +227,7 @@ class Controller:
                 "threshold": decision.threshold,
                 "value": decision.value,
             }
-            if self.store.request_stop(self.sweep_id, decision.run_id, reason):
+            if self.store.trials.request_stop(self.sweep_id, decision.run_id, reason):
                 self.view.refresh([decision.run_id])
 
     def _top_up(self, info: SweepInfo, queued: int) -> None:
@@ -293,8 +250,8 @@ class Controller:
         runs = self.view.all_runs() if search.needs_runs(config) else ()
         suggested = search.suggest(config, runs, want, rng)
         # the store checks run_cap atomically: fewer are added once it is reached
-        added = self.store.add_trials(
-            self.sweep_id, suggested, epoch=self._epoch(), run_cap=self.view.config.run_cap
+        added = self.store.trials.add(
+            self.sweep_id, suggested, epoch=self.lease.current(), run_cap=self.view.config.run_cap
         )
         for trial_id, params in zip(added, suggested, strict=False):
             self.view.add_pending(trial_id, params)
@@ -305,7 +262,7 @@ class Controller:
         None while any agent has no limit, or none is known yet."""
         if not agents or any(a.remaining is None for a in agents):
             return None
-        fresh = self.store.agents_remaining(self.sweep_id, [a.id for a in agents])
+        fresh = self.store.agents.remaining(self.sweep_id, [a.id for a in agents])
         return sum(n or 0 for n in fresh.values())
 
     def _prefetch(self, agents: int) -> int:
@@ -336,20 +293,11 @@ class Controller:
                 marked.add(event.trial_id)
         return marked
 
-    def _handover_asked(self) -> bool:
-        """Whether a dedicated controller asked for the lease (looked at every
-        AGENTS_EVERY_S: a handover may wait that long, a round trip per round is dearer)."""
-        now = time.monotonic()
-        if now < self._handover_at + AGENTS_EVERY_S:
-            return False
-        self._handover_at = now
-        return self.store.handover_requested(self.sweep_id) is not None
-
     def _live_agents(self) -> list[AgentInfo]:
         """The sweep's live agents, read at most every AGENTS_EVERY_S seconds."""
         now = time.monotonic()
         if now >= self._agents_at + AGENTS_EVERY_S:
-            self._agents = self.store.live_agents(self.sweep_id)
+            self._agents = self.store.agents.live(self.sweep_id)
             self._agents_at = now
         return self._agents
 
@@ -380,8 +328,3 @@ class Controller:
     def _say(self, text: str) -> None:
         if self.progress is not None:
             self.progress.message(text)
-
-    def _epoch(self) -> int:
-        if self.epoch is None:
-            raise FencedError(f"controller {self.holder} holds no lease")
-        return self.epoch

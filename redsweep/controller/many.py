@@ -4,23 +4,25 @@ One thread per sweep that is not finished or canceled, each running that sweep's
 :class:`~redsweep.controller.controller.Controller` under the sweep's own lease (so two
 ``--all`` processes on two hosts share the work, and either takes over what the other leaves),
 and a scan that picks up sweeps as they are created or resumed. Agents' background controllers
-hand their sweeps over to it, as to any dedicated controller.
+hand their sweeps over to it, as to any dedicated controller. A sweep's controller that fails
+(a bug, not Redis being away) says so with its traceback and is not started again here: agents'
+background controllers take the sweep over.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import traceback
 from typing import TextIO
 
 from redsweep.controller.controller import LEASE_MS, Controller
-from redsweep.errors import FencedError, NotFoundError, RedsweepError
-from redsweep.shared.records import SweepState
+from redsweep.controller.lifecycle import Lifecycle, describe
+from redsweep.errors import NotFoundError, RedsweepError
 from redsweep.shared.store import Store
 
 #: How often the list of sweeps is read for new ones (s).
 SCAN_S = 1.0
-_OVER = (SweepState.FINISHED, SweepState.CANCELED)
 
 
 class ManyControllers:
@@ -41,6 +43,7 @@ class ManyControllers:
         self._threads: dict[str, threading.Thread] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._failed: set[str] = set()  # sweeps whose controller failed here (not restarted)
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Scan and run controllers until ``stop`` is set; release every lease on the way out."""
@@ -72,12 +75,12 @@ class ManyControllers:
             return sorted(s for s, t in self._threads.items() if t.is_alive())
 
     def _scan(self, store: Store) -> None:
-        for info in store.list_sweeps(self.project):
-            if info.state in _OVER:
+        for info in store.sweeps.list(self.project):
+            if info.state.is_over:
                 continue
             with self._lock:
                 thread = self._threads.get(info.id)
-                if thread is not None and thread.is_alive():
+                if info.id in self._failed or (thread is not None and thread.is_alive()):
                     continue
                 thread = threading.Thread(
                     target=self._serve, args=(info.id,), name=f"redsweep-ctl-{info.id}", daemon=True
@@ -86,39 +89,39 @@ class ManyControllers:
             thread.start()
 
     def _serve(self, sweep_id: str) -> None:
-        """Control one sweep until it is over (taking the lease whenever it is free)."""
+        """Control one sweep until it is over (taking the lease whenever it is free); a
+        controller that fails says so and is not started again by this process."""
         store = Store.from_url(self.url)
         announced = False
+
+        def acquired() -> None:
+            nonlocal announced
+            if not announced:
+                self._say(f"controlling sweep {sweep_id}")
+                announced = True
+
         try:
-            while not self._stop.is_set():
-                try:
-                    if store.get_sweep(sweep_id).state in _OVER:
-                        return
-                    controller = Controller(store, sweep_id, lease_ms=self.lease_ms)
-                    if not controller.acquire(wait_s=0.0):
-                        self._stop.wait(self.lease_ms / 4000)  # another controller has it
-                        continue
-                    if not announced:
-                        self._say(f"controlling sweep {sweep_id}")
-                        announced = True
-                    try:
-                        while not self._stop.is_set() and controller.step():
-                            pass
-                    except FencedError:
-                        continue
-                    finally:
-                        if controller.epoch is not None:
-                            controller.release()
-                    info = store.get_sweep(sweep_id)
-                    if info.state in _OVER:
-                        reason = f" ({info.done_reason})" if info.done_reason else ""
-                        self._say(f"sweep {sweep_id} is {info.state.value}{reason}")
-                        return
-                except NotFoundError:
-                    return
-                except RedsweepError as exc:  # Redis away: try again shortly
-                    self._say(f"sweep {sweep_id}: {exc}; retrying")
-                    self._stop.wait(1.0)
+            controller = Controller(store, sweep_id, lease_ms=self.lease_ms)
+            info = Lifecycle(
+                controller,
+                stop=self._stop,
+                standby_s=self.lease_ms / 4000,  # while another controller has it
+                ride_out=True,
+                on_acquired=acquired,
+                on_outage=lambda exc: self._say(f"sweep {sweep_id}: {exc}; retrying"),
+            ).run()
+            if info is not None and announced:
+                reason = f" ({info.done_reason})" if info.done_reason else ""
+                self._say(f"sweep {sweep_id} is {info.state.value}{reason}")
+        except NotFoundError:
+            return
+        except Exception as exc:
+            with self._lock:
+                self._failed.add(sweep_id)
+            said = f"sweep {sweep_id}: the controller failed: {describe(exc)}"
+            if not isinstance(exc, RedsweepError):  # a bug: where it happened
+                said += "\n" + "".join(traceback.format_exception(exc)).rstrip()
+            self._say(said)
         finally:
             store.close()
 

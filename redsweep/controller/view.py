@@ -49,7 +49,7 @@ class SweepView:
 
     def load(self) -> None:
         """Read every trial of the sweep (in the order they were added)."""
-        pairs = self.store.trials_and_runs(self.sweep_id, history=self.with_history)
+        pairs = self.store.reads.runs(self.sweep_id, history=self.with_history)
         self.trials, self.runs = {}, {}
         self._alive, self._crashed, self._retried, self._first = set(), set(), set(), 0
         for trial, run in pairs:
@@ -60,7 +60,7 @@ class SweepView:
         ids = sorted(set(trial_ids))
         if not ids:
             return
-        for trial, run in self.store.trials_and_runs(self.sweep_id, ids, history=self.with_history):
+        for trial, run in self.store.reads.runs(self.sweep_id, ids, history=self.with_history):
             self._put(trial, run)
 
     def _put(self, trial: TrialInfo, run: Run) -> None:

@@ -1,0 +1,130 @@
+"""One controller's life on one sweep, the same for every kind of controller.
+
+Take the sweep's lease (waiting as the caller says), run rounds until asked to stop or the sweep
+is over, stand by (take the lease again) when fenced, release the lease on the way out (once,
+errors suppressed: an unreleased lease lapses by itself), and, where the caller wants it, ride
+out Redis outages with a back-off. The three kinds only say what differs:
+
+* ``redsweep controller SWEEP`` (:meth:`Controller.run`): waits a lease period for the lease,
+  then gives up with :class:`ControllerBusy`; Redis errors end it.
+* an agent's background controller (:mod:`~redsweep.controller.background`): a ``bg:`` holder,
+  which yields to a dedicated controller that asks for a handover; stands by while another
+  controller holds the lease; rides out outages.
+* ``redsweep controller --all`` (:mod:`~redsweep.controller.many`): stands by and rides out
+  outages, saying so.
+
+Every other error (a bug, a config it cannot read, a sweep that is gone) ends the life and is
+raised to the caller at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from redsweep.controller.lease import ControllerBusy
+from redsweep.errors import FencedError, RedsweepError, StoreError
+from redsweep.shared.store import SweepInfo
+
+if TYPE_CHECKING:
+    from redsweep.controller.controller import Controller
+
+RETRY_MIN_S, RETRY_MAX_S = 0.5, 5.0  # the back-off while Redis is away
+
+
+def describe(error: BaseException) -> str:
+    """A controller's failure in a line: our own errors by their message, others (bugs) with
+    their type too (``KeyError: 'x'``)."""
+    if isinstance(error, RedsweepError):
+        return str(error)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+class Lifecycle:
+    """Run ``controller`` on its sweep until ``stop`` is set or the sweep is over.
+
+    ``wait_s``: how long each try to take the lease waits. ``standby_s``: when the lease is
+    not had, wait this long and try again (None: raise :class:`ControllerBusy` naming the
+    holder). ``ride_out``: on StoreError (Redis away, or a change refused because the sweep
+    changed meanwhile: every change is a compare-and-set, so a retry after a half-done round
+    is harmless) back off from RETRY_MIN_S to RETRY_MAX_S and try again, calling
+    ``on_outage(error)`` each time; else raise it. ``on_acquired()`` is called each time the
+    lease is taken. A background controller (``controller.background``) also takes no lease
+    while a dedicated controller asks for a handover.
+    """
+
+    def __init__(
+        self,
+        controller: Controller,
+        *,
+        stop: threading.Event | None = None,
+        wait_s: float = 0.0,
+        standby_s: float | None = None,
+        ride_out: bool = False,
+        on_acquired: Callable[[], None] | None = None,
+        on_outage: Callable[[StoreError], None] | None = None,
+    ) -> None:
+        if controller.background and standby_s is None:
+            raise ValueError("a background controller stands by: give standby_s")
+        self.controller = controller
+        self.stop = stop if stop is not None else threading.Event()
+        self.wait_s = wait_s
+        self.standby_s = standby_s
+        self.ride_out = ride_out
+        self.on_acquired = on_acquired
+        self.on_outage = on_outage
+
+    def run(self) -> SweepInfo | None:
+        """Until stopped (None) or the sweep is over (the sweep as it ended). Raises
+        ControllerBusy, an unridden StoreError and every other error at once, the lease
+        released."""
+        backoff = RETRY_MIN_S
+        while not self.stop.is_set():
+            try:
+                over = self._tenure()
+            except FencedError:
+                continue  # another controller took over: stand by, take the lease when free
+            except StoreError as exc:
+                if not self.ride_out:
+                    raise
+                if self.on_outage is not None:
+                    self.on_outage(exc)
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, RETRY_MAX_S)
+                continue
+            if over is not None:
+                return over
+            backoff = RETRY_MIN_S
+        return None
+
+    def _tenure(self) -> SweepInfo | None:
+        """Once: the sweep if it is over; else take the lease (or stand by) and run rounds
+        until stopped, over or yielded, then release it."""
+        ctl = self.controller
+        info = ctl.store.sweeps.get(ctl.sweep_id)
+        if info.state.is_over:
+            return info
+        if ctl.background and ctl.store.controllers.handover_requested(ctl.sweep_id):
+            self._stand_by()  # a dedicated controller is about to take over
+            return None
+        try:
+            if not ctl.acquire(self.wait_s):
+                self._stand_by()
+                return None
+            if self.on_acquired is not None:
+                self.on_acquired()
+            while not self.stop.is_set() and ctl.step():
+                pass
+        finally:
+            with contextlib.suppress(RedsweepError):
+                ctl.release()
+        return None
+
+    def _stand_by(self) -> None:
+        if self.standby_s is None:
+            ctl = self.controller
+            holder = ctl.store.controllers.holder(ctl.sweep_id) or "another controller"
+            raise ControllerBusy(ctl.sweep_id, holder)
+        self.stop.wait(self.standby_s)
