@@ -42,7 +42,7 @@ from pathlib import Path
 
 import redis
 
-from redsweep.shared.server import LocalServer, free_port
+from redsweep.shared.server.local import LocalServer, free_port
 
 URL_ENV = "DISPATCH_BENCH_URL"  # the worker processes' Redis URL (kept out of argv)
 WORKERS = 2
@@ -77,7 +77,7 @@ def redsweep_worker(sweep_id: str) -> None:
         redsweep.log({"y": redsweep.config.x**2})
 
     result = redsweep.agent(sweep_id, function=objective, redis=os.environ[URL_ENV])
-    print(f"agent ran {result.ran} trials: {result.reason}", file=sys.stderr)
+    print(f"agent ran {result.ran} trials: {result.why}", file=sys.stderr)
 
 
 def optuna_worker(study_name: str, n_trials: int) -> None:
@@ -151,7 +151,7 @@ def run_redsweep(url: str, trials: int, workdir: Path, controller: str) -> Measu
     _wait_all(procs, workdir)
     wall = time.perf_counter() - start
     with Store.from_url(url) as store:
-        done = [t for t in store.list_trials(sweep_id) if t.finished_ms and t.claimed_ms]
+        done = [t for t in store.reads.trials(sweep_id) if t.finished_ms and t.claimed_ms]
     first = min(t.claimed_ms for t in done)  # type: ignore[type-var]
     last = max(t.finished_ms for t in done)  # type: ignore[type-var]
     return Measure(len(done), (last - first) / 1000, wall)

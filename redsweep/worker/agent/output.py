@@ -1,14 +1,16 @@
-"""What an agent prints: a line per trial (or a status line on a terminal), and its last line.
+"""What an agent prints: a line per trial (or a status line on a terminal), messages, and its
+last line (what it ran, the sweep's best run).
 
-A mixin of :class:`~redsweep.worker.agent.session.AgentSession`, which owns the attributes declared
-below.
+:class:`AgentOutput` is the agent's only writer: the session, its signal handlers and its
+background controller's thread all print through it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
-from typing import Any
+from typing import TextIO
 
 from redsweep.errors import RedsweepError
 from redsweep.progress import Progress
@@ -21,36 +23,64 @@ from redsweep.worker.trial.runner import TrialOutcome
 SHOW_EVERY_S = 0.25
 
 
-class ProgressMixin:
-    """Shows each trial's end with the sweep's counts, and the best run at the end."""
+class AgentOutput:
+    """Shows each trial's end with the sweep's counts, messages, and the best run at the end.
 
-    sweep_id: str
-    agent_id: str
-    function: Any
-    isolate: bool
-    result: AgentResult
-    _metric: Metric | None
-    _progress: Progress
-    _shown: SweepInfo | None
-    _shown_at: float
-    _ended_since: list[tuple[str, float | None]]
+    ``summary_in_store``: the trials report from another process (a command, a forked child),
+    so a trial's metric is read from the store rather than from its outcome. Safe to call
+    from any thread, and from a signal handler in the main thread (the lock is reentrant).
+    """
 
-    def _show(self, store: Store, outcome: TrialOutcome) -> SweepInfo | None:
+    def __init__(
+        self,
+        store: Store,
+        sweep_id: str,
+        *,
+        metric: Metric | None,
+        total: int | None,
+        out: TextIO,
+        summary_in_store: bool,
+    ) -> None:
+        self._store = store
+        self._sweep_id = sweep_id
+        self._metric = metric
+        self._summary_in_store = summary_in_store
+        self._progress = Progress(sweep_id, total=total, metric=metric, out=out)
+        self._lock = threading.RLock()
+        self._shown: SweepInfo | None = None  # the sweep as last shown in a progress line
+        self._shown_at = float("-inf")
+        self._ended_since: list[tuple[str, float | None]] = []  # trials ended since _shown
+
+    def follow(self, metric: Metric | None, total: int | None) -> None:
+        """The sweep's config was replaced: its metric and size now."""
+        with self._lock:
+            self._metric = metric
+            self._progress.metric = metric
+            self._progress.total = total
+
+    def message(self, text: str) -> None:
+        """A line of its own."""
+        with self._lock:
+            self._progress.message(text)
+
+    def trial_ended(self, outcome: TrialOutcome) -> SweepInfo | None:
+        """Show the trial's end; returns the sweep when it was read for the line."""
+        metric = self._metric
         value = None
-        if self._metric is not None:
+        if metric is not None:
             summary = outcome.summary
-            if self.function is None or self.isolate:  # the child reported it
+            if self._summary_in_store:
                 with contextlib.suppress(RedsweepError):
-                    summary = store.summary(self.sweep_id, outcome.trial_id)
-            raw = summary.get(self._metric.name)
+                    summary = self._store.reads.summary(self._sweep_id, outcome.trial_id)
+            raw = summary.get(metric.name)
             if isinstance(raw, (int, float)) and not isinstance(raw, bool):
                 value = float(raw)
         # the sweep's counts for the line: re-read at most every SHOW_EVERY_S, so that short
-        # trials do not pay a round trip each (the loop looks at the sweep on its own clock)
+        # trials do not pay a round trip each (the session looks at the sweep on its own clock)
         fresh: SweepInfo | None = None
         if self._shown is None or time.monotonic() - self._shown_at >= SHOW_EVERY_S:
             try:
-                fresh = self._shown = store.get_sweep(self.sweep_id)
+                fresh = self._shown = self._store.sweeps.get(self._sweep_id)
             except RedsweepError:
                 return None
             self._shown_at = time.monotonic()
@@ -65,36 +95,40 @@ class ProgressMixin:
         for ended, ended_value in self._ended_since:
             counts[ended] = counts.get(ended, 0) + 1
             counts["running"] = max(0, counts.get("running", 0) - 1)
-            metric = self._metric
             if (
                 ended_value is not None
                 and metric is not None
                 and (best is None or metric.better(ended_value, best))
             ):
                 best = ended_value
-        self._progress.trial_ended(
-            outcome.trial_id,
-            state,
-            value=value,
-            seconds=outcome.seconds,
-            counts=counts,
-            best=best,
-            note=note,
-        )
+        with self._lock:
+            self._progress.trial_ended(
+                outcome.trial_id,
+                state,
+                value=value,
+                seconds=outcome.seconds,
+                counts=counts,
+                best=best,
+                note=note,
+            )
         return fresh
 
-    def _say_best(self, store: Store) -> None:
-        """One closing line: what this agent ran and the sweep's best run so far."""
-        r = self.result
-        line = f"agent {self.agent_id} ran {r.ran} trial{'s' if r.ran != 1 else ''}"
+    def closing(self, result: AgentResult) -> None:
+        """One closing line: what this agent ran and the sweep's best run so far; then the
+        status line (on a terminal) is closed."""
+        r = result
+        line = f"agent {r.agent_id} ran {r.ran} trial{'s' if r.ran != 1 else ''}"
         if r.failed:
             line += f" ({r.failed} failed)"
+        metric = self._metric
         with contextlib.suppress(RedsweepError):
-            info = store.get_sweep(self.sweep_id)
-            if self._metric is not None and info.best_trial and info.best_value is not None:
-                best = store.get_trial(self.sweep_id, info.best_trial)
+            info = self._store.sweeps.get(self._sweep_id)
+            if metric is not None and info.best_trial and info.best_value is not None:
+                best = self._store.reads.trial(self._sweep_id, info.best_trial)
                 line += (
-                    f"; best run {best.id}: {self._metric.name}={info.best_value:.6g} "
+                    f"; best run {best.id}: {metric.name}={info.best_value:.6g} "
                     f"with {dict(best.params)}"
                 )
-        self._progress.message(line)
+        with self._lock:
+            self._progress.message(line)
+            self._progress.close()

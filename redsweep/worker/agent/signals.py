@@ -1,9 +1,8 @@
 """An agent's signal handling, as W&B's agent: the first SIGINT/SIGTERM lets the current trial
 finish and then exits, the second terminates the trial, the third kills it.
 
-A mixin of :class:`~redsweep.worker.agent.session.AgentSession` (which owns ``_signals``,
-``_interrupted``, ``_runner``, ``_progress`` and ``_handoff``); handlers are installed in the
-main thread only.
+:class:`Signals` counts them and acts on the trial through :class:`Interruptible` (the trial
+runner); it says what it does through ``say``. Handlers are installed in the main thread only.
 """
 
 from __future__ import annotations
@@ -11,52 +10,68 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 
-class SignalsMixin:
-    """Counts SIGINT/SIGTERM and acts on the running trial accordingly."""
+class Interruptible(Protocol):
+    """What the signals act on: the agent's trial runner."""
 
-    _signals: int
-    _interrupted: threading.Event
-    _runner: Any
-    _progress: Any
-    _handoff: Any
+    @property
+    def running(self) -> bool: ...
 
-    def _install_signals(self) -> dict[int, Any]:
+    def interrupt(self, hard: bool) -> None: ...
+
+
+class Signals:
+    """Counts SIGINT/SIGTERM and acts on the running trial accordingly: the first lets it
+    finish (and wakes :attr:`wake`), the second stops it, the third kills it. Without a trial
+    running, a second signal raises KeyboardInterrupt."""
+
+    def __init__(self, trial: Interruptible, say: Callable[[str], None]) -> None:
+        self._trial = trial
+        self._say = say
+        self._count = 0
+        #: set by the first signal: waits of the session end at once
+        self.wake = threading.Event()
+
+    @property
+    def received(self) -> int:
+        """How many signals came (0: none)."""
+        return self._count
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Signals]:
+        """Handle SIGINT and SIGTERM in the block (main thread only; elsewhere: nothing)."""
         if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, self._on_signal)
-        return previous
+            yield self
+            return
+        previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
-    def _say(self, text: str) -> None:
-        # from a signal handler, maybe while the main thread is inside write(): never raise
-        with contextlib.suppress(OSError, ValueError, RuntimeError):
-            self._progress.message(text)
-
-    def _restore_signals(self, previous: dict[int, Any]) -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        self._signals += 1
-        self._interrupted.set()
-        handoff = self._handoff
-        if handoff is not None:  # the trial's finish must not take the next one
-            handoff.take = False
-        runner = self._runner
-        busy = runner is not None and runner.running
+    def handle(self, signum: int, frame: Any) -> None:
+        self._count += 1
+        self.wake.set()
+        trial = self._trial
+        busy = trial.running
         name = signal.Signals(signum).name
-        if self._signals == 1:
+        if self._count == 1:
             then = "finishing the current trial, then exiting" if busy else "exiting"
-            self._say(f"{name}: {then} (again to stop the trial)")
+            self._tell(f"{name}: {then} (again to stop the trial)")
         elif not busy:
             raise KeyboardInterrupt
-        elif self._signals == 2:
-            self._say(f"{name}: stopping the current trial (again to kill it)")
-            runner.interrupt(hard=False)  # type: ignore[union-attr]
+        elif self._count == 2:
+            self._tell(f"{name}: stopping the current trial (again to kill it)")
+            trial.interrupt(hard=False)
         else:
-            self._say(f"{name}: killing the current trial")
-            runner.interrupt(hard=True)  # type: ignore[union-attr]
+            self._tell(f"{name}: killing the current trial")
+            trial.interrupt(hard=True)
+
+    def _tell(self, text: str) -> None:
+        # from a signal handler, maybe while the main thread is inside write(): never raise
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            self._say(text)

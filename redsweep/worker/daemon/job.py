@@ -23,11 +23,10 @@ from rq.job import Job
 from rq.queue import Queue
 
 from redsweep.errors import NotFoundError, RedsweepError, StoreError
-from redsweep.shared.store import keys
 from redsweep.shared.engine.config import parse_config
 from redsweep.shared.protocol import MsgpackSerializer
-from redsweep.shared.records import RunState, SweepState
-from redsweep.shared.store import Store
+from redsweep.shared.records import RunState
+from redsweep.shared.store import Store, keys
 
 #: The only function a daemon runs.
 ENTRY = "redsweep.worker.daemon.job.run_session"
@@ -37,7 +36,6 @@ RESULT_TTL_S = 24 * 3600
 FAILURE_TTL_S = 7 * 24 * 3600
 #: Back-off while the session cannot reach Redis (seconds).
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
-_OVER = (SweepState.FINISHED, SweepState.CANCELED)
 
 
 class RefusedJob(DeserializationError):
@@ -145,6 +143,7 @@ def run_session(sweep_id: str, count: int | None = None) -> dict[str, Any]:
     sweep is done but trials still run elsewhere, the session stays (with a controller on
     standby) until the sweep is finished, so a trial that crashes there is run again here.
     """
+    from redsweep.worker.agent.result import EndReason
     from redsweep.worker.agent.session import AgentSession
 
     url = os.environ.get("REDSWEEP_REDIS_URL")
@@ -156,7 +155,7 @@ def run_session(sweep_id: str, count: int | None = None) -> dict[str, Any]:
         while not drained:
             left = None if count is None else count - done["ran"]
             if left is not None and left <= 0:
-                done["reason"] = f"ran {done['ran']} trials"
+                done["reason"] = EndReason.COUNT_REACHED.text(ran=done["ran"])
                 break
             session = AgentSession(url, sweep_id, count=left)
             try:
@@ -171,8 +170,8 @@ def run_session(sweep_id: str, count: int | None = None) -> dict[str, Any]:
             failures = 0
             _add(done, result)
             done["agent_id"] = result.agent_id
-            done["reason"] = result.reason
-            if not result.reason.startswith("sweep done") or not _more_work(url, sweep_id, drained):
+            done["reason"] = result.why
+            if result.reason is not EndReason.SWEEP_DONE or not _more_work(url, sweep_id, drained):
                 break
         if drained:
             done["reason"] = "drained"
@@ -195,10 +194,10 @@ def _more_work(url: str, sweep_id: str, drained: list[int]) -> bool:
     try:
         while not drained:
             try:
-                info = store.get_sweep(sweep_id)
-                if info.state in _OVER:
+                info = store.sweeps.get(sweep_id)
+                if info.state.is_over:
                     return False
-                if info.count(RunState.PENDING) or store.queue_length(sweep_id):
+                if info.count(RunState.PENDING) or store.queue.length(sweep_id):
                     return True
             except NotFoundError:
                 return False
@@ -242,8 +241,8 @@ def launch(
     Only a sweep with a ``program`` or ``command`` can be launched: a Python function
     objective lives in the process that calls ``redsweep.agent`` and cannot travel.
     """
-    info = store.get_sweep(sweep_id)
-    if info.state in _OVER:
+    info = store.sweeps.get(sweep_id)
+    if info.state.is_over:
         raise LaunchError(f"sweep {sweep_id} is {info.state.value}; nothing to launch")
     config = parse_config(info.config)
     if config.program is None and not config.command:
@@ -253,7 +252,7 @@ def launch(
             "redsweep.agent(sweep_id, function=...) in your own process"
         )
     queue = pool_queue(store, pool)
-    store.add_pool(pool)
+    store.daemons.add_pool(pool)
     ids = []
     for _ in range(n):
         job = queue.enqueue_call(
@@ -292,7 +291,7 @@ def stop_sessions(store: Store, sweep_id: str) -> int:
     from rq.exceptions import InvalidJobOperation, NoSuchJobError
 
     n = 0
-    for pool in store.known_pools():
+    for pool in store.daemons.pools():
         queued, started = session_jobs(store, pool)
         for job in queued:
             if job.sweep_id() == sweep_id:

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from redsweep.shared.store import Store
-from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.functions import bind_trial, unbind_trial
+from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.run import StopTrial, raise_stop
 
 #: Exit code of a forked function trial that was stopped (StopTrial).

@@ -2,8 +2,9 @@
 
 While the objective runs, a thread renews the trial's lease every third of it. When a renewal
 (or a report) says the trial must stop, or that this worker lost it, the objective is stopped:
-a function's next ``log()`` raises :class:`~redsweep.worker.api.functions.StopTrial`; a child process
-(command, or forked function) gets SIGTERM on its process group, SIGKILL after a grace period.
+a function's next ``log()`` raises :class:`~redsweep.worker.api.run.StopTrial`; a child
+process (command, or forked function) gets SIGTERM on its process group, SIGKILL after a grace
+period.
 No child process outlives its trial: the group is killed at the end in every path.
 """
 
@@ -16,7 +17,7 @@ import subprocess
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,11 @@ from redsweep.connect import ENV_URL
 from redsweep.errors import ProtocolError, RedsweepError, StoreError
 from redsweep.shared.engine.command import command_argv
 from redsweep.shared.records import RunState, SweepConfig
-from redsweep.shared.store import Handoff, Store
+from redsweep.shared.store import Store
+from redsweep.shared.store.calls import Call, Finish, ReportRows
 from redsweep.worker.api import functions as run_api
-from redsweep.worker.trial.forked import STOPPED_CODE, child_main, format_error
 from redsweep.worker.api.link import Reporter, TrialLink
+from redsweep.worker.trial.forked import STOPPED_CODE, child_main, format_error
 
 #: Lines of a command's output kept on the run.
 TAIL_LINES = 40
@@ -38,7 +40,9 @@ TAIL_LINES = 40
 class TrialOutcome:
     """How a trial ended here. ``state`` is what this worker recorded, None when it had lost
     the trial (the store's record says what became of it); ``recorded`` is False when the
-    store refused or could not take the finish."""
+    store refused or could not take the finish. ``after`` holds what the calls of
+    :meth:`TrialRunner.run`'s ``after`` answered, in order (empty when the finish did not go
+    out with them)."""
 
     trial_id: str
     state: RunState | None
@@ -48,6 +52,7 @@ class TrialOutcome:
     error: str | None = None
     log_tail: str | None = None
     recorded: bool = True
+    after: tuple[Any, ...] = ()
 
 
 class TrialRunner:
@@ -108,7 +113,9 @@ class TrialRunner:
         link = self._link
         if link is not None and not link.lost:
             with contextlib.suppress(StoreError):
-                link.note(self.store.renew(link.sweep_id, link.trial_id, link.token, link.lease_ms))
+                link.note(
+                    self.store.trials.renew(link.sweep_id, link.trial_id, link.token, link.lease_ms)
+                )
 
     def run(
         self,
@@ -116,19 +123,21 @@ class TrialRunner:
         token: str,
         params: Mapping[str, Any] | None = None,
         *,
-        handoff: Handoff | None = None,
+        after: Callable[[], Sequence[Call]] | None = None,
     ) -> TrialOutcome:
         """Run the claimed trial ``trial_id`` held with ``token`` and finish it in the store
-        (``params`` as the claim returned them; read from the store when not given). The
-        agent's ``handoff`` (ack this trial's queue entry, take and claim the next) rides along
-        with the finish, and so do the rows still unsent: one round trip ends a trial and
-        fetches the next."""
+        (``params`` as the claim returned them; read from the store when not given).
+
+        The rows still unsent ride along with the finish, and so do the calls ``after``
+        returns (the agent's: ack this trial's queue entry, or take and claim the next): it is
+        called once, as the finish is sent, and what its calls answered is the outcome's
+        ``after``. One round trip ends a trial and fetches the next."""
         start = time.monotonic()
         self._interrupts = 0
         self._wake.clear()
         metric = self.config.metric
         if params is None:
-            params = self.store.get_trial(self.sweep_id, trial_id).params
+            params = self.store.reads.trial(self.sweep_id, trial_id).params
         params = dict(params)
         link = TrialLink(
             self.store,
@@ -164,7 +173,7 @@ class TrialRunner:
             state = ended or RunState.CRASHED
             error = f"{link.why()}; the objective was stopped"
             rows = []  # not ours to report any more
-        recorded = self._finish(link, state, summary, error, log_tail, rows, handoff)
+        recorded, moved = self._finish(link, state, summary, error, log_tail, rows, after)
         recorded = recorded or ended is not None
         outcome = TrialOutcome(
             trial_id=trial_id,
@@ -175,6 +184,7 @@ class TrialRunner:
             error=error,
             log_tail=log_tail,
             recorded=recorded,
+            after=moved,
         )
         if reraise is not None:
             raise reraise
@@ -188,33 +198,53 @@ class TrialRunner:
         error: str | None,
         log_tail: str | None,
         rows: list[tuple[int, dict[str, Any]]],
-        handoff: Handoff | None,
-    ) -> bool:
-        def finish(summary: dict[str, Any] | None, rows: list[tuple[int, dict[str, Any]]]) -> bool:
-            return self.store.finish(
-                link.sweep_id,
-                link.trial_id,
-                link.token,
-                state,
-                summary=summary,
-                error=error,
-                log_tail=log_tail,
-                metric_name=link.metric_name,
-                goal=link.goal,
-                rows=rows,
-                lease_ms=link.lease_ms,
-                handoff=handoff,
+        after: Callable[[], Sequence[Call]] | None,
+    ) -> tuple[bool, tuple[Any, ...]]:
+        """Send the unsent ``rows``, the finish and ``after``'s calls in one round trip:
+        whether the finish was recorded, and what ``after``'s calls answered (none when the
+        round trip failed)."""
+
+        def calls(
+            summary: dict[str, Any] | None, rows: list[tuple[int, dict[str, Any]]]
+        ) -> list[Call]:
+            out: list[Call] = []
+            if rows:
+                out.append(
+                    ReportRows(
+                        link.sweep_id,
+                        link.trial_id,
+                        link.token,
+                        rows,
+                        metric_name=link.metric_name,
+                        goal=link.goal,
+                        lease_ms=link.lease_ms,
+                    )
+                )
+            out.append(
+                Finish(
+                    link.sweep_id,
+                    link.trial_id,
+                    link.token,
+                    state,
+                    summary=summary,
+                    error=error,
+                    log_tail=log_tail,
+                    metric_name=link.metric_name,
+                    goal=link.goal,
+                )
             )
+            return out
 
         try:
-            return finish(summary or None, rows)
-        except ProtocolError:  # a value the wire format refuses must not lose the state
             try:
-                return finish(None, self._keeper.sendable(rows))
-            except RedsweepError:
-                return False
+                ending = calls(summary or None, rows)
+            except ProtocolError:  # a value the wire format refuses must not lose the state
+                ending = calls(None, self._keeper.sendable(rows))
+            moves = list(after()) if after is not None else []
+            results = self.store.batch(*ending, *moves)
         except RedsweepError:
-            return False
+            return False, ()
+        return bool(results[len(ending) - 1]), tuple(results[len(ending) :])
 
     def _stopped_state(self) -> RunState:
         return RunState.KILLED if self._interrupts else RunState.STOPPED
@@ -347,7 +377,9 @@ class TrialRunner:
         """Ask the store once more whether the trial was to stop (a child that raised StopTrial
         may exit before the renewer saw the request)."""
         with contextlib.suppress(StoreError):
-            link.note(self.store.renew(link.sweep_id, link.trial_id, link.token, link.lease_ms))
+            link.note(
+                self.store.trials.renew(link.sweep_id, link.trial_id, link.token, link.lease_ms)
+            )
         return link.stopping
 
     # ---- watching a child --------------------------------------------------------------------

@@ -1,0 +1,136 @@
+"""When an agent looks at its sweep again, and what it makes of what it sees.
+
+:class:`SweepWatch` re-reads the sweep every :data:`CHECK_EVERY_S` (at once after
+:meth:`SweepWatch.look_now`, or not at all when it was just handed a fresh read) and says
+whether the session goes on, waits (a paused or pending sweep) or ends, and why. Near the end
+of a sweep (it has a ``done_reason``) it makes the waits on the queue short.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from redsweep.shared.records import RunState, SweepState
+from redsweep.shared.store import Store, SweepInfo
+from redsweep.worker.agent.result import EndReason
+
+#: How long one pop waits for a trial, and how stale the agent's view of the sweep may get.
+POP_TIMEOUT_S = 1.0
+ENDING_POP_S = 0.05  # the first wait on the queue of an ending sweep (doubling to POP_TIMEOUT_S)
+CHECK_EVERY_S = 1.0
+#: Waiting on a pending or paused sweep is said after this long.
+WAIT_NOTICE_S = 3.0
+
+
+@dataclass(frozen=True)
+class Ending:
+    """Why the session ends, with the sweep's ``done_reason`` when the sweep ended it."""
+
+    reason: EndReason
+    done_reason: str | None = None
+
+
+class Look(Enum):
+    """What to do when the sweep is not over."""
+
+    GO = "go"  # take a trial
+    WAITED = "waited"  # paused or pending: it waited a moment; look again
+
+
+class SweepWatch:
+    """Looks at sweep ``sweep_id``: :meth:`check` says whether the session ends, waits or goes
+    on. ``on_read`` gets every read it acts on (the config may have been replaced), ``say``
+    its notice of a long wait; waits end early when ``wake`` is set."""
+
+    def __init__(
+        self,
+        store: Store,
+        sweep_id: str,
+        *,
+        on_read: Callable[[SweepInfo], None],
+        say: Callable[[str], None],
+        wake: threading.Event,
+    ) -> None:
+        self._store = store
+        self._sweep_id = sweep_id
+        self._on_read = on_read
+        self._say = say
+        self._wake = wake
+        self._due = True  # look at the sweep before anything else
+        self._fresh: SweepInfo | None = None  # a read handed in, to act on instead of reading
+        self._checked_at = 0.0
+        self._waiting_since: float | None = None
+        self._ending = False  # the sweep has a done_reason: no more trials but retries
+        self._idle = 0  # empty pops in a row
+
+    def look_now(self) -> None:
+        """The sweep may have changed (say, the queue was empty): look at it at the next check
+        rather than on the clock."""
+        self._due = True
+
+    def saw(self, info: SweepInfo) -> None:
+        """A read of the sweep made just now for something else: the next check acts on it."""
+        self._fresh = info
+
+    def check(self) -> Ending | Look:
+        """Whether the session ends (an :class:`Ending`), waited for a paused or pending sweep
+        (:attr:`Look.WAITED`: check again) or takes a trial (:attr:`Look.GO`)."""
+        info, self._fresh = self._fresh, None
+        if info is None:
+            if not self._due and time.monotonic() - self._checked_at < CHECK_EVERY_S:
+                return Look.GO
+            info = self._store.sweeps.get(self._sweep_id)
+        self._due = False
+        self._checked_at = now = time.monotonic()
+        self._ending = bool(info.done_reason)
+        self._on_read(info)
+        ending = self._over(info)
+        if ending is not None:
+            return ending
+        if info.state not in (SweepState.PAUSED, SweepState.PENDING):
+            self._waiting_since = None
+            return Look.GO
+        # pending: a controller is about to start it; paused: until resumed
+        since = self._waiting_since = self._waiting_since or now
+        waited = now - since
+        if waited >= WAIT_NOTICE_S > waited - CHECK_EVERY_S:
+            self._say(f"sweep {self._sweep_id} is {info.state.value}; waiting")
+        self._wake.wait(min(CHECK_EVERY_S, 0.1 + waited / 4))
+        self._due = True
+        return Look.WAITED
+
+    @property
+    def pop_timeout(self) -> float:
+        """How long the next pop waits: near the end only retries may still come, so wait
+        briefly first, that the agent leaves soon after the sweep's last trial ends."""
+        if not self._ending:
+            return POP_TIMEOUT_S
+        return min(POP_TIMEOUT_S, ENDING_POP_S * 2**self._idle)
+
+    def popped(self, got: bool) -> None:
+        """What a pop gave; nothing: look at the sweep again before waiting on the queue."""
+        if got:
+            self._idle = 0
+        else:
+            self._idle += 1
+            self._due = True
+
+    def _over(self, info: SweepInfo) -> Ending | None:
+        """Why the sweep is over for this agent (None while it is not)."""
+        if info.state.is_over:
+            return Ending(EndReason.over(info.state), info.done_reason or None)
+        # no more trials will be issued; but while a trial runs elsewhere it may still crash
+        # and be issued again, so stay until nothing is pending or running, and until the
+        # controller has handled every crash (a crashed trial's retry is added just after it)
+        done = (
+            info.done_reason
+            and not info.count(RunState.PENDING, RunState.RUNNING)
+            and info.count(RunState.CRASHED) <= info.crashes_handled
+        )
+        if done and self._store.queue.length(self._sweep_id) == 0:
+            return Ending(EndReason.SWEEP_DONE, info.done_reason)
+        return None
