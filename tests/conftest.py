@@ -14,11 +14,17 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-import pytest
-import redis
+# The engines multiply small matrices: OpenBLAS threads only spin against each other and the
+# test's own processes on a 2-core machine (the bayes tests took 30x longer under load).
+# Set before numpy is first imported; subprocesses inherit it.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from redsweep.shared.server import LocalServer, free_port
-from redsweep.shared.store import Store
+import pytest  # noqa: E402  (after the BLAS settings above)
+import redis  # noqa: E402
+
+from redsweep.shared.server.local import LocalServer, free_port  # noqa: E402
+from redsweep.shared.store import Store  # noqa: E402
 
 TEST_PASSWORD = "redsweep-test-pw"
 _INTEGRATION_DIR = Path(__file__).parent / "integration"

@@ -15,27 +15,26 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from helpers import alive
+from helpers import alive, wait_for, wait_for_output
 
 from redsweep.errors import StoreError
-from redsweep.shared import keys, protocol
+from redsweep.shared import protocol
 from redsweep.shared.records import RunState, SweepState, TrialMessage
-from redsweep.shared.store import Store
-from redsweep.worker import run as run_api
+from redsweep.shared.store import Store, keys
+from redsweep.worker.api import functions as run_api
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG = 120_000
 
 AGENT = """\
-import dataclasses, json, os, sys, time
-import redsweep.worker.run as redsweep
-from redsweep.worker.agent import AgentSession
+import json, os, sys, time
+import redsweep.worker.api.functions as redsweep
+from redsweep.worker.agent.session import AgentSession
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -43,19 +42,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 session = AgentSession(os.environ["REDSWEEP_REDIS_URL"], sys.argv[1], {options})
 result = session.run()
-print(json.dumps({{"pid": os.getpid(), **dataclasses.asdict(result)}}))
+print(json.dumps({{"pid": os.getpid(), **result.as_dict()}}))
 """
-
-
-def wait_for(what: Callable[[], Any], timeout: float = 15.0, message: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = what()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting: {message}")
-        time.sleep(0.05)
 
 
 class Agents:
@@ -98,24 +86,24 @@ def agents(procs: Any, tmp_path: Path, redis_url: str) -> Agents:
 
 def hold_controller(store: Store, sweep_id: str) -> int:
     """Play controller: hold the lease (so no agent starts one) and mark the sweep running."""
-    epoch = store.acquire_controller(sweep_id, "test-controller", LONG)
+    epoch = store.controllers.acquire(sweep_id, "test-controller", LONG)
     assert epoch is not None
-    store.set_sweep_state(sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING])
+    store.sweeps.set_state(sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING])
     return epoch
 
 
 def end_sweep(store: Store, sweep_id: str) -> None:
-    store.set_sweep_state(
+    store.sweeps.set_state(
         sweep_id, SweepState.FINISHED, allowed_from=[SweepState.RUNNING], reason="test over"
     )
 
 
 def trial_state(store: Store, sweep_id: str, trial_id: str) -> RunState:
-    return store.get_trial(sweep_id, trial_id).state
+    return store.reads.trial(sweep_id, trial_id).state
 
 
 def by_params(store: Store, sweep_id: str, key: str) -> dict[Any, Any]:
-    return {t.params[key]: t for t in store.list_trials(sweep_id)}
+    return {t.params[key]: t for t in store.reads.trials(sweep_id)}
 
 
 # ---- function objectives -----------------------------------------------------------------------
@@ -125,7 +113,7 @@ def test_an_agent_runs_a_2x2_grid_to_the_end_with_its_controller(
     store: Store, agents: Agents
 ) -> None:
     """Real controller. Sweep values override init()'s defaults; each run keeps its score."""
-    sweep_id = store.create_sweep(
+    sweep_id = store.sweeps.create(
         {
             "method": "grid",
             "metric": {"name": "score", "goal": "maximize"},
@@ -147,25 +135,25 @@ def test_an_agent_runs_a_2x2_grid_to_the_end_with_its_controller(
     result = agents.result(proc)
     assert (result["ran"], result["finished"], result["failed"]) == (4, 4, 0)
 
-    trials = store.list_trials(sweep_id)
+    trials = store.reads.trials(sweep_id)
     assert len(trials) == 4
     scores = {
-        (t.params["x"], t.params["y"]): store.summary(sweep_id, t.id)["score"] for t in trials
+        (t.params["x"], t.params["y"]): store.reads.summary(sweep_id, t.id)["score"] for t in trials
     }
     assert scores == {(1, 3): 13.5, (1, 4): 14.5, (2, 3): 23.5, (2, 4): 24.5}
     assert all(t.state is RunState.FINISHED and t.worker == result["agent_id"] for t in trials)
-    info = store.get_sweep(sweep_id)
+    info = store.sweeps.get(sweep_id)
     assert info.state is SweepState.FINISHED
     assert info.best_value == 24.5
-    assert store.controller_holder(sweep_id) is None  # the agent's controller let go
-    assert store.live_agents(sweep_id) == []
+    assert store.controllers.holder(sweep_id) is None  # the agent's controller let go
+    assert store.agents.live(sweep_id) == []
 
 
 def test_a_function_that_raises_fails_with_its_traceback_and_the_agent_goes_on(
     store: Store, agents: Agents
 ) -> None:
     """Real controller."""
-    sweep_id = store.create_sweep(
+    sweep_id = store.sweeps.create(
         {"method": "grid", "parameters": {"x": {"values": [1, 2, 3]}}}, grid_size=3
     )
     proc = agents.start(
@@ -192,12 +180,12 @@ def test_a_function_that_raises_fails_with_its_traceback_and_the_agent_goes_on(
     assert error.startswith("Traceback (most recent call last):")
     assert "in objective" in error
     assert error.rstrip().endswith("ValueError: bad x 2")
-    assert store.summary(sweep_id, trials[2].id) == {"x_seen": 2}  # logged before the raise
+    assert store.reads.summary(sweep_id, trials[2].id) == {"x_seen": 2}  # logged before the raise
 
 
 def test_count_stops_the_agent_after_that_many_trials(store: Store, agents: Agents) -> None:
     """Real controller."""
-    sweep_id = store.create_sweep(
+    sweep_id = store.sweeps.create(
         {"method": "grid", "parameters": {"x": {"values": [1, 2, 3, 4]}}}, grid_size=4
     )
     proc = agents.start(
@@ -209,16 +197,16 @@ def test_count_stops_the_agent_after_that_many_trials(store: Store, agents: Agen
     result = agents.result(proc)
     assert result["ran"] == 2
     assert result["reason"] == "ran 2 trials"
-    states = [t.state for t in store.list_trials(sweep_id)]
+    states = [t.state for t in store.reads.trials(sweep_id)]
     assert states.count(RunState.FINISHED) == 2
     assert RunState.RUNNING not in states
-    assert store.get_sweep(sweep_id).state is SweepState.RUNNING  # others may carry on
-    assert store.controller_holder(sweep_id) is None
+    assert store.sweeps.get(sweep_id).state is SweepState.RUNNING  # others may carry on
+    assert store.controllers.holder(sweep_id) is None
 
 
 def test_isolated_trials_run_in_forked_children(store: Store, agents: Agents) -> None:
     """Real controller. isolate=True: each trial in its own child process."""
-    sweep_id = store.create_sweep(
+    sweep_id = store.sweeps.create(
         {
             "method": "grid",
             "metric": {"name": "score", "goal": "minimize"},
@@ -241,18 +229,18 @@ def test_isolated_trials_run_in_forked_children(store: Store, agents: Agents) ->
     result = agents.result(proc)
     assert (result["ran"], result["finished"], result["failed"]) == (3, 2, 1)
     trials = by_params(store, sweep_id, "x")
-    pids = {store.summary(sweep_id, t.id)["pid"] for t in trials.values()}
+    pids = {store.reads.summary(sweep_id, t.id)["pid"] for t in trials.values()}
     assert len(pids) == 3 and result["pid"] not in pids
     assert (trials[3].error or "").rstrip().endswith("RuntimeError: child failed")
-    assert store.get_sweep(sweep_id).best_value == 1
+    assert store.sweeps.get(sweep_id).best_value == 1
 
 
 def test_a_stop_request_raises_StopTrial_in_log_past_except_exception(
     store: Store, agents: Agents, tmp_path: Path
 ) -> None:
-    sweep_id = store.create_sweep({"method": "random", "parameters": {"x": {"value": 1}}})
+    sweep_id = store.sweeps.create({"method": "random", "parameters": {"x": {"value": 1}}})
     epoch = hold_controller(store, sweep_id)
-    trial_id = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
+    [trial_id] = store.trials.add(sweep_id, [{"x": 1}], epoch=epoch)
     assert trial_id is not None
     proc = agents.start(
         sweep_id,
@@ -272,8 +260,8 @@ def test_a_stop_request_raises_StopTrial_in_log_past_except_exception(
         function="objective",
         lease_ms=1500,
     )
-    wait_for(lambda: store.history(sweep_id, trial_id), message="the trial logs")
-    assert store.request_stop(sweep_id, trial_id, {"rule": "test"})
+    wait_for(lambda: store.reads.history(sweep_id, trial_id), what="the trial logs")
+    assert store.trials.request_stop(sweep_id, trial_id, {"rule": "test"})
     wait_for(lambda: trial_state(store, sweep_id, trial_id) is RunState.STOPPED, 10, "stopped")
     end_sweep(store, sweep_id)
     result = agents.result(proc)
@@ -286,10 +274,10 @@ def test_a_trial_killed_from_outside_stops_its_function_and_the_agent_goes_on(
     store: Store, agents: Agents
 ) -> None:
     """The agent loses the trial (its token no longer holds it): self-fencing via log()."""
-    sweep_id = store.create_sweep({"method": "random", "parameters": {"x": {"value": 1}}})
+    sweep_id = store.sweeps.create({"method": "random", "parameters": {"x": {"value": 1}}})
     epoch = hold_controller(store, sweep_id)
-    first = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
-    second = store.add_trial(sweep_id, {"x": 2}, epoch=epoch)
+    [first] = store.trials.add(sweep_id, [{"x": 1}], epoch=epoch)
+    [second] = store.trials.add(sweep_id, [{"x": 2}], epoch=epoch)
     assert first and second
     proc = agents.start(
         sweep_id,
@@ -303,8 +291,8 @@ def test_a_trial_killed_from_outside_stops_its_function_and_the_agent_goes_on(
         function="objective",
         lease_ms=1200,
     )
-    wait_for(lambda: store.history(sweep_id, first), message="the first trial logs")
-    assert store.kill(sweep_id, first, reason="killed by hand")
+    wait_for(lambda: store.reads.history(sweep_id, first), what="the first trial logs")
+    assert store.trials.kill(sweep_id, first, reason="killed by hand")
     wait_for(lambda: trial_state(store, sweep_id, second) is RunState.FINISHED, 10, "second")
     end_sweep(store, sweep_id)
     result = agents.result(proc)
@@ -319,7 +307,7 @@ def test_a_trial_killed_from_outside_stops_its_function_and_the_agent_goes_on(
 def test_garbage_on_the_queue_is_dead_lettered_and_the_agent_lives_on(
     store: Store, agents: Agents, redis_client: redis.Redis
 ) -> None:
-    sweep_id = store.create_sweep({"method": "random", "parameters": {"x": {"value": 7}}})
+    sweep_id = store.sweeps.create({"method": "random", "parameters": {"x": {"value": 7}}})
     epoch = hold_controller(store, sweep_id)
     garbage = [
         b"\xc1 not msgpack at all",
@@ -332,31 +320,31 @@ def test_garbage_on_the_queue_is_dead_lettered_and_the_agent_lives_on(
         "def objective():\n    redsweep.log({'x': redsweep.config.x})\n",
         function="objective",
     )
-    wait_for(lambda: len(store.dead_letters(sweep_id)) == 3, message="three dead letters")
-    assert store.list_trials(sweep_id) == []  # nothing ran
-    trial_id = store.add_trial(sweep_id, {"x": 7}, epoch=epoch)
+    wait_for(lambda: len(store.queue.dead_letters(sweep_id)) == 3, what="three dead letters")
+    assert store.reads.trials(sweep_id) == []  # nothing ran
+    [trial_id] = store.trials.add(sweep_id, [{"x": 7}], epoch=epoch)
     assert trial_id is not None
     wait_for(lambda: trial_state(store, sweep_id, trial_id) is RunState.FINISHED, 10, "a trial")
     end_sweep(store, sweep_id)
     result = agents.result(proc)
     assert (result["ran"], result["dead_lettered"]) == (1, 3)
 
-    letters = store.dead_letters(sweep_id)
+    letters = store.queue.dead_letters(sweep_id)
     assert [d.raw for d in letters] == garbage
     assert all(d.agent == result["agent_id"] for d in letters)
     assert "not msgpack" in letters[0].reason
     assert "no wire version" in letters[1].reason
     assert "no trial 'nosuch12'" in letters[2].reason
     assert agents.stderr(proc).count("dead-lettered") == 3
-    assert store.queue_length(sweep_id) == 0
-    assert store.in_flight(sweep_id, result["agent_id"]) == []
+    assert store.queue.length(sweep_id) == 0
+    assert store.queue.in_flight(sweep_id, result["agent_id"]) == []
 
 
 # ---- command objectives ------------------------------------------------------------------------
 
 TRAIN = """\
 import sys
-import redsweep.worker.run as redsweep
+import redsweep.worker.api.functions as redsweep
 
 redsweep.init(config={"epochs": 3})
 for epoch in range(redsweep.config.epochs):
@@ -375,7 +363,7 @@ def test_command_trials_log_through_the_api_and_a_failure_keeps_its_output_tail(
 ) -> None:
     """Real controller. The sweep's program runs as a subprocess with the W&B argv."""
     (tmp_path / "train.py").write_text(TRAIN)
-    sweep_id = store.create_sweep(
+    sweep_id = store.sweeps.create(
         {
             "method": "grid",
             "program": "train.py",
@@ -391,14 +379,14 @@ def test_command_trials_log_through_the_api_and_a_failure_keeps_its_output_tail(
 
     good = trials[1]
     assert good.state is RunState.FINISHED
-    assert store.history(sweep_id, good.id) == [
+    assert store.reads.history(sweep_id, good.id) == [
         {"loss": 1.0, "_step": 0},
         {"loss": 0.5, "_step": 1},
         {"loss": 1 / 3, "_step": 2},
     ]
-    assert store.summary(sweep_id, good.id) == {"loss": 1 / 3}
+    assert store.reads.summary(sweep_id, good.id) == {"loss": 1 / 3}
     assert good.log_tail == "trained x=1 argv=['--x=1']"
-    assert store.get_sweep(sweep_id).best_value == pytest.approx(1 / 3)
+    assert store.sweeps.get(sweep_id).best_value == pytest.approx(1 / 3)
 
     bad = trials[2]
     assert bad.state is RunState.FAILED
@@ -411,7 +399,7 @@ def test_command_trials_log_through_the_api_and_a_failure_keeps_its_output_tail(
 
 LOOP = """\
 import os, subprocess, time
-import redsweep.worker.run as redsweep
+import redsweep.worker.api.functions as redsweep
 
 redsweep.init()
 child = subprocess.Popen(["sleep", "60"])
@@ -429,23 +417,23 @@ def test_a_stop_request_ends_a_command_trial_stopped_and_leaves_no_process(
     store: Store, agents: Agents, tmp_path: Path
 ) -> None:
     (tmp_path / "loop.py").write_text(LOOP)
-    sweep_id = store.create_sweep(
+    sweep_id = store.sweeps.create(
         {"method": "random", "program": "loop.py", "parameters": {"x": {"value": 1}}}
     )
     epoch = hold_controller(store, sweep_id)
-    trial_id = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
+    [trial_id] = store.trials.add(sweep_id, [{"x": 1}], epoch=epoch)
     assert trial_id is not None
     proc = agents.start(sweep_id, lease_ms=1500)
     pids_file = tmp_path / "pids.txt"
     wait_for(lambda: pids_file.exists() and pids_file.read_text(), 20, "the command starts")
-    wait_for(lambda: store.history(sweep_id, trial_id), message="the command logs")
+    wait_for(lambda: store.reads.history(sweep_id, trial_id), what="the command logs")
     pids = [int(p) for p in pids_file.read_text().split()]
     assert all(alive(p) for p in pids)
 
-    assert store.request_stop(sweep_id, trial_id, {"rule": "test"})
+    assert store.trials.request_stop(sweep_id, trial_id, {"rule": "test"})
     wait_for(lambda: trial_state(store, sweep_id, trial_id) is RunState.STOPPED, 15, "stopped")
     wait_for(lambda: not any(alive(p) for p in pids), 5, "the command and its child gone")
-    assert store.get_trial(sweep_id, trial_id).stop_reason == {"rule": "test"}
+    assert store.reads.trial(sweep_id, trial_id).stop_reason == {"rule": "test"}
     end_sweep(store, sweep_id)
     result = agents.result(proc)
     assert (result["ran"], result["stopped"]) == (1, 1)
@@ -457,9 +445,9 @@ def test_a_stop_request_ends_a_command_trial_stopped_and_leaves_no_process(
 def test_an_agent_killed_mid_trial_leaves_a_lease_that_lapses(
     store: Store, agents: Agents, tmp_path: Path
 ) -> None:
-    sweep_id = store.create_sweep({"method": "random", "parameters": {"x": {"value": 1}}})
+    sweep_id = store.sweeps.create({"method": "random", "parameters": {"x": {"value": 1}}})
     epoch = hold_controller(store, sweep_id)
-    trial_id = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
+    [trial_id] = store.trials.add(sweep_id, [{"x": 1}], epoch=epoch)
     assert trial_id is not None
     proc = agents.start(
         sweep_id,
@@ -473,25 +461,25 @@ def test_an_agent_killed_mid_trial_leaves_a_lease_that_lapses(
     )
     wait_for(lambda: (tmp_path / "started").exists(), 20, "the trial starts")
     assert trial_state(store, sweep_id, trial_id) is RunState.RUNNING
-    assert store.lapsed_trials(sweep_id) == []  # renewed while the agent lives
+    assert store.trials.lapsed(sweep_id) == []  # renewed while the agent lives
     time.sleep(1.2)
-    assert store.lapsed_trials(sweep_id) == []
+    assert store.trials.lapsed(sweep_id) == []
 
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(5)
-    wait_for(lambda: store.lapsed_trials(sweep_id) == [trial_id], 3, "the lease lapses")
+    wait_for(lambda: store.trials.lapsed(sweep_id) == [trial_id], 3, "the lease lapses")
     assert trial_state(store, sweep_id, trial_id) is RunState.RUNNING  # until reaped
-    assert store.reap(sweep_id, trial_id)  # what the controller does
+    assert store.trials.reap(sweep_id, trial_id)  # what the controller does
     assert trial_state(store, sweep_id, trial_id) is RunState.CRASHED
 
 
 def test_the_first_sigint_lets_the_trial_finish_then_the_agent_exits(
     store: Store, agents: Agents, tmp_path: Path
 ) -> None:
-    sweep_id = store.create_sweep({"method": "random", "parameters": {"x": {"value": 1}}})
+    sweep_id = store.sweeps.create({"method": "random", "parameters": {"x": {"value": 1}}})
     epoch = hold_controller(store, sweep_id)
-    first = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
-    second = store.add_trial(sweep_id, {"x": 2}, epoch=epoch)
+    [first] = store.trials.add(sweep_id, [{"x": 1}], epoch=epoch)
+    [second] = store.trials.add(sweep_id, [{"x": 2}], epoch=epoch)
     assert first and second
     proc = agents.start(
         sweep_id,
@@ -508,10 +496,10 @@ def test_the_first_sigint_lets_the_trial_finish_then_the_agent_exits(
     result = agents.result(proc)
     assert (result["ran"], result["finished"], result["reason"]) == (1, 1, "interrupted")
     assert trial_state(store, sweep_id, first) is RunState.FINISHED
-    assert store.summary(sweep_id, first) == {"done": True}
+    assert store.reads.summary(sweep_id, first) == {"done": True}
     assert trial_state(store, sweep_id, second) is RunState.PENDING
-    assert store.queue_length(sweep_id) == 1
-    assert store.live_agents(sweep_id) == []
+    assert store.queue.length(sweep_id) == 1
+    assert store.agents.live(sweep_id) == []
     assert "SIGINT: finishing the current trial" in agents.stderr(proc)
 
 
@@ -525,7 +513,7 @@ def test_a_local_run_outside_any_sweep_is_recorded_in_the_store(
     script.write_text(
         textwrap.dedent(
             """
-            import redsweep.worker.run as redsweep
+            import redsweep.worker.api.functions as redsweep
             run = redsweep.init(project="solo", config={"lr": 0.1, "layers": [64, 32]})
             redsweep.log({"loss": 1.0})
             redsweep.log({"loss": 0.5}, commit=False)  # W&B: one row, two calls
@@ -539,16 +527,16 @@ def test_a_local_run_outside_any_sweep_is_recorded_in_the_store(
     assert proc.wait(30) == 0, procs.output(proc)
     sweep_id, trial_id = procs.output(proc)[0].split()
 
-    sweep = store.get_sweep(sweep_id)
+    sweep = store.sweeps.get(sweep_id)
     assert (sweep.state, sweep.project, sweep.name) == (SweepState.FINISHED, "solo", "local run")
-    trial = store.get_trial(sweep_id, trial_id)
+    trial = store.reads.trial(sweep_id, trial_id)
     assert trial.state is RunState.FINISHED
     assert trial.params == {"lr": 0.1, "layers": [64, 32]}
-    assert store.history(sweep_id, trial_id) == [
+    assert store.reads.history(sweep_id, trial_id) == [
         {"loss": 1.0, "_step": 0},
         {"loss": 0.5, "acc": 0.5, "_step": 1},
     ]
-    assert store.summary(sweep_id, trial_id) == {"loss": 0.5, "acc": 0.5}
+    assert store.reads.summary(sweep_id, trial_id) == {"loss": 0.5, "acc": 0.5}
 
 
 def test_a_local_run_that_raises_is_recorded_failed(
@@ -556,7 +544,7 @@ def test_a_local_run_that_raises_is_recorded_failed(
 ) -> None:
     script = tmp_path / "crash.py"
     script.write_text(
-        "import redsweep.worker.run as redsweep\n"
+        "import redsweep.worker.api.functions as redsweep\n"
         "run = redsweep.init()\n"
         "print(run.sweep_id, run.id, flush=True)\n"
         "redsweep.log({'loss': 2.0})\n"
@@ -566,9 +554,9 @@ def test_a_local_run_that_raises_is_recorded_failed(
     proc = procs.spawn([sys.executable, str(script)], env=env, cwd=tmp_path)
     assert proc.wait(30) == 1
     sweep_id, trial_id = procs.output(proc)[0].split()
-    assert store.get_trial(sweep_id, trial_id).state is RunState.FAILED
-    assert store.summary(sweep_id, trial_id) == {"loss": 2.0}
-    assert store.get_sweep(sweep_id).state is SweepState.FINISHED
+    assert store.reads.trial(sweep_id, trial_id).state is RunState.FAILED
+    assert store.reads.summary(sweep_id, trial_id) == {"loss": 2.0}
+    assert store.sweeps.get(sweep_id).state is SweepState.FINISHED
 
 
 def test_login_checks_the_connection_and_masks_the_password(
@@ -589,11 +577,11 @@ def test_a_second_sigint_kills_the_running_command_and_leaves_no_process(
     store: Store, agents: Agents, tmp_path: Path
 ) -> None:
     (tmp_path / "loop.py").write_text(LOOP)
-    sweep_id = store.create_sweep(
+    sweep_id = store.sweeps.create(
         {"method": "random", "program": "loop.py", "parameters": {"x": {"value": 1}}}
     )
     epoch = hold_controller(store, sweep_id)
-    trial_id = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
+    [trial_id] = store.trials.add(sweep_id, [{"x": 1}], epoch=epoch)
     assert trial_id is not None
     proc = agents.start(sweep_id)
     pids_file = tmp_path / "pids.txt"
@@ -601,7 +589,8 @@ def test_a_second_sigint_kills_the_running_command_and_leaves_no_process(
     pids = [int(p) for p in pids_file.read_text().split()]
 
     os.kill(proc.pid, signal.SIGINT)
-    time.sleep(0.3)
+    # a second SIGINT still pending when the first is delivered would merge with it
+    wait_for_output(agents.procs, proc, "SIGINT: finishing the current trial")
     assert all(alive(p) for p in pids)  # the first one lets the trial go on
     os.kill(proc.pid, signal.SIGINT)
     result = agents.result(proc)
@@ -613,9 +602,9 @@ def test_a_second_sigint_kills_the_running_command_and_leaves_no_process(
 def test_a_second_sigint_stops_an_in_process_function(
     store: Store, agents: Agents, tmp_path: Path
 ) -> None:
-    sweep_id = store.create_sweep({"method": "random", "parameters": {"x": {"value": 1}}})
+    sweep_id = store.sweeps.create({"method": "random", "parameters": {"x": {"value": 1}}})
     epoch = hold_controller(store, sweep_id)
-    trial_id = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
+    [trial_id] = store.trials.add(sweep_id, [{"x": 1}], epoch=epoch)
     assert trial_id is not None
     proc = agents.start(
         sweep_id,
@@ -631,7 +620,7 @@ def test_a_second_sigint_stops_an_in_process_function(
     )
     wait_for(lambda: (tmp_path / "started").exists(), 20, "the trial starts")
     os.kill(proc.pid, signal.SIGINT)
-    time.sleep(0.3)
+    wait_for_output(agents.procs, proc, "SIGINT: finishing the current trial")
     os.kill(proc.pid, signal.SIGINT)
     result = agents.result(proc, timeout=10)
     assert (result["ran"], result["killed"]) == (1, 1)
@@ -644,14 +633,14 @@ def test_an_agent_of_a_done_sweep_waits_for_the_retry_of_a_crash(
 ) -> None:
     """Nothing pending or running, the grid done, but a trial crashed and the controller has
     not handled it yet: its retry may come, so the agent stays for it."""
-    sweep_id = store.create_sweep({"method": "grid", "parameters": {"x": {"values": [1]}}})
+    sweep_id = store.sweeps.create({"method": "grid", "parameters": {"x": {"values": [1]}}})
     epoch = hold_controller(store, sweep_id)
-    crashed = store.add_trial(sweep_id, {"x": 1}, epoch=epoch)
-    taken = store.take_trial(sweep_id, "gone", 50)
+    [crashed] = store.trials.add(sweep_id, [{"x": 1}], epoch=epoch)
+    taken = store.queue.take(sweep_id, "gone", 50)
     assert crashed is not None and taken is not None and taken.trial_id == crashed
-    store.ack(sweep_id, "gone", taken.entry)
-    wait_for(lambda: store.reap(sweep_id, crashed), 5, "the lease to lapse")
-    store.set_done_reason(sweep_id, "grid_exhausted")
+    store.queue.ack(sweep_id, "gone", taken.entry)
+    wait_for(lambda: store.trials.reap(sweep_id, crashed), 5, "the lease to lapse")
+    store.sweeps.set_done_reason(sweep_id, "grid_exhausted")
     proc = agents.start(
         sweep_id,
         """
@@ -660,11 +649,11 @@ def test_an_agent_of_a_done_sweep_waits_for_the_retry_of_a_crash(
         """,
         function="objective",
     )
-    wait_for(lambda: store.live_agents(sweep_id), 10, "the agent")
+    wait_for(lambda: store.agents.live(sweep_id), 10, "the agent")
     time.sleep(1.5)  # it looks at the sweep and waits on the queue meanwhile
     assert proc.poll() is None, agents.stderr(proc)
-    retry = store.add_trial(sweep_id, {"x": 1}, epoch=epoch, attempt=2, retry_of=crashed)
-    store.set_crashes_handled(sweep_id, 1)
+    [retry] = store.trials.add(sweep_id, [{"x": 1}], epoch=epoch, attempt=2, retry_of=crashed)
+    store.sweeps.set_crashes_handled(sweep_id, 1)
     result = agents.result(proc)
     assert (result["ran"], result["finished"]) == (1, 1)
     assert result["reason"] == "sweep done: grid_exhausted"

@@ -4,15 +4,13 @@ commands, run here as local processes against the test Redis, finish a launched 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import click
 import pytest
 import yaml
+from helpers import redsweep_cmd, run_cli, wait_for
 
 from redsweep.cli import main
 from redsweep.shared.records import RunState, SweepState
@@ -84,7 +82,7 @@ def test_a_bad_invocation_would_be_caught():
 def test_the_compose_commands_finish_a_launched_sweep(store, redis_url, tmp_path, procs):
     env = {"REDSWEEP_REDIS_URL": redis_url}
     running = {
-        name: procs.spawn([sys.executable, "-m", "redsweep", *argv[1:]], env=env, cwd=tmp_path)
+        name: procs.spawn(redsweep_cmd(None, *argv[1:]), env=env, cwd=tmp_path)
         for name, argv in redsweep_services().items()
     }
     (tmp_path / "train.py").write_text(TRAIN)
@@ -99,25 +97,23 @@ def test_the_compose_commands_finish_a_launched_sweep(store, redis_url, tmp_path
         )
     )
     # created after the controller started: `controller --all` picks it up
-    result = subprocess.run(
-        [sys.executable, "-m", "redsweep", "sweep", "sweep.yaml", "--launch", "2"],
-        env={**os.environ, **env},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_cli(
+        None, "sweep", "sweep.yaml", "--launch", "2", env={**os.environ, **env}, cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
     assert "Launched 2 agent sessions" in result.stdout
     sweep_id = result.stdout.strip().splitlines()[-1]
-    deadline = time.monotonic() + 60
-    while store.get_sweep(sweep_id).state is not SweepState.FINISHED:
-        assert time.monotonic() < deadline, [procs.output(p) for p in running.values()]
-        time.sleep(0.2)
-    info = store.get_sweep(sweep_id)
+    wait_for(
+        lambda: store.sweeps.get(sweep_id).state is SweepState.FINISHED,
+        60,
+        "the launched sweep to finish",
+        procs=procs,
+        watched=list(running.values()),
+    )
+    info = store.sweeps.get(sweep_id)
     assert info.best_value == 0.0
     assert Counter(
-        t.params["x"] for t in store.list_trials(sweep_id) if t.state is RunState.FINISHED
+        t.params["x"] for t in store.reads.trials(sweep_id) if t.state is RunState.FINISHED
     ) == Counter({0: 1, 1: 1, 2: 1, 3: 1})
     # the dedicated controller ran it (agents' background controllers hand over to it)
     _out, err = procs.output(running["controller"])

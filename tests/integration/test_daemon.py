@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -14,16 +12,15 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
-from helpers import wait_for
+from helpers import STARTUP_S, redsweep_cmd, run_cli, wait_for
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 
-from redsweep.shared import keys
 from redsweep.shared.protocol import MsgpackSerializer
 from redsweep.shared.records import RunState, SweepState
-from redsweep.shared.server import LocalServer, free_port
-from redsweep.shared.store import Store
-from redsweep.worker.session_job import stop_sessions
+from redsweep.shared.server.local import LocalServer, free_port
+from redsweep.shared.store import Store, keys
+from redsweep.worker.daemon.job import stop_sessions
 
 TRAIN = """\
 import os, time
@@ -34,16 +31,6 @@ c = redsweep.config
 time.sleep(float(os.environ.get("TRIAL_SLEEP", "0.2")))
 redsweep.log({"score": c.a * 10 + c.b, "gpu": os.environ.get("CUDA_VISIBLE_DEVICES", "-")})
 """
-
-
-def redsweep_cmd(url: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "redsweep", "--redis", url, *args]
-
-
-def run_cli(url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        redsweep_cmd(url, *args), capture_output=True, text=True, cwd=tmp_path, timeout=60
-    )
 
 
 def create(url: str, tmp_path: Path, a: list, b: list, name: str = "sweep", **extra) -> str:
@@ -57,25 +44,25 @@ def create(url: str, tmp_path: Path, a: list, b: list, name: str = "sweep", **ex
     }
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    result = run_cli(url, tmp_path, "sweep", str(path))
+    result = run_cli(url, "sweep", str(path), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
 
 
 def launch(url: str, tmp_path: Path, sweep_id: str, *args: str) -> str:
-    result = run_cli(url, tmp_path, "launch", sweep_id, *args)
+    result = run_cli(url, "launch", sweep_id, *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def finished(store: Store, sweep_id: str) -> bool:
-    return store.get_sweep(sweep_id).state is SweepState.FINISHED
+    return store.sweeps.get(sweep_id).state is SweepState.FINISHED
 
 
 def points(store: Store, sweep_id: str) -> Counter:
     return Counter(
         (t.params["a"], t.params["b"])
-        for t in store.list_trials(sweep_id)
+        for t in store.reads.trials(sweep_id)
         if t.state is RunState.FINISHED
     )
 
@@ -96,20 +83,24 @@ def test_two_daemons_with_two_slots_serve_two_sweeps_on_one_pool(store, redis_ur
     launch(redis_url, tmp_path, second, "-n", "2")
 
     def busy_slots() -> str | None:
-        out = run_cli(redis_url, tmp_path, "workers").stdout
+        out = run_cli(redis_url, "workers", cwd=tmp_path).stdout
         return out if out.count(": sweep ") == 4 else None
 
-    listing = wait_for(busy_slots, 30, "all four slots busy")
+    # two daemons, then four sessions (and their first trials) start, side by side
+    listing = wait_for(busy_slots, STARTUP_S * (len(daemons) + 4), "all four slots busy")
     assert listing.count("2 slots") == 2  # both daemons, each with its slots
     assert listing.count(f"sweep {first}") == 2 and listing.count(f"sweep {second}") == 2
-    wait_for(lambda: finished(store, first) and finished(store, second), 60, "both sweeps")
+    # 15 trials, each its own process, on four slots: about four start-ups one after another
+    wait_for(
+        lambda: finished(store, first) and finished(store, second), STARTUP_S * 4, "both sweeps"
+    )
     assert points(store, first) == Counter({(a, b): 1 for a in (1, 2, 3) for b in range(3)})
     assert points(store, second) == Counter({(a, b): 1 for a in (4, 5) for b in range(3)})
     # four sessions, one per slot, each ran trials; when done every slot is free again
-    workers = {t.worker for s in (first, second) for t in store.list_trials(s)}
+    workers = {t.worker for s in (first, second) for t in store.reads.trials(s)}
     assert len(workers) == 4
     wait_for(
-        lambda: run_cli(redis_url, tmp_path, "workers").stdout.count(": idle") == 4,
+        lambda: run_cli(redis_url, "workers", cwd=tmp_path).stdout.count(": idle") == 4,
         15,
         "idle slots",
     )
@@ -121,14 +112,15 @@ def test_gpus_give_each_slot_only_its_device(store, redis_url, tmp_path, procs):
     daemon(procs, redis_url, tmp_path, "--gpus", "0,1", env={"CUDA_VISIBLE_DEVICES": "0,1,2,3"})
     sweep_id = create(redis_url, tmp_path, [1, 2], [0, 1, 2])
     launch(redis_url, tmp_path, sweep_id, "-n", "2")
-    wait_for(lambda: finished(store, sweep_id), 60, "the sweep")
+    # a daemon, then on each slot a session and three trials, one after another
+    wait_for(lambda: finished(store, sweep_id), STARTUP_S * 5, "the sweep")
     seen: dict[str, set] = {}
-    for t in store.list_trials(sweep_id):
-        seen.setdefault(t.worker, set()).add(store.summary(sweep_id, t.id)["gpu"])
+    for t in store.reads.trials(sweep_id):
+        seen.setdefault(t.worker, set()).add(store.reads.summary(sweep_id, t.id)["gpu"])
     # each session saw exactly one device, and the two sessions saw 0 and 1
     assert sorted(v for devices in seen.values() for v in devices) == ["0", "1"]
     assert all(len(devices) == 1 for devices in seen.values())
-    listing = run_cli(redis_url, tmp_path, "workers").stdout
+    listing = run_cli(redis_url, "workers", cwd=tmp_path).stdout
     assert "GPUs 0,1" in listing and "slot 0 [GPU 0]" in listing and "slot 1 [GPU 1]" in listing
 
 
@@ -156,15 +148,15 @@ def test_a_hand_pushed_job_is_refused_and_nothing_runs(store, redis_url, tmp_pat
     # the daemon still serves real sessions
     sweep_id = create(redis_url, tmp_path, [1], [0, 1])
     launch(redis_url, tmp_path, sweep_id)
-    wait_for(lambda: finished(store, sweep_id), 30, "the sweep")
+    wait_for(lambda: finished(store, sweep_id), STARTUP_S * 3, "the sweep")  # a session, 2 trials
     conn.close()
 
 
 def test_a_function_objective_cannot_be_launched(store, redis_url, tmp_path):
     path = tmp_path / "fn.yaml"
     path.write_text(yaml.safe_dump({"method": "grid", "parameters": {"a": {"values": [1]}}}))
-    sweep_id = run_cli(redis_url, tmp_path, "sweep", str(path)).stdout.strip().splitlines()[-1]
-    result = run_cli(redis_url, tmp_path, "launch", sweep_id, "-n", "2")
+    sweep_id = run_cli(redis_url, "sweep", str(path), cwd=tmp_path).stdout.strip().splitlines()[-1]
+    result = run_cli(redis_url, "launch", sweep_id, "-n", "2", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "cannot travel" in result.stderr
     assert len(Queue(keys.pool_queue("default"), connection=store.client)) == 0
@@ -181,7 +173,11 @@ def test_a_daemon_survives_its_redis_restarting(tmp_path, procs):
         sweep_id = create(url, tmp_path, [1, 2, 3], [0, 1])
         daemon(procs, url, tmp_path, env={"TRIAL_SLEEP": "0.5"})
         launch(url, tmp_path, sweep_id)
-        wait_for(lambda: store.get_sweep(sweep_id).count(RunState.FINISHED) >= 2, 30, "2 runs")
+        wait_for(  # a daemon, a session, then two trials one after another
+            lambda: store.sweeps.get(sweep_id).count(RunState.FINISHED) >= 2,
+            STARTUP_S * 4,
+            "2 runs",
+        )
         server.stop()
         time.sleep(1.0)
         server = LocalServer().start(
@@ -199,17 +195,17 @@ def test_sigterm_drains_a_daemon(store, redis_url, tmp_path, procs):
     sweep_id = create(redis_url, tmp_path, [1, 2, 3], [0])
     launch(redis_url, tmp_path, sweep_id)
     running = wait_for(
-        lambda: [t for t in store.list_trials(sweep_id) if t.state is RunState.RUNNING],
-        30,
+        lambda: [t for t in store.reads.trials(sweep_id) if t.state is RunState.RUNNING],
+        STARTUP_S * 3,  # a daemon, a session, its trial
         "a running trial",
     )
     proc.send_signal(signal.SIGTERM)  # the daemon only: it drains its slots
     assert proc.wait(timeout=20) == 0, procs.output(proc)
     # the running trial finished; no other trial started; the sweep is left for others
-    assert store.get_trial(sweep_id, running[0].id).state is RunState.FINISHED
-    assert store.get_sweep(sweep_id).count(RunState.RUNNING) == 0
+    assert store.reads.trial(sweep_id, running[0].id).state is RunState.FINISHED
+    assert store.sweeps.get(sweep_id).count(RunState.RUNNING) == 0
     assert points(store, sweep_id) == Counter({(running[0].params["a"], 0): 1})
-    assert store.live_daemons() == []
+    assert store.daemons.live() == []
     assert "drained" in procs.output(proc)[1]
 
 
@@ -218,15 +214,17 @@ def test_canceling_a_sweep_ends_its_sessions(store, redis_url, tmp_path, procs, 
     daemon(procs, redis_url, tmp_path, env={"TRIAL_SLEEP": "60"})
     sweep_id = create(redis_url, tmp_path, [1, 2], [0])
     launch(redis_url, tmp_path, sweep_id)
-    wait_for(lambda: store.get_sweep(sweep_id).count(RunState.RUNNING), 30, "a running trial")
+    wait_for(  # a daemon, a session, its trial
+        lambda: store.sweeps.get(sweep_id).count(RunState.RUNNING), STARTUP_S * 3, "a running trial"
+    )
     started = time.monotonic()
-    store.set_sweep_state(
+    store.sweeps.set_state(
         sweep_id, SweepState.CANCELED, allowed_from=[SweepState.RUNNING, SweepState.PENDING]
     )
     if message:
         assert stop_sessions(store, sweep_id) == 1
     wait_for(
-        lambda: run_cli(redis_url, tmp_path, "workers").stdout.count(": idle") == 1,
+        lambda: run_cli(redis_url, "workers", cwd=tmp_path).stdout.count(": idle") == 1,
         20,
         "the slot to be free",
     )

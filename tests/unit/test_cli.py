@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from click.testing import CliRunner
+from helpers import run_cli
 
 from redsweep.cli import main
 
@@ -35,11 +34,7 @@ def test_validate_a_nested_bayes_example():
 def test_validate_broken_file_prints_one_line_with_file_line_key_and_problem(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("method: grid\nparameters:\n  lr:\n    min: 0.1\n    max: 0.01\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "redsweep", "validate", str(bad)],
-        capture_output=True,
-        text=True,
-    )
+    result = run_cli(None, "validate", str(bad))
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -50,11 +45,7 @@ def test_validate_broken_file_prints_one_line_with_file_line_key_and_problem(tmp
 
 
 def test_validate_missing_file_is_one_clear_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "redsweep", "validate", str(tmp_path / "nope.yaml")],
-        capture_output=True,
-        text=True,
-    )
+    result = run_cli(None, "validate", str(tmp_path / "nope.yaml"))
     assert result.returncode != 0
     assert "nope.yaml" in result.stderr
     assert "Traceback" not in result.stderr
@@ -63,11 +54,7 @@ def test_validate_missing_file_is_one_clear_line(tmp_path):
 def test_debug_shows_the_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("method: nope\nparameters:\n  a:\n    value: 1\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "redsweep", "--debug", "validate", str(bad)],
-        capture_output=True,
-        text=True,
-    )
+    result = run_cli(None, "--debug", "validate", str(bad))
     assert result.returncode != 0
     assert "Traceback" in result.stderr
 
