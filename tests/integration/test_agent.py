@@ -503,6 +503,30 @@ def test_the_first_sigint_lets_the_trial_finish_then_the_agent_exits(
     assert "SIGINT: finishing the current trial" in agents.stderr(proc)
 
 
+def test_a_function_raising_keyboardinterrupt_gives_back_the_trial_taken_with_its_finish(
+    store: Store, agents: Agents
+) -> None:
+    """No signal: the objective itself raises KeyboardInterrupt. Its finish took (and claimed)
+    the next trial in the same round trip; the agent passes the interrupt on, but only after
+    giving that trial back: it is pending again and on the queue, not left to lapse."""
+    sweep_id = store.sweeps.create({"method": "random", "parameters": {"x": {"value": 1}}})
+    epoch = hold_controller(store, sweep_id)
+    [first] = store.trials.add(sweep_id, [{"x": 1}], epoch=epoch)
+    [second] = store.trials.add(sweep_id, [{"x": 2}], epoch=epoch)
+    proc = agents.start(
+        sweep_id,
+        "def objective():\n    raise KeyboardInterrupt\n",
+        function="objective",
+    )
+    code = proc.wait(timeout=30)
+    _, err = agents.procs.output(proc)
+    assert code != 0 and "KeyboardInterrupt" in err, err
+    assert trial_state(store, sweep_id, first) is RunState.KILLED
+    assert trial_state(store, sweep_id, second) is RunState.PENDING
+    assert store.queue.length(sweep_id) == 1
+    assert store.agents.live(sweep_id) == []
+
+
 # ---- the in-trial API outside any sweep ----------------------------------------------------------
 
 

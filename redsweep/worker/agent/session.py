@@ -239,6 +239,8 @@ class AgentSession:
         finally:
             self._hand.finished(claimed, moved)  # before the heartbeat says how many remain
             self._heart.busy(False)
+        if outcome.interrupt is not None:  # the function raised KeyboardInterrupt: pass it on
+            raise outcome.interrupt
         return outcome
 
     def _follow_config(self, info: SweepInfo) -> None:

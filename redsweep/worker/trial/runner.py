@@ -30,10 +30,8 @@ from redsweep.shared.store import Store
 from redsweep.shared.store.calls import Call, Finish, ReportRows
 from redsweep.worker.api import functions as run_api
 from redsweep.worker.api.link import Reporter, TrialLink
+from redsweep.worker.trial.children import kill_group, supervise, tail_of
 from redsweep.worker.trial.forked import STOPPED_CODE, child_main, format_error
-
-#: Lines of a command's output kept on the run.
-TAIL_LINES = 40
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,9 @@ class TrialOutcome:
     the trial (the store's record says what became of it); ``recorded`` is False when the
     store refused or could not take the finish. ``after`` holds what the calls of
     :meth:`TrialRunner.run`'s ``after`` answered, in order (empty when the finish did not go
-    out with them)."""
+    out with them). ``interrupt`` is the KeyboardInterrupt an in-process function raised: the
+    caller re-raises it once it has taken in ``after`` (a trial taken with the finish must
+    not be forgotten on the way out)."""
 
     trial_id: str
     state: RunState | None
@@ -53,6 +53,7 @@ class TrialOutcome:
     log_tail: str | None = None
     recorded: bool = True
     after: tuple[Any, ...] = ()
+    interrupt: BaseException | None = None
 
 
 class TrialRunner:
@@ -185,9 +186,8 @@ class TrialRunner:
             log_tail=log_tail,
             recorded=recorded,
             after=moved,
+            interrupt=reraise,
         )
-        if reraise is not None:
-            raise reraise
         return outcome
 
     def _finish(
@@ -303,7 +303,7 @@ class TrialRunner:
 
         threading.Thread(target=reap, name=f"redsweep-wait-{pid}", daemon=True).start()
         signalled = self._supervise(link, pid, exited.is_set)
-        _kill_group(pid, signal.SIGKILL)
+        kill_group(pid, signal.SIGKILL)
         exited.wait()
         with os.fdopen(read_fd, "rb") as pipe:
             error_text = pipe.read().decode("utf-8", "replace") or None
@@ -361,9 +361,9 @@ class TrialRunner:
         try:
             signalled = self._supervise(link, proc.pid, exited.is_set)
         finally:
-            _kill_group(proc.pid, signal.SIGKILL)
+            kill_group(proc.pid, signal.SIGKILL)
             exited.wait()
-        tail = _tail(log_path)
+        tail = tail_of(log_path)
         code = proc.returncode
         if code == 0:
             return RunState.FINISHED, None, tail
@@ -382,44 +382,12 @@ class TrialRunner:
             )
         return link.stopping
 
-    # ---- watching a child --------------------------------------------------------------------
-
     def _supervise(self, link: TrialLink, pgid: int, exited: Callable[[], bool]) -> bool:
-        """Wait for the child to exit; SIGTERM its group when the trial must stop, SIGKILL after
-        the grace period (or at once on a hard interrupt). True when it was signalled."""
-        term_at: float | None = None
-        killed = False
-        while not exited():
-            self._wake.wait(0.5)
-            self._wake.clear()
-            if exited():
-                break
-            if term_at is None and (link.stopping or link.lost or self._interrupts):
-                _kill_group(pgid, signal.SIGTERM)
-                term_at = time.monotonic()
-            due = term_at is not None and (
-                self._interrupts >= 2 or time.monotonic() - term_at >= self.grace_s
-            )
-            if due and not killed:
-                _kill_group(pgid, signal.SIGKILL)
-                killed = True
-        return term_at is not None
-
-
-def _kill_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _tail(path: Path, lines: int = TAIL_LINES) -> str:
-    """The last ``lines`` lines of a file (reading at most its last 256 KiB)."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 256 * 1024))
-            data = fh.read()
-    except OSError:
-        return ""
-    text = data.decode("utf-8", "replace")
-    return "\n".join(text.splitlines()[-lines:])
+        return supervise(
+            link,
+            pgid,
+            exited,
+            wake=self._wake,
+            interrupts=lambda: self._interrupts,
+            grace_s=self.grace_s,
+        )
