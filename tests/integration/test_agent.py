@@ -527,6 +527,35 @@ def test_a_function_raising_keyboardinterrupt_gives_back_the_trial_taken_with_it
     assert store.agents.live(sweep_id) == []
 
 
+def test_an_agent_says_at_once_that_its_background_controller_failed(
+    store: Store, agents: Agents
+) -> None:
+    """A bug in the agent's background controller is printed on the agent's output as it
+    happens (not when the session ends), once, with the error's type."""
+    sweep_id = store.sweeps.create({"method": "random", "parameters": {"x": {"value": 1}}})
+    proc = agents.start(
+        sweep_id,
+        """
+        import redsweep.controller.controller as _controller
+
+        def _broken_step(self):
+            raise KeyError("boom")
+
+        _controller.Controller.step = _broken_step
+
+        def objective():
+            pass
+        """,
+        function="objective",
+    )
+    err = wait_for_output(agents.procs, proc, "the sweep's controller failed")
+    assert "the sweep's controller failed: KeyError: 'boom'" in err
+    assert store.controllers.holder(sweep_id) is None  # released on the way out
+    os.kill(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    assert agents.stderr(proc).count("controller failed") == 1
+
+
 # ---- the in-trial API outside any sweep ----------------------------------------------------------
 
 

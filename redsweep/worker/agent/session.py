@@ -254,7 +254,9 @@ class AgentSession:
 
     def _controller_failed(self, error: BaseException) -> None:
         """The background controller failed with a bug (called from its thread)."""
-        self._output.message(f"the sweep's controller failed: {error}")
+        from redsweep.controller.lifecycle import describe
+
+        self._output.message(f"the sweep's controller failed: {describe(error)}")
 
     def _let_controller_finish(self, store: Store, controller: BackgroundController) -> None:
         """The sweep is done and nothing of it runs: give the controller this agent may be

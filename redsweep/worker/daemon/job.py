@@ -188,11 +188,17 @@ def _more_work(url: str, sweep_id: str, drained: list[int]) -> bool:
     """Wait while a done sweep still has trials running elsewhere: True when a trial is queued
     again (a retry), False when the sweep is over (or the daemon drains)."""
     from redsweep.controller.background import start_background
+    from redsweep.controller.lifecycle import describe
 
-    controller = start_background(url, sweep_id)  # takes over if the running one goes away
+    def failed(error: BaseException) -> None:
+        print(f"redsweep: the controller of sweep {sweep_id} failed: {describe(error)}",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    # takes over if the running one goes away; a failed one is not waited for
+    controller = start_background(url, sweep_id, on_error=failed)
     store = Store.from_url(url)
     try:
-        while not drained:
+        while not drained and not controller.failed:
             try:
                 info = store.sweeps.get(sweep_id)
                 if info.state.is_over:
