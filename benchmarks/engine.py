@@ -74,7 +74,7 @@ def loss(params: dict[str, Any]) -> float:
     return total
 
 
-def prior_runs(method: str, k: int) -> list[engine.Run]:
+def prior_runs(method: str, k: int) -> list[engine.RunRecord]:
     config = engine.load_config(CONFIGS[method])
     if method == "grid":
         points = engine.suggest(config, [], n=k)
@@ -84,12 +84,14 @@ def prior_runs(method: str, k: int) -> list[engine.Run]:
             engine.suggest(config, [], n=1, seed=int(rng.integers(1 << 30)))[0] for _ in range(k)
         ]
     return [
-        engine.Run(f"r{i}", "finished", p, history=({"loss": loss(p)},), summary={"loss": loss(p)})
+        engine.RunRecord(
+            f"r{i}", "finished", p, history=({"loss": loss(p)},), summary={"loss": loss(p)}
+        )
         for i, p in enumerate(points)
     ]
 
 
-def to_sweeps_runs(runs: list[engine.Run]) -> list[Any]:
+def to_sweeps_runs(runs: list[engine.RunRecord]) -> list[Any]:
     from sweeps import SweepRun  # the reference, installed by the `bench` extra
 
     return [

@@ -4,7 +4,7 @@ Usable on its own, like W&B's ``sweeps`` package or Optuna's ask/tell::
 
     from redsweep import engine
     config = engine.load_config("sweep.yaml")
-    runs = [engine.Run("r1", "finished", {"lr": 0.1}, summary={"loss": 0.3})]
+    runs = [engine.RunRecord("r1", "finished", {"lr": 0.1}, summary={"loss": 0.3})]
     engine.suggest(config, runs, n=2, seed=0)     # -> [{"lr": ...}, {"lr": ...}]
     engine.stop_runs(config, runs)                # -> ids of runs hyperband would stop
 
@@ -23,10 +23,10 @@ from redsweep.shared.engine import command as _command
 from redsweep.shared.engine import search as _search
 from redsweep.shared.engine import stopping as _stopping
 from redsweep.shared.engine.config import load_config
-from redsweep.shared.records import Run, RunState, SweepConfig
+from redsweep.shared.records import RunRecord, RunState, SweepConfig
 
 __all__ = [
-    "Run",
+    "RunRecord",
     "RunState",
     "SweepConfig",
     "command_argv",
@@ -44,7 +44,7 @@ def _config(config: ConfigSource) -> SweepConfig:
 
 
 def suggest(
-    config: ConfigSource, runs: Sequence[Run] = (), n: int = 1, seed: int | None = None
+    config: ConfigSource, runs: Sequence[RunRecord] = (), n: int = 1, seed: int | None = None
 ) -> list[dict[str, Any]]:
     """Up to ``n`` parameter dicts to try next (nested parameters as nested dicts).
 
@@ -60,7 +60,7 @@ def grid_size(config: ConfigSource) -> int:
     return _search.grid_size(_config(config))
 
 
-def stop_runs(config: ConfigSource, runs: Sequence[Run]) -> list[str]:
+def stop_runs(config: ConfigSource, runs: Sequence[RunRecord]) -> list[str]:
     """Ids of the running runs that hyperband early termination would stop now."""
     return _stopping.stop_runs(_config(config), list(runs))
 

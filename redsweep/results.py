@@ -31,7 +31,7 @@ def _last(path: str) -> str:
 
 
 @dataclass(frozen=True)
-class Run:
+class RunResult:
     """One run (trial) of a sweep: ``config`` holds its parameters, ``summary`` each metric's
     last value, ``value`` its best value of the sweep's metric (what the sweep ranks runs by).
     Times are the Redis server's, in ms; ``duration_s`` runs to now for a running run."""
@@ -99,19 +99,19 @@ class Sweep:
         return min(sizes) if sizes else None
 
     @cached_property
-    def runs(self) -> list[Run]:
+    def runs(self) -> list[RunResult]:
         """Every run, in the order they were added (read once, pipelined)."""
         pairs = self._store.reads.runs(self.id, history=False)
         now = self._store.server_time_ms()
         return [_run(self._store, trial, run.summary, now) for trial, run in pairs]
 
-    def run(self, run_id: str) -> Run:
+    def run(self, run_id: str) -> RunResult:
         for run in self.runs:
             if run.id == run_id:
                 return run
         raise NotFoundError(f"no run {run_id!r} in sweep {self.id}")
 
-    def best_run(self, order: str | None = None) -> Run | None:
+    def best_run(self, order: str | None = None) -> RunResult | None:
         """The best run: by the sweep's metric and goal (each run's best value), or by
         ``order``, a summary key with ``-`` (highest first) or ``+`` (lowest first, the
         default) in front, as W&B takes it. None when no run has a value."""
@@ -173,7 +173,7 @@ class Api:
         """Every sweep, oldest first; only those of ``project`` when given."""
         return [Sweep(self._store, info) for info in self._store.sweeps.list(project)]
 
-    def run(self, path: str) -> Run:
+    def run(self, path: str) -> RunResult:
         """The run ``SWEEP_ID/RUN_ID`` (W&B's ``entity/project/...`` prefixes are ignored)."""
         parts = path.strip("/").split("/")
         if len(parts) < 2:
@@ -206,12 +206,12 @@ def _number(value: Any) -> float | None:
     return float(value) if is_finite_number(value) else None
 
 
-def _run(store: Store, trial: TrialInfo, summary: Mapping[str, Any], now_ms: int) -> Run:
+def _run(store: Store, trial: TrialInfo, summary: Mapping[str, Any], now_ms: int) -> RunResult:
     duration = None
     if trial.claimed_ms is not None:
         end = trial.finished_ms if trial.finished_ms is not None else now_ms
         duration = max(0, end - trial.claimed_ms) / 1000
-    return Run(
+    return RunResult(
         id=trial.id,
         sweep_id=trial.sweep_id,
         state=trial.state,

@@ -11,14 +11,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from redsweep.shared.engine import goal
-from redsweep.shared.records import Method, Run, RunState, SweepConfig
+from redsweep.shared.records import Method, RunRecord, RunState, SweepConfig
 from redsweep.shared.store import Store
 from redsweep.shared.store.replies import TrialInfo
 
 
 @dataclass
 class SweepView:
-    """Every trial of one sweep: its record (attempt, retry_of, stop flag) and its engine Run.
+    """Every trial of one sweep: its record (attempt, retry_of, stop flag) and its engine RunRecord.
 
     What the controller asks every round (how many are alive, which crashed ones to retry, how
     many first attempts there are) is kept in indexes updated with each change, so a round
@@ -29,7 +29,7 @@ class SweepView:
     sweep_id: str
     config: SweepConfig
     trials: dict[str, TrialInfo] = field(default_factory=dict)
-    runs: dict[str, Run] = field(default_factory=dict)
+    runs: dict[str, RunRecord] = field(default_factory=dict)
     _alive: set[str] = field(default_factory=set)
     _crashed: set[str] = field(default_factory=set)
     _retried: set[str] = field(default_factory=set)  # trials a later attempt retries
@@ -63,7 +63,7 @@ class SweepView:
         for trial, run in self.store.reads.runs(self.sweep_id, ids, history=self.with_history):
             self._put(trial, run)
 
-    def _put(self, trial: TrialInfo, run: Run) -> None:
+    def _put(self, trial: TrialInfo, run: RunRecord) -> None:
         """Record a trial's (new) record and run, and keep the indexes."""
         if trial.id not in self.trials and trial.attempt == 1:
             self._first += 1
@@ -98,7 +98,7 @@ class SweepView:
             params=params,
             retry_of=retry_of,
         )
-        self._put(trial, Run(trial_id, RunState.PENDING, params))
+        self._put(trial, RunRecord(trial_id, RunState.PENDING, params))
 
     def mark(self, trial_id: str, state: RunState) -> bool:
         """Take a trial's new state from an event instead of re-reading it (when nothing but
@@ -109,10 +109,10 @@ class SweepView:
         self._put(replace(trial, state=state), replace(run, state=state))
         return True
 
-    def all_runs(self) -> list[Run]:
+    def all_runs(self) -> list[RunRecord]:
         return [self.runs[t] for t in self.trials if t in self.runs]
 
-    def first_attempts(self) -> list[Run]:
+    def first_attempts(self) -> list[RunRecord]:
         """One run per suggestion (retries left out): what run_cap counts."""
         return [
             self.runs[t.id] for t in self.trials.values() if t.attempt == 1 and t.id in self.runs

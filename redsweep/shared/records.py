@@ -186,7 +186,7 @@ def _as_state(value: RunState | str) -> RunState:
 
 
 @dataclass(frozen=True)
-class Run:
+class RunRecord:
     """A run as the engines see it: params as plain (nested) values, its metric history and
     summary. ``history`` is a sequence of logged rows (dicts), oldest first."""
 

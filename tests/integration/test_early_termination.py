@@ -67,14 +67,14 @@ def test_hyperband_stops_exactly_the_runs_the_engine_names(
     # replay: each run judged, while running with its first two values, against those before it
     config = engine.load_config(CONFIG)
     expected: dict[str, stopping.StopDecision] = {}
-    before: list[engine.Run] = []
+    before: list[engine.RunRecord] = []
     for t in trials:
         rows = histories[t.id]
-        now = engine.Run(t.id, "running", t.params, history=rows[:2])
+        now = engine.RunRecord(t.id, "running", t.params, history=rows[:2])
         for decision in stopping.stop_decisions(config, [*before, now]):
             expected[decision.run_id] = decision
         assert engine.stop_runs(config, [*before, now]) == ([t.id] if t.id in expected else [])
-        before.append(engine.Run(t.id, t.state.value, t.params, history=rows))
+        before.append(engine.RunRecord(t.id, t.state.value, t.params, history=rows))
 
     stopped = {t.id for t in trials if t.state is RunState.STOPPED}
     assert stopped == set(expected)

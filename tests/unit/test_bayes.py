@@ -18,7 +18,7 @@ from redsweep.shared.engine.params import (
     QUniform,
     Uniform,
 )
-from redsweep.shared.records import Goal, Impute, Method, Metric, Run, SweepConfig
+from redsweep.shared.records import Goal, Impute, Method, Metric, RunRecord, SweepConfig
 
 LOSS = Metric("loss")
 
@@ -37,8 +37,8 @@ def quadratic(p: dict) -> float:
     return (p["x"] - 0.3) ** 2 + (p["y"] + 0.2) ** 2
 
 
-def finished(rid: str, params: dict, loss: float, name: str = "loss") -> Run:
-    return Run(rid, "finished", params, summary={name: loss})
+def finished(rid: str, params: dict, loss: float, name: str = "loss") -> RunRecord:
+    return RunRecord(rid, "finished", params, summary={name: loss})
 
 
 def seeded(seed: int) -> np.random.Generator:
@@ -53,10 +53,10 @@ def seeded(seed: int) -> np.random.Generator:
     [
         [],
         [finished("a", {"x": 0.1, "y": 0.1}, 1.0)],
-        [finished("a", {"x": 0.1, "y": 0.1}, 1.0), Run("b", "running", {"x": 0.2, "y": 0.0})],
+        [finished("a", {"x": 0.1, "y": 0.1}, 1.0), RunRecord("b", "running", {"x": 0.2, "y": 0.0})],
     ],
 )
-def test_bayes_samples_at_random_until_two_results(runs: list[Run]) -> None:
+def test_bayes_samples_at_random_until_two_results(runs: list[RunRecord]) -> None:
     config = xy_config()
     random = SweepConfig(method=Method.RANDOM, params=config.params, metric=LOSS)
     assert search.suggest(config, runs, n=3, rng=seeded(5)) == search.suggest(
@@ -106,7 +106,7 @@ def test_bayes_suggests_values_in_each_parameters_support() -> None:
     for i, point in enumerate(search.suggest(config, [], n=6, rng=rng)):
         loss = point["layers"] + np.log10(point["opt"]["lr"]) + point["dropout"]
         runs.append(finished(str(i), point, float(loss)))
-    runs.append(Run("p", "pending", runs[0].params))
+    runs.append(RunRecord("p", "pending", runs[0].params))
     points = search.suggest(config, runs, n=4, rng=rng)
     assert len(points) == 4
     for point in points:
@@ -140,15 +140,15 @@ def test_runs_outside_the_space_are_left_out() -> None:
 # ---- what the GP learns from -----------------------------------------------------------------
 
 
-def imputation_runs() -> list[Run]:
+def imputation_runs() -> list[RunRecord]:
     return [
-        Run(
+        RunRecord(
             "done", "finished", {"x": 0.1}, history=[{"loss": 5}, {"loss": 3}], summary={"loss": 4}
         ),
-        Run("fail", "failed", {"x": 0.2}, history=[{"loss": 1}, {"loss": 6}, {"loss": 2}]),
-        Run("crash", "crashed", {"x": 0.3}),
-        Run("live", "running", {"x": 0.4}, history=[{"loss": 0.5}]),
-        Run("queued", "pending", {"x": 0.5}),
+        RunRecord("fail", "failed", {"x": 0.2}, history=[{"loss": 1}, {"loss": 6}, {"loss": 2}]),
+        RunRecord("crash", "crashed", {"x": 0.3}),
+        RunRecord("live", "running", {"x": 0.4}, history=[{"loss": 0.5}]),
+        RunRecord("queued", "pending", {"x": 0.5}),
     ]
 
 
@@ -182,8 +182,8 @@ def test_running_runs_count_when_imputed_while_running() -> None:
 def test_a_maximised_metric_is_negated() -> None:
     config = make_config(Uniform(("x",), 0.0, 1.0), metric=Metric("acc", goal=Goal.MAXIMIZE))
     runs = [
-        Run("a", "finished", {"x": 0.1}, history=[{"acc": 0.2}, {"acc": 0.9}]),
-        Run("b", "killed", {"x": 0.2}, history=[{"acc": 0.4}]),
+        RunRecord("a", "finished", {"x": 0.1}, history=[{"acc": 0.2}, {"acc": 0.9}]),
+        RunRecord("b", "killed", {"x": 0.2}, history=[{"acc": 0.4}]),
     ]
     # the killed run gets the worst (lowest) accuracy any ended run logged: 0.2
     assert bayes.observations(config, runs).y.tolist() == [-0.9, -0.2]
@@ -192,7 +192,7 @@ def test_a_maximised_metric_is_negated() -> None:
 # ---- parallel suggestions --------------------------------------------------------------------
 
 
-def one_d_runs() -> list[Run]:
+def one_d_runs() -> list[RunRecord]:
     xs = (0.05, 0.3, 0.5, 0.8, 0.95)
     return [finished(str(i), {"x": x}, (x - 0.62) ** 2) for i, x in enumerate(xs)]
 
@@ -201,7 +201,7 @@ def test_a_pending_run_pushes_the_next_suggestion_elsewhere() -> None:
     config = make_config(Uniform(("x",), 0.0, 1.0))
     alone = search.suggest(config, one_d_runs(), n=1, rng=seeded(0))[0]["x"]
     assert abs(alone - 0.62) < 0.05
-    runs = [*one_d_runs(), Run("p", "pending", {"x": alone})]
+    runs = [*one_d_runs(), RunRecord("p", "pending", {"x": alone})]
     beside = search.suggest(config, runs, n=1, rng=seeded(0))[0]["x"]
     assert abs(beside - alone) > 0.01  # ~0.03: the other side of the optimum
 
@@ -256,7 +256,7 @@ def best_found(method: Method, seed: int, metric: Metric = LOSS, budget: int = 2
     config = xy_config(metric)
     config = SweepConfig(method=method, params=config.params, metric=metric)
     rng = seeded(seed)
-    runs: list[Run] = []
+    runs: list[RunRecord] = []
     for i in range(budget):
         point = search.suggest(config, runs, n=1, rng=rng)[0]
         value = quadratic(point) if metric.goal is Goal.MINIMIZE else -quadratic(point)
@@ -281,7 +281,7 @@ def test_bayes_maximises_too() -> None:
     assert best_found(Method.BAYES, 0, Metric("score", goal=Goal.MAXIMIZE), budget=20) < 1e-3
 
 
-def thousand_runs() -> tuple[list[Run], np.random.Generator]:
+def thousand_runs() -> tuple[list[RunRecord], np.random.Generator]:
     rng = seeded(0)
     points = search.suggest(xy_config(), [], n=1000, rng=rng)
     return [finished(str(i), p, quadratic(p)) for i, p in enumerate(points)], rng

@@ -6,7 +6,7 @@ import math
 
 from redsweep.shared.engine import goal
 from redsweep.shared.engine.params import Categorical, Param, Uniform
-from redsweep.shared.records import Goal, Method, Metric, Run, SweepConfig
+from redsweep.shared.records import Goal, Method, Metric, RunRecord, SweepConfig
 
 MIN = Metric("loss")
 MAX = Metric("acc", goal=Goal.MAXIMIZE)
@@ -27,8 +27,8 @@ def make_config(
     )
 
 
-def run(rid: str, state: str = "finished", history=(), summary=None, params=None) -> Run:
-    return Run(rid, state, params or {"x": 0.5}, history=history, summary=summary or {})
+def run(rid: str, state: str = "finished", history=(), summary=None, params=None) -> RunRecord:
+    return RunRecord(rid, state, params or {"x": 0.5}, history=history, summary=summary or {})
 
 
 # ---- run values ------------------------------------------------------------------------------

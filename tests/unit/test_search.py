@@ -18,7 +18,7 @@ from redsweep.shared.engine.params import (
     QUniform,
     Uniform,
 )
-from redsweep.shared.records import Method, Metric, Run, SweepConfig
+from redsweep.shared.records import Method, Metric, RunRecord, SweepConfig
 
 
 def make_config(method: Method, *params: Param) -> SweepConfig:
@@ -31,8 +31,8 @@ def grid(*params: Param) -> SweepConfig:
     return make_config(Method.GRID, *params)
 
 
-def run(params: dict, state: str = "finished", rid: str = "r") -> Run:
-    return Run(rid, state, params)
+def run(params: dict, state: str = "finished", rid: str = "r") -> RunRecord:
+    return RunRecord(rid, state, params)
 
 
 def all_points(config: SweepConfig) -> list[dict]:

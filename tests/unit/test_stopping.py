@@ -11,7 +11,7 @@ import pytest
 
 from redsweep.errors import ConfigError
 from redsweep.shared.engine.stopping import StopDecision, bands, stop_decisions, stop_runs
-from redsweep.shared.records import Goal, Hyperband, Method, Metric, Run, SweepConfig
+from redsweep.shared.records import Goal, Hyperband, Method, Metric, RunRecord, SweepConfig
 
 
 def make_config(hyperband: Hyperband | None, goal: Goal = Goal.MINIMIZE, name: str = "loss"):
@@ -20,8 +20,8 @@ def make_config(hyperband: Hyperband | None, goal: Goal = Goal.MINIMIZE, name: s
     )
 
 
-def curve(run_id: str, state: str, values: list, name: str = "loss") -> Run:
-    return Run(run_id, state, {}, tuple({name: v} for v in values))
+def curve(run_id: str, state: str, values: list, name: str = "loss") -> RunRecord:
+    return RunRecord(run_id, state, {}, tuple({name: v} for v in values))
 
 
 # ---- bands ------------------------------------------------------------------------------------
@@ -181,8 +181,8 @@ def test_non_finite_and_missing_values_are_not_iterations():
         {"loss": 2.0},
     ]
     runs = [
-        Run("X", "running", {}, tuple(rows)),  # iterations: 1.0, 2.0
-        Run("Y", "running", {}, ({"loss": -math.inf}, {"loss": 50.0}, {"loss": math.nan})),
+        RunRecord("X", "running", {}, tuple(rows)),  # iterations: 1.0, 2.0
+        RunRecord("Y", "running", {}, ({"loss": -math.inf}, {"loss": 50.0}, {"loss": math.nan})),
         curve("done", "finished", [0.5, 0.5]),
     ]
     # band 2: X 2.0 and done 0.5 -> 0.5 2.0 -> index int(2/3) = 0 -> 0.5

@@ -32,7 +32,7 @@ from redsweep.shared.engine.params import (
     Param,
 )
 from redsweep.shared.engine.values import MISSING, canonical, value_at
-from redsweep.shared.records import Goal, Impute, Run, RunState, SweepConfig, is_finite_number
+from redsweep.shared.records import Goal, Impute, RunRecord, RunState, SweepConfig, is_finite_number
 
 MIN_RESULTS = 2  # below this, sample at random
 FIT_POINTS = 40  # observations the hyperparameters are fitted on (O(n^3) per step)
@@ -50,7 +50,7 @@ Point = dict[tuple[str, ...], Any]
 
 
 def suggest(
-    config: SweepConfig, runs: Sequence[Run], n: int, rng: np.random.Generator
+    config: SweepConfig, runs: Sequence[RunRecord], n: int, rng: np.random.Generator
 ) -> list[Point]:
     """``n`` points for the non-constant parameters, each ``{path: value}`` (constants are
     left to the caller: :func:`redsweep.shared.engine.search.suggest` adds them and nests)."""
@@ -105,7 +105,7 @@ def _space(config: SweepConfig) -> list[Param]:
     return [p for p in config.params if not isinstance(p, Constant)]
 
 
-def observations(config: SweepConfig, runs: Sequence[Run]) -> Observations:
+def observations(config: SweepConfig, runs: Sequence[RunRecord]) -> Observations:
     """The runs as the GP sees them (runs whose parameters fall outside the space are left
     out): finished runs by their best value, failed, crashed, killed and stopped runs (and
     finished ones without a value) imputed per ``metric.impute``, running runs imputed per

@@ -18,7 +18,7 @@ import numpy as np
 
 from redsweep.shared.engine.params import Categorical, Constant, IntUniform, Param, QUniform
 from redsweep.shared.engine.values import MISSING, canonical, value_at
-from redsweep.shared.records import Method, Run, SweepConfig
+from redsweep.shared.records import Method, RunRecord, SweepConfig
 
 _PREFILL_MAX = 10_000  # int ranges up to this long get their value -> index table up front
 
@@ -31,7 +31,7 @@ def needs_runs(config: SweepConfig) -> bool:
 
 def suggest(
     config: SweepConfig,
-    runs: Sequence[Run] = (),
+    runs: Sequence[RunRecord] = (),
     n: int = 1,
     rng: np.random.Generator | None = None,
 ) -> list[dict[str, Any]]:
@@ -200,7 +200,7 @@ def grid_point(config: SweepConfig, index: int) -> dict[str, Any]:
     )
 
 
-def grid_remaining(config: SweepConfig, runs: Sequence[Run]) -> int:
+def grid_remaining(config: SweepConfig, runs: Sequence[RunRecord]) -> int:
     """How many distinct grid points no run (of any state) covers yet."""
     axes = _axes(config)
     return math.prod(axis.distinct for axis in axes) - len(_covered(axes, config, runs))
@@ -213,7 +213,7 @@ def _decode(axes: Sequence[_Axis], index: int) -> list[int]:
     return digits
 
 
-def _covered(axes: Sequence[_Axis], config: SweepConfig, runs: Sequence[Run]) -> set[tuple]:
+def _covered(axes: Sequence[_Axis], config: SweepConfig, runs: Sequence[RunRecord]) -> set[tuple]:
     """The grid points runs cover, as tuples of first digits (a duplicate value in an axis is
     the same point); a run missing a value, or off the grid, covers nothing."""
     covered: set[tuple] = set()
@@ -236,7 +236,7 @@ def _covered(axes: Sequence[_Axis], config: SweepConfig, runs: Sequence[Run]) ->
 
 
 def _covered_flat(
-    axes: Sequence[_Axis], names: Sequence[str], runs: Sequence[Run], covered: set[tuple]
+    axes: Sequence[_Axis], names: Sequence[str], runs: Sequence[RunRecord], covered: set[tuple]
 ) -> None:
     """:func:`_covered` for parameters without nesting: the hot loop of a grid suggestion, run
     over every run on every call, so it works a column at a time in comprehensions (one dict
@@ -272,7 +272,7 @@ def _walk(axes: Sequence[_Axis], covered: set[tuple]) -> Iterator[tuple[int, ...
             yield digits
 
 
-def _grid_suggest(config: SweepConfig, runs: Sequence[Run], n: int) -> list[dict[str, Any]]:
+def _grid_suggest(config: SweepConfig, runs: Sequence[RunRecord], n: int) -> list[dict[str, Any]]:
     axes = _axes(config)
     out: list[dict[str, Any]] = []
     for digits in _walk(axes, _covered(axes, config, runs)):

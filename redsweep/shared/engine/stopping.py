@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redsweep.errors import ConfigError, ConfigProblem
-from redsweep.shared.records import Goal, Hyperband, Run, RunState, SweepConfig
+from redsweep.shared.records import Goal, Hyperband, RunRecord, RunState, SweepConfig
 
 # W&B generates this many bands from ``min_iter``; later bands are never used.
 _MIN_ITER_BANDS = 100
@@ -85,7 +85,7 @@ def bands(hyperband: Hyperband, *, limit: int | None = None) -> list[int]:
     return ordered if limit is None else [b for b in ordered if b <= limit]
 
 
-def stop_decisions(config: SweepConfig, runs: Sequence[Run]) -> list[StopDecision]:
+def stop_decisions(config: SweepConfig, runs: Sequence[RunRecord]) -> list[StopDecision]:
     """The running runs hyperband would stop now, in the order of ``runs``, with the reason.
 
     Empty when the config has no ``early_terminate``.
@@ -127,6 +127,6 @@ def stop_decisions(config: SweepConfig, runs: Sequence[Run]) -> list[StopDecisio
     return decisions
 
 
-def stop_runs(config: SweepConfig, runs: Sequence[Run]) -> list[str]:
+def stop_runs(config: SweepConfig, runs: Sequence[RunRecord]) -> list[str]:
     """Ids of the running runs hyperband would stop now (see :func:`stop_decisions`)."""
     return [decision.run_id for decision in stop_decisions(config, runs)]

@@ -10,7 +10,7 @@ from typing import Any
 
 from redsweep.errors import NotFoundError
 from redsweep.shared.protocol import unpack_value
-from redsweep.shared.records import Run, RunState
+from redsweep.shared.records import RunRecord, RunState
 from redsweep.shared.store import keys
 from redsweep.shared.store.connection import Connection, guarded, opt_float, opt_int, text
 from redsweep.shared.store.replies import TrialInfo
@@ -89,8 +89,8 @@ class Reads:
     @guarded
     def runs(
         self, sweep_id: str, trial_ids: Iterable[str] | None = None, *, history: bool = True
-    ) -> list[tuple[TrialInfo, Run]]:
-        """Each trial's record and its engine :class:`~redsweep.shared.records.Run` (summary
+    ) -> list[tuple[TrialInfo, RunRecord]]:
+        """Each trial's record and its engine :class:`~redsweep.shared.records.RunRecord` (summary
         and, with ``history``, every logged row), in one pipelined round trip; trials that do
         not exist are left out."""
         ids = self.trial_ids(sweep_id) if trial_ids is None else list(trial_ids)
@@ -109,7 +109,7 @@ class Reads:
             if not raw:
                 continue
             trial = trial_info(sweep_id, raw)
-            run = Run(
+            run = RunRecord(
                 id=trial_id,
                 state=trial.state,
                 params=trial.params,
