@@ -10,8 +10,9 @@
 -- KEYS[1] sweep hash
 -- ARGV[1] new state
 -- ARGV[2] reason ('' = keep the old done_reason)
--- ARGV[3] '1' when the new state is final (finished_ms is set), else '0'
--- ARGV[4..] the states the sweep may be in for the change to happen
+-- ARGV[3] '1' when the new state is over (SweepState.is_over: finished_ms is set), else '0'
+-- ARGV[4] the states that are over, each between spaces (' finished canceled ')
+-- ARGV[5..] the states the sweep may be in for the change to happen
 -- Returns {'ok', old state} | {'refused', current state} | {'missing'}
 -- Setting the state the sweep already has changes nothing and returns {'ok', it} (so a
 -- retried call is harmless).
@@ -23,7 +24,7 @@ if cur == ARGV[1] then
   return {'ok', cur}
 end
 local allowed = false
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   if ARGV[i] == cur then
     allowed = true
     break
@@ -37,7 +38,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_ms', now)
 if ARGV[3] == '1' then
   redis.call('HSET', KEYS[1], 'finished_ms', now)
-elseif cur == 'finished' or cur == 'canceled' then
+elseif string.find(ARGV[4], ' ' .. cur .. ' ', 1, true) then
   redis.call('HDEL', KEYS[1], 'finished_ms', 'done_reason')
 end
 if ARGV[2] ~= '' then

@@ -57,6 +57,10 @@ class CreateSweep(Script):
         return reply[0] == b"ok"
 
 
+#: The states that are over, as set_sweep_state.lua looks them up.
+_OVER = " " + " ".join(s.value for s in SweepState if s.is_over) + " "
+
+
 class SetSweepState(Script):
     """set_sweep_state.lua: the sweep's state becomes ``new`` if it is now in ``allowed_from``
     (and the change is in :data:`keys.SWEEP_TRANSITIONS`); ``reason`` is kept as
@@ -79,7 +83,7 @@ class SetSweepState(Script):
             s.value for s in map(SweepState, allowed_from) if new in keys.SWEEP_TRANSITIONS[s]
         ]
         self.keys = [keys.sweep(sweep_id)]
-        self.args = [new.value, optional(reason), "1" if new.is_over else "0", *allowed]
+        self.args = [new.value, optional(reason), "1" if new.is_over else "0", _OVER, *allowed]
 
     def parse(self, reply: list[Any]) -> SweepState:
         answer = reply[0]
