@@ -210,8 +210,13 @@ def test_a_fenced_foreground_controller_takes_the_lease_again_once_it_lapses(
         # controller's wait (a lease period and a half second)
         epoch = steal(store, sweep_id, ttl_ms=LEASE // 2)
         assert fenced.wait(10)
-        wait_for(lambda: store.controllers.holder(sweep_id) == ctl.holder, 10, "it takes over")
-        assert ctl.epoch is not None and ctl.epoch > epoch
+        # the holder is in Redis a moment before the controller stores its new epoch
+        wait_for(
+            lambda: store.controllers.holder(sweep_id) == ctl.holder and ctl.epoch is not None,
+            10,
+            "it takes over",
+        )
+        assert ctl.epoch > epoch
     finally:
         stop.set()
         thread.join(10)

@@ -28,6 +28,10 @@ import redsweep
 
 redsweep.init()
 c = redsweep.config
+gate = os.environ.get("TRIAL_GATE")  # a file: the trial waits for it (at most two minutes)
+deadline = time.monotonic() + 120
+while gate and not os.path.exists(gate) and time.monotonic() < deadline:
+    time.sleep(0.05)
 time.sleep(float(os.environ.get("TRIAL_SLEEP", "0.2")))
 redsweep.log({"score": c.a * 10 + c.b, "gpu": os.environ.get("CUDA_VISIBLE_DEVICES", "-")})
 """
@@ -75,8 +79,11 @@ def daemon(procs, url: str, tmp_path: Path, *args: str, env: dict | None = None)
 
 
 def test_two_daemons_with_two_slots_serve_two_sweeps_on_one_pool(store, redis_url, tmp_path, procs):
-    daemons = [daemon(procs, redis_url, tmp_path, "--slots", "2", env={"TRIAL_SLEEP": "0.4"})]
-    daemons.append(daemon(procs, redis_url, tmp_path, "--slots", "2", env={"TRIAL_SLEEP": "0.4"}))
+    # every trial waits at the gate until all four slots were seen busy at once: on a loaded
+    # machine one sweep could otherwise be done before the other's sessions have started
+    gate = tmp_path / "go"
+    env = {"TRIAL_SLEEP": "0.1", "TRIAL_GATE": str(gate)}
+    daemons = [daemon(procs, redis_url, tmp_path, "--slots", "2", env=env) for _ in range(2)]
     first = create(redis_url, tmp_path, [1, 2, 3], [0, 1, 2], "first")
     second = create(redis_url, tmp_path, [4, 5], [0, 1, 2], "second")
     assert "2 agent sessions" in launch(redis_url, tmp_path, first, "-n", "2")
@@ -90,6 +97,7 @@ def test_two_daemons_with_two_slots_serve_two_sweeps_on_one_pool(store, redis_ur
     listing = wait_for(busy_slots, STARTUP_S * (len(daemons) + 4), "all four slots busy")
     assert listing.count("2 slots") == 2  # both daemons, each with its slots
     assert listing.count(f"sweep {first}") == 2 and listing.count(f"sweep {second}") == 2
+    gate.touch()
     # 15 trials, each its own process, on four slots: about four start-ups one after another
     wait_for(
         lambda: finished(store, first) and finished(store, second), STARTUP_S * 4, "both sweeps"
