@@ -94,12 +94,18 @@ def one_trial(store: Store, config: dict[str, Any]) -> tuple[str, str]:
 
 
 def start_agent(
-    procs: Any, tmp_path: Path, redis_url: str, sweep_id: str, objective: str = "", **options: Any
+    procs: Any,
+    tmp_path: Path,
+    redis_url: str,
+    sweep_id: str,
+    objective: str = "",
+    env: dict[str, str] | None = None,
+    **options: Any,
 ) -> subprocess.Popen:
     script = tmp_path / "agent.py"
     opts = ", ".join(f"{k}={v}" for k, v in options.items())
     script.write_text(AGENT.format(objective=textwrap.dedent(objective), options=opts))
-    env = {"PYTHONPATH": str(ROOT), "REDSWEEP_REDIS_URL": redis_url}
+    env = {"PYTHONPATH": str(ROOT), "REDSWEEP_REDIS_URL": redis_url, **(env or {})}
     return procs.spawn([sys.executable, str(script), sweep_id], env=env, cwd=tmp_path)
 
 
@@ -195,9 +201,9 @@ def test_a_flooding_command_leaves_a_log_of_its_head_and_tail_and_the_run_keeps_
         tmp_path,
         redis_url,
         sweep_id,
+        env={"REDSWEEP_LOG_CAP": str(cap)},
         agent_dir=repr(str(tmp_path / "logs")),
         count=1,
-        log_cap=cap,
     )
     assert agent.wait(timeout=60) == 0, procs.output(agent)
     result = json.loads(procs.output(agent)[0].strip().splitlines()[-1])
