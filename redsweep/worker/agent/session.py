@@ -48,6 +48,7 @@ from redsweep.worker.agent.result import AgentResult, EndReason
 from redsweep.worker.agent.signals import Signals
 from redsweep.worker.agent.watch import Ending, Look, SweepWatch
 from redsweep.worker.api.run import host
+from redsweep.worker.trial.output import log_cap_from_env
 from redsweep.worker.trial.runner import TrialOutcome, TrialRunner
 
 if TYPE_CHECKING:
@@ -77,7 +78,9 @@ def _start_controller(
 
 class AgentSession:
     """Serve sweep ``sweep_id`` on the Redis at ``url``: run ``function`` (or, without one, the
-    sweep's command) for each trial, up to ``count`` trials; :meth:`run` until done."""
+    sweep's command) for each trial, up to ``count`` trials; :meth:`run` until done. A command
+    trial's log file keeps at most ``log_cap`` bytes (default ``REDSWEEP_LOG_CAP``, else
+    64 MiB): the head and the tail."""
 
     # the parts of a session, made by run()
     _runner: TrialRunner
@@ -99,9 +102,12 @@ class AgentSession:
         lease_ms: int = 10_000,
         grace_s: float = 10.0,
         out: TextIO | None = None,
+        log_cap: int | None = None,
     ) -> None:
         if count is not None and count < 0:
             raise ValueError(f"count must not be negative, got {count}")
+        if log_cap is not None and log_cap < 2:
+            raise ValueError(f"log_cap must be at least 2 (bytes), got {log_cap}")
         self.url = url
         self.sweep_id = sweep_id
         self.function = function
@@ -109,6 +115,7 @@ class AgentSession:
         self.isolate = isolate
         self.lease_ms = int(lease_ms)
         self.grace_s = float(grace_s)
+        self.log_cap = log_cap if log_cap is not None else log_cap_from_env()
         self.agent_id = new_agent_id()
         base = Path(".redsweep") / "agents" / self.agent_id
         self.agent_dir = Path(agent_dir) if agent_dir is not None else base.absolute()
@@ -148,6 +155,7 @@ class AgentSession:
                 isolate=self.isolate,
                 lease_ms=self.lease_ms,
                 grace_s=self.grace_s,
+                log_cap=self.log_cap,
             )
             signals = self._signals = Signals(runner, output.message)
             budget = Budget(self.count, stopped=lambda: signals.received > 0)

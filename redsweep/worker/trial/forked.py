@@ -1,6 +1,7 @@
 """A function trial in a forked child (``isolate=True``): what runs in the child.
 
-The child leads its own process group, opens its own Store, reports its rows itself and exits
+The child leads its own process group (killed when the agent dies: it watches a lifeline),
+opens its own Store, reports its rows itself and exits
 with a code that tells the parent how the trial ended (the traceback travels on a pipe).
 """
 
@@ -17,6 +18,7 @@ from redsweep.shared.store import Store
 from redsweep.worker.api.functions import bind_trial, unbind_trial
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.run import StopTrial, raise_stop
+from redsweep.worker.trial.supervisor import watch
 
 #: Exit code of a forked function trial that was stopped (StopTrial).
 STOPPED_CODE = 3
@@ -31,15 +33,22 @@ def format_error(exc: BaseException) -> str:
 
 
 def child_main(
-    write_fd: int, url: str, parent_link: TrialLink, function: Callable[[], Any]
+    write_fd: int,
+    url: str,
+    parent_link: TrialLink,
+    function: Callable[[], Any],
+    lifeline_fd: int | None = None,
 ) -> None:
     """A forked function trial: its own process group and Store; reports go from here; the
-    exit code says how it ended, the pipe carries the traceback."""
+    exit code says how it ended, the pipe carries the traceback. The group is killed as soon
+    as ``lifeline_fd`` (the read end of a pipe only the agent writes to) reads EOF."""
     code = 1
     error = ""
     try:
         with contextlib.suppress(OSError):
             os.setpgid(0, 0)
+        if lifeline_fd is not None:
+            watch(lifeline_fd)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the agent decides what Ctrl-C means
         signal.signal(signal.SIGTERM, raise_stop)
         link = TrialLink(

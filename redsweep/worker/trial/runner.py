@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import threading
 import time
 import warnings
@@ -31,7 +30,9 @@ from redsweep.shared.store.calls import Call, Finish, ReportRows
 from redsweep.worker.api import functions as run_api
 from redsweep.worker.api.link import Reporter, TrialLink
 from redsweep.worker.trial.children import kill_group, supervise, tail_of
+from redsweep.worker.trial.command import CommandChild
 from redsweep.worker.trial.forked import STOPPED_CODE, child_main, format_error
+from redsweep.worker.trial.output import log_cap_from_env
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class TrialOutcome:
 
 class TrialRunner:
     """Runs trials of one sweep for one agent: ``function`` (in this process, or in a forked
-    child with ``isolate``) or, without a function, the sweep's command."""
+    child with ``isolate``) or, without a function, the sweep's command (its log file capped
+    at ``log_cap`` bytes, by default ``REDSWEEP_LOG_CAP`` or 64 MiB)."""
 
     def __init__(
         self,
@@ -72,6 +74,7 @@ class TrialRunner:
         isolate: bool = False,
         lease_ms: int = 10_000,
         grace_s: float = 10.0,
+        log_cap: int | None = None,
     ) -> None:
         self.store = store
         self.url = url
@@ -82,6 +85,7 @@ class TrialRunner:
         self.isolate = isolate
         self.lease_ms = lease_ms
         self.grace_s = grace_s
+        self.log_cap = log_cap if log_cap is not None else log_cap_from_env()
         self._keeper = Reporter(renew=True)  # renews (and reports) for trial after trial
         self._wake = threading.Event()
         self._interrupts = 0
@@ -284,13 +288,16 @@ class TrialRunner:
 
     def _run_forked(self, link: TrialLink) -> tuple[RunState, str | None]:
         read_fd, write_fd = os.pipe()
+        life_read, life_write = os.pipe()  # only this process holds life_write: the lifeline
         with warnings.catch_warnings():  # "fork() may deadlock" with threads: the child
             warnings.simplefilter("ignore", DeprecationWarning)  # only starts fresh ones
             pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(read_fd)
-            child_main(write_fd, self.url, link, self.function)  # type: ignore[arg-type]
+            os.close(life_write)
+            child_main(write_fd, self.url, link, self.function, life_read)  # type: ignore[arg-type]
         os.close(write_fd)
+        os.close(life_read)
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)
         exited = threading.Event()
@@ -302,9 +309,12 @@ class TrialRunner:
             self._wake.set()
 
         threading.Thread(target=reap, name=f"redsweep-wait-{pid}", daemon=True).start()
-        signalled = self._supervise(link, pid, exited.is_set)
-        kill_group(pid, signal.SIGKILL)
-        exited.wait()
+        try:
+            signalled = self._supervise(link, pid, exited.is_set)
+        finally:
+            kill_group(pid, signal.SIGKILL)
+            exited.wait()
+            os.close(life_write)
         with os.fdopen(read_fd, "rb") as pipe:
             error_text = pipe.read().decode("utf-8", "replace") or None
         code = os.waitstatus_to_exitcode(status[0])
@@ -338,33 +348,20 @@ class TrialRunner:
             ENV_URL: self.url,
         }
         log_path = self.agent_dir / f"{link.trial_id}.log"
-        with open(log_path, "wb") as log:
-            try:
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                return RunState.FAILED, f"cannot start {argv[0]!r}: {exc}", None
-        exited = threading.Event()
-
-        def reap() -> None:
-            proc.wait()
-            exited.set()
-            self._wake.set()
-
-        threading.Thread(target=reap, name=f"redsweep-wait-{proc.pid}", daemon=True).start()
         try:
-            signalled = self._supervise(link, proc.pid, exited.is_set)
+            child = CommandChild(argv, env, log_path, self.log_cap, on_exit=self._wake.set)
+        except OSError as exc:
+            return RunState.FAILED, f"cannot start {argv[0]!r}: {exc}", None
+        try:
+            signalled = self._supervise(link, child.pid, child.exited.is_set)
         finally:
-            kill_group(proc.pid, signal.SIGKILL)
-            exited.wait()
+            kill_group(child.pid, signal.SIGKILL)
+            child.exited.wait()
+            not_started = child.close()
+        if not_started is not None:
+            return RunState.FAILED, f"cannot start {argv[0]!r}: {not_started}", None
         tail = tail_of(log_path)
-        code = proc.returncode
+        code = child.returncode
         if code == 0:
             return RunState.FINISHED, None, tail
         if signalled or self._refresh(link):

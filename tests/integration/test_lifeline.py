@@ -1,0 +1,258 @@
+"""A trial dies with its agent, whatever its script imports: an agent killed outright (SIGKILL
+of the agent process alone) takes its command trial, a forked function trial and all their
+children with it within a second or two. And a command trial's log file is capped on disk,
+keeping its head and its tail. Real agent processes and a real redis-server."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helpers import STARTUP_S, alive, redsweep_cmd, run_cli, wait_for
+
+from redsweep.shared.records import RunState, SweepState
+from redsweep.shared.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+LONG = 120_000
+
+AGENT = """\
+import json, os, subprocess, sys, time
+from redsweep.worker.agent.session import AgentSession
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+{objective}
+
+session = AgentSession(os.environ["REDSWEEP_REDIS_URL"], sys.argv[1], {options})
+result = session.run()
+print(json.dumps({{"pid": os.getpid(), **result.as_dict()}}))
+"""
+
+# No redsweep import: nothing in the trial itself watches for its agent.
+PLAIN = """\
+import os, subprocess, sys, time
+
+shell = subprocess.Popen(["sh", "-c", "sleep 60 & echo $!; wait"], stdout=subprocess.PIPE)
+grandchild = int(shell.stdout.readline())
+with open("pids.part", "w") as fh:
+    fh.write(f"{os.getpid()} {shell.pid} {grandchild}")
+os.replace("pids.part", "pids.txt")
+time.sleep(60)
+"""
+
+FLOOD = """\
+import sys
+
+out = sys.stdout.buffer
+out.write(b"first line\\n")
+for i in range(40_000):
+    out.write(b"line %d\\n" % i)
+out.write(b"last line\\n")
+"""
+
+
+def flood_output() -> bytes:
+    return b"first line\n" + b"".join(b"line %d\n" % i for i in range(40_000)) + b"last line\n"
+
+
+@pytest.fixture
+def pids_left(tmp_path: Path) -> Iterator[list[int]]:
+    """Pids a test saw; any still running at the end are killed (the old code leaves them)."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def hold_controller(store: Store, sweep_id: str) -> int:
+    epoch = store.controllers.acquire(sweep_id, "test-controller", LONG)
+    assert epoch is not None
+    store.sweeps.set_state(sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING])
+    return epoch
+
+
+def one_trial(store: Store, config: dict[str, Any]) -> tuple[str, str]:
+    """A sweep with one queued trial (x=1) and no controller to add more: (sweep, trial)."""
+    sweep_id = store.sweeps.create(
+        {"method": "random", "parameters": {"x": {"value": 1}}, **config}
+    )
+    [trial_id] = store.trials.add(sweep_id, [{"x": 1}], epoch=hold_controller(store, sweep_id))
+    assert trial_id is not None
+    return sweep_id, trial_id
+
+
+def start_agent(
+    procs: Any,
+    tmp_path: Path,
+    redis_url: str,
+    sweep_id: str,
+    objective: str = "",
+    env: dict[str, str] | None = None,
+    **options: Any,
+) -> subprocess.Popen:
+    script = tmp_path / "agent.py"
+    opts = ", ".join(f"{k}={v}" for k, v in options.items())
+    script.write_text(AGENT.format(objective=textwrap.dedent(objective), options=opts))
+    env = {"PYTHONPATH": str(ROOT), "REDSWEEP_REDIS_URL": redis_url, **(env or {})}
+    return procs.spawn([sys.executable, str(script), sweep_id], env=env, cwd=tmp_path)
+
+
+def started_pids(tmp_path: Path, procs: Any, agent: subprocess.Popen) -> list[int]:
+    pids_file = tmp_path / "pids.txt"
+    wait_for(pids_file.exists, STARTUP_S, "the trial starts", procs=procs, watched=[agent])
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert all(alive(p) for p in pids)
+    return pids
+
+
+def kill_agent_and_expect_gone(agent: subprocess.Popen, pids: list[int]) -> None:
+    os.kill(agent.pid, signal.SIGKILL)  # the agent alone, not its trial's process group
+    agent.wait(timeout=5)
+    wait_for(
+        lambda: not any(alive(p) for p in pids),
+        2.0,
+        f"the dead agent's trial and its children ({pids}) to end",
+    )
+
+
+def test_a_killed_agents_command_trial_ends_with_its_children_though_it_never_imports_redsweep(
+    store: Store, redis_url: str, tmp_path: Path, procs: Any, pids_left: list[int]
+) -> None:
+    (tmp_path / "plain.py").write_text(PLAIN)
+    sweep_id, trial_id = one_trial(store, {"program": "plain.py"})
+    agent = start_agent(procs, tmp_path, redis_url, sweep_id)
+    pids_left.extend(started_pids(tmp_path, procs, agent))
+    kill_agent_and_expect_gone(agent, pids_left)
+    # nobody finished it: its lease lapses and the controller crashes (and retries) it
+    assert store.reads.trial(sweep_id, trial_id).state is RunState.RUNNING
+
+
+def test_a_killed_agents_forked_function_trial_ends_with_its_children(
+    store: Store, redis_url: str, tmp_path: Path, procs: Any, pids_left: list[int]
+) -> None:
+    sweep_id, _ = one_trial(store, {})
+    objective = """
+        def objective():
+            child = subprocess.Popen(["sleep", "60"])
+            with open(os.path.join(HERE, "pids.part"), "w") as fh:
+                fh.write(f"{os.getpid()} {child.pid}")
+            os.replace(os.path.join(HERE, "pids.part"), os.path.join(HERE, "pids.txt"))
+            time.sleep(60)
+        """
+    agent = start_agent(
+        procs, tmp_path, redis_url, sweep_id, objective, function="objective", isolate=True
+    )
+    pids_left.extend(started_pids(tmp_path, procs, agent))
+    assert pids_left[0] != agent.pid  # a forked child, not the agent itself
+    kill_agent_and_expect_gone(agent, pids_left)
+
+
+def ancestors(pid: int) -> list[int]:
+    """``pid``'s parent, its parent, ... (Linux /proc)."""
+    out = []
+    while pid > 1:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        out.append(pid)
+    return out
+
+
+def test_a_daemon_sessions_command_trial_ends_when_its_work_horse_is_killed(
+    store: Store, redis_url: str, tmp_path: Path, procs: Any, pids_left: list[int]
+) -> None:
+    """The daemon's work horse runs the same agent session: killing it ends its trial."""
+    (tmp_path / "plain.py").write_text(PLAIN)
+    config = {"program": "plain.py", "method": "grid", "parameters": {"x": {"values": [1]}}}
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(config))
+    made = run_cli(redis_url, "sweep", "sweep.yaml", cwd=tmp_path, check=True)
+    sweep_id = made.stdout.split()[-1]
+    daemon = procs.spawn(redsweep_cmd(redis_url, "worker"), cwd=tmp_path)
+    run_cli(redis_url, "launch", sweep_id, cwd=tmp_path, check=True)
+    pids_file = tmp_path / "pids.txt"
+    wait_for(pids_file.exists, STARTUP_S * 3, "the trial starts", procs=procs, watched=[daemon])
+    pids = [int(p) for p in pids_file.read_text().split()]
+    pids_left.extend(pids)
+    chain = ancestors(pids[0])  # ..., the horse, its slot, the daemon
+    horse = chain[chain.index(daemon.pid) - 2]
+    os.kill(horse, signal.SIGKILL)
+    wait_for(lambda: not any(alive(p) for p in pids), 2.0, "the horse's trial and its children")
+
+
+def test_a_flooding_command_leaves_a_log_of_its_head_and_tail_and_the_run_keeps_its_tail(
+    store: Store, redis_url: str, tmp_path: Path, procs: Any
+) -> None:
+    (tmp_path / "flood.py").write_text(FLOOD)
+    sweep_id, trial_id = one_trial(store, {"program": "flood.py"})
+    cap = 64 * 1024
+    agent = start_agent(
+        procs,
+        tmp_path,
+        redis_url,
+        sweep_id,
+        env={"REDSWEEP_LOG_CAP": str(cap)},
+        agent_dir=repr(str(tmp_path / "logs")),
+        count=1,
+    )
+    assert agent.wait(timeout=60) == 0, procs.output(agent)
+    result = json.loads(procs.output(agent)[0].strip().splitlines()[-1])
+    assert result["finished"] == 1
+
+    expected = flood_output()
+    assert len(expected) > 5 * cap
+    log = (tmp_path / "logs" / f"{trial_id}.log").read_bytes()
+    head, tail = expected[: cap // 2], expected[-(cap - cap // 2) :]
+    marker = (
+        f"\n[redsweep: {len(expected) - cap} bytes of output left out here; the log keeps the "
+        f"first {cap // 2} and the last {cap - cap // 2} bytes]\n"
+    ).encode()
+    assert log == head + marker + tail
+    trial = store.reads.trial(sweep_id, trial_id)
+    assert trial.log_tail is not None and trial.log_tail.endswith("line 39999\nlast line")
+
+
+def test_a_command_keeps_its_exit_messages_under_the_supervisor(
+    store: Store, redis_url: str, tmp_path: Path, procs: Any
+) -> None:
+    """Death by a signal, and a command that cannot start, say so as they always did."""
+    (tmp_path / "die.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    sweep_id = store.sweeps.create(
+        {
+            "method": "grid",
+            "command": ["${interpreter}", "${program}"],
+            "program": "die.py",
+            "parameters": {"x": {"values": [1]}},
+        },
+        grid_size=1,
+    )
+    epoch = hold_controller(store, sweep_id)
+    [killed] = store.trials.add(sweep_id, [{"x": 1}], epoch=epoch)
+    missing = store.sweeps.create(
+        {"method": "grid", "command": ["no-such-program-x"], "parameters": {"x": {"values": [1]}}},
+        grid_size=1,
+    )
+    [unstarted] = store.trials.add(missing, [{"x": 1}], epoch=hold_controller(store, missing))
+    for sweep, trial, error in [
+        (sweep_id, killed, "the command was killed by signal 9"),
+        (
+            missing,
+            unstarted,
+            "cannot start 'no-such-program-x': [Errno 2] No such file or directory: "
+            "'no-such-program-x'",
+        ),
+    ]:
+        agent = start_agent(procs, tmp_path, redis_url, sweep, count=1)
+        assert agent.wait(timeout=60) == 0, procs.output(agent)
+        record = store.reads.trial(sweep, trial)
+        assert (record.state, record.error) == (RunState.FAILED, error)
