@@ -113,9 +113,13 @@ class AgentOutput:
             )
         return fresh
 
-    def closing(self, result: AgentResult) -> None:
-        """One closing line: what this agent ran and the sweep's best run so far; then the
-        status line (on a terminal) is closed."""
+    def closing(self, result: AgentResult, *, line: bool = True) -> None:
+        """One closing line (unless not ``line``: the sweep is gone): what this agent ran and
+        the sweep's best run so far; then the status line (on a terminal) is closed."""
+        if not line:
+            with self._lock:
+                self._progress.close()
+            return
         r = result
         line = f"agent {r.agent_id} ran {r.ran} trial{'s' if r.ran != 1 else ''}"
         if r.failed:
