@@ -8,6 +8,7 @@ background controller's thread all print through it.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from typing import TextIO
@@ -75,6 +76,13 @@ class AgentOutput:
             raw = summary.get(metric.name)
             if isinstance(raw, (int, float)) and not isinstance(raw, bool):
                 value = float(raw)
+                if not math.isfinite(value):  # the store takes no such value: say so
+                    self.message(
+                        f"warning: run {outcome.trial_id} logged {metric.name}={value}, not a "
+                        f"finite number: it is no value of {metric.name}, so it never makes "
+                        "the run best"
+                    )
+                    value = None
         # the sweep's counts for the line: re-read at most every SHOW_EVERY_S, so that short
         # trials do not pay a round trip each (the session looks at the sweep on its own clock)
         fresh: SweepInfo | None = None
