@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from helpers import alive, redsweep_cmd, run_cli, wait_for, wait_for_output
+from helpers import STARTUP_S, alive, redsweep_cmd, run_cli, wait_for, wait_for_output
 
 from redsweep.shared.store import Store
 
@@ -28,7 +28,7 @@ while True:
 def create(url: str, tmp_path: Path) -> str:
     (tmp_path / "train.py").write_text(LONG)
     config = {
-        "program": "train.py",
+        "program": str(tmp_path / "train.py"),
         "method": "grid",
         "metric": {"name": "score", "goal": "minimize"},
         "parameters": {"a": {"values": [1, 2, 3]}},
@@ -113,6 +113,26 @@ def test_controller_all_says_redis_lost_its_sweep_and_exits_non_zero(
     assert f"redsweep controller: {lost_line(store, sweep_id)}" in err.splitlines(), err
     assert "failed" not in err and "Traceback" not in err, err
     assert_empty(store)
+
+
+def test_a_daemon_session_says_redis_lost_its_sweep_and_writes_none_of_its_keys(
+    store: Store, redis_url: str, tmp_path: Path, procs: Any
+) -> None:
+    worker = procs.spawn(redsweep_cmd(redis_url, "worker", "--slots", "1"), cwd=tmp_path)
+    sweep_id = create(redis_url, tmp_path)
+    assert run_cli(redis_url, "launch", sweep_id, cwd=tmp_path).returncode == 0
+    pid_file = tmp_path / "pid-1.txt"
+    wait_for(lambda: pid_file.exists() and pid_file.read_text(), STARTUP_S * 3,
+             "the session's first trial starts", procs=procs, watched=[worker])  # fmt: skip
+    store.client.flushall()
+
+    line = f"redsweep: {lost_line(store, sweep_id)}"
+    wait_for_output(procs, worker, line)
+    wait_for(lambda: not alive(int(pid_file.read_text())), 15, "the trial stopped")
+    assert procs.output(worker)[1].count(line) == 1
+    assert worker.poll() is None  # the daemon serves on; only the session ended
+    # RQ and the daemon's own registry come back; nothing of the sweep does
+    assert store.client.keys(f"redsweep:{{{sweep_id}}}*") == []
 
 
 def test_a_sweep_that_never_existed_is_still_no_sweep(store: Store, redis_url: str) -> None:
