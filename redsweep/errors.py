@@ -84,3 +84,17 @@ class SweepStateError(StoreError):
 
 class NotFoundError(RedsweepError):
     """A sweep or run id that does not exist."""
+
+
+class SweepLostError(RedsweepError):
+    """A sweep this process was serving is no longer in Redis: the server lost its data (it
+    restarted without persistence, was flushed, or failed over to an empty replica). Not a
+    :class:`NotFoundError`: a sweep id that never existed is a typo, this is lost data."""
+
+    def __init__(self, url: str, sweep_id: str) -> None:
+        self.url = url
+        self.sweep_id = sweep_id
+        super().__init__(
+            f"Redis at {url} no longer holds sweep {sweep_id}: "
+            "was it restarted without persistence?"
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from redsweep.cli.context import Context, pass_ctx
@@ -134,11 +136,14 @@ def run_all_controllers(obj: Context, project: str | None, lease_ms: int) -> Non
         sig: signal.signal(sig, lambda signum, frame: stop.set())
         for sig in (signal.SIGINT, signal.SIGTERM)
     }
+    many = ManyControllers(resolve_url(obj.redis_url), project=project, lease_ms=lease_ms)
     try:
-        ManyControllers(resolve_url(obj.redis_url), project=project, lease_ms=lease_ms).run(stop)
+        many.run(stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if many.lost:  # each said in its line already
+        sys.exit(many.lost[0].exit_code)
     click.echo("controllers stopped; their leases are released", err=True)
 
 

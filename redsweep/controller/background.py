@@ -5,6 +5,7 @@ It stands by while another controller holds the sweep's lease, runs rounds whene
 controller`` that asks for it, and rides out Redis outages with a back-off (all by
 :class:`~redsweep.controller.lifecycle.Lifecycle`). Any other failure ends the thread at once
 and is handed to ``on_error``: a bug must not leave the sweep silently without a controller.
+A sweep Redis lost ends it quietly (``lost``): the agent finds that out itself and says so.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 
 from redsweep.controller.controller import LEASE_MS, Controller
 from redsweep.controller.lifecycle import Lifecycle
+from redsweep.errors import SweepLostError
 from redsweep.shared.store import Store
 
 
@@ -43,6 +45,7 @@ class BackgroundController:
             target=self._main, name=f"redsweep-controller-{sweep_id}", daemon=True
         )
         self.error: BaseException | None = None
+        self.lost: SweepLostError | None = None  # Redis lost the sweep: it ended quietly
 
     @property
     def failed(self) -> bool:
@@ -72,6 +75,8 @@ class BackgroundController:
             Lifecycle(
                 controller, stop=self._stop, standby_s=self.lease_ms / 4000, ride_out=True
             ).run()
+        except SweepLostError as exc:
+            self.lost = exc
         except BaseException as exc:  # a bug: said at once, never kills the agent
             self.error = exc
             if self.on_error is not None:

@@ -14,7 +14,8 @@ out Redis outages with a back-off. The three kinds only say what differs:
   outages, saying so.
 
 Every other error (a bug, a config it cannot read, a sweep that is gone) ends the life and is
-raised to the caller at once.
+raised to the caller at once; a sweep that vanishes after it was read (Redis lost its data) as
+:class:`~redsweep.errors.SweepLostError`, one that never existed as NotFoundError.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from redsweep.controller.lease import ControllerBusy
-from redsweep.errors import FencedError, RedsweepError, StoreError
+from redsweep.errors import FencedError, NotFoundError, RedsweepError, StoreError
 from redsweep.shared.store import SweepInfo
 
 if TYPE_CHECKING:
@@ -75,15 +76,22 @@ class Lifecycle:
         self.ride_out = ride_out
         self.on_acquired = on_acquired
         self.on_outage = on_outage
+        self._seen = False  # the sweep was read once: its vanishing is lost data, not a typo
 
     def run(self) -> SweepInfo | None:
         """Until stopped (None) or the sweep is over (the sweep as it ended). Raises
-        ControllerBusy, an unridden StoreError and every other error at once, the lease
-        released."""
+        ControllerBusy, an unridden StoreError, SweepLostError and every other error at once,
+        the lease released."""
         backoff = RETRY_MIN_S
         while not self.stop.is_set():
             try:
                 over = self._tenure()
+            except NotFoundError:
+                ctl = self.controller
+                lost = ctl.store.sweeps.lost(ctl.sweep_id) if self._seen else None
+                if lost is None:
+                    raise
+                raise lost from None
             except FencedError:
                 continue  # another controller took over: stand by, take the lease when free
             except StoreError as exc:
@@ -104,6 +112,7 @@ class Lifecycle:
         until stopped, over or yielded, then release it."""
         ctl = self.controller
         info = ctl.store.sweeps.get(ctl.sweep_id)
+        self._seen = True
         if info.state.is_over:
             return info
         if ctl.background and ctl.store.controllers.handover_requested(ctl.sweep_id):

@@ -6,7 +6,9 @@ One thread per sweep that is not finished or canceled, each running that sweep's
 and a scan that picks up sweeps as they are created or resumed. Agents' background controllers
 hand their sweeps over to it, as to any dedicated controller. A sweep's controller that fails
 (a bug, not Redis being away) says so with its traceback and is not started again here: agents'
-background controllers take the sweep over.
+background controllers take the sweep over. A sweep that Redis lost (restarted without
+persistence, flushed) is said in one line and ends the process with exit status 1 (see
+:attr:`ManyControllers.lost`): Redis lost its data, someone should look.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TextIO
 
 from redsweep.controller.controller import LEASE_MS, Controller
 from redsweep.controller.lifecycle import Lifecycle, describe
-from redsweep.errors import NotFoundError, RedsweepError
+from redsweep.errors import NotFoundError, RedsweepError, SweepLostError
 from redsweep.shared.store import Store
 
 #: How often the list of sweeps is read for new ones (s).
@@ -44,6 +46,8 @@ class ManyControllers:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._failed: set[str] = set()  # sweeps whose controller failed here (not restarted)
+        #: sweeps Redis lost while they were controlled here (the run ends then)
+        self.lost: list[SweepLostError] = []
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Scan and run controllers until ``stop`` is set; release every lease on the way out."""
@@ -115,6 +119,11 @@ class ManyControllers:
                 self._say(f"sweep {sweep_id} is {info.state.value}{reason}")
         except NotFoundError:
             return
+        except SweepLostError as exc:
+            with self._lock:
+                self.lost.append(exc)
+            self._say(str(exc))
+            self._stop.set()
         except Exception as exc:
             with self._lock:
                 self._failed.add(sweep_id)

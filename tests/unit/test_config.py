@@ -505,6 +505,20 @@ def test_grid_accepts_values_int_uniform_q_uniform_and_constants() -> None:
             "early_terminate.max_iter",
             ["leaves no bracket"],
         ),
+        (
+            sweep(
+                metric={"name": "l"},
+                early_terminate={"type": "hyperband", "min_iter": 10, "max_iter": 3},
+            ),
+            "early_terminate.min_iter",
+            ["min_iter 10 is above max_iter 3", "<= the last"],
+        ),
+        # one parameter given twice, dotted and nested
+        (
+            sweep(parameters={"a.b": {"value": 1}, "a": {"parameters": {"b": {"value": 2}}}}),
+            "parameters.a.parameters.b",
+            ["'a.b' is given twice", "parameters.a.b and as parameters.a.parameters.b"],
+        ),
     ],
 )
 def test_each_mistake_is_one_problem_naming_its_path(

@@ -22,6 +22,7 @@ from redsweep.shared.engine.config_params import (
     check_parameters,
     did_you_mean,
     grid_problem,
+    name_clashes,
     unknown_key,
 )
 from redsweep.shared.engine.params import Param
@@ -206,6 +207,7 @@ def _cross_checks(
             "early termination needs a metric to compare runs by; "
             "add metric: {name: ..., goal: ...}",
         )
+    name_clashes(check, params)
     if fields.get("method") is Method.GRID:
         for param in params:
             problem = grid_problem(param)
@@ -289,6 +291,12 @@ def _hyperband(check: Checker, value: Any) -> Hyperband | None:
             out["strict"] = value["strict"]
         else:
             check.add("early_terminate.strict", f"expected true or false, got {value['strict']!r}")
+    if "min_iter" in out and "max_iter" in out and out["min_iter"] > out["max_iter"]:
+        check.add(
+            "early_terminate.min_iter",
+            f"min_iter {out['min_iter']} is above max_iter {out['max_iter']}; the first "
+            "iteration to trim at must be <= the last (lower min_iter or raise max_iter)",
+        )
     if "min_iter" not in value:
         if "max_iter" not in value:
             check.add(

@@ -358,6 +358,26 @@ def _deprecation(cls: type[P.Param], kwargs: Mapping[str, Any], where: str) -> s
     )
 
 
+def name_clashes(check: Checker, params: Iterable[P.Param]) -> None:
+    """A problem for each parameter whose dotted name is also a nested parameter's
+    (``a.b`` beside ``a: {parameters: {b: ...}}``): a trial would get both."""
+    seen: dict[str, P.Param] = {}
+    for param in sorted(params, key=lambda p: len(p.path)):
+        first = seen.setdefault(param.name, param)
+        if first is not param:
+            here, there = (_key_path(p) for p in (param, first))
+            top = param.path[0]
+            check.add(
+                here,
+                f"parameter {param.name!r} is given twice, as {there} and as {here}; a trial "
+                f"would get both --{first.path[0]}=... and --{top}={{...}}; rename or remove one",
+            )
+
+
+def _key_path(param: P.Param) -> str:
+    return join("parameters", ".parameters.".join(param.path))
+
+
 def grid_problem(param: P.Param) -> str | None:
     """Why grid search cannot walk ``param``, or ``None`` when it can."""
     if isinstance(param, P.CategoricalProb):

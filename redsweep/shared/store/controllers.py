@@ -11,6 +11,7 @@ from redsweep.shared.store.scripts.sweeps import (
     AcquireController,
     ReleaseController,
     RenewController,
+    RequestHandover,
 )
 
 
@@ -50,10 +51,10 @@ class Controllers:
         """Give the lease up so another controller may start at once."""
         return self._conn.call(ReleaseController(sweep_id, holder, epoch))
 
-    @guarded
     def request_handover(self, sweep_id: str, holder: str, ttl_ms: int) -> None:
-        """Ask a background controller (run by an agent) to give the lease to ``holder``."""
-        self._r.set(keys.handover(sweep_id), holder, px=int(ttl_ms))
+        """Ask a background controller (run by an agent) to give the lease to ``holder``;
+        NotFoundError when there is no such sweep."""
+        self._conn.call(RequestHandover(sweep_id, holder, ttl_ms))
 
     @guarded
     def handover_requested(self, sweep_id: str) -> str | None:

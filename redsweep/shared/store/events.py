@@ -16,7 +16,16 @@ from redsweep.errors import NotFoundError
 from redsweep.shared.store import keys
 from redsweep.shared.store.connection import Connection, guarded
 from redsweep.shared.store.replies import Event, SweepInfo
+from redsweep.shared.store.scripts.sweeps import EnsureEventsGroup
 from redsweep.shared.store.sweeps import sweep_info
+
+
+def _stream_gone(reply: Any) -> bool:
+    """Whether a read of the events stream failed because the stream was deleted (before
+    the read: NOGROUP; while it waited: UNBLOCKED, on Redis 7 and later)."""
+    return isinstance(reply, ResponseError) and any(
+        word in str(reply) for word in ("NOGROUP", "UNBLOCKED")
+    )
 
 
 def _event(entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
@@ -73,18 +82,18 @@ class Events:
         with self._lock:
             cursor = self._event_cursors.get(where)
             if cursor is None:
-                self._ensure_group(stream)
+                self._ensure_group(sweep_id)
                 self._take_pending(stream, consumer)
                 cursor = self._event_cursors[where] = "0"
         while cursor != ">":  # first the backlog of pending entries, in order, batch by batch
-            entries = self._read_group(stream, consumer, cursor, count, None)
+            entries = self._read_group(sweep_id, consumer, cursor, count, None)
             cursor = entries[-1][0].decode() if entries else ">"
             self._event_cursors[where] = cursor
             events = self._events(stream, entries)
             if events:
                 return events
         block = block_ms if block_ms > 0 else None
-        return self._events(stream, self._read_group(stream, consumer, ">", count, block))
+        return self._events(stream, self._read_group(sweep_id, consumer, ">", count, block))
 
     @guarded
     def round(
@@ -115,7 +124,7 @@ class Events:
         pipe.hgetall(keys.sweep(sweep_id))
         pipe.llen(keys.queue(sweep_id))
         *_, read, raw, queued = pipe.execute(raise_on_error=False)
-        if isinstance(read, ResponseError) and "NOGROUP" in str(read):
+        if _stream_gone(read):
             # the stream was deleted under us: start afresh, the slow way
             events = self.read(sweep_id, consumer, block_ms=block_ms, count=count)
             return (events, *self.sweep_and_queue(sweep_id))
@@ -139,12 +148,10 @@ class Events:
         pipe.xdel(stream, *ids)
         return int(pipe.execute()[0])
 
-    def _ensure_group(self, stream: str) -> None:
-        try:
-            self._r.xgroup_create(stream, keys.EVENTS_GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+    def _ensure_group(self, sweep_id: str) -> None:
+        """The group on the sweep's events; NotFoundError when the sweep is gone (nothing
+        made)."""
+        self._conn.call(EnsureEventsGroup(sweep_id))
 
     def _take_pending(self, stream: str, consumer: str) -> None:
         """Claim every pending entry of the group for ``consumer`` (idle or not)."""
@@ -158,8 +165,9 @@ class Events:
                 return
 
     def _read_group(
-        self, stream: str, consumer: str, cursor: str, count: int, block: int | None
+        self, sweep_id: str, consumer: str, cursor: str, count: int, block: int | None
     ) -> list[Any]:
+        stream = keys.events(sweep_id)
         for attempt in range(2):
             try:
                 reply = self._r.xreadgroup(
@@ -167,9 +175,9 @@ class Events:
                 )
                 break
             except ResponseError as exc:  # the stream was deleted under us: start afresh
-                if "NOGROUP" not in str(exc) or attempt:
+                if not _stream_gone(exc) or attempt:
                     raise
-                self._ensure_group(stream)
+                self._ensure_group(sweep_id)
         if not reply:
             return []
         return list(reply[0][1])

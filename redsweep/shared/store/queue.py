@@ -6,10 +6,12 @@ twice delays a trial at worst, because claiming it is a compare-and-set on the t
 
 from __future__ import annotations
 
+from redis.exceptions import NoScriptError
+
 from redsweep.shared.store import keys
 from redsweep.shared.store.connection import Connection, guarded, text
 from redsweep.shared.store.replies import DeadLetter, Taken
-from redsweep.shared.store.scripts.agents import RequeueAgent
+from redsweep.shared.store.scripts.agents import NoteAgent, RequeueAgent
 from redsweep.shared.store.scripts.queue import Ack, DeadLetterEntry, GiveBack, Release, Take
 
 
@@ -33,15 +35,22 @@ class Queue:
         ``ack`` acks the previous entry in the same round trip (an entry of a trial that has
         ended and is put back by mistake is refused at claim: queues are only transport)."""
         queue, inflight = keys.queue(sweep_id), keys.inflight(sweep_id, agent_id)
+        note = NoteAgent(sweep_id, agent_id)  # not for a sweep that is gone: no stray key
         pipe = self._r.pipeline(transaction=False)
         if ack is not None:
             pipe.lrem(inflight, 1, ack)
-        pipe.sadd(keys.inflight_agents(sweep_id), agent_id)
+        pipe.evalsha(self._conn.script(note.script).sha, len(note.keys), *note.keys, *note.args)
         if timeout_s > 0:
             pipe.blmove(queue, inflight, timeout_s, "LEFT", "RIGHT")
         else:
             pipe.lmove(queue, inflight, "LEFT", "RIGHT")
-        return pipe.execute()[-1]
+        replies = pipe.execute(raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, NoScriptError):  # the server forgot it: once more, alone
+                self._conn.call(note)
+            elif isinstance(reply, Exception):
+                raise reply
+        return replies[-1]
 
     def take(
         self,

@@ -73,12 +73,13 @@ class Renewal:
     """The answer to a lease renewal or a report: ``ok`` False means the caller no longer holds
     the trial and must stop it (self-fencing); ``stop_requested`` asks it to stop early.
     When ``ok`` is False, ``state`` is the trial's state now (``killed`` when a user or a
-    canceled sweep ended it; None when unknown)."""
+    canceled sweep ended it; None when there is no such trial) and ``attempt`` its attempt."""
 
     ok: bool
     stop_requested: bool = False
     stop_reason: Mapping[str, Any] | None = None
     state: RunState | None = None
+    attempt: int | None = None
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from redsweep.errors import NotFoundError, StoreError
+from redsweep.errors import NotFoundError, StoreError, SweepLostError
 from redsweep.shared.protocol import pack_value, unpack_value
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import keys
 from redsweep.shared.store.connection import Connection, guarded, opt_float, opt_int, text
 from redsweep.shared.store.replies import SweepInfo
-from redsweep.shared.store.scripts.sweeps import CreateSweep, SetSweepState, UpdateConfig
+from redsweep.shared.store.scripts.sweeps import (
+    CreateSweep,
+    SetSweepFields,
+    SetSweepState,
+    UpdateConfig,
+)
 
 _COUNTS = tuple(f"n_{s.value}" for s in RunState)
 
@@ -86,6 +91,14 @@ class Sweeps:
         return sweep_info(raw)
 
     @guarded
+    def lost(self, sweep_id: str) -> SweepLostError | None:
+        """For a sweep this process has served: SweepLostError (to raise) when Redis no longer
+        holds it (it lost its data), None while it does."""
+        if self._r.exists(keys.sweep(sweep_id)):
+            return None
+        return SweepLostError(self.url, sweep_id)
+
+    @guarded
     def list(self, project: str | None = None) -> list[SweepInfo]:
         """Every sweep, oldest first; only those of ``project`` when given."""
         ids = [i.decode() for i in self._r.zrange(keys.sweeps_index(), 0, -1)]
@@ -144,10 +157,10 @@ class Sweeps:
     def set_done_reason(self, sweep_id: str, reason: str) -> None:
         """Record why no more trials will be issued (run_cap, target, grid_exhausted) while
         the last trials may still run; agents leave once nothing is left for them."""
-        self._r.hset(keys.sweep(sweep_id), "done_reason", reason)
+        self._conn.call(SetSweepFields(sweep_id, {"done_reason": reason}))
 
     @guarded
     def set_crashes_handled(self, sweep_id: str, n: int) -> None:
         """Record that the controller has handled ``n`` crashed trials (retried them, or they
         are out of retries): agents of a done sweep wait while more than that have crashed."""
-        self._r.hset(keys.sweep(sweep_id), "crashes_handled", int(n))
+        self._conn.call(SetSweepFields(sweep_id, {"crashes_handled": int(n)}))

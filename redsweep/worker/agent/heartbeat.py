@@ -1,6 +1,7 @@
 """An agent's heartbeat: a thread that says every :data:`HEARTBEAT_S` that the agent lives,
 whether it runs a trial and how many more it will start; at once when it starts or ends one.
-While a trial runs, it also notices a canceled sweep (whose cancel killed the trial).
+While a trial runs, it also notices a canceled sweep (whose cancel killed the trial). When the
+sweep is gone (Redis lost it) it stops beating: the session finds that out and says so.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from redsweep.errors import RedsweepError
+from redsweep.errors import NotFoundError, RedsweepError
 from redsweep.shared.records import SweepState
 from redsweep.shared.store import Store
 from redsweep.worker.api.run import host
@@ -80,6 +81,8 @@ class Heartbeat:
                 self.beat()
                 if self._busy and self._store.sweeps.state(self._sweep_id) is SweepState.CANCELED:
                     self._on_canceled()  # the cancel killed its trial: stop it now
+            except NotFoundError:
+                return  # the sweep is gone: nothing to beat for (the session says so)
             except RedsweepError as exc:
                 print(f"redsweep: agent heartbeat failed: {exc}", file=sys.stderr)
             self._stop.wait(MIN_BEAT_GAP_S)  # busy flips of short trials: a few beats a second

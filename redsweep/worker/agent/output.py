@@ -8,6 +8,7 @@ background controller's thread all print through it.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from typing import TextIO
@@ -75,6 +76,13 @@ class AgentOutput:
             raw = summary.get(metric.name)
             if isinstance(raw, (int, float)) and not isinstance(raw, bool):
                 value = float(raw)
+                if not math.isfinite(value):  # the store takes no such value: say so
+                    self.message(
+                        f"warning: run {outcome.trial_id} logged {metric.name}={value}, not a "
+                        f"finite number: it is no value of {metric.name}, so it never makes "
+                        "the run best"
+                    )
+                    value = None
         # the sweep's counts for the line: re-read at most every SHOW_EVERY_S, so that short
         # trials do not pay a round trip each (the session looks at the sweep on its own clock)
         fresh: SweepInfo | None = None
@@ -113,9 +121,13 @@ class AgentOutput:
             )
         return fresh
 
-    def closing(self, result: AgentResult) -> None:
-        """One closing line: what this agent ran and the sweep's best run so far; then the
-        status line (on a terminal) is closed."""
+    def closing(self, result: AgentResult, *, line: bool = True) -> None:
+        """One closing line (unless not ``line``: the sweep is gone): what this agent ran and
+        the sweep's best run so far; then the status line (on a terminal) is closed."""
+        if not line:
+            with self._lock:
+                self._progress.close()
+            return
         r = result
         line = f"agent {r.agent_id} ran {r.ran} trial{'s' if r.ran != 1 else ''}"
         if r.failed:

@@ -5,7 +5,9 @@ sweep is over; it waits while the sweep is paused or pending (the store refuses 
 trial of a paused sweep: an entry popped just then goes back to the head of the queue). When
 the sweep is canceled, the running trial is killed within a heartbeat. When no controller
 holds the sweep's lease, it runs one in a background thread until it exits; when that one
-fails, the agent says so at once.
+fails, the agent says so at once. A sweep that vanishes while the session serves it (Redis
+restarted without persistence, flushed) ends the session with
+:class:`~redsweep.errors.SweepLostError`, writing nothing into the emptied server.
 
 Signals (main thread only), as W&B's agent: the first SIGINT/SIGTERM lets the current trial
 finish and then exits; the second terminates the trial (SIGTERM to a child's process group,
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from redsweep.connect import resolve_url
-from redsweep.errors import RedsweepError
+from redsweep.errors import NotFoundError, RedsweepError, SweepLostError
 from redsweep.shared.engine.config import parse_config
 from redsweep.shared.records import RunState
 from redsweep.shared.store import Store, SweepInfo, Taken, new_id
@@ -176,15 +178,21 @@ class AgentSession:
                 remaining=budget.remaining,
                 on_canceled=runner.check_now,
             )
-            heart.start()
             controller = None
+            lost: SweepLostError | None = None
             try:
+                heart.start()
                 with signals.installed():
                     controller = _start_controller(self.url, self.sweep_id, self._controller_failed)
                     ending = self._loop()
                     self.result.reason, self.result.done_reason = ending.reason, ending.done_reason
                     if controller is not None and ending.reason is EndReason.SWEEP_DONE:
                         self._let_controller_finish(store, controller)
+            except NotFoundError:
+                lost = store.sweeps.lost(self.sweep_id)  # read once at the start: not a typo
+                if lost is None:
+                    raise
+                raise lost from None
             finally:
                 heart.stop()
                 with contextlib.suppress(RedsweepError):
@@ -193,7 +201,7 @@ class AgentSession:
                 if controller is not None:
                     controller.stop()  # a failure was said when it happened (on_error)
                 runner.close()
-                output.closing(self.result)
+                output.closing(self.result, line=lost is None)
             return self.result
         finally:
             store.close()

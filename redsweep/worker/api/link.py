@@ -121,6 +121,18 @@ def _describe_stop(reason: Mapping[str, Any] | None) -> str:
     return f"stopped by the controller ({detail})"
 
 
+def _refused(link: TrialLink, renewal: Renewal) -> str:
+    """Why the store dropped a report of ``link``'s trial (its token does not hold it)."""
+    if renewal.state is None:
+        return f"logged rows were dropped: sweep {link.sweep_id} has no such run"
+    attempt = f" (attempt {renewal.attempt})" if renewal.attempt is not None else ""
+    if renewal.state is RunState.RUNNING:
+        why = "another token holds it, not this process's"
+    else:
+        why = "its token no longer holds it"
+    return f"logged rows were dropped: the run is {renewal.state.value}{attempt}; {why}"
+
+
 def _end_own_group() -> None:
     """A command trial whose agent died: terminate the process group it leads (the agent
     started it as a session of its own), so neither it nor its children outlive the agent."""
@@ -317,17 +329,18 @@ class Reporter:
 
     def _send(self, link: TrialLink, rows: list[tuple[int, dict[str, Any]]]) -> None:
         def report(rows: list[tuple[int, dict[str, Any]]]) -> None:
-            link.note(
-                link.store.trials.report(
-                    link.sweep_id,
-                    link.trial_id,
-                    link.token,
-                    rows,
-                    metric_name=link.metric_name,
-                    goal=link.goal,
-                    lease_ms=link.lease_ms,
-                )
+            renewal = link.store.trials.report(
+                link.sweep_id,
+                link.trial_id,
+                link.token,
+                rows,
+                metric_name=link.metric_name,
+                goal=link.goal,
+                lease_ms=link.lease_ms,
             )
+            if not renewal.ok:  # the store dropped them: say so, once per trial
+                self._warn(f"refused:{link.trial_id}", _refused(link, renewal))
+            link.note(renewal)
 
         try:
             report(rows)

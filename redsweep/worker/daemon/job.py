@@ -22,7 +22,7 @@ from rq.exceptions import DeserializationError
 from rq.job import Job
 from rq.queue import Queue
 
-from redsweep.errors import NotFoundError, RedsweepError, StoreError
+from redsweep.errors import NotFoundError, RedsweepError, StoreError, SweepLostError
 from redsweep.shared.engine.config import parse_config
 from redsweep.shared.protocol import MsgpackSerializer
 from redsweep.shared.records import RunState
@@ -159,7 +159,18 @@ def run_session(sweep_id: str, count: int | None = None) -> dict[str, Any]:
                 break
             session = AgentSession(url, sweep_id, count=left)
             try:
-                result = session.run()
+                try:
+                    result = session.run()
+                except NotFoundError:  # the sweep was there at launch: lost, unless a bug
+                    lost = _lost(url, sweep_id)
+                    if lost is None:
+                        raise
+                    raise lost from None
+            except SweepLostError as exc:  # Redis lost its data: say so once, end the session
+                _add(done, session.result)
+                print(f"redsweep: {exc}", file=sys.stderr, flush=True)
+                done["reason"] = str(exc)
+                break
             except StoreError as exc:
                 _add(done, session.result)
                 wait = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
@@ -176,6 +187,16 @@ def run_session(sweep_id: str, count: int | None = None) -> dict[str, Any]:
         if drained:
             done["reason"] = "drained"
     return done
+
+
+def _lost(url: str, sweep_id: str) -> SweepLostError | None:
+    """SweepLostError when Redis no longer holds ``sweep_id`` (it existed when the session
+    was launched onto the pool), None while it does."""
+    store = Store.from_url(url)
+    try:
+        return store.sweeps.lost(sweep_id)
+    finally:
+        store.close()
 
 
 def _sleep(seconds: float, drained: list[int]) -> None:

@@ -16,9 +16,13 @@ classes, by job:
 * :mod:`.trials`  a trial's state changes: AddTrial, Claim, Renew, ReportRows, Finish,
                   RequestStop, Kill, Reap
 * :mod:`.queue`   an agent's queue moves: Take, Ack, Release, GiveBack, DeadLetterEntry
-* :mod:`.agents`  agents' liveness: HeartbeatAgent, RequeueAgent
+* :mod:`.agents`  agents' liveness: HeartbeatAgent, NoteAgent, RequeueAgent
 * :mod:`.sweeps`  sweeps and their controller lease: CreateSweep, SetSweepState, UpdateConfig,
-                  AcquireController, RenewController, ReleaseController
+                  SetSweepFields, AcquireController, RenewController, ReleaseController,
+                  RequestHandover, EnsureEventsGroup
+
+A sweep Redis lost (restarted without persistence, flushed) is never brought back as stray
+keys: every script that may create a key of a sweep first checks that its hash exists.
 
 The agent's hot path (ReportRows, Finish, Take, Ack) is importable from
 :mod:`redsweep.shared.store.calls`.

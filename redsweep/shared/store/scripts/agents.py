@@ -5,6 +5,7 @@ Part of :mod:`redsweep.shared.store.scripts`.
 
 from __future__ import annotations
 
+from redsweep.errors import NotFoundError
 from redsweep.shared.store import keys
 from redsweep.shared.store.scripts import Script, count_arg
 
@@ -25,11 +26,29 @@ class HeartbeatAgent(Script):
         host: str,
         remaining: int | None = None,
     ) -> None:
-        self.keys = [keys.agents(sweep_id), keys.agent(sweep_id, agent_id)]
+        self.sweep_id = sweep_id
+        self.keys = [keys.agents(sweep_id), keys.agent(sweep_id, agent_id), keys.sweep(sweep_id)]
         self.args = [agent_id, int(ttl_ms), "1" if busy else "0", host, count_arg(remaining)]
 
     def parse(self, reply: int) -> int:
+        if int(reply) < 0:
+            raise NotFoundError(f"no sweep {self.sweep_id!r}")
         return int(reply)
+
+
+class NoteAgent(Script):
+    """note_agent.lua: list the agent among those with in-flight lists before it pops (its
+    entries are put back if it dies), only while the sweep exists. Parses to False when
+    the sweep is gone."""
+
+    script = "note_agent"
+
+    def __init__(self, sweep_id: str, agent_id: str) -> None:
+        self.keys = [keys.inflight_agents(sweep_id), keys.sweep(sweep_id)]
+        self.args = [agent_id]
+
+    def parse(self, reply: int) -> bool:
+        return bool(reply)
 
 
 class RequeueAgent(Script):

@@ -18,12 +18,13 @@
 -- ARGV[8..] per row: step, the row (packed), the sweep metric's value in it (a finite number;
 --           '' = not in the row), n = how many pairs follow, then n pairs: metric name,
 --           packed value (the summary)
--- Returns {1, stop_requested (0|1), packed stop reason or ''} | {0, 0, '', state} (not the
---         holder; the trial's state now)
+-- Returns {1, stop_requested (0|1), packed stop reason or ''} | {0, 0, '', state, attempt}
+--         (not the holder: nothing written; the trial's state and attempt now, '' when there
+--         is no trial)
 local tr = redis.call('HMGET', KEYS[1], 'state', 'token', 'best', 'stop_requested',
-  'stop_reason', 'last_report')
+  'stop_reason', 'last_report', 'attempt')
 if tr[1] ~= 'running' or tr[2] ~= ARGV[1] then
-  return {0, 0, '', tr[1] or ''}
+  return {0, 0, '', tr[1] or '', tr[7] or ''}
 end
 if tr[6] == ARGV[6] then
   return {1, tonumber(tr[4] or '0') or 0, tr[5] or ''}

@@ -1,5 +1,6 @@
-"""Calls about sweeps and their controller lease: create, change state, replace the config;
-acquire, renew and release the lease with its fencing epoch.
+"""Calls about sweeps and their controller lease: create, change state, replace the config,
+set fields; acquire, renew and release the lease with its fencing epoch, ask for a handover;
+make the controller's events group.
 
 Part of :mod:`redsweep.shared.store.scripts`; the allowed state changes are
 :data:`redsweep.shared.store.keys.SWEEP_TRANSITIONS`.
@@ -194,3 +195,51 @@ class ReleaseController(Script):
 
     def parse(self, reply: int) -> bool:
         return bool(reply)
+
+
+class SetSweepFields(Script):
+    """set_sweep_fields.lua: set ``fields`` of the sweep hash while the sweep exists; parses
+    to None, NotFoundError when it does not (nothing written)."""
+
+    script = "set_sweep_fields"
+
+    def __init__(self, sweep_id: str, fields: Mapping[str, Any]) -> None:
+        self.sweep_id = sweep_id
+        self.keys = [keys.sweep(sweep_id)]
+        self.args = [x for name, value in fields.items() for x in (name, value)]
+
+    def parse(self, reply: int) -> None:
+        if not reply:
+            raise NotFoundError(f"no sweep {self.sweep_id!r}")
+
+
+class RequestHandover(Script):
+    """request_handover.lua: ask a background controller to yield the lease to ``holder``
+    (the request lasts ``ttl_ms``); NotFoundError when the sweep does not exist."""
+
+    script = "request_handover"
+
+    def __init__(self, sweep_id: str, holder: str, ttl_ms: int) -> None:
+        self.sweep_id = sweep_id
+        self.keys = [keys.handover(sweep_id), keys.sweep(sweep_id)]
+        self.args = [holder, int(ttl_ms)]
+
+    def parse(self, reply: int) -> None:
+        if not reply:
+            raise NotFoundError(f"no sweep {self.sweep_id!r}")
+
+
+class EnsureEventsGroup(Script):
+    """ensure_events_group.lua: the controller's consumer group on the sweep's events stream
+    (made with the stream when missing); NotFoundError when the sweep does not exist."""
+
+    script = "ensure_events_group"
+
+    def __init__(self, sweep_id: str) -> None:
+        self.sweep_id = sweep_id
+        self.keys = [keys.events(sweep_id), keys.sweep(sweep_id)]
+        self.args = [keys.EVENTS_GROUP]
+
+    def parse(self, reply: int) -> None:
+        if int(reply) < 0:
+            raise NotFoundError(f"no sweep {self.sweep_id!r}")

@@ -27,13 +27,17 @@
 -- ARGV[14..] sweep states in which no trial may start (passed on to claim)
 -- The rules of a trial message (ARGV[6..10]) are the Python ones (protocol, keys.valid_id):
 -- an entry that breaks one is left to the caller, whose decoding says why.
--- Returns {} (the queue is empty) | {'claimed', entry, trial id, params} | {'popped', entry}
+-- Returns {} (the queue is empty, or the sweep is gone: nothing written)
+--         | {'claimed', entry, trial id, params} | {'popped', entry}
 --         (not claimed here: the caller decodes the entry and claims, returns or
 --         dead-letters it as usual)
 -- #include claim
 
 if ARGV[1] ~= '' then
   redis.call('LREM', KEYS[2], 1, ARGV[1])
+end
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  return {}
 end
 redis.call('SADD', KEYS[3], ARGV[2])
 local entry = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')

@@ -36,7 +36,10 @@ def renewal(reply: list[Any]) -> Renewal:
     """What renew.lua and report.lua answer."""
     if not int(reply[0]):
         state = reply[3].decode() if len(reply) > 3 and reply[3] else ""
-        return Renewal(ok=False, state=RunState(state)) if state else _NOT_HELD
+        if not state:
+            return _NOT_HELD
+        attempt = int(reply[4]) if len(reply) > 4 and reply[4] else None
+        return Renewal(ok=False, state=RunState(state), attempt=attempt)
     reason = reply[2] if len(reply) > 2 and reply[2] else None
     return Renewal(
         ok=True,
