@@ -34,7 +34,10 @@ def _last(path: str) -> str:
 class RunResult:
     """One run (trial) of a sweep: ``config`` holds its parameters, ``summary`` each metric's
     last value, ``value`` its best value of the sweep's metric (what the sweep ranks runs by).
-    Times are the Redis server's, in ms; ``duration_s`` runs to now for a running run."""
+    Times are the Redis server's, in ms; ``duration_s`` runs to now for a running run.
+    ``lapsed``: the run is running but its lease lapsed (its agent is gone; a controller will
+    crash it), since ``lapsed_since_ms``, ``lapsed_for_s`` ago (both None when the store did not
+    record the lease's deadline)."""
 
     id: str
     sweep_id: str
@@ -51,6 +54,9 @@ class RunResult:
     duration_s: float | None
     error: str | None = None
     stop_reason: Mapping[str, Any] | None = None
+    lapsed: bool = False
+    lapsed_since_ms: int | None = None
+    lapsed_for_s: float | None = None
     _store: Store | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -103,7 +109,31 @@ class Sweep:
         """Every run, in the order they were added (read once, pipelined)."""
         pairs = self._store.reads.runs(self.id, history=False)
         now = self._store.server_time_ms()
-        return [_run(self._store, trial, run.summary, now) for trial, run in pairs]
+        lapsed: set[str] = set()
+        if any(trial.state is RunState.RUNNING for trial, _ in pairs):
+            lapsed = set(self._store.trials.lapsed(self.id))
+        return [
+            _run(self._store, trial, run.summary, now, lapsed=trial.id in lapsed)
+            for trial, run in pairs
+        ]
+
+    @property
+    def lapsed_runs(self) -> list[RunResult]:
+        """Running runs whose lease lapsed: their agent is gone, and they stay running until a
+        controller (or an agent with nothing to do) crashes them."""
+        return [r for r in self.runs if r.lapsed]
+
+    @cached_property
+    def lapsed_run_ids(self) -> list[str]:
+        """The ids of :attr:`lapsed_runs`, read without reading every run (read once)."""
+        if not self.counts.get(RunState.RUNNING.value):
+            return []
+        return self._store.trials.lapsed(self.id)
+
+    @cached_property
+    def controller(self) -> str | None:
+        """Who holds the sweep's controller lease (read once), None when no controller does."""
+        return self._store.controllers.holder(self.id)
 
     def run(self, run_id: str) -> RunResult:
         for run in self.runs:
@@ -206,11 +236,14 @@ def _number(value: Any) -> float | None:
     return float(value) if is_finite_number(value) else None
 
 
-def _run(store: Store, trial: TrialInfo, summary: Mapping[str, Any], now_ms: int) -> RunResult:
+def _run(
+    store: Store, trial: TrialInfo, summary: Mapping[str, Any], now_ms: int, *, lapsed: bool
+) -> RunResult:
     duration = None
     if trial.claimed_ms is not None:
         end = trial.finished_ms if trial.finished_ms is not None else now_ms
         duration = max(0, end - trial.claimed_ms) / 1000
+    since = trial.lease_until_ms if lapsed else None
     return RunResult(
         id=trial.id,
         sweep_id=trial.sweep_id,
@@ -227,5 +260,8 @@ def _run(store: Store, trial: TrialInfo, summary: Mapping[str, Any], now_ms: int
         duration_s=duration,
         error=trial.error,
         stop_reason=trial.stop_reason,
+        lapsed=lapsed,
+        lapsed_since_ms=since,
+        lapsed_for_s=None if since is None else max(0, now_ms - since) / 1000,
         _store=store,
     )

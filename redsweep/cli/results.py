@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from redsweep.cli import _lapsed as lapses
 from redsweep.cli import _table as table
 from redsweep.cli.context import Context, pass_ctx
 
@@ -71,6 +72,8 @@ def _sweep_json(sweep: Any, best: Any) -> dict[str, Any]:
         "run_cap": sweep.run_cap,
         "counts": dict(sweep.counts),
         "done_reason": sweep.done_reason,
+        "controller": sweep.controller,
+        "lapsed_runs": sweep.lapsed_run_ids,
         "best": None
         if best is None
         else {"run_id": best.id, "value": best.value, "params": dict(best.config)},
@@ -134,13 +137,18 @@ def _one_status(sweep: Any, best: Any, colour: bool) -> str:
         lines.append(
             f"  best    {sweep.metric}={value} by run {best.id}: {_params_text(best.config)}"
         )
+    if sweep.lapsed_run_ids:
+        notes = lapses.lines(sweep, sweep.lapsed_runs)
+        lines += [f"  lapsed  {notes[0]}", *(f"          {n}" for n in notes[1:])]
     return "\n".join(lines)
 
 
 def _all_status(sweeps: list[Any], colour: bool) -> str:
     headers = ["SWEEP", "STATE", "METHOD", "NAME", "RUNS", "RUNNING", "FAILED", "BEST"]
-    rows, styles = [], []
+    rows, styles, notes = [], [], []
     for s in sweeps:
+        running, note = lapses.running_cell(s)
+        notes += [note] if note else []
         done = sum(s.counts.get(x, 0) for x in _DONE)
         total = s.expected_run_count
         best = "-"
@@ -154,14 +162,15 @@ def _all_status(sweeps: list[Any], colour: bool) -> str:
                 s.method,
                 s.name or "-",
                 f"{done}/{total}" if total is not None else str(done),
-                str(s.counts.get("running", 0)),
+                running,
                 str(failed),
                 best,
             ]
         )
         styles.append([None, table.state_style(s.state.value), *[None] * 6])
     right = [False, False, False, False, True, True, True, False]
-    return table.render(headers, rows, right=right, styles=styles, colour=colour)
+    rendered = table.render(headers, rows, right=right, styles=styles, colour=colour)
+    return "\n".join([rendered, *notes])
 
 
 # ---- runs --------------------------------------------------------------------------------------
@@ -220,6 +229,8 @@ def _run_json(run: Any) -> dict[str, Any]:
         "retry_of": run.retry_of,
         "stop_reason": dict(run.stop_reason) if run.stop_reason else None,
         "error": run.error,
+        "lapsed": run.lapsed,
+        "lapsed_since_ms": run.lapsed_since_ms,
     }
 
 
@@ -237,7 +248,7 @@ def _runs_table(sweep: Any, ordered: list[Any], colour: bool) -> str:
     rows, styles = [], []
     for run in ordered:
         params = flatten(run.config)
-        note = ""
+        note = " (lapsed)" if run.lapsed else ""
         if run.stop_reason and run.state.value == "stopped":
             note = f" @{run.stop_reason.get('band', '?')}"
         rows.append(
@@ -255,7 +266,8 @@ def _runs_table(sweep: Any, ordered: list[Any], colour: bool) -> str:
             [bold, table.state_style(run.state.value), *[None] * len(names), bold, None, None]
         )
     right = [False, False, *[True] * len(names), True, True, False]
-    return table.render(headers, rows, right=right, styles=styles, colour=colour)
+    rendered = table.render(headers, rows, right=right, styles=styles, colour=colour)
+    return "\n".join([rendered, *lapses.lines(sweep, ordered)])
 
 
 # ---- best --------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ one cluster slot and one Lua script may touch them together. The layout::
                                                     params (packed), worker, created_ms,
                                                     claimed_ms, finished_ms, error, log_tail,
                                                     best, last_step, last_report, finished_by,
-                                                    stop_requested, stop_reason
+                                                    stop_requested, stop_reason, lease_until
+                                                    (the lease's deadline, server ms)
     redsweep:{S}:trial:{T}:lease             string the trial lease: token, PX lease_ms
     redsweep:{S}:trial:{T}:summary           hash   metric name -> packed last value
     redsweep:{S}:trial:{T}:history           stream one entry per log row: step, row (packed)

@@ -42,6 +42,7 @@ def trial_info(sweep_id: str, raw: Mapping[bytes, bytes]) -> TrialInfo:
         last_step=opt_int(get("last_step")),
         stop_requested=get("stop_requested") == b"1",
         stop_reason=unpack_value(reason) if reason else None,
+        lease_until_ms=opt_int(get("lease_until")),
     )
 
 

@@ -47,7 +47,9 @@ class SweepInfo:
 @dataclass(frozen=True)
 class TrialInfo:
     """A trial as stored. ``best`` is the best value of the sweep metric it reported so far;
-    ``stop_reason`` is what the controller gave with its stop request. Times are server ms."""
+    ``stop_reason`` is what the controller gave with its stop request; ``lease_until_ms`` is
+    when its lease runs out unless renewed (for a running trial whose lease lapsed: since when).
+    Times are server ms."""
 
     id: str
     sweep_id: str
@@ -66,6 +68,7 @@ class TrialInfo:
     last_step: int | None = None
     stop_requested: bool = False
     stop_reason: Mapping[str, Any] | None = None
+    lease_until_ms: int | None = None
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,11 @@ class Trials:
         """Mark a running trial whose lease lapsed as crashed; False while its lease lives."""
         return self._conn.call(Reap(sweep_id, trial_id))
 
+    def reap_lapsed(self, sweep_id: str) -> list[str]:
+        """Crash every running trial whose lease lapsed (each one :meth:`reap`, as the
+        controller does); the ids of those crashed here."""
+        return [t for t in self.lapsed(sweep_id) if self.reap(sweep_id, t)]
+
     @guarded
     def lapsed(self, sweep_id: str) -> list[str]:
         """Running trials whose lease key is gone (candidates for :meth:`reap`), by id."""

@@ -5,9 +5,12 @@ sweep is over; it waits while the sweep is paused or pending (the store refuses 
 trial of a paused sweep: an entry popped just then goes back to the head of the queue). When
 the sweep is canceled, the running trial is killed within a heartbeat. When no controller
 holds the sweep's lease, it runs one in a background thread until it exits; when that one
-fails, the agent says so at once. A sweep that vanishes while the session serves it (Redis
-restarted without persistence, flushed) ends the session with
-:class:`~redsweep.errors.SweepLostError`, writing nothing into the emptied server.
+fails, the agent says so at once. An agent with nothing to run, or leaving a sweep that is
+over, crashes the trials whose lease lapsed while no controller held the sweep
+(:class:`~redsweep.worker.agent.reaper.Reaper`), so that none stays ``running`` for ever. A
+sweep that vanishes while the session serves it (Redis restarted without persistence,
+flushed) ends the session with :class:`~redsweep.errors.SweepLostError`, writing nothing
+into the emptied server.
 
 Signals (main thread only), as W&B's agent: the first SIGINT/SIGTERM lets the current trial
 finish and then exits; the second terminates the trial (SIGTERM to a child's process group,
@@ -46,6 +49,7 @@ from redsweep.shared.store import Store, SweepInfo, Taken, new_id
 from redsweep.worker.agent.hand import Budget, Claimed, QueueHand, Skip
 from redsweep.worker.agent.heartbeat import Heartbeat
 from redsweep.worker.agent.output import AgentOutput
+from redsweep.worker.agent.reaper import Reaper
 from redsweep.worker.agent.result import AgentResult, EndReason
 from redsweep.worker.agent.signals import Signals
 from redsweep.worker.agent.watch import Ending, Look, SweepWatch
@@ -66,16 +70,17 @@ def new_agent_id() -> str:
 
 
 def _start_controller(
-    url: str, sweep_id: str, on_error: Callable[[BaseException], None]
+    url: str, sweep_id: str, on_error: Callable[[BaseException], None], lease_ms: int
 ) -> BackgroundController | None:
-    """Start a controller in a background thread when none holds the sweep's lease."""
+    """Start a controller in a background thread when none holds the sweep's lease (holding
+    it for ``lease_ms``, the agent's lease: both lapse as soon after the agent dies)."""
     try:
         from redsweep.controller.background import start_background
     except ImportError as exc:  # not there: a separate controller process must run
         if exc.name not in ("redsweep.controller.background", None):
             raise
         return None
-    return start_background(url, sweep_id, on_error=on_error)
+    return start_background(url, sweep_id, on_error=on_error, lease_ms=lease_ms)
 
 
 class AgentSession:
@@ -91,6 +96,7 @@ class AgentSession:
     _hand: QueueHand
     _watch: SweepWatch
     _heart: Heartbeat
+    _reaper: Reaper
 
     def __init__(
         self,
@@ -171,6 +177,7 @@ class AgentSession:
                 say=output.message,
                 wake=signals.wake,
             )
+            self._reaper = Reaper(store, self.sweep_id, say=output.message)
             heart = self._heart = Heartbeat(
                 store,
                 self.sweep_id,
@@ -183,7 +190,9 @@ class AgentSession:
             try:
                 heart.start()
                 with signals.installed():
-                    controller = _start_controller(self.url, self.sweep_id, self._controller_failed)
+                    controller = _start_controller(
+                        self.url, self.sweep_id, self._controller_failed, self.lease_ms
+                    )
                     ending = self._loop()
                     self.result.reason, self.result.done_reason = ending.reason, ending.done_reason
                     if controller is not None and ending.reason is EndReason.SWEEP_DONE:
@@ -215,12 +224,15 @@ class AgentSession:
                 return Ending(EndReason.COUNT_REACHED)
             look = watch.check()
             if isinstance(look, Ending):
+                if look.reason in (EndReason.SWEEP_FINISHED, EndReason.SWEEP_CANCELED):
+                    self._reaper.now(over=True)  # no controller runs on it to crash them
                 return look
             if look is Look.WAITED:
                 continue
             taken = hand.next(watch.pop_timeout)
             watch.popped(taken is not None)
             if taken is None:
+                self._reaper.idle()
                 continue
             if signals.received:
                 hand.keep(taken)  # given back at the end of the session

@@ -1,7 +1,8 @@
 -- claim.lua: pending -> running, only for the attempt the queue entry names. Starts the lease.
 -- A retried call with the same token (the reply was lost) succeeds again without a change.
 -- KEYS[1] trial hash
--- KEYS[2] trial lease (string: token, PX lease_ms)
+-- KEYS[2] trial lease (string: token, PX lease_ms; its deadline is kept as the trial's
+--         'lease_until', for status to say when a lapsed lease lapsed)
 -- KEYS[3] sweep hash (state counters)
 -- KEYS[4] running set
 -- KEYS[5] controller events stream
@@ -40,7 +41,7 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'state', 'running', 'token', ARGV[3], 'worker', ARGV[2],
-  'claimed_ms', now)
+  'claimed_ms', now, 'lease_until', now + tonumber(ARGV[4]))
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 redis.call('SADD', KEYS[4], ARGV[5])
 redis.call('HINCRBY', KEYS[3], 'n_pending', -1)

@@ -1,7 +1,7 @@
 -- report.lua: a running trial's logged rows, one or more (token-checked; no state change).
 -- Appends each row to the history stream, sets the summary, keeps the trial's and the sweep's
--- best value of the sweep metric by goal, renews the lease and tells the controller (one
--- event for the whole batch).
+-- best value of the sweep metric by goal, renews the lease (its deadline kept as the trial's
+-- 'lease_until', as renew.lua) and tells the controller (one event for the whole batch).
 -- KEYS[1] trial hash
 -- KEYS[2] trial lease
 -- KEYS[3] trial summary hash
@@ -29,6 +29,12 @@ end
 if tr[6] == ARGV[6] then
   return {1, tonumber(tr[4] or '0') or 0, tr[5] or ''}
 end
+local function renew_lease()
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  redis.call('HSET', KEYS[1], 'lease_until', now + tonumber(ARGV[2]))
+end
 local function better(a, b)
   if ARGV[3] == 'maximize' then
     return a > b
@@ -52,7 +58,7 @@ for _ = 1, tonumber(ARGV[7]) do
   i = pairs_end + 1
 end
 if step == nil then
-  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  renew_lease()
   return {1, tonumber(tr[4] or '0') or 0, tr[5] or ''}
 end
 redis.call('HSET', KEYS[1], 'last_step', step, 'last_report', ARGV[6])
@@ -71,5 +77,5 @@ else
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'type', 'report', 'trial', ARGV[4],
     'step', step)
 end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+renew_lease()
 return {1, tonumber(tr[4] or '0') or 0, tr[5] or ''}
