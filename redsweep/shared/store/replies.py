@@ -66,6 +66,10 @@ class TrialInfo:
     last_step: int | None = None
     stop_requested: bool = False
     stop_reason: Mapping[str, Any] | None = None
+    #: rows it logged (its stored history may hold fewer: thinned past the history cap)
+    history_rows: int = 0
+    #: what its log() dropped (rows over the limits), if anything
+    warning: str | None = None
 
 
 @dataclass(frozen=True)
