@@ -51,6 +51,8 @@ class RunResult:
     duration_s: float | None
     error: str | None = None
     stop_reason: Mapping[str, Any] | None = None
+    #: what its log() dropped (rows over the limits of a row), if anything
+    warning: str | None = None
     _store: Store | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -227,5 +229,6 @@ def _run(store: Store, trial: TrialInfo, summary: Mapping[str, Any], now_ms: int
         duration_s=duration,
         error=trial.error,
         stop_reason=trial.stop_reason,
+        warning=trial.warning,
         _store=store,
     )

@@ -220,6 +220,7 @@ def _run_json(run: Any) -> dict[str, Any]:
         "retry_of": run.retry_of,
         "stop_reason": dict(run.stop_reason) if run.stop_reason else None,
         "error": run.error,
+        "warning": run.warning,
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 
+from redsweep.results import Api
 from redsweep.shared.records import SweepState
 from redsweep.shared.store import Store, keys
 
@@ -167,6 +168,7 @@ def assert_row_limits(store: Store, sweep_id: str, trial_id: str, output: str) -
     assert "'big' (a value of" in output and "a key of 300 characters" in output
     warning = store.reads.trial(sweep_id, trial_id).warning
     assert warning is not None and "'big'" in warning
+    assert Api(store=store).sweep(sweep_id).run(trial_id).warning == warning
 
 
 @pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "forked"])
@@ -219,3 +221,34 @@ def test_a_command_trial_row_over_the_limits_warns_once_in_its_log_and_the_agent
     assert_row_limits(store, sweep_id, trial_id, err)
     log = (tmp_path / "agent" / f"{trial_id}.log").read_text()
     assert log.count(WARNING) == 1 and "'big' (a value of" in log
+
+
+def test_redis_memory_stays_flat_under_a_flooding_trial(
+    store: Store, redis_client: redis.Redis
+) -> None:
+    """20,000 rows through the in-trial API with a cap of 1,000: the history stream takes no
+    more than it did at 1,000 rows (it is thinned to 500 and grows back to 1,000)."""
+    from redsweep.worker.api.config import Config
+    from redsweep.worker.api.link import TrialLink
+    from redsweep.worker.api.run import Run
+
+    cap = 1_000
+    sweep_id, trial_id, token = running_trial(store)
+    link = TrialLink(store, sweep_id, trial_id, token, params={}, metric_name="loss")
+    link.history_cap = cap
+    run = Run(link, mode="agent", config=Config())
+    history = keys.trial_history(sweep_id, trial_id)
+
+    def log(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            run.log({"loss": 1.0 / (i + 1), "acc": i / 20_000, "lr": 0.001, "epoch": i // 100})
+        assert run.flush(30.0)
+
+    log(0, cap - 1)  # the most the stream holds: cap - 1 rows, then it is thinned
+    full = redis_client.memory_usage(history, samples=0)
+    used = redis_client.info("memory")["used_memory"]
+    log(cap - 1, 20_000)
+    run.finish()
+    assert redis_client.memory_usage(history, samples=0) <= full
+    assert redis_client.info("memory")["used_memory"] - used < 5 * full  # all kept: 20x
+    assert store.reads.summary(sweep_id, trial_id)["loss"] == 1.0 / 20_000

@@ -35,11 +35,11 @@ class RowLimits:
 
 
 def _size(value: Any) -> int:
-    """The encoded size of ``value`` (an upper bound for scalars, without encoding them)."""
+    """The encoded size of ``value`` (at most 4 bytes over, for scalars, without packing)."""
     if value is None or isinstance(value, (bool, int, float)):
         return 9
     if isinstance(value, str) and len(value) < 1024:
-        return 5 + 4 * len(value)
+        return 5 + len(value.encode("utf-8", "replace"))
     return len(pack_value(value))
 
 
