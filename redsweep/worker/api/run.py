@@ -107,9 +107,7 @@ class Run:
                 self._reporter.add(*self._pending)  # a new step commits the one before
                 self._pending = None
             if self._pending:
-                row = {**self._pending[1], **row}
-                if len(row) > self._link.limits.max_keys:
-                    row = self._fit(row)
+                row = self._fit({**self._pending[1], **row})  # the sum may pass a limit
             if commit is False:  # W&B: more values for this step may follow
                 self._pending = (step, row)
                 return
