@@ -57,6 +57,8 @@ class RunResult:
     lapsed: bool = False
     lapsed_since_ms: int | None = None
     lapsed_for_s: float | None = None
+    #: what its log() dropped (rows over the limits of a row), if anything
+    warning: str | None = None
     _store: Store | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -263,5 +265,6 @@ def _run(
         lapsed=lapsed,
         lapsed_since_ms=since,
         lapsed_for_s=None if since is None else max(0, now_ms - since) / 1000,
+        warning=trial.warning,
         _store=store,
     )

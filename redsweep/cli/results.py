@@ -231,6 +231,7 @@ def _run_json(run: Any) -> dict[str, Any]:
         "error": run.error,
         "lapsed": run.lapsed,
         "lapsed_since_ms": run.lapsed_since_ms,
+        "warning": run.warning,
     }
 
 

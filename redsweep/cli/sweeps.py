@@ -88,12 +88,32 @@ def sweep_cmd(
 @click.option("--count", type=click.IntRange(min=1), help="Run at most N trials, then exit.")
 @click.option("--fork", "isolate", is_flag=True, help="Run each trial in a forked child.")
 @click.option("--lease-ms", type=click.IntRange(min=200), default=10_000, hidden=True)
+@click.option(
+    "--history-cap",
+    type=click.IntRange(min=2),
+    help="Rows of history kept per trial (default 10,000); past it the stored history is "
+    "thinned (README, Limits).",
+)
 @pass_ctx
-def agent(obj: Context, sweep_id: str, count: int | None, isolate: bool, lease_ms: int) -> None:
+def agent(
+    obj: Context,
+    sweep_id: str,
+    count: int | None,
+    isolate: bool,
+    lease_ms: int,
+    history_cap: int | None,
+) -> None:
     """Run trials of SWEEP_ID (its command or program) until the sweep is done."""
     from redsweep.worker.agent.session import run_agent
 
-    run_agent(sweep_id, count=count, redis=obj.redis_url, isolate=isolate, lease_ms=lease_ms)
+    run_agent(
+        sweep_id,
+        count=count,
+        redis=obj.redis_url,
+        isolate=isolate,
+        lease_ms=lease_ms,
+        history_cap=history_cap,
+    )
 
 
 @click.command()

@@ -20,10 +20,13 @@ one cluster slot and one Lua script may touch them together. The layout::
                                                     claimed_ms, finished_ms, error, log_tail,
                                                     best, last_step, last_report, finished_by,
                                                     stop_requested, stop_reason, lease_until
-                                                    (the lease's deadline, server ms)
+                                                    (the lease's deadline, server ms),
+                                                    history_rows, history_stride (report.lua)
     redsweep:{S}:trial:{T}:lease             string the trial lease: token, PX lease_ms
     redsweep:{S}:trial:{T}:summary           hash   metric name -> packed last value
-    redsweep:{S}:trial:{T}:history           stream one entry per log row: step, row (packed)
+    redsweep:{S}:trial:{T}:history           stream logged rows, thinned past the history cap:
+                                                    step, row (packed)
+    redsweep:{S}:trial:{T}:latest            hash   the latest row when the stream lacks it
     redsweep:{S}:queue                       list   encoded TrialMessage bytes (LPOP side first)
     redsweep:{S}:inflight:{A}                list   entries agent A popped and has not acked
     redsweep:{S}:inflight_agents             set    agents that ever popped (to find orphans)
@@ -185,6 +188,10 @@ def trial_summary(sweep_id: str, trial_id: str) -> str:
 
 def trial_history(sweep_id: str, trial_id: str) -> str:
     return f"{trial(sweep_id, trial_id)}:history"
+
+
+def trial_latest(sweep_id: str, trial_id: str) -> str:
+    return f"{trial(sweep_id, trial_id)}:latest"
 
 
 def queue(sweep_id: str) -> str:

@@ -43,6 +43,8 @@ def trial_info(sweep_id: str, raw: Mapping[bytes, bytes]) -> TrialInfo:
         stop_requested=get("stop_requested") == b"1",
         stop_reason=unpack_value(reason) if reason else None,
         lease_until_ms=opt_int(get("lease_until")),
+        history_rows=opt_int(get("history_rows")) or 0,
+        warning=text(get("warning")),
     )
 
 
@@ -79,8 +81,17 @@ class Reads:
 
     @guarded
     def history(self, sweep_id: str, trial_id: str) -> list[dict[str, Any]]:
-        """The trial's logged rows, oldest first, each with its ``_step``."""
-        return _rows(self._r.xrange(keys.trial_history(sweep_id, trial_id)))
+        """The trial's logged rows, oldest first, each with its ``_step`` (past the history
+        cap, the rows report.lua kept: the first, every k-th and the latest)."""
+        pipe = self._r.pipeline(transaction=False)
+        pipe.xrange(keys.trial_history(sweep_id, trial_id))
+        pipe.hgetall(keys.trial_latest(sweep_id, trial_id))
+        return _rows(*pipe.execute())
+
+    @guarded
+    def warning(self, sweep_id: str, trial_id: str) -> str | None:
+        """What the trial's log() dropped (its one warning), if anything."""
+        return text(self._r.hget(keys.trial(sweep_id, trial_id), "warning"))
 
     @guarded
     def summary(self, sweep_id: str, trial_id: str) -> dict[str, Any]:
@@ -101,12 +112,13 @@ class Reads:
             pipe.hgetall(keys.trial_summary(sweep_id, trial_id))
             if history:
                 pipe.xrange(keys.trial_history(sweep_id, trial_id))
+                pipe.hgetall(keys.trial_latest(sweep_id, trial_id))
         replies = iter(pipe.execute())
         out = []
         for trial_id in ids:
             raw = next(replies)
             summary = next(replies)
-            rows = _rows(next(replies)) if history else []
+            rows = _rows(next(replies), next(replies)) if history else []
             if not raw:
                 continue
             trial = trial_info(sweep_id, raw)
@@ -121,9 +133,10 @@ class Reads:
         return out
 
 
-def _rows(entries: list[Any]) -> list[dict[str, Any]]:
+def _rows(entries: list[Any], latest: Mapping[bytes, bytes] | None = None) -> list[dict[str, Any]]:
+    """The history stream's rows, then the latest row when the stream lacks it."""
     rows = []
-    for _id, fields in entries:
+    for fields in [fields for _id, fields in entries] + ([latest] if latest else []):
         row = dict(unpack_value(fields[b"row"]))
         row["_step"] = int(fields[b"step"])
         rows.append(row)

@@ -69,6 +69,10 @@ class TrialInfo:
     stop_requested: bool = False
     stop_reason: Mapping[str, Any] | None = None
     lease_until_ms: int | None = None
+    #: rows it logged (its stored history may hold fewer: thinned past the history cap)
+    history_rows: int = 0
+    #: what its log() dropped (rows over the limits), if anything
+    warning: str | None = None
 
 
 @dataclass(frozen=True)

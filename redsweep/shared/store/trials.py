@@ -96,11 +96,23 @@ class Trials:
         metric_name: str | None = None,
         goal: Goal | str | None = None,
         lease_ms: int,
+        history_cap: int | None = None,
+        note: str = "",
     ) -> Renewal:
         """Several logged ``(step, metrics)`` rows of a running trial in one call (one event);
-        renews its lease (:class:`~redsweep.shared.store.scripts.trials.ReportRows`)."""
+        renews its lease (:class:`~redsweep.shared.store.scripts.trials.ReportRows`; the
+        stored history is thinned past ``history_cap`` rows; ``note``: a warning kept on the
+        trial)."""
         call = ReportRows(
-            sweep_id, trial_id, token, rows, metric_name=metric_name, goal=goal, lease_ms=lease_ms
+            sweep_id,
+            trial_id,
+            token,
+            rows,
+            metric_name=metric_name,
+            goal=goal,
+            lease_ms=lease_ms,
+            history_cap=history_cap,
+            note=note,
         )
         return self._conn.call(call)
 

@@ -28,7 +28,9 @@ class AgentOutput:
     """Shows each trial's end with the sweep's counts, messages, and the best run at the end.
 
     ``summary_in_store``: the trials report from another process (a command, a forked child),
-    so a trial's metric is read from the store rather than from its outcome. Safe to call
+    so a trial's metric is read from the store rather than from its outcome; with
+    ``warnings_in_store`` (command trials: their own output is their log) so is the warning
+    of what a trial's ``log()`` dropped, which is shown once per trial. Safe to call
     from any thread, and from a signal handler in the main thread (the lock is reentrant).
     """
 
@@ -41,11 +43,13 @@ class AgentOutput:
         total: int | None,
         out: TextIO,
         summary_in_store: bool,
+        warnings_in_store: bool = False,
     ) -> None:
         self._store = store
         self._sweep_id = sweep_id
         self._metric = metric
         self._summary_in_store = summary_in_store
+        self._warnings_in_store = warnings_in_store
         self._progress = Progress(sweep_id, total=total, metric=metric, out=out)
         self._lock = threading.RLock()
         self._shown: SweepInfo | None = None  # the sweep as last shown in a progress line
@@ -66,6 +70,12 @@ class AgentOutput:
 
     def trial_ended(self, outcome: TrialOutcome) -> SweepInfo | None:
         """Show the trial's end; returns the sweep when it was read for the line."""
+        warning = outcome.warning
+        if self._warnings_in_store:
+            with contextlib.suppress(RedsweepError):
+                warning = self._store.reads.warning(self._sweep_id, outcome.trial_id)
+        if warning:
+            self.message(f"run {outcome.trial_id}: {warning}")
         metric = self._metric
         value = None
         if metric is not None:

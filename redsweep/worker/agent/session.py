@@ -109,6 +109,7 @@ class AgentSession:
         agent_dir: str | os.PathLike[str] | None = None,
         lease_ms: int = 10_000,
         grace_s: float = 10.0,
+        history_cap: int | None = None,
         out: TextIO | None = None,
         log_cap: int | None = None,
     ) -> None:
@@ -124,6 +125,9 @@ class AgentSession:
         self.lease_ms = int(lease_ms)
         self.grace_s = float(grace_s)
         self.log_cap = log_cap if log_cap is not None else log_cap_from_env()
+        if history_cap is not None and history_cap < 2:
+            raise ValueError(f"history_cap must be at least 2, got {history_cap}")
+        self.history_cap = history_cap
         self.agent_id = new_agent_id()
         base = Path(".redsweep") / "agents" / self.agent_id
         self.agent_dir = Path(agent_dir) if agent_dir is not None else base.absolute()
@@ -152,6 +156,7 @@ class AgentSession:
                 total=info.grid_size or info.run_cap,
                 out=self.out,
                 summary_in_store=self.function is None or self.isolate,  # a child reports
+                warnings_in_store=self.function is None,
             )
             runner = self._runner = TrialRunner(
                 store,
@@ -164,6 +169,7 @@ class AgentSession:
                 lease_ms=self.lease_ms,
                 grace_s=self.grace_s,
                 log_cap=self.log_cap,
+                history_cap=self.history_cap,
             )
             signals = self._signals = Signals(runner, output.message)
             budget = Budget(self.count, stopped=lambda: signals.received > 0)
@@ -315,7 +321,8 @@ def run_agent(
     """W&B's ``wandb.agent(sweep_id, function=None, entity=None, project=None, count=None)``:
     run an agent session on ``redis`` (else ``REDSWEEP_REDIS_URL``, else the embedded local
     server). ``sweep_id`` may be W&B's ``entity/project/id`` path; only the id is used.
-    ``options`` go to :class:`AgentSession` (agent_dir, lease_ms, grace_s, out)."""
+    ``options`` go to :class:`AgentSession` (agent_dir, lease_ms, grace_s, history_cap,
+    out)."""
     sweep_id = sweep_id.rstrip("/").rsplit("/", 1)[-1]
     session = AgentSession(
         resolve_url(redis), sweep_id, function=function, count=count, isolate=isolate, **options

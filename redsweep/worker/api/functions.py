@@ -30,6 +30,7 @@ from redsweep.errors import RedsweepError, StoreError
 from redsweep.worker.api.config import Config, ConfigProxy, merge
 from redsweep.worker.api.link import Reporter, TrialLink
 from redsweep.worker.api.run import (
+    ENV_HISTORY_CAP,
     ENV_LEASE_MS,
     ENV_RUN_ID,
     ENV_SWEEP_ID,
@@ -43,6 +44,7 @@ from redsweep.worker.api.run import (
 )
 
 __all__ = [
+    "ENV_HISTORY_CAP",
     "ENV_LEASE_MS",
     "ENV_RUN_ID",
     "ENV_SWEEP_ID",

@@ -21,6 +21,7 @@ from redsweep.errors import ProtocolError, StoreError
 from redsweep.shared.protocol import pack_value
 from redsweep.shared.records import RunState
 from redsweep.shared.store import Renewal, Store
+from redsweep.worker.api.limits import RowLimits
 
 #: Rows buffered before the oldest are dropped (only when Redis is far slower than log()).
 MAX_BUFFERED_ROWS = 100_000
@@ -36,6 +37,11 @@ class TrialLink:
     ``stopping`` is set when the controller asked the trial to stop (or the user interrupted
     it); ``lost`` when the holder lost the lease (self-fencing: stop the objective). Both are
     read by ``log()``, which then raises :class:`~redsweep.worker.api.functions.StopTrial`.
+
+    ``history_cap`` is the rows of history the store keeps (thinned past it, see report.lua;
+    None: the store's default), ``limits`` what one row may hold. The trial's one
+    warning (:meth:`warn`) is printed here when ``echo`` (else whoever runs the trial shows it)
+    and sent with the next report, so that the store's record of the trial has it too.
     """
 
     def __init__(
@@ -50,6 +56,9 @@ class TrialLink:
         goal: str | None = None,
         lease_ms: int = 10_000,
         project: str | None = None,
+        history_cap: int | None = None,
+        limits: RowLimits | None = None,
+        echo: bool = True,
     ) -> None:
         self.store = store
         self.sweep_id = sweep_id
@@ -60,6 +69,12 @@ class TrialLink:
         self.goal = goal
         self.lease_ms = int(lease_ms)
         self.project = project
+        self.history_cap = history_cap
+        self.limits = limits or RowLimits()
+        self.echo = echo
+        #: the trial's warning (what log() dropped), once set
+        self.warning: str | None = None
+        self.unsent_note = ""  # the warning, until a report carried it to the store
         self.stop_reason: Mapping[str, Any] | None = None
         #: the terminal state someone else gave the trial (killed: a canceled sweep), if any
         self.ended_as: RunState | None = None
@@ -108,6 +123,14 @@ class TrialLink:
             self._why = why
             self._lost.set()
             self._notify()
+
+    def warn(self, message: str) -> None:
+        """The trial's one warning: later ones are left out (the first names the problem)."""
+        if self.warning is not None:
+            return
+        self.warning = self.unsent_note = message
+        if self.echo:
+            print(f"redsweep: run {self.trial_id}: {message}", file=sys.stderr)
 
     def _notify(self) -> None:
         for event in self._listeners:
@@ -329,6 +352,7 @@ class Reporter:
 
     def _send(self, link: TrialLink, rows: list[tuple[int, dict[str, Any]]]) -> None:
         def report(rows: list[tuple[int, dict[str, Any]]]) -> None:
+            note = link.unsent_note
             renewal = link.store.trials.report(
                 link.sweep_id,
                 link.trial_id,
@@ -337,9 +361,13 @@ class Reporter:
                 metric_name=link.metric_name,
                 goal=link.goal,
                 lease_ms=link.lease_ms,
+                history_cap=link.history_cap,
+                note=note,
             )
             if not renewal.ok:  # the store dropped them: say so, once per trial
                 self._warn(f"refused:{link.trial_id}", _refused(link, renewal))
+            elif note:  # the one warning is in the store now
+                link.unsent_note = ""
             link.note(renewal)
 
         try:

@@ -18,12 +18,14 @@ from redsweep.errors import RedsweepError, StoreError
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import Store, new_id
 from redsweep.worker.api.config import Config, merge
+from redsweep.worker.api.limits import fit
 from redsweep.worker.api.link import Reporter, TrialLink
 
 ENV_SWEEP_ID = "REDSWEEP_SWEEP_ID"
 ENV_RUN_ID = "REDSWEEP_RUN_ID"
 ENV_TOKEN = "REDSWEEP_RUN_TOKEN"
 ENV_LEASE_MS = "REDSWEEP_LEASE_MS"
+ENV_HISTORY_CAP = "REDSWEEP_HISTORY_CAP"
 
 #: How long finish() waits for buffered rows to reach Redis.
 FLUSH_TIMEOUT_S = 10.0
@@ -85,7 +87,8 @@ class Run:
         """Record one row of metrics at ``step`` (default: one past the last). Returns at once;
         raises :class:`StopTrial` when the trial must stop. With ``commit=False`` the values
         wait for more of the same step (W&B): the next log() of another step, or with
-        ``commit`` not False, sends them as one row."""
+        ``commit`` not False, sends them as one row. Keys that break the limits of a row
+        (:mod:`~redsweep.worker.api.limits`) are dropped, the first time with a warning."""
         if self._finished:
             raise RedsweepError(f"run {self.id} is finished; call init() to start another")
         why = self._link.why()
@@ -93,7 +96,7 @@ class Run:
             raise StopTrial(why)
         if not isinstance(data, Mapping):
             raise TypeError(f"log() takes a dict of metrics, got {type(data).__name__}")
-        row = {str(k): _loggable(v) for k, v in data.items()}
+        row = self._fit({str(k): _loggable(v) for k, v in data.items()})
         with self._lock:
             if step is None:
                 step = self._step
@@ -104,13 +107,23 @@ class Run:
                 self._reporter.add(*self._pending)  # a new step commits the one before
                 self._pending = None
             if self._pending:
-                row = {**self._pending[1], **row}
+                row = self._fit({**self._pending[1], **row})  # the sum may pass a limit
             if commit is False:  # W&B: more values for this step may follow
                 self._pending = (step, row)
                 return
             self._pending = None
             self._step = max(self._step, step + 1)
         self._reporter.add(step, row)
+
+    def _fit(self, row: dict[str, Any]) -> dict[str, Any]:
+        row, dropped = fit(row, self._link.limits)
+        if dropped:
+            shown = "; ".join(dropped[:5]) + ("; ..." if len(dropped) > 5 else "")
+            self._link.warn(
+                f"log() dropped {len(dropped)} key(s) over the limits of a row, the rest of "
+                f"the row was kept: {shown} (later drops in this run are not reported)"
+            )
+        return row
 
     def commit(self) -> None:
         """Send a row held back by ``log(..., commit=False)``."""
@@ -213,6 +226,7 @@ def command_run(
         goal=metric.get("goal") or "minimize",
         lease_ms=int(env.get(ENV_LEASE_MS) or 10_000),
         project=sweep.project,
+        history_cap=int(env[ENV_HISTORY_CAP]) if env.get(ENV_HISTORY_CAP) else None,
     )
     cfg = Config(merge(defaults, trial.params), locked=trial.params)
     reporter = Reporter(link, watch_parent=True)

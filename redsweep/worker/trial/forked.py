@@ -61,6 +61,8 @@ def child_main(
             goal=parent_link.goal,
             lease_ms=parent_link.lease_ms,
             project=parent_link.project,
+            history_cap=parent_link.history_cap,
+            limits=parent_link.limits,
         )
         run = bind_trial(link)
         try:

@@ -17,7 +17,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,29 +31,10 @@ from redsweep.worker.api.link import Reporter, TrialLink
 from redsweep.worker.trial.children import kill_group, supervise, tail_of
 from redsweep.worker.trial.command import CommandChild
 from redsweep.worker.trial.forked import STOPPED_CODE, child_main, format_error
+from redsweep.worker.trial.outcome import TrialOutcome
 from redsweep.worker.trial.output import log_cap_from_env
 
-
-@dataclass(frozen=True)
-class TrialOutcome:
-    """How a trial ended here. ``state`` is what this worker recorded, None when it had lost
-    the trial (the store's record says what became of it); ``recorded`` is False when the
-    store refused or could not take the finish. ``after`` holds what the calls of
-    :meth:`TrialRunner.run`'s ``after`` answered, in order (empty when the finish did not go
-    out with them). ``interrupt`` is the KeyboardInterrupt an in-process function raised: the
-    caller re-raises it once it has taken in ``after`` (a trial taken with the finish must
-    not be forgotten on the way out)."""
-
-    trial_id: str
-    state: RunState | None
-    seconds: float
-    params: dict[str, Any] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    log_tail: str | None = None
-    recorded: bool = True
-    after: tuple[Any, ...] = ()
-    interrupt: BaseException | None = None
+__all__ = ["TrialOutcome", "TrialRunner"]
 
 
 class TrialRunner:
@@ -75,6 +55,7 @@ class TrialRunner:
         lease_ms: int = 10_000,
         grace_s: float = 10.0,
         log_cap: int | None = None,
+        history_cap: int | None = None,
     ) -> None:
         self.store = store
         self.url = url
@@ -86,6 +67,7 @@ class TrialRunner:
         self.lease_ms = lease_ms
         self.grace_s = grace_s
         self.log_cap = log_cap if log_cap is not None else log_cap_from_env()
+        self.history_cap = history_cap  # rows of history the store keeps per trial
         self._keeper = Reporter(renew=True)  # renews (and reports) for trial after trial
         self._wake = threading.Event()
         self._interrupts = 0
@@ -154,6 +136,8 @@ class TrialRunner:
             goal=metric.goal.value if metric else None,
             lease_ms=self.lease_ms,
             project=self.config.project,
+            history_cap=self.history_cap,
+            echo=self.function is None or self.isolate,  # else the agent shows its warning
         )
         link.listen(self._wake)
         self._keeper.attach(link)
@@ -191,6 +175,7 @@ class TrialRunner:
             recorded=recorded,
             after=moved,
             interrupt=reraise,
+            warning=link.warning,
         )
         return outcome
 
@@ -222,6 +207,8 @@ class TrialRunner:
                         metric_name=link.metric_name,
                         goal=link.goal,
                         lease_ms=link.lease_ms,
+                        history_cap=link.history_cap,
+                        note=link.unsent_note,
                     )
                 )
             out.append(
@@ -345,6 +332,7 @@ class TrialRunner:
             run_api.ENV_RUN_ID: link.trial_id,
             run_api.ENV_TOKEN: link.token,
             run_api.ENV_LEASE_MS: str(link.lease_ms),
+            run_api.ENV_HISTORY_CAP: str(link.history_cap or ""),
             ENV_URL: self.url,
         }
         log_path = self.agent_dir / f"{link.trial_id}.log"

@@ -43,6 +43,9 @@ from redsweep.shared.store.keys import NO_START_STATES
 #: Bounds for the streams that nobody trims otherwise (approximate, MAXLEN ~).
 EVENTS_MAXLEN = 100_000
 DEAD_LETTERS_MAXLEN = 10_000
+#: Rows of a trial's history kept by default: past it report.lua thins the stored history
+#: (every other row dropped, the stride doubled), keeping the first and the latest row.
+HISTORY_CAP = 10_000
 #: Sweep states in which no trial may start (claim.lua refuses: the entry goes back).
 NO_START = tuple(sorted(s.value for s in NO_START_STATES))
 #: Error and log text kept on a trial (the tail end is kept).

@@ -1,28 +1,37 @@
 -- report.lua: a running trial's logged rows, one or more (token-checked; no state change).
--- Appends each row to the history stream, sets the summary, keeps the trial's and the sweep's
--- best value of the sweep metric by goal, renews the lease (its deadline kept as the trial's
--- 'lease_until', as renew.lua) and tells the controller (one event for the whole batch).
+-- Every row sets the summary and counts for the trial's and the sweep's best value of the
+-- sweep metric by goal; the lease is renewed (its deadline kept as the trial's 'lease_until',
+-- as renew.lua) and the controller told (one event for the whole batch). The history stream
+-- is capped by thinning: row n (0, 1, 2, ... counted on the trial as 'history_rows') is stored
+-- when n is a multiple of the trial's 'history_stride' k (1 at first); when the stream reaches
+-- the cap it is rewritten with every other entry (rows 0, 2k, 4k, ...) and k doubles. The
+-- latest row, when not stored, is kept in KEYS[7] (deleted when the latest row is stored), so
+-- the first and the latest rows are always there.
 -- KEYS[1] trial hash
 -- KEYS[2] trial lease
 -- KEYS[3] trial summary hash
 -- KEYS[4] trial history stream
 -- KEYS[5] controller events stream
 -- KEYS[6] sweep hash (best_value, best_trial)
+-- KEYS[7] trial latest row (hash: step, row; only while the latest row is not in the stream)
 -- ARGV[1] token
 -- ARGV[2] lease in ms
 -- ARGV[3] goal: 'minimize' | 'maximize'
 -- ARGV[4] trial id
 -- ARGV[5] events stream MAXLEN (approximate)
 -- ARGV[6] report id (random, per call: a retried call with the same id is applied once)
--- ARGV[7] how many rows follow
--- ARGV[8..] per row: step, the row (packed), the sweep metric's value in it (a finite number;
+-- ARGV[7] history cap: rows the stream holds at most (>= 2)
+-- ARGV[8] a warning about the trial's rows ('' = none): kept on the trial as 'warning' (the
+--         first one only)
+-- ARGV[9] how many rows follow
+-- ARGV[10..] per row: step, the row (packed), the sweep metric's value in it (a finite number;
 --           '' = not in the row), n = how many pairs follow, then n pairs: metric name,
 --           packed value (the summary)
 -- Returns {1, stop_requested (0|1), packed stop reason or ''} | {0, 0, '', state, attempt}
 --         (not the holder: nothing written; the trial's state and attempt now, '' when there
 --         is no trial)
 local tr = redis.call('HMGET', KEYS[1], 'state', 'token', 'best', 'stop_requested',
-  'stop_reason', 'last_report', 'attempt')
+  'stop_reason', 'last_report', 'attempt', 'history_rows', 'history_stride')
 if tr[1] ~= 'running' or tr[2] ~= ARGV[1] then
   return {0, 0, '', tr[1] or '', tr[7] or ''}
 end
@@ -41,12 +50,41 @@ local function better(a, b)
   end
   return a < b
 end
-local i = 8
+local cap = math.max(2, tonumber(ARGV[7]))
+local n = tonumber(tr[8] or '0') or 0
+local stride = tonumber(tr[9] or '1') or 1
+local stored = redis.call('XLEN', KEYS[4])
+local latest = nil -- the batch's last row when the stream does not hold it: {step, row}
+local function thin()
+  local entries = redis.call('XRANGE', KEYS[4], '-', '+')
+  redis.call('DEL', KEYS[4])
+  for p = 1, #entries, 2 do
+    redis.call('XADD', KEYS[4], entries[p][1], unpack(entries[p][2]))
+  end
+  stored = math.ceil(#entries / 2)
+  stride = stride * 2
+  return #entries % 2 == 1 -- the last entry was kept
+end
+local i = 10
 local step = nil
 local best, best_text = nil, nil
-for _ = 1, tonumber(ARGV[7]) do
+for _ = 1, tonumber(ARGV[9]) do
   step = ARGV[i]
-  redis.call('XADD', KEYS[4], '*', 'step', step, 'row', ARGV[i + 1])
+  if n % stride == 0 then
+    redis.call('XADD', KEYS[4], '*', 'step', step, 'row', ARGV[i + 1])
+    stored = stored + 1
+    latest = nil
+    local kept = true
+    while stored >= cap do -- once, unless an earlier call had a larger cap
+      kept = thin() and kept
+    end
+    if not kept then
+      latest = {step, ARGV[i + 1]}
+    end
+  else
+    latest = {step, ARGV[i + 1]}
+  end
+  n = n + 1
   local value = tonumber(ARGV[i + 2])
   if value ~= nil and (best == nil or better(value, best)) then
     best, best_text = value, ARGV[i + 2]
@@ -57,11 +95,20 @@ for _ = 1, tonumber(ARGV[7]) do
   end
   i = pairs_end + 1
 end
+if ARGV[8] ~= '' then
+  redis.call('HSETNX', KEYS[1], 'warning', ARGV[8])
+end
 if step == nil then
   renew_lease()
   return {1, tonumber(tr[4] or '0') or 0, tr[5] or ''}
 end
-redis.call('HSET', KEYS[1], 'last_step', step, 'last_report', ARGV[6])
+redis.call('HSET', KEYS[1], 'last_step', step, 'last_report', ARGV[6], 'history_rows', n,
+  'history_stride', stride)
+if latest ~= nil then
+  redis.call('HSET', KEYS[7], 'step', latest[1], 'row', latest[2])
+else
+  redis.call('DEL', KEYS[7])
+end
 if best ~= nil then
   local trial_best = tonumber(tr[3] or '')
   if trial_best == nil or better(best, trial_best) then

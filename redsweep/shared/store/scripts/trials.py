@@ -17,6 +17,7 @@ from redsweep.shared.store.connection import new_id, new_token
 from redsweep.shared.store.replies import Renewal
 from redsweep.shared.store.scripts import (
     EVENTS_MAXLEN,
+    HISTORY_CAP,
     NO_START,
     Script,
     count_arg,
@@ -192,8 +193,10 @@ class Renew(Script):
 
 class ReportRows(Script):
     """report.lua: a running trial's logged ``(step, metrics)`` rows, one or more, in one call
-    (one event for the controller); renews the lease. Parses to a
-    :class:`~redsweep.shared.store.replies.Renewal`."""
+    (one event for the controller); renews the lease. Every row updates the summary and the
+    best value; the stored history keeps at most ``history_cap`` rows (plus the latest), by
+    report.lua's thinning. ``note``: a warning about the rows, kept on the trial (the first
+    one). Parses to a :class:`~redsweep.shared.store.replies.Renewal`."""
 
     script = "report"
 
@@ -207,7 +210,12 @@ class ReportRows(Script):
         metric_name: str | None = None,
         goal: Goal | str | None = None,
         lease_ms: int,
+        history_cap: int | None = None,
+        note: str = "",
     ) -> None:
+        cap = HISTORY_CAP if history_cap is None else int(history_cap)
+        if cap < 2:
+            raise ValueError(f"history_cap must be at least 2, got {cap}")
         args: list[Any] = [
             token,
             int(lease_ms),
@@ -215,6 +223,8 @@ class ReportRows(Script):
             trial_id,
             EVENTS_MAXLEN,
             new_token(6),  # makes a retried call idempotent
+            cap,
+            tail(note, 4096),
             len(rows),
         ]
         for step, metrics in rows:
@@ -230,6 +240,7 @@ class ReportRows(Script):
             keys.trial_history(sweep_id, trial_id),
             keys.events(sweep_id),
             keys.sweep(sweep_id),
+            keys.trial_latest(sweep_id, trial_id),
         ]
 
     def parse(self, reply: list[Any]) -> Renewal:
