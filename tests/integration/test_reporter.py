@@ -10,7 +10,8 @@ import pytest
 
 from redsweep.shared.records import SweepState
 from redsweep.shared.store import Store
-from redsweep.worker.api.link import LINGER_S, Reporter, TrialLink
+from redsweep.worker.api.link import TrialLink
+from redsweep.worker.api.reporter import LINGER_S, Reporter
 
 LONG = 30_000
 

@@ -9,7 +9,7 @@ The same calls work in three places:
 * outside any sweep: ``init()`` records a one-trial sweep of its own ("local run") holding the
   config given, logs to it, and finishes both at ``finish()`` or at exit.
 
-``log()`` only queues the row; a background thread sends it (:class:`~.link.Reporter`). When
+``log()`` only queues the row; a background thread sends it (:class:`~.reporter.Reporter`). When
 the trial was asked to stop (or its lease was lost), the next ``log()`` raises
 :class:`StopTrial`, a BaseException so that ``except Exception`` does not swallow it.
 """
@@ -28,7 +28,8 @@ from typing import Any
 from redsweep.connect import ENV_URL, connect
 from redsweep.errors import RedsweepError, StoreError
 from redsweep.worker.api.config import Config, ConfigProxy, merge
-from redsweep.worker.api.link import Reporter, TrialLink
+from redsweep.worker.api.link import TrialLink
+from redsweep.worker.api.reporter import Reporter
 from redsweep.worker.api.run import (
     ENV_HISTORY_CAP,
     ENV_LEASE_MS,

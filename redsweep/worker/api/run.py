@@ -19,7 +19,8 @@ from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import Store, new_id
 from redsweep.worker.api.config import Config, merge
 from redsweep.worker.api.limits import fit
-from redsweep.worker.api.link import Reporter, TrialLink
+from redsweep.worker.api.link import TrialLink
+from redsweep.worker.api.reporter import Reporter
 
 ENV_SWEEP_ID = "REDSWEEP_SWEEP_ID"
 ENV_RUN_ID = "REDSWEEP_RUN_ID"

@@ -27,7 +27,8 @@ from redsweep.shared.records import RunState, SweepConfig
 from redsweep.shared.store import Store
 from redsweep.shared.store.calls import Call, Finish, ReportRows
 from redsweep.worker.api import functions as run_api
-from redsweep.worker.api.link import Reporter, TrialLink
+from redsweep.worker.api.link import TrialLink
+from redsweep.worker.api.reporter import Reporter
 from redsweep.worker.trial.children import kill_group, supervise, tail_of
 from redsweep.worker.trial.command import CommandChild
 from redsweep.worker.trial.forked import STOPPED_CODE, child_main, format_error
