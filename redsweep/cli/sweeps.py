@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from redsweep.cli.context import Context, pass_ctx
+from redsweep.cli.context import Context, pass_ctx, trial_timeout_option
 
 
 @click.command("sweep")
@@ -79,7 +79,7 @@ def sweep_cmd(
     if launch_n is not None:
         from redsweep.cli.daemon import launch_sessions
 
-        launch_sessions(Context(debug=obj.debug, redis_url=url), sweep_id, launch_n, pool, None)
+        launch_sessions(Context(debug=obj.debug, redis_url=url), sweep_id, launch_n, pool)
     click.echo(sweep_id)
 
 
@@ -87,13 +87,28 @@ def sweep_cmd(
 @click.argument("sweep_id")
 @click.option("--count", type=click.IntRange(min=1), help="Run at most N trials, then exit.")
 @click.option("--fork", "isolate", is_flag=True, help="Run each trial in a forked child.")
+@trial_timeout_option()
 @click.option("--lease-ms", type=click.IntRange(min=200), default=10_000, hidden=True)
 @pass_ctx
-def agent(obj: Context, sweep_id: str, count: int | None, isolate: bool, lease_ms: int) -> None:
+def agent(
+    obj: Context,
+    sweep_id: str,
+    count: int | None,
+    isolate: bool,
+    trial_timeout: float | None,
+    lease_ms: int,
+) -> None:
     """Run trials of SWEEP_ID (its command or program) until the sweep is done."""
     from redsweep.worker.agent.session import run_agent
 
-    run_agent(sweep_id, count=count, redis=obj.redis_url, isolate=isolate, lease_ms=lease_ms)
+    run_agent(
+        sweep_id,
+        count=count,
+        redis=obj.redis_url,
+        isolate=isolate,
+        lease_ms=lease_ms,
+        trial_timeout=trial_timeout,
+    )
 
 
 @click.command()

@@ -11,7 +11,9 @@ Signals (main thread only), as W&B's agent: the first SIGINT/SIGTERM lets the cu
 finish and then exits; the second terminates the trial (SIGTERM to a child's process group,
 SIGKILL after the grace period; StopTrial raised into an in-process function); the third kills
 it at once (SIGKILL; KeyboardInterrupt into a function). Every path kills the trial's process
-group before the agent returns, so no child outlives it.
+group before the agent returns, so no child outlives it. A trial that outlives
+``trial_timeout`` (else the config's ``redsweep.trial_timeout``) is stopped like the second
+signal stops it and ends failed (:mod:`redsweep.worker.trial.deadline`); the session goes on.
 
 :class:`AgentSession` composes the parts, each handed what it needs:
 
@@ -48,6 +50,7 @@ from redsweep.worker.agent.result import AgentResult, EndReason
 from redsweep.worker.agent.signals import Signals
 from redsweep.worker.agent.watch import Ending, Look, SweepWatch
 from redsweep.worker.api.run import host
+from redsweep.worker.trial.deadline import check_timeout
 from redsweep.worker.trial.runner import TrialOutcome, TrialRunner
 
 if TYPE_CHECKING:
@@ -98,10 +101,13 @@ class AgentSession:
         agent_dir: str | os.PathLike[str] | None = None,
         lease_ms: int = 10_000,
         grace_s: float = 10.0,
+        trial_timeout: float | None = None,
         out: TextIO | None = None,
     ) -> None:
         if count is not None and count < 0:
             raise ValueError(f"count must not be negative, got {count}")
+        if trial_timeout is not None:
+            trial_timeout = check_timeout(trial_timeout)
         self.url = url
         self.sweep_id = sweep_id
         self.function = function
@@ -109,6 +115,7 @@ class AgentSession:
         self.isolate = isolate
         self.lease_ms = int(lease_ms)
         self.grace_s = float(grace_s)
+        self.trial_timeout = trial_timeout
         self.agent_id = new_agent_id()
         base = Path(".redsweep") / "agents" / self.agent_id
         self.agent_dir = Path(agent_dir) if agent_dir is not None else base.absolute()
@@ -148,6 +155,7 @@ class AgentSession:
                 isolate=self.isolate,
                 lease_ms=self.lease_ms,
                 grace_s=self.grace_s,
+                trial_timeout=self.trial_timeout,
             )
             signals = self._signals = Signals(runner, output.message)
             budget = Budget(self.count, stopped=lambda: signals.received > 0)
@@ -287,7 +295,9 @@ def run_agent(
     """W&B's ``wandb.agent(sweep_id, function=None, entity=None, project=None, count=None)``:
     run an agent session on ``redis`` (else ``REDSWEEP_REDIS_URL``, else the embedded local
     server). ``sweep_id`` may be W&B's ``entity/project/id`` path; only the id is used.
-    ``options`` go to :class:`AgentSession` (agent_dir, lease_ms, grace_s, out)."""
+    ``options`` go to :class:`AgentSession` (agent_dir, lease_ms, grace_s, out, and
+    trial_timeout: seconds a trial may run before it is stopped and failed, overriding the
+    config's ``redsweep: {trial_timeout: S}``)."""
     sweep_id = sweep_id.rstrip("/").rsplit("/", 1)[-1]
     session = AgentSession(
         resolve_url(redis), sweep_id, function=function, count=count, isolate=isolate, **options

@@ -31,6 +31,7 @@ from redsweep.shared.store.calls import Call, Finish, ReportRows
 from redsweep.worker.api import functions as run_api
 from redsweep.worker.api.link import Reporter, TrialLink
 from redsweep.worker.trial.children import kill_group, supervise, tail_of
+from redsweep.worker.trial.deadline import TrialDeadline
 from redsweep.worker.trial.forked import STOPPED_CODE, child_main, format_error
 
 
@@ -72,6 +73,7 @@ class TrialRunner:
         isolate: bool = False,
         lease_ms: int = 10_000,
         grace_s: float = 10.0,
+        trial_timeout: float | None = None,
     ) -> None:
         self.store = store
         self.url = url
@@ -82,6 +84,7 @@ class TrialRunner:
         self.isolate = isolate
         self.lease_ms = lease_ms
         self.grace_s = grace_s
+        self._deadline = TrialDeadline(trial_timeout, grace_s)  # else the config's, if any
         self._keeper = Reporter(renew=True)  # renews (and reports) for trial after trial
         self._wake = threading.Event()
         self._interrupts = 0
@@ -155,6 +158,7 @@ class TrialRunner:
         self._keeper.attach(link)
         self._link = link
         self._running = True
+        self._deadline.start(link, self.config.trial_timeout)
         summary: dict[str, Any] = {}
         log_tail = None
         reraise: BaseException | None = None
@@ -169,6 +173,7 @@ class TrialRunner:
             self._running = False
             self._link = None
             rows = self._keeper.take(run_api.FLUSH_TIMEOUT_S)  # unsent: sent with the finish
+        state, error = self._deadline.end(state, error)  # failed, if it timed out
         ended = link.ended_as  # killed from outside (a canceled sweep): the store says so
         if link.lost:
             state = ended or RunState.CRASHED
@@ -261,7 +266,8 @@ class TrialRunner:
         try:
             self._in_function = True
             try:
-                self.function()
+                with self._deadline.alarm():
+                    self.function()
             finally:
                 self._in_function = False
             state = RunState.FINISHED
