@@ -825,7 +825,8 @@ def test_a_trial_timeout_that_is_not_a_positive_number_is_one_problem(bad: Any) 
 
 
 def test_the_redsweep_block_refuses_keys_it_does_not_know() -> None:
-    assert "did you mean 'trial_timeout'" in one_problem(sweep(redsweep={"trial_timout": 3})).message
+    typo = one_problem(sweep(redsweep={"trial_timout": 3}))
+    assert "did you mean 'trial_timeout'" in typo.message
     assert "a mapping" in one_problem(sweep(redsweep=30)).message
 
 
