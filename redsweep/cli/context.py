@@ -1,8 +1,10 @@
-"""What every command gets: the global options, through ``pass_ctx``."""
+"""What every command gets: the global options, through ``pass_ctx``; options several share."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import click
 
@@ -16,3 +18,29 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise click.BadParameter(f"give a positive number of seconds, not {value!r}")
+    return seconds
+
+
+def trial_timeout_option(more: str = "") -> Callable[[F], F]:
+    """``--trial-timeout SECONDS``, a positive number; ``more`` ends its help."""
+    return click.option(
+        "--trial-timeout",
+        callback=_seconds,
+        metavar="SECONDS",
+        help="Stop a trial that runs longer than this (SIGTERM, SIGKILL after 10 s) and fail "
+        f"it; overrides the config's redsweep.trial_timeout{more}.",
+    )

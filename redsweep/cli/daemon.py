@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from redsweep.cli.context import Context, pass_ctx
+from redsweep.cli.context import Context, pass_ctx, trial_timeout_option
 
 _POOL_HELP = "The pool (an RQ queue of agent sessions)."
 
@@ -29,8 +29,15 @@ def _gpu_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     metavar="0,1,...",
     help="One slot per GPU; each slot's sessions see only theirs (CUDA_VISIBLE_DEVICES).",
 )
+@trial_timeout_option(", for sessions launched without one")
 @pass_ctx
-def worker(obj: Context, pool: str, slots: int | None, gpus: list[str] | None) -> None:
+def worker(
+    obj: Context,
+    pool: str,
+    slots: int | None,
+    gpus: list[str] | None,
+    trial_timeout: float | None,
+) -> None:
     """Serve POOL on this machine: run the agent sessions launched onto it, one per slot.
 
     SIGTERM or Ctrl+C drains it (sessions finish their current trial); twice stops them.
@@ -40,23 +47,34 @@ def worker(obj: Context, pool: str, slots: int | None, gpus: list[str] | None) -
 
     if slots is not None and gpus is not None:
         raise click.UsageError("give --slots or --gpus, not both")
-    daemon = Daemon(resolve_url(obj.redis_url), pool=pool, slots=slots, gpus=gpus)
+    daemon = Daemon(
+        resolve_url(obj.redis_url), pool=pool, slots=slots, gpus=gpus, trial_timeout=trial_timeout
+    )
     raise SystemExit(daemon.run())
 
 
-def launch_sessions(obj: Context, sweep_id: str, n: int, pool: str, count: int | None) -> list[str]:
+def launch_sessions(
+    obj: Context,
+    sweep_id: str,
+    n: int,
+    pool: str,
+    count: int | None = None,
+    trial_timeout: float | None = None,
+) -> list[str]:
     """Enqueue ``n`` sessions and say so (shared with ``redsweep sweep --launch``)."""
     from redsweep.connect import connect
     from redsweep.worker.daemon.job import launch
 
     store = connect(obj.redis_url)
     try:
-        ids = launch(store, sweep_id, n, pool=pool, count=count)
+        ids = launch(store, sweep_id, n, pool=pool, count=count, trial_timeout=trial_timeout)
         serving = [d for d in store.daemons.live() if d.pool == pool]
     finally:
         store.close()
     what = f"{n} agent session{'s' if n != 1 else ''}"
     limit = f", {count} trials each at most" if count is not None else ""
+    if trial_timeout is not None:
+        limit += f", trials stopped after {trial_timeout:g} s"
     click.echo(f"Launched {what} for sweep {sweep_id} on pool {pool!r}{limit}")
     if not serving:
         click.echo(
@@ -79,14 +97,17 @@ def launch_sessions(obj: Context, sweep_id: str, n: int, pool: str, count: int |
 )
 @click.option("--pool", default="default", show_default=True, help=_POOL_HELP)
 @click.option("--count", type=click.IntRange(min=1), help="Each session runs at most N trials.")
+@trial_timeout_option(" and the worker daemon's")
 @pass_ctx
-def launch(obj: Context, sweep_id: str, n: int, pool: str, count: int | None) -> None:
+def launch(
+    obj: Context, sweep_id: str, n: int, pool: str, count: int | None, trial_timeout: float | None
+) -> None:
     """Launch N agent sessions of SWEEP_ID onto the worker daemons of POOL.
 
     The sweep needs a program or command: a Python function cannot travel to a daemon.
     """
     sweep_id = sweep_id.rstrip("/").rsplit("/", 1)[-1]
-    launch_sessions(obj, sweep_id, n, pool, count)
+    launch_sessions(obj, sweep_id, n, pool, count, trial_timeout)
 
 
 @click.command()

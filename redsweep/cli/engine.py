@@ -19,6 +19,8 @@ def _describe(config: Any, grid: int | None) -> str:
         parts.append(f"run_cap {config.run_cap}")
     if config.early_terminate is not None:
         parts.append("hyperband early termination")
+    if config.trial_timeout is not None:
+        parts.append(f"trial timeout {config.trial_timeout:g} s (redsweep.trial_timeout)")
     return ", ".join(parts)
 
 

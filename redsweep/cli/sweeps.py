@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from redsweep.cli.context import Context, pass_ctx
+from redsweep.cli.context import Context, pass_ctx, trial_timeout_option
 
 
 @click.command("sweep")
@@ -79,7 +79,7 @@ def sweep_cmd(
     if launch_n is not None:
         from redsweep.cli.daemon import launch_sessions
 
-        launch_sessions(Context(debug=obj.debug, redis_url=url), sweep_id, launch_n, pool, None)
+        launch_sessions(Context(debug=obj.debug, redis_url=url), sweep_id, launch_n, pool)
     click.echo(sweep_id)
 
 
@@ -87,6 +87,7 @@ def sweep_cmd(
 @click.argument("sweep_id")
 @click.option("--count", type=click.IntRange(min=1), help="Run at most N trials, then exit.")
 @click.option("--fork", "isolate", is_flag=True, help="Run each trial in a forked child.")
+@trial_timeout_option()
 @click.option("--lease-ms", type=click.IntRange(min=200), default=10_000, hidden=True)
 @click.option(
     "--history-cap",
@@ -100,6 +101,7 @@ def agent(
     sweep_id: str,
     count: int | None,
     isolate: bool,
+    trial_timeout: float | None,
     lease_ms: int,
     history_cap: int | None,
 ) -> None:
@@ -113,6 +115,7 @@ def agent(
         isolate=isolate,
         lease_ms=lease_ms,
         history_cap=history_cap,
+        trial_timeout=trial_timeout,
     )
 
 

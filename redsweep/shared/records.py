@@ -134,6 +134,7 @@ class SweepConfig:
     ``params`` holds one :class:`~redsweep.shared.engine.params.Param` per leaf parameter, flattened
     and in sorted path order (the grid's order). ``raw`` is the config as the user wrote it, for
     storing and showing; ``warnings`` lists deprecations found while loading.
+    ``trial_timeout`` (seconds) is redsweep's own key, ``redsweep: {trial_timeout: S}``.
     """
 
     method: Method
@@ -146,6 +147,7 @@ class SweepConfig:
     name: str | None = None
     description: str | None = None
     project: str | None = None
+    trial_timeout: float | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
     warnings: tuple[str, ...] = ()
 
@@ -173,6 +175,8 @@ class SweepConfig:
                 out[key] = value
         if self.command is not None:
             out["command"] = list(self.command)
+        if self.trial_timeout is not None:
+            out["redsweep"] = {"trial_timeout": self.trial_timeout}
         out["parameters"] = self.parameters
         return out
 

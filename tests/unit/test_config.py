@@ -818,3 +818,33 @@ def test_parse_config_uses_the_given_lines_and_source() -> None:
             lines={"parameters": 2, "parameters.x": 3, "parameters.x.min": 4},
         )
     assert str(info.value) == "s.yaml:4: parameters.x.min: min 2 must be less than max 1"
+
+
+# ---- redsweep's own block ------------------------------------------------------------------
+
+
+def test_the_redsweep_block_sets_a_trial_timeout_and_shows_it_back() -> None:
+    config = parse_config(sweep(redsweep={"trial_timeout": 30}))
+    assert config.trial_timeout == 30.0
+    assert config.to_dict()["redsweep"] == {"trial_timeout": 30.0}
+    assert parse_config(sweep()).trial_timeout is None
+    assert "redsweep" not in parse_config(sweep()).to_dict()
+
+
+@pytest.mark.parametrize("bad", [0, -1, "30s", True, float("inf")])
+def test_a_trial_timeout_that_is_not_a_positive_number_is_one_problem(bad: Any) -> None:
+    problem = one_problem(sweep(redsweep={"trial_timeout": bad}))
+    assert problem.path == "redsweep.trial_timeout"
+    assert str(bad).lower() in problem.message.lower()
+
+
+def test_the_redsweep_block_refuses_keys_it_does_not_know() -> None:
+    typo = one_problem(sweep(redsweep={"trial_timout": 3}))
+    assert "did you mean 'trial_timeout'" in typo.message
+    assert "a mapping" in one_problem(sweep(redsweep=30)).message
+
+
+def test_a_top_level_timeout_points_to_the_redsweep_block() -> None:
+    problem = one_problem(sweep(timeout=30))
+    assert problem.path == "timeout"
+    assert "redsweep: {trial_timeout: 30}" in problem.message

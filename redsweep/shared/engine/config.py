@@ -4,6 +4,9 @@ Every key and rule of W&B's sweep config schema is checked; every problem found 
 (key path, message, YAML line) and raised once as a :class:`~redsweep.errors.ConfigError`. A
 valid config comes back as frozen records with every default filled in. No I/O but reading the
 file given to :func:`load_config`.
+
+redsweep's own settings live under one top-level key W&B does not have, ``redsweep:``
+(``trial_timeout``), so a W&B config means here exactly what it means on W&B.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ _METRIC_KEYS = ("name", "goal", "target", "impute", "impute_while_running")
 _IMPUTE = ("latest", "best", "worst")
 _HYPERBAND_KEYS = ("type", "min_iter", "max_iter", "s", "eta", "strict")
 _STRINGS = ("program", "name", "description", "project")
+#: redsweep's own block (not W&B's) and its keys
+_OWN = "redsweep"
+_OWN_KEYS = ("trial_timeout",)
 
 
 def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> SweepConfig:
@@ -124,6 +130,8 @@ def _build(data: Any, check: Checker) -> tuple[SweepConfig | None, list[ConfigPr
     for key, value in data.items():
         if key == "parameters":
             params = check_parameters(check, value, "parameters", (), warnings)
+        elif key == _OWN:
+            _own_block(check, value, fields)
         elif key in _KEYS:
             _top_key(check, key, value, fields)
         elif key in _IGNORED:
@@ -135,8 +143,11 @@ def _build(data: Any, check: Checker) -> tuple[SweepConfig | None, list[ConfigPr
                 f"{key!r} is {_CLOUD_ONLY[key]}, a W&B cloud feature not supported by redsweep; "
                 "remove it",
             )
+        elif key in ("timeout", "trial_timeout"):
+            check.add(str(key), f"unknown key {key!r}; a trial timeout is redsweep's own "
+                      f"setting: write redsweep: {{trial_timeout: {value!r}}}")  # fmt: skip
         else:
-            check.add(str(key), unknown_key(key, _KEYS))
+            check.add(str(key), unknown_key(key, (*_KEYS, _OWN)))
             typo_of.add(did_you_mean(key, _KEYS))
     _cross_checks(check, data, fields, params, typo_of)
     if check.problems:
@@ -181,6 +192,20 @@ def _top_key(check: Checker, key: str, value: Any, fields: dict[str, Any]) -> No
             fields["command"] = tuple(value)
     elif key in _STRINGS and check.string(value, key):
         fields[key] = value
+
+
+def _own_block(check: Checker, value: Any, fields: dict[str, Any]) -> None:
+    """``redsweep: {trial_timeout: S}``: redsweep's own settings, beside W&B's keys."""
+    if not check.mapping(value, _OWN, "redsweep's own settings (trial_timeout)"):
+        return
+    check.unknown_keys(value, _OWN, _OWN_KEYS)
+    timeout = value.get("trial_timeout")
+    path = f"{_OWN}.trial_timeout"
+    if timeout is not None and check.number(timeout, path):
+        if timeout <= 0:
+            check.add(path, f"must be a positive number of seconds, got {timeout!r}")
+        else:
+            fields["trial_timeout"] = float(timeout)
 
 
 def _cross_checks(

@@ -16,7 +16,9 @@ Signals (main thread only), as W&B's agent: the first SIGINT/SIGTERM lets the cu
 finish and then exits; the second terminates the trial (SIGTERM to a child's process group,
 SIGKILL after the grace period; StopTrial raised into an in-process function); the third kills
 it at once (SIGKILL; KeyboardInterrupt into a function). Every path kills the trial's process
-group before the agent returns, so no child outlives it.
+group before the agent returns, so no child outlives it. A trial that outlives
+``trial_timeout`` (else the config's ``redsweep.trial_timeout``) is stopped like the second
+signal stops it and ends failed (:mod:`redsweep.worker.trial.deadline`); the session goes on.
 
 :class:`AgentSession` composes the parts, each handed what it needs:
 
@@ -54,6 +56,7 @@ from redsweep.worker.agent.result import AgentResult, EndReason
 from redsweep.worker.agent.signals import Signals
 from redsweep.worker.agent.watch import Ending, Look, SweepWatch
 from redsweep.worker.api.run import host
+from redsweep.worker.trial.deadline import check_timeout
 from redsweep.worker.trial.output import log_cap_from_env
 from redsweep.worker.trial.runner import TrialOutcome, TrialRunner
 
@@ -110,6 +113,7 @@ class AgentSession:
         lease_ms: int = 10_000,
         grace_s: float = 10.0,
         history_cap: int | None = None,
+        trial_timeout: float | None = None,
         out: TextIO | None = None,
         log_cap: int | None = None,
     ) -> None:
@@ -117,6 +121,8 @@ class AgentSession:
             raise ValueError(f"count must not be negative, got {count}")
         if log_cap is not None and log_cap < 2:
             raise ValueError(f"log_cap must be at least 2 (bytes), got {log_cap}")
+        if trial_timeout is not None:
+            trial_timeout = check_timeout(trial_timeout)
         self.url = url
         self.sweep_id = sweep_id
         self.function = function
@@ -128,6 +134,7 @@ class AgentSession:
         if history_cap is not None and history_cap < 2:
             raise ValueError(f"history_cap must be at least 2, got {history_cap}")
         self.history_cap = history_cap
+        self.trial_timeout = trial_timeout
         self.agent_id = new_agent_id()
         base = Path(".redsweep") / "agents" / self.agent_id
         self.agent_dir = Path(agent_dir) if agent_dir is not None else base.absolute()
@@ -170,6 +177,7 @@ class AgentSession:
                 grace_s=self.grace_s,
                 log_cap=self.log_cap,
                 history_cap=self.history_cap,
+                trial_timeout=self.trial_timeout,
             )
             signals = self._signals = Signals(runner, output.message)
             budget = Budget(self.count, stopped=lambda: signals.received > 0)
@@ -321,8 +329,9 @@ def run_agent(
     """W&B's ``wandb.agent(sweep_id, function=None, entity=None, project=None, count=None)``:
     run an agent session on ``redis`` (else ``REDSWEEP_REDIS_URL``, else the embedded local
     server). ``sweep_id`` may be W&B's ``entity/project/id`` path; only the id is used.
-    ``options`` go to :class:`AgentSession` (agent_dir, lease_ms, grace_s, history_cap,
-    out)."""
+    ``options`` go to :class:`AgentSession` (agent_dir, lease_ms, grace_s, history_cap, out,
+    and trial_timeout: seconds a trial may run before it is stopped and failed, overriding
+    the config's ``redsweep: {trial_timeout: S}``)."""
     sweep_id = sweep_id.rstrip("/").rsplit("/", 1)[-1]
     session = AgentSession(
         resolve_url(redis), sweep_id, function=function, count=count, isolate=isolate, **options

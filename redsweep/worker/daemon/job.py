@@ -5,11 +5,15 @@ An RQ job on a pool's queue means "serve sweep S (for up to N trials)". Its data
 :data:`ENTRY`; :class:`SessionJob` refuses every other job before importing anything, so a job
 pushed by hand that names ``os.system`` fails with a reason and nothing runs. The job carries no
 Redis URL (no password in job data): the session uses the daemon's ``REDSWEEP_REDIS_URL``.
+A session's trial timeout is the job's ``trial_timeout`` (``launch --trial-timeout``), else the
+daemon's (``worker --trial-timeout``, handed to the job in the work horse), else the config's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import os
 import signal
 import sys
@@ -46,6 +50,14 @@ class LaunchError(RedsweepError):
     """Sessions cannot be launched for this sweep (say why, in one line)."""
 
 
+def _seconds(value: Any) -> bool:
+    """None, or a positive finite number of seconds."""
+    if value is None:
+        return True
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and math.isfinite(value) and value > 0
+
+
 def _check(job_id: str, data: Any) -> tuple[str, list[Any], dict[str, Any]]:
     """The job's (func name, args, kwargs) if it is an agent session; RefusedJob otherwise."""
     if not isinstance(data, list) or len(data) != 4:
@@ -57,17 +69,20 @@ def _check(job_id: str, data: Any) -> tuple[str, list[Any], dict[str, Any]]:
             f"only agent sessions ({ENTRY}); nothing ran"
         )
     count = kwargs.get("count") if isinstance(kwargs, dict) else None
+    timeout = kwargs.get("trial_timeout") if isinstance(kwargs, dict) else None
     if (
         not isinstance(args, list)
         or len(args) != 1
         or not isinstance(args[0], str)
         or not keys.valid_id(args[0])
         or not isinstance(kwargs, dict)
-        or set(kwargs) - {"count"}
+        or set(kwargs) - {"count", "trial_timeout"}
         or not (count is None or (isinstance(count, int) and count >= 0))
+        or not _seconds(timeout)
     ):
         raise RefusedJob(
-            f"refused job {job_id}: an agent session takes (sweep_id, count=None), "
+            f"refused job {job_id}: an agent session takes (sweep_id, count=None, "
+            "trial_timeout=None: seconds > 0), "
             f"not args={args!r} kwargs={kwargs!r}; nothing ran"
         )
     return func_name, args, kwargs
@@ -76,6 +91,10 @@ def _check(job_id: str, data: Any) -> tuple[str, list[Any], dict[str, Any]]:
 class SessionJob(Job):
     """RQ's Job, limited to agent sessions: the data is checked as it is decoded (before any
     import), the function is never looked up by name, and callbacks and webhooks are off."""
+
+    #: the daemon's ``--trial-timeout`` (set by its slot in the work horse): for a session
+    #: launched without one
+    daemon_trial_timeout: float | None = None
 
     def _deserialize_data(self) -> None:
         try:
@@ -92,7 +111,7 @@ class SessionJob(Job):
     def func(self) -> Callable[..., Any]:
         if self.func_name != ENTRY:  # decoding checked it; this guards a later assignment
             raise RefusedJob(f"refused job {self.id}: {self.func_name!r} is not {ENTRY}")
-        return run_session
+        return functools.partial(run_session, daemon_trial_timeout=self.daemon_trial_timeout)
 
     @property
     def success_callback(self) -> None:
@@ -135,9 +154,16 @@ def _drain_flag() -> Iterator[list[int]]:
         yield got
 
 
-def run_session(sweep_id: str, count: int | None = None) -> dict[str, Any]:
+def run_session(
+    sweep_id: str,
+    count: int | None = None,
+    trial_timeout: float | None = None,
+    *,
+    daemon_trial_timeout: float | None = None,
+) -> dict[str, Any]:
     """Serve ``sweep_id`` as an agent session until the sweep is over, ``count`` trials ran or
     the daemon drains; returns what it did (plain values, stored by RQ as the job's result).
+    Trials are limited to ``trial_timeout`` seconds, else the daemon's, else the config's.
 
     A Redis outage does not end the session: it waits with back-off and serves on. When the
     sweep is done but trials still run elsewhere, the session stays (with a controller on
@@ -150,6 +176,7 @@ def run_session(sweep_id: str, count: int | None = None) -> dict[str, Any]:
     if not url:
         raise RedsweepError("REDSWEEP_REDIS_URL is not set in the worker daemon's environment")
     done: dict[str, Any] = {"sweep_id": sweep_id, "ran": 0, "finished": 0, "failed": 0}
+    timeout = trial_timeout if trial_timeout is not None else daemon_trial_timeout
     failures = 0
     with _drain_flag() as drained:
         while not drained:
@@ -157,7 +184,7 @@ def run_session(sweep_id: str, count: int | None = None) -> dict[str, Any]:
             if left is not None and left <= 0:
                 done["reason"] = EndReason.COUNT_REACHED.text(ran=done["ran"])
                 break
-            session = AgentSession(url, sweep_id, count=left)
+            session = AgentSession(url, sweep_id, count=left, trial_timeout=timeout)
             try:
                 try:
                     result = session.run()
@@ -262,8 +289,10 @@ def launch(
     *,
     pool: str = DEFAULT_POOL,
     count: int | None = None,
+    trial_timeout: float | None = None,
 ) -> list[str]:
-    """Enqueue ``n`` agent sessions for ``sweep_id`` on ``pool``; returns the RQ job ids.
+    """Enqueue ``n`` agent sessions for ``sweep_id`` on ``pool`` (each stopping a trial after
+    ``trial_timeout`` seconds, if given); returns the RQ job ids.
 
     Only a sweep with a ``program`` or ``command`` can be launched: a Python function
     objective lives in the process that calls ``redsweep.agent`` and cannot travel.
@@ -278,6 +307,13 @@ def launch(
             "which cannot travel to worker daemons; add `program:` to the config, or run "
             "redsweep.agent(sweep_id, function=...) in your own process"
         )
+    if not _seconds(trial_timeout):
+        raise LaunchError(
+            f"trial_timeout must be a positive number of seconds, not {trial_timeout!r}"
+        )
+    kwargs: dict[str, Any] = {"count": count}
+    if trial_timeout is not None:  # only then: a daemon of an older version refuses the key
+        kwargs["trial_timeout"] = float(trial_timeout)
     queue = pool_queue(store, pool)
     store.daemons.add_pool(pool)
     ids = []
@@ -285,7 +321,7 @@ def launch(
         job = queue.enqueue_call(
             ENTRY,
             args=(sweep_id,),
-            kwargs={"count": count},
+            kwargs=kwargs,
             timeout=-1,  # a session runs as long as its sweep needs
             result_ttl=RESULT_TTL_S,
             failure_ttl=FAILURE_TTL_S,

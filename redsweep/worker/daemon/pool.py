@@ -60,6 +60,7 @@ class Daemon:
         pool: str = DEFAULT_POOL,
         slots: int | None = None,
         gpus: Sequence[str] | None = None,
+        trial_timeout: float | None = None,
         out: TextIO | None = None,
     ) -> None:
         if gpus and slots is not None and slots != len(gpus):
@@ -75,6 +76,7 @@ class Daemon:
         self.url = url
         self.pool = pool
         self.gpus = gpus
+        self.trial_timeout = trial_timeout  # for sessions launched without their own
         self.id = new_id(6)
         self.out = out if out is not None else sys.stderr
         self.slots = [_Slot(i, gpus[i] if gpus else None) for i in range(n)]
@@ -90,6 +92,8 @@ class Daemon:
         store = Store.from_url(self.url)
         previous = self._install_signals()
         gpus = f", GPUs {','.join(self.gpus)}" if self.gpus else ""
+        if self.trial_timeout is not None:
+            gpus += f", trials stopped after {self.trial_timeout:g} s"
         self._say(
             f"redsweep worker {self.id}: pool {self.pool!r}, {len(self.slots)} slot"
             f"{'s' if len(self.slots) != 1 else ''}{gpus}, Redis {mask_url(self.url)}"
@@ -148,6 +152,8 @@ class Daemon:
             env["CUDA_VISIBLE_DEVICES"] = slot.gpu
         argv = [sys.executable, "-m", "redsweep.worker.daemon.slot"]
         argv += ["--daemon", self.id, "--slot", str(slot.index), "--pool", self.pool]
+        if self.trial_timeout is not None:
+            argv += ["--trial-timeout", repr(float(self.trial_timeout))]
         slot.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
         slot.started_at = time.monotonic()
 

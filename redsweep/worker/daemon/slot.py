@@ -1,6 +1,6 @@
 """One slot of a worker daemon: an RQ worker on the pool's queue, in its own process.
 
-``python -m redsweep.worker.daemon.slot --daemon D --slot I --pool P`` (started by
+``python -m redsweep.worker.daemon.slot --daemon D --slot I --pool P [--trial-timeout S]`` (by
 :mod:`redsweep.worker.daemon.pool`, with ``REDSWEEP_REDIS_URL`` and, for GPU slots,
 ``CUDA_VISIBLE_DEVICES`` in its environment). The RQ worker forks a work horse per agent
 session. What this adds to RQ's worker:
@@ -95,13 +95,18 @@ class SlotWorker(Worker):
     log_job_description = False
     max_connection_wait_time = 5.0  # reconnect soon after Redis comes back
 
-    def __init__(self, *args: Any, store: Store, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, store: Store, trial_timeout: float | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.store = store
+        self.trial_timeout = trial_timeout
         self._canceled_since: float | None = None
 
     def main_work_horse(self, job: Any, queue: Any) -> None:
         die_with_parent()  # a horse left alone drains, like on SIGTERM
+        if isinstance(job, SessionJob):  # the daemon's, for a session launched without one
+            job.daemon_trial_timeout = self.trial_timeout
         super().main_work_horse(job, queue)
 
     def handle_warm_shutdown_request(self) -> None:
@@ -157,7 +162,7 @@ class SlotWorker(Worker):
             self.kill_horse()
 
 
-def make_worker(url: str, pool: str, name: str) -> SlotWorker:
+def make_worker(url: str, pool: str, name: str, trial_timeout: float | None = None) -> SlotWorker:
     store = Store.from_url(url)
     rq_store = Store.from_url(url)  # RQ sets its own socket timeout on this connection
     queue = pool_queue(rq_store, pool)
@@ -171,10 +176,13 @@ def make_worker(url: str, pool: str, name: str) -> SlotWorker:
         worker_ttl=WORKER_TTL_S,
         job_monitoring_interval=MONITOR_S,
         store=store,
+        trial_timeout=trial_timeout,
     )
 
 
-def run_slot(url: str, pool: str, daemon_id: str, slot: int) -> int:
+def run_slot(
+    url: str, pool: str, daemon_id: str, slot: int, trial_timeout: float | None = None
+) -> int:
     """Serve the pool's queue until a SIGTERM/SIGINT drains this slot; returns an exit code."""
     stop: list[int] = []
 
@@ -183,7 +191,8 @@ def run_slot(url: str, pool: str, daemon_id: str, slot: int) -> int:
 
     generation, failures = 0, 0
     while not stop:
-        worker = make_worker(url, pool, worker_name(daemon_id, slot, generation))
+        name = worker_name(daemon_id, slot, generation)
+        worker = make_worker(url, pool, name, trial_timeout)
         started = time.monotonic()
         try:
             worker.work(logging_level="INFO", with_scheduler=False)
@@ -215,13 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--daemon", required=True)
     parser.add_argument("--slot", type=int, required=True)
     parser.add_argument("--pool", required=True)
+    parser.add_argument("--trial-timeout", type=float)
     args = parser.parse_args(argv)
     url = os.environ.get("REDSWEEP_REDIS_URL")
     if not url:
         print("redsweep slot: REDSWEEP_REDIS_URL is not set", file=sys.stderr)
         return 2
     die_with_parent()
-    return run_slot(url, args.pool, args.daemon, args.slot)
+    return run_slot(url, args.pool, args.daemon, args.slot, args.trial_timeout)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
 from redsweep.worker.trial.children import kill_group, supervise, tail_of
 from redsweep.worker.trial.command import CommandChild
+from redsweep.worker.trial.deadline import TrialDeadline
 from redsweep.worker.trial.forked import STOPPED_CODE, child_main, format_error
 from redsweep.worker.trial.outcome import TrialOutcome
 from redsweep.worker.trial.output import log_cap_from_env
@@ -57,6 +58,7 @@ class TrialRunner:
         grace_s: float = 10.0,
         log_cap: int | None = None,
         history_cap: int | None = None,
+        trial_timeout: float | None = None,
     ) -> None:
         self.store = store
         self.url = url
@@ -69,6 +71,7 @@ class TrialRunner:
         self.grace_s = grace_s
         self.log_cap = log_cap if log_cap is not None else log_cap_from_env()
         self.history_cap = history_cap  # rows of history the store keeps per trial
+        self._deadline = TrialDeadline(trial_timeout, grace_s)  # else the config's, if any
         self._keeper = Reporter(renew=True)  # renews (and reports) for trial after trial
         self._wake = threading.Event()
         self._interrupts = 0
@@ -144,6 +147,7 @@ class TrialRunner:
         self._keeper.attach(link)
         self._link = link
         self._running = True
+        self._deadline.start(link, self.config.trial_timeout)
         summary: dict[str, Any] = {}
         log_tail = None
         reraise: BaseException | None = None
@@ -158,6 +162,7 @@ class TrialRunner:
             self._running = False
             self._link = None
             rows = self._keeper.take(run_api.FLUSH_TIMEOUT_S)  # unsent: sent with the finish
+        state, error = self._deadline.end(state, error)  # failed, if it timed out
         ended = link.ended_as  # killed from outside (a canceled sweep): the store says so
         if link.lost:
             state = ended or RunState.CRASHED
@@ -253,7 +258,8 @@ class TrialRunner:
         try:
             self._in_function = True
             try:
-                self.function()
+                with self._deadline.alarm():
+                    self.function()
             finally:
                 self._in_function = False
             state = RunState.FINISHED
