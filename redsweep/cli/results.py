@@ -1,4 +1,4 @@
-"""``redsweep status``, ``runs``, ``best`` and ``export``: reading a sweep's results.
+"""``redsweep status``, ``runs`` and ``best``: reading a sweep's results (``export``: export.py).
 
 Tables are aligned and coloured only on a terminal; ``--json`` prints valid JSON for scripts.
 The data comes from :class:`redsweep.results.Api`.
@@ -6,12 +6,9 @@ The data comes from :class:`redsweep.results.Api`.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
-import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -24,25 +21,25 @@ _DONE = ("finished", "failed", "crashed", "killed", "stopped")
 _ORDER = ("running", "pending", "finished", "stopped", "failed", "crashed", "killed")
 
 
-def _api(obj: Context) -> Any:
+def api_of(obj: Context) -> Any:
     from redsweep.results import Api
 
     return Api(obj.redis_url)
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """NaN and infinities are not JSON: they become strings."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
 def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(_json_safe(data), indent=2, allow_nan=False))
+    click.echo(json.dumps(json_safe(data), indent=2, allow_nan=False))
 
 
 def _params_text(params: Mapping[str, Any]) -> str:
@@ -90,7 +87,7 @@ def _sweep_json(sweep: Any, best: Any) -> dict[str, Any]:
 @pass_ctx
 def status(obj: Context, sweep_id: str | None, project: str | None, as_json: bool) -> None:
     """How sweeps are doing: all of them, or SWEEP_ID in detail."""
-    with _api(obj) as api:
+    with api_of(obj) as api:
         if sweep_id is not None:
             sweep = api.sweep(sweep_id)
             best = _best(sweep)
@@ -189,7 +186,7 @@ def _all_status(sweeps: list[Any], colour: bool) -> str:
 @pass_ctx
 def runs(obj: Context, sweep_id: str, sort: str, as_json: bool) -> None:
     """The runs of SWEEP_ID: id, state, params, metric, duration, worker."""
-    with _api(obj) as api:
+    with api_of(obj) as api:
         sweep = api.sweep(sweep_id)
         ordered = _sorted(sweep, sort)
         if as_json:
@@ -290,7 +287,7 @@ def best(obj: Context, sweep_id: str, as_parameters: bool, as_json: bool) -> Non
 
     from redsweep.errors import NotFoundError
 
-    with _api(obj) as api:
+    with api_of(obj) as api:
         sweep = api.sweep(sweep_id)
         if not sweep.metric:
             raise NotFoundError(f"sweep {sweep.id} has no metric, so no best run")
@@ -331,70 +328,4 @@ def _as_values(params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-# ---- export ------------------------------------------------------------------------------------
-
-
-@click.command()
-@click.argument("sweep_id")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["csv", "jsonl"]),
-    default="csv",
-    show_default=True,
-    help="CSV with a header, or one JSON object a line.",
-)
-@click.option("--history", is_flag=True, help="One row per logged row instead of per run.")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    default="-",
-    help="Write here instead of stdout.",
-)
-@pass_ctx
-def export(obj: Context, sweep_id: str, fmt: str, history: bool, output: str) -> None:
-    """SWEEP_ID's runs, one row each (params and summary flattened), as CSV or JSON lines."""
-    with _api(obj) as api:
-        rows = api.sweep(sweep_id).rows(history=history)
-    text = _csv(rows) if fmt == "csv" else _jsonl(rows)
-    if output == "-":
-        sys.stdout.write(text)
-    else:
-        with open(output, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-
-
-def _columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
-    columns: list[str] = []
-    seen: set[str] = set()
-    for row in rows:
-        for key in row:
-            if key not in seen:
-                seen.add(key)
-                columns.append(key)
-    return columns
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, (list, dict)):
-        return json.dumps(_json_safe(value))
-    return value
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=_columns(rows), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(v) for k, v in row.items()})
-    return buffer.getvalue()
-
-
-def _jsonl(rows: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(_json_safe(row), allow_nan=False) + "\n" for row in rows)
-
-
-COMMANDS = [status, runs, best, export]
+COMMANDS = [status, runs, best]
