@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redsweep.shared.records import RunState
 from redsweep.shared.store import Renewal, Store
+from redsweep.shared.store.calls import ReportRows
 from redsweep.worker.api.limits import RowLimits
 
 
@@ -84,6 +85,36 @@ class TrialLink:
     def listen(self, event: threading.Event) -> None:
         """Set ``event`` whenever a flag changes (the runner waits on it)."""
         self._listeners.append(event)
+
+    def renew(self) -> Renewal:
+        """Renew the trial's lease and take in what the store answered (StoreError when it
+        cannot be reached)."""
+        renewal = self.store.trials.renew(self.sweep_id, self.trial_id, self.token, self.lease_ms)
+        self.note(renewal)
+        return renewal
+
+    def report_call(
+        self, rows: Sequence[tuple[int, Mapping[str, Any]]], note: str = ""
+    ) -> ReportRows:
+        """The call that reports ``rows`` of this trial (``note``: its one warning), to run
+        alone (:meth:`report`) or in a batch with its finish."""
+        return ReportRows(
+            self.sweep_id,
+            self.trial_id,
+            self.token,
+            rows,
+            metric_name=self.metric_name,
+            goal=self.goal,
+            lease_ms=self.lease_ms,
+            history_cap=self.history_cap,
+            note=note,
+        )
+
+    def report(self, rows: Sequence[tuple[int, Mapping[str, Any]]], note: str = "") -> Renewal:
+        """Report ``rows`` in one call; what the store answered (not yet taken in: see
+        :meth:`note`)."""
+        [renewal] = self.store.batch(self.report_call(rows, note))
+        return renewal
 
     def note(self, renewal: Renewal) -> None:
         """Take in what a renew or report answered."""

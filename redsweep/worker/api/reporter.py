@@ -202,10 +202,7 @@ class Reporter:
                 if batch:
                     self._send(link, batch)
                 else:
-                    store = link.store
-                    link.note(
-                        store.trials.renew(link.sweep_id, link.trial_id, link.token, link.lease_ms)
-                    )
+                    link.renew()
                 self._last_ok = time.monotonic()
                 backoff, sent = 0.0, True
             except StoreError as exc:
@@ -225,17 +222,7 @@ class Reporter:
     def _send(self, link: TrialLink, rows: list[tuple[int, dict[str, Any]]]) -> None:
         def report(rows: list[tuple[int, dict[str, Any]]]) -> None:
             note = link.unsent_note
-            renewal = link.store.trials.report(
-                link.sweep_id,
-                link.trial_id,
-                link.token,
-                rows,
-                metric_name=link.metric_name,
-                goal=link.goal,
-                lease_ms=link.lease_ms,
-                history_cap=link.history_cap,
-                note=note,
-            )
+            renewal = link.report(rows, note)
             if not renewal.ok:  # the store dropped them: say so, once per trial
                 self._warn(f"refused:{link.trial_id}", refused_text(link, renewal))
             elif note:  # the one warning is in the store now

@@ -25,7 +25,7 @@ from redsweep.errors import ProtocolError, RedsweepError, StoreError
 from redsweep.shared.engine.command import command_argv
 from redsweep.shared.records import RunState, SweepConfig
 from redsweep.shared.store import Store
-from redsweep.shared.store.calls import Call, Finish, ReportRows
+from redsweep.shared.store.calls import Call, Finish
 from redsweep.worker.api import functions as run_api
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
@@ -104,9 +104,7 @@ class TrialRunner:
         link = self._link
         if link is not None and not link.lost:
             with contextlib.suppress(StoreError):
-                link.note(
-                    self.store.trials.renew(link.sweep_id, link.trial_id, link.token, link.lease_ms)
-                )
+                link.renew()
 
     def run(
         self,
@@ -204,19 +202,7 @@ class TrialRunner:
         ) -> list[Call]:
             out: list[Call] = []
             if rows:
-                out.append(
-                    ReportRows(
-                        link.sweep_id,
-                        link.trial_id,
-                        link.token,
-                        rows,
-                        metric_name=link.metric_name,
-                        goal=link.goal,
-                        lease_ms=link.lease_ms,
-                        history_cap=link.history_cap,
-                        note=link.unsent_note,
-                    )
-                )
+                out.append(link.report_call(rows, link.unsent_note))
             out.append(
                 Finish(
                     link.sweep_id,
@@ -369,9 +355,7 @@ class TrialRunner:
         """Ask the store once more whether the trial was to stop (a child that raised StopTrial
         may exit before the renewer saw the request)."""
         with contextlib.suppress(StoreError):
-            link.note(
-                self.store.trials.renew(link.sweep_id, link.trial_id, link.token, link.lease_ms)
-            )
+            link.renew()
         return link.stopping
 
     def _supervise(self, link: TrialLink, pgid: int, exited: Callable[[], bool]) -> bool:
