@@ -22,6 +22,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import pytest  # noqa: E402  (after the BLAS settings above)
 import redis  # noqa: E402
+from agent_scripts import Agents  # noqa: E402
 
 from redsweep.shared.server.local import LocalServer, free_port  # noqa: E402
 from redsweep.shared.store import Store  # noqa: E402
@@ -203,3 +204,9 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
     finally:
         left = factory.cleanup()
         assert not left, f"processes still running after teardown: {left}"
+
+
+@pytest.fixture
+def agents(procs: Procs, tmp_path: Path, redis_url: str) -> Agents:
+    """Agent processes around an AgentSession script (:mod:`agent_scripts`), ended by ``procs``."""
+    return Agents(procs, tmp_path, redis_url)

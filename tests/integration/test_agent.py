@@ -8,10 +8,8 @@ they can put exactly what they want on the queue.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -20,6 +18,7 @@ from typing import Any
 
 import pytest
 import redis
+from agent_scripts import ROOT, Agents, hold_controller
 from helpers import alive, wait_for, wait_for_output
 
 from redsweep.errors import StoreError
@@ -27,69 +26,6 @@ from redsweep.shared import protocol
 from redsweep.shared.records import RunState, SweepState, TrialMessage
 from redsweep.shared.store import Store, keys
 from redsweep.worker.api import functions as run_api
-
-ROOT = Path(__file__).resolve().parents[2]
-LONG = 120_000
-
-AGENT = """\
-import json, os, sys, time
-import redsweep.worker.api.functions as redsweep
-from redsweep.worker.agent.session import AgentSession
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-{objective}
-
-session = AgentSession(os.environ["REDSWEEP_REDIS_URL"], sys.argv[1], {options})
-result = session.run()
-print(json.dumps({{"pid": os.getpid(), **result.as_dict()}}))
-"""
-
-
-class Agents:
-    """Writes agent scripts and starts them as processes (through ``procs``)."""
-
-    def __init__(self, procs: Any, tmp_path: Path, redis_url: str) -> None:
-        self.procs = procs
-        self.dir = tmp_path
-        self.env = {"PYTHONPATH": str(ROOT), "REDSWEEP_REDIS_URL": redis_url}
-        self.n = 0
-
-    def start(self, sweep_id: str, objective: str = "", **options: Any) -> subprocess.Popen:
-        """An agent process serving ``sweep_id``; ``objective`` is Python source defining it,
-        ``options`` are AgentSession keywords written as source (function="objective")."""
-        self.n += 1
-        script = self.dir / f"agent{self.n}.py"
-        opts = ", ".join(f"{k}={v}" for k, v in options.items())
-        script.write_text(AGENT.format(objective=textwrap.dedent(objective), options=opts))
-        return self.procs.spawn([sys.executable, str(script), sweep_id], env=self.env, cwd=self.dir)
-
-    def result(self, proc: subprocess.Popen, timeout: float = 30.0) -> dict[str, Any]:
-        """Wait for the agent to exit 0 and return its printed result."""
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            out, err = self.procs.output(proc)
-            raise AssertionError(f"agent still running\nstdout:\n{out}\nstderr:\n{err}") from None
-        out, err = self.procs.output(proc)
-        assert code == 0, f"agent exited {code}\nstdout:\n{out}\nstderr:\n{err}"
-        return json.loads(out.strip().splitlines()[-1])
-
-    def stderr(self, proc: subprocess.Popen) -> str:
-        return self.procs.output(proc)[1]
-
-
-@pytest.fixture
-def agents(procs: Any, tmp_path: Path, redis_url: str) -> Agents:
-    return Agents(procs, tmp_path, redis_url)
-
-
-def hold_controller(store: Store, sweep_id: str) -> int:
-    """Play controller: hold the lease (so no agent starts one) and mark the sweep running."""
-    epoch = store.controllers.acquire(sweep_id, "test-controller", LONG)
-    assert epoch is not None
-    store.sweeps.set_state(sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING])
-    return epoch
 
 
 def end_sweep(store: Store, sweep_id: str) -> None:

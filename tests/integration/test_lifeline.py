@@ -10,34 +10,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from agent_scripts import Agents, hold_controller
 from helpers import STARTUP_S, alive, redsweep_cmd, run_cli, wait_for
 
-from redsweep.shared.records import RunState, SweepState
+from redsweep.shared.records import RunState
 from redsweep.shared.store import Store
-
-ROOT = Path(__file__).resolve().parents[2]
-LONG = 120_000
-
-AGENT = """\
-import json, os, subprocess, sys, time
-from redsweep.worker.agent.session import AgentSession
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-{objective}
-
-session = AgentSession(os.environ["REDSWEEP_REDIS_URL"], sys.argv[1], {options})
-result = session.run()
-print(json.dumps({{"pid": os.getpid(), **result.as_dict()}}))
-"""
 
 # No redsweep import: nothing in the trial itself watches for its agent.
 PLAIN = """\
@@ -76,13 +59,6 @@ def pids_left(tmp_path: Path) -> Iterator[list[int]]:
             os.kill(pid, signal.SIGKILL)
 
 
-def hold_controller(store: Store, sweep_id: str) -> int:
-    epoch = store.controllers.acquire(sweep_id, "test-controller", LONG)
-    assert epoch is not None
-    store.sweeps.set_state(sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING])
-    return epoch
-
-
 def one_trial(store: Store, config: dict[str, Any]) -> tuple[str, str]:
     """A sweep with one queued trial (x=1) and no controller to add more: (sweep, trial)."""
     sweep_id = store.sweeps.create(
@@ -91,22 +67,6 @@ def one_trial(store: Store, config: dict[str, Any]) -> tuple[str, str]:
     [trial_id] = store.trials.add(sweep_id, [{"x": 1}], epoch=hold_controller(store, sweep_id))
     assert trial_id is not None
     return sweep_id, trial_id
-
-
-def start_agent(
-    procs: Any,
-    tmp_path: Path,
-    redis_url: str,
-    sweep_id: str,
-    objective: str = "",
-    env: dict[str, str] | None = None,
-    **options: Any,
-) -> subprocess.Popen:
-    script = tmp_path / "agent.py"
-    opts = ", ".join(f"{k}={v}" for k, v in options.items())
-    script.write_text(AGENT.format(objective=textwrap.dedent(objective), options=opts))
-    env = {"PYTHONPATH": str(ROOT), "REDSWEEP_REDIS_URL": redis_url, **(env or {})}
-    return procs.spawn([sys.executable, str(script), sweep_id], env=env, cwd=tmp_path)
 
 
 def started_pids(tmp_path: Path, procs: Any, agent: subprocess.Popen) -> list[int]:
@@ -128,11 +88,11 @@ def kill_agent_and_expect_gone(agent: subprocess.Popen, pids: list[int]) -> None
 
 
 def test_a_killed_agents_command_trial_ends_with_its_children_though_it_never_imports_redsweep(
-    store: Store, redis_url: str, tmp_path: Path, procs: Any, pids_left: list[int]
+    agents: Agents, store: Store, redis_url: str, tmp_path: Path, procs: Any, pids_left: list[int]
 ) -> None:
     (tmp_path / "plain.py").write_text(PLAIN)
     sweep_id, trial_id = one_trial(store, {"program": "plain.py"})
-    agent = start_agent(procs, tmp_path, redis_url, sweep_id)
+    agent = agents.start(sweep_id)
     pids_left.extend(started_pids(tmp_path, procs, agent))
     kill_agent_and_expect_gone(agent, pids_left)
     # nobody finished it: its lease lapses and the controller crashes (and retries) it
@@ -140,7 +100,7 @@ def test_a_killed_agents_command_trial_ends_with_its_children_though_it_never_im
 
 
 def test_a_killed_agents_forked_function_trial_ends_with_its_children(
-    store: Store, redis_url: str, tmp_path: Path, procs: Any, pids_left: list[int]
+    agents: Agents, store: Store, redis_url: str, tmp_path: Path, procs: Any, pids_left: list[int]
 ) -> None:
     sweep_id, _ = one_trial(store, {})
     objective = """
@@ -151,9 +111,7 @@ def test_a_killed_agents_forked_function_trial_ends_with_its_children(
             os.replace(os.path.join(HERE, "pids.part"), os.path.join(HERE, "pids.txt"))
             time.sleep(60)
         """
-    agent = start_agent(
-        procs, tmp_path, redis_url, sweep_id, objective, function="objective", isolate=True
-    )
+    agent = agents.start(sweep_id, objective, function="objective", isolate=True)
     pids_left.extend(started_pids(tmp_path, procs, agent))
     assert pids_left[0] != agent.pid  # a forked child, not the agent itself
     kill_agent_and_expect_gone(agent, pids_left)
@@ -191,15 +149,12 @@ def test_a_daemon_sessions_command_trial_ends_when_its_work_horse_is_killed(
 
 
 def test_a_flooding_command_leaves_a_log_of_its_head_and_tail_and_the_run_keeps_its_tail(
-    store: Store, redis_url: str, tmp_path: Path, procs: Any
+    agents: Agents, store: Store, redis_url: str, tmp_path: Path, procs: Any
 ) -> None:
     (tmp_path / "flood.py").write_text(FLOOD)
     sweep_id, trial_id = one_trial(store, {"program": "flood.py"})
     cap = 64 * 1024
-    agent = start_agent(
-        procs,
-        tmp_path,
-        redis_url,
+    agent = agents.start(
         sweep_id,
         env={"REDSWEEP_LOG_CAP": str(cap)},
         agent_dir=repr(str(tmp_path / "logs")),
@@ -223,7 +178,7 @@ def test_a_flooding_command_leaves_a_log_of_its_head_and_tail_and_the_run_keeps_
 
 
 def test_a_command_keeps_its_exit_messages_under_the_supervisor(
-    store: Store, redis_url: str, tmp_path: Path, procs: Any
+    agents: Agents, store: Store, redis_url: str, tmp_path: Path, procs: Any
 ) -> None:
     """Death by a signal, and a command that cannot start, say so as they always did."""
     (tmp_path / "die.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
@@ -252,7 +207,7 @@ def test_a_command_keeps_its_exit_messages_under_the_supervisor(
             "'no-such-program-x'",
         ),
     ]:
-        agent = start_agent(procs, tmp_path, redis_url, sweep, count=1)
+        agent = agents.start(sweep, count=1)
         assert agent.wait(timeout=60) == 0, procs.output(agent)
         record = store.reads.trial(sweep, trial)
         assert (record.state, record.error) == (RunState.FAILED, error)
