@@ -18,9 +18,13 @@ from redsweep.shared.records import RunState, SweepState
 ROOT = Path(__file__).resolve().parents[2]
 
 TRAIN = """\
+import os, time
 import redsweep
 
 redsweep.init()
+deadline = time.monotonic() + 60  # wait at the gate (a file) the test opens
+while not os.path.exists("gate") and time.monotonic() < deadline:
+    time.sleep(0.05)
 redsweep.log({"loss": (redsweep.config.x - 2) ** 2})
 """
 
@@ -103,6 +107,17 @@ def test_the_compose_commands_finish_a_launched_sweep(store, redis_url, tmp_path
     assert result.returncode == 0, result.stderr
     assert "Launched 2 agent sessions" in result.stdout
     sweep_id = result.stdout.strip().splitlines()[-1]
+    # the trials wait at a gate until the dedicated controller has the sweep: four trivial
+    # trials could otherwise be done before its next scan, run by the agents' background
+    # controllers alone (agents hand the sweep over to a dedicated controller that asks)
+    wait_for(
+        lambda: f"controlling sweep {sweep_id}" in procs.output(running["controller"])[1],
+        30,
+        "the dedicated controller to take the sweep",
+        procs=procs,
+        watched=list(running.values()),
+    )
+    (tmp_path / "gate").touch()
     wait_for(
         lambda: store.sweeps.get(sweep_id).state is SweepState.FINISHED,
         60,
