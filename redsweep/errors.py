@@ -69,6 +69,11 @@ class StoreError(RedsweepError):
     """Redis could not be reached or answered in a way the store cannot use."""
 
 
+class UnreachableError(StoreError):
+    """Redis did not answer (connection refused or reset, a timeout): the call may be tried
+    again later, unlike a refused command or credentials."""
+
+
 class FencedError(StoreError):
     """This process lost its lease (controller or trial) and must stop acting on it."""
 

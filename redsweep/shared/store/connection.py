@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from redsweep.errors import StoreError
+from redsweep.errors import StoreError, UnreachableError
 from redsweep.shared.store.scripts import Call, Script, lua_source
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -65,6 +65,16 @@ def mask_url(url: str) -> str:
     return out
 
 
+def lease_options(lease_ms: int) -> dict[str, Any]:
+    """Options for :meth:`Connection.from_url` for calls that keep a lease of ``lease_ms``
+    alive: each socket wait is at most a fifteenth of the lease (at least 0.1 s) and a call
+    is retried once, so no call blocks for more than about a quarter of the lease (two
+    attempts, each a connect and a read) and a failed renewal is tried again well before its
+    holder's deadline (:mod:`redsweep.worker.trial.fence`)."""
+    timeout = max(lease_ms / 15_000, 0.1)
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retries": 1}
+
+
 class _Refused(Exception):
     def __init__(self, error: AuthenticationError) -> None:
         self.error = error
@@ -97,7 +107,7 @@ def guarded(fn: F) -> F:
         except AuthenticationError as exc:
             raise StoreError(f"Redis at {self.url} refused the credentials: {exc}") from exc
         except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise StoreError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            raise UnreachableError(f"cannot reach Redis at {self.url}: {exc}") from exc
         except ResponseError as exc:
             raise StoreError(f"Redis at {self.url} refused a command: {exc}") from exc
 

@@ -11,6 +11,7 @@ goes to the dead letters, with a line on stderr.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -44,12 +45,14 @@ class Budget:
 
 @dataclass(frozen=True)
 class Claimed:
-    """A trial this agent holds, with the queue entry it came in."""
+    """A trial this agent holds, with the queue entry it came in; ``claimed_at`` is when
+    (``time.monotonic()``) the claim was sent: its lease lasts at least ``lease`` from then."""
 
     entry: bytes
     trial_id: str
     token: str
     params: dict[str, Any] = field(default_factory=dict)
+    claimed_at: float = field(default_factory=time.monotonic)
 
 
 class Skip(Enum):
@@ -77,6 +80,7 @@ class QueueHand:
         self._budget = budget
         self._next: Taken | None = None  # taken along with the last trial's finish, or kept
         self._unacked: bytes | None = None  # the entry of the trial just run, if not acked
+        self._take_sent = 0.0  # when the last Take (a claim) went out with a finish
 
     @property
     def has_next(self) -> bool:
@@ -102,7 +106,8 @@ class QueueHand:
         or what became of the entry."""
         raw = taken.entry
         if taken.trial_id is not None and taken.token is not None:
-            return Claimed(raw, taken.trial_id, taken.token, dict(taken.params or {}))
+            params = dict(taken.params or {})
+            return Claimed(raw, taken.trial_id, taken.token, params, self._take_sent)
         store, sweep_id, agent_id = self._store, self._sweep_id, self._agent_id
         try:
             message = decode(raw, TrialMessage)
@@ -110,6 +115,7 @@ class QueueHand:
                 raise ProtocolError(
                     f"a trial of sweep {message.sweep_id} on the queue of sweep {sweep_id}", raw
                 )
+            sent = time.monotonic()
             got = store.trials.claim(
                 sweep_id,
                 message.trial_id,
@@ -129,7 +135,7 @@ class QueueHand:
             return Skip.GONE
         self._budget.started += 1
         token, params = got
-        return Claimed(raw, message.trial_id, token, dict(params))
+        return Claimed(raw, message.trial_id, token, dict(params), sent)
 
     def after(self, claimed: Claimed) -> Callable[[], Sequence[Call]]:
         """What goes out with ``claimed``'s finish, asked for as it is sent: ack its entry
@@ -137,6 +143,7 @@ class QueueHand:
 
         def calls() -> list[Call]:
             sweep_id, agent_id, entry = self._sweep_id, self._agent_id, claimed.entry
+            self._take_sent = time.monotonic()
             if self._budget.more():
                 remaining = self._budget.remaining()
                 return [Take(sweep_id, agent_id, self._lease_ms, ack=entry, remaining=remaining)]

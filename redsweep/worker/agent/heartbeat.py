@@ -10,9 +10,10 @@ import sys
 import threading
 from collections.abc import Callable
 
-from redsweep.errors import NotFoundError, RedsweepError
+from redsweep.errors import NotFoundError, RedsweepError, UnreachableError
 from redsweep.shared.records import SweepState
 from redsweep.shared.store import Store
+from redsweep.shared.store.outage import Outage
 from redsweep.worker.api.run import host
 
 #: How often the agent says it is alive, and for how long each heartbeat counts.
@@ -24,7 +25,8 @@ MIN_BEAT_GAP_S = 0.2
 class Heartbeat:
     """Beats for agent ``agent_id`` of sweep ``sweep_id``; ``remaining`` says how many more
     trials it will start (None: no count), ``on_canceled`` is called (from the heartbeat
-    thread) when the sweep is canceled while a trial runs."""
+    thread) when the sweep is canceled while a trial runs. A beat Redis did not answer is
+    told to ``outage`` (which says a long outage once), any other failure printed."""
 
     def __init__(
         self,
@@ -34,12 +36,14 @@ class Heartbeat:
         *,
         remaining: Callable[[], int | None],
         on_canceled: Callable[[], None],
+        outage: Outage | None = None,
     ) -> None:
         self._store = store
         self._sweep_id = sweep_id
         self._agent_id = agent_id
         self._remaining = remaining
         self._on_canceled = on_canceled
+        self._outage = outage
         self._busy = False
         self._stop = threading.Event()
         self._now = threading.Event()
@@ -79,10 +83,17 @@ class Heartbeat:
                 return
             try:
                 self.beat()
+                if self._outage is not None:
+                    self._outage.ok()
                 if self._busy and self._store.sweeps.state(self._sweep_id) is SweepState.CANCELED:
                     self._on_canceled()  # the cancel killed its trial: stop it now
             except NotFoundError:
                 return  # the sweep is gone: nothing to beat for (the session says so)
+            except UnreachableError as exc:
+                if self._outage is None:
+                    print(f"redsweep: agent heartbeat failed: {exc}", file=sys.stderr)
+                else:
+                    self._outage.failed()
             except RedsweepError as exc:
                 print(f"redsweep: agent heartbeat failed: {exc}", file=sys.stderr)
             self._stop.wait(MIN_BEAT_GAP_S)  # busy flips of short trials: a few beats a second

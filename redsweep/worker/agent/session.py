@@ -10,7 +10,11 @@ over, crashes the trials whose lease lapsed while no controller held the sweep
 (:class:`~redsweep.worker.agent.reaper.Reaper`), so that none stays ``running`` for ever. A
 sweep that vanishes while the session serves it (Redis restarted without persistence,
 flushed) ends the session with :class:`~redsweep.errors.SweepLostError`, writing nothing
-into the emptied server.
+into the emptied server. A Redis outage of any length is waited out (back-off, one line
+"Redis at URL unreachable for N s; retrying", then on as before): the loop's calls are
+tried again; a trial that ended meanwhile has its finish held and delivered when Redis is
+back; a trial still running when its lease can no longer be trusted is stopped in time
+(:mod:`redsweep.worker.trial.fence`) and ends crashed, so its point runs again.
 
 Signals (main thread only), as W&B's agent: the first SIGINT/SIGTERM lets the current trial
 finish and then exits; the second terminates the trial (SIGTERM to a child's process group,
@@ -44,10 +48,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from redsweep.connect import resolve_url
-from redsweep.errors import NotFoundError, RedsweepError, SweepLostError
+from redsweep.errors import NotFoundError, RedsweepError, SweepLostError, UnreachableError
 from redsweep.shared.engine.config import parse_config
 from redsweep.shared.records import RunState
 from redsweep.shared.store import Store, SweepInfo, Taken, new_id
+from redsweep.shared.store.outage import FIRST_BACKOFF_S, MAX_BACKOFF_S, Outage
 from redsweep.worker.agent.hand import Budget, Claimed, QueueHand, Skip
 from redsweep.worker.agent.heartbeat import Heartbeat
 from redsweep.worker.agent.output import AgentOutput
@@ -100,6 +105,7 @@ class AgentSession:
     _watch: SweepWatch
     _heart: Heartbeat
     _reaper: Reaper
+    _outage: Outage
 
     def __init__(
         self,
@@ -147,8 +153,17 @@ class AgentSession:
     def run(self) -> AgentResult:
         """Run trials until the count is reached or the sweep is over; returns what was done."""
         store = Store.from_url(self.url)
+        output: AgentOutput | None = None
+
+        def say(text: str) -> None:
+            if output is not None:
+                output.message(text)
+            else:
+                print(f"redsweep: {text}", file=self.out, flush=True)
+
+        outage = self._outage = Outage(store.url, say)
         try:
-            info = store.sweeps.get(self.sweep_id)
+            info = outage.wait_out(lambda: store.sweeps.get(self.sweep_id))
             config = parse_config(info.config)
             self._config_raw = info.config
             if self.function is None and config.program is None and not config.command:
@@ -178,6 +193,7 @@ class AgentSession:
                 log_cap=self.log_cap,
                 history_cap=self.history_cap,
                 trial_timeout=self.trial_timeout,
+                outage=outage,
             )
             signals = self._signals = Signals(runner, output.message)
             budget = Budget(self.count, stopped=lambda: signals.received > 0)
@@ -198,12 +214,13 @@ class AgentSession:
                 self.agent_id,
                 remaining=budget.remaining,
                 on_canceled=runner.check_now,
+                outage=outage,
             )
             controller = None
             lost: SweepLostError | None = None
             try:
-                heart.start()
                 with signals.installed():
+                    outage.wait_out(heart.start, signals.wake)
                     controller = _start_controller(
                         self.url, self.sweep_id, self._controller_failed, self.lease_ms
                     )
@@ -230,7 +247,24 @@ class AgentSession:
             store.close()
 
     def _loop(self) -> Ending:
+        """Take and run trials until the session ends; a call Redis did not answer is tried
+        again after a back-off (:meth:`_step` picks up where it was: an entry taken is kept)."""
+        backoff = FIRST_BACKOFF_S
+        while True:
+            try:
+                ending = self._step()
+            except UnreachableError:
+                self._outage.failed()
+                self._signals.wake.wait(backoff)
+                backoff = min(MAX_BACKOFF_S, backoff * 2)
+                continue
+            if ending is not None:
+                return ending
+
+    def _step(self) -> Ending | None:
+        """Run until the session ends (the Ending) or Redis does not answer (raises)."""
         watch, hand, signals = self._watch, self._hand, self._signals
+        outage = self._outage
         while True:
             if signals.received:
                 return Ending(EndReason.INTERRUPTED)
@@ -244,6 +278,7 @@ class AgentSession:
             if look is Look.WAITED:
                 continue
             taken = hand.next(watch.pop_timeout)
+            outage.ok()
             watch.popped(taken is not None)
             if taken is None:
                 self._reaper.idle()
@@ -259,7 +294,11 @@ class AgentSession:
 
     def _handle(self, taken: Taken) -> SweepInfo | None:
         """Handle one queue entry; after a trial, the sweep when it was read for its line."""
-        claimed = self._hand.claim(taken)
+        try:
+            claimed = self._hand.claim(taken)
+        except UnreachableError:
+            self._hand.keep(taken)  # claimed when Redis answers again
+            raise
         if isinstance(claimed, Skip):
             if claimed is Skip.DEAD_LETTERED:
                 self.result.dead_lettered += 1
@@ -275,7 +314,11 @@ class AgentSession:
         moved: tuple[Any, ...] = ()  # what the calls after the finish answered
         try:
             outcome = self._runner.run(
-                claimed.trial_id, claimed.token, claimed.params, after=self._hand.after(claimed)
+                claimed.trial_id,
+                claimed.token,
+                claimed.params,
+                after=self._hand.after(claimed),
+                claimed_at=claimed.claimed_at,
             )
             moved = outcome.after
         finally:
@@ -307,7 +350,10 @@ class AgentSession:
         while time.monotonic() < deadline and not self._signals.received:
             if controller.failed:
                 return
-            info = store.sweeps.get(self.sweep_id)
+            try:
+                info = store.sweeps.get(self.sweep_id)
+            except UnreachableError:
+                return  # Redis away: the controller finishes it later
             if info.state.is_over:
                 return
             if info.count(RunState.RUNNING, RunState.PENDING):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,6 +47,7 @@ class TrialLink:
         history_cap: int | None = None,
         limits: RowLimits | None = None,
         echo: bool = True,
+        renewed_at: float | None = None,
     ) -> None:
         self.store = store
         self.sweep_id = sweep_id
@@ -65,6 +67,10 @@ class TrialLink:
         self.stop_reason: Mapping[str, Any] | None = None
         #: the terminal state someone else gave the trial (killed: a canceled sweep), if any
         self.ended_as: RunState | None = None
+        #: when (``time.monotonic()``) the last call that renewed the lease (the claim, a
+        #: renewal, a report) was *sent*, of those the store answered: the lease lasts at least
+        #: ``lease_ms`` from then (the store set it after that moment)
+        self.renewed_at = time.monotonic() if renewed_at is None else renewed_at
         self._stopping = threading.Event()
         self._lost = threading.Event()
         self._why = ""
@@ -89,7 +95,9 @@ class TrialLink:
     def renew(self) -> Renewal:
         """Renew the trial's lease and take in what the store answered (StoreError when it
         cannot be reached)."""
+        sent = time.monotonic()
         renewal = self.store.trials.renew(self.sweep_id, self.trial_id, self.token, self.lease_ms)
+        self._renewed(renewal, sent)
         self.note(renewal)
         return renewal
 
@@ -113,8 +121,14 @@ class TrialLink:
     def report(self, rows: Sequence[tuple[int, Mapping[str, Any]]], note: str = "") -> Renewal:
         """Report ``rows`` in one call; what the store answered (not yet taken in: see
         :meth:`note`)."""
+        sent = time.monotonic()
         [renewal] = self.store.batch(self.report_call(rows, note))
+        self._renewed(renewal, sent)
         return renewal
+
+    def _renewed(self, renewal: Renewal, sent: float) -> None:
+        if renewal.ok and sent > self.renewed_at:
+            self.renewed_at = sent
 
     def note(self, renewal: Renewal) -> None:
         """Take in what a renew or report answered."""

@@ -16,8 +16,9 @@ import threading
 import time
 from typing import Any
 
-from redsweep.errors import ProtocolError, StoreError
+from redsweep.errors import ProtocolError, StoreError, UnreachableError
 from redsweep.shared.protocol import pack_value
+from redsweep.shared.store.outage import Outage
 from redsweep.worker.api.link import TrialLink, refused_text
 
 #: Rows buffered before the oldest are dropped (only when Redis is far slower than log()).
@@ -46,9 +47,12 @@ class Reporter:
     who sends them in the same round trip as the finish.
 
     With ``renew`` it also keeps the trial's lease: it renews it every third of the lease when
-    no report did, and marks the link lost when Redis said so or could not be reached for
-    longer than the lease. With ``watch_parent`` the trial counts as lost once this process's
-    parent is gone (a command trial whose agent died must not keep the lease alive).
+    no report did, and marks the link lost when Redis said so (when Redis cannot be reached,
+    the agent's :class:`~redsweep.worker.trial.fence.Fence` stops the trial in time: this
+    thread may be blocked in a call). With ``watch_parent`` the trial counts as lost once this
+    process's parent is gone (a command trial whose agent died must not keep the lease alive).
+    Calls Redis does not answer are retried with back-off, for as long as it takes, and told
+    to ``outage`` (which says a long outage once).
 
     One reporter may serve trial after trial (:meth:`attach`, :meth:`take`): an agent keeps
     one thread for all its trials.
@@ -60,6 +64,7 @@ class Reporter:
         *,
         renew: bool = False,
         watch_parent: bool = False,
+        outage: Outage | None = None,
     ) -> None:
         self._link = link
         self._renew = renew
@@ -70,6 +75,8 @@ class Reporter:
         self._sending = False
         self._flushing = 0  # callers waiting in flush(): send at once
         self._closed = False
+        self._failing = False  # the last send or renewal found Redis unreachable
+        self._outage = outage
         self._last_ok = time.monotonic()
         self._warned: set[str] = set()
         self._thread: threading.Thread | None = None
@@ -115,14 +122,21 @@ class Reporter:
         if self._thread is None:
             self._start()
 
-    def flush(self, timeout: float | None = None) -> bool:
+    def flush(self, timeout: float | None = None, *, while_reachable: bool = False) -> bool:
         """Send every queued row now and wait until they were sent (or dropped); False on
-        timeout."""
+        timeout, or (``while_reachable``) as soon as a send finds Redis unreachable."""
+
+        def done() -> bool:
+            return not self._rows and not self._sending
+
         with self._cond:
             self._flushing += 1
             self._cond.notify_all()
             try:
-                return self._cond.wait_for(lambda: not self._rows and not self._sending, timeout)
+                if while_reachable:
+                    self._cond.wait_for(lambda: done() or self._failing, timeout)
+                    return done()
+                return self._cond.wait_for(done, timeout)
             finally:
                 self._flushing -= 1
 
@@ -205,12 +219,19 @@ class Reporter:
                     link.renew()
                 self._last_ok = time.monotonic()
                 backoff, sent = 0.0, True
+                if self._outage is not None:
+                    self._outage.ok()
+            except UnreachableError as exc:
+                if self._outage is None:
+                    self._warn("store", f"cannot reach Redis, will retry: {exc}")
+                else:
+                    self._outage.failed()
+                backoff, sent = min(2.0, backoff * 2 or 0.1), False
             except StoreError as exc:
-                self._warn("store", f"cannot reach Redis, will retry: {exc}")
-                if self._renew and time.monotonic() - self._last_ok > link.lease_ms / 1000:
-                    link.mark_lost("cannot reach Redis to renew the trial's lease")
+                self._warn("store", f"Redis refused a call, will retry: {exc}")
                 backoff, sent = min(2.0, backoff * 2 or 0.1), False
             with self._cond:
+                self._failing = not sent
                 if not sent and batch and self._link is link:
                     self._rows.extendleft(reversed(batch))  # again, in order, after the backoff
                     self._rows_at = time.monotonic()

@@ -17,6 +17,8 @@ from redsweep.connect import ENV_URL, connect
 from redsweep.errors import RedsweepError, StoreError
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import Store, new_id
+from redsweep.shared.store.connection import lease_options
+from redsweep.worker.api.away import ENV_UNSENT, outage_of, waited, write_unsent
 from redsweep.worker.api.config import Config, merge
 from redsweep.worker.api.limits import fit
 from redsweep.worker.api.link import TrialLink
@@ -159,10 +161,16 @@ class Run:
 
     def _release_reporter(self, timeout: float) -> bool:
         """Send what is left: by closing our own reporter; a reporter we were lent (the
-        agent's) keeps the rows for its owner, who sends them with the trial's finish."""
-        if self._owns_reporter:
-            return self._reporter.close(timeout)
-        return True
+        agent's) keeps the rows for its owner, who sends them with the trial's finish. A
+        command trial that finds Redis away hands its unsent rows to its agent instead."""
+        if not self._owns_reporter:
+            return True
+        unsent = os.environ.get(ENV_UNSENT) if self.mode == "command" else None
+        if unsent and not self._reporter.flush(timeout, while_reachable=True):
+            write_unsent(unsent, self._reporter.take(timeout))
+        if self.mode == "local":  # nobody else sends them: wait for Redis, however long
+            return self._reporter.close(None)
+        return self._reporter.close(timeout)
 
     def __enter__(self) -> Run:
         return self
@@ -212,10 +220,12 @@ def command_run(
         raise RedsweepError(
             f"{ENV_RUN_ID} is set but {', '.join(missing)} is not: not started by an agent?"
         )
-    store = Store.from_url(env[ENV_URL])
+    lease_ms = int(env.get(ENV_LEASE_MS) or 10_000)
+    store = Store.from_url(env[ENV_URL], **lease_options(lease_ms))
     sweep_id, trial_id = env[ENV_SWEEP_ID], env[ENV_RUN_ID]
-    trial = store.reads.trial(sweep_id, trial_id)
-    sweep = store.sweeps.get(sweep_id)
+    # Redis away: wait (the agent stops this process in time if its lease cannot be renewed)
+    trial = waited(store, lambda: store.reads.trial(sweep_id, trial_id))
+    sweep = waited(store, lambda: store.sweeps.get(sweep_id))
     metric = sweep.config.get("metric") or {}  # validated when the sweep was made
     link = TrialLink(
         store,
@@ -225,12 +235,12 @@ def command_run(
         params=trial.params,
         metric_name=metric.get("name"),
         goal=metric.get("goal") or "minimize",
-        lease_ms=int(env.get(ENV_LEASE_MS) or 10_000),
+        lease_ms=lease_ms,
         project=sweep.project,
         history_cap=int(env[ENV_HISTORY_CAP]) if env.get(ENV_HISTORY_CAP) else None,
     )
     cfg = Config(merge(defaults, trial.params), locked=trial.params)
-    reporter = Reporter(link, watch_parent=True)
+    reporter = Reporter(link, watch_parent=True, outage=outage_of(store))
     return Run(link, mode="command", config=cfg, name=name, reporter=reporter, on_end=on_end)
 
 
@@ -248,34 +258,46 @@ def local_run(
     on_end: Callable[[Run], None] | None = None,
 ) -> Run:
     """A run outside any sweep: a one-trial sweep of its own, claimed by this process (it plays
-    controller for a moment to add the trial); :meth:`Run.finish` finishes both."""
+    controller for a moment to add the trial); :meth:`Run.finish` finishes both. A Redis
+    outage is waited out, call by call."""
     store = connect()
     params = {k: storable(v) for k, v in defaults.items()}
     parameters = {k: {"value": v} for k, v in params.items()} or {"_local": {"value": True}}
     raw = {"method": "grid", "parameters": parameters, "name": name or "local run"}
     if project:
         raw["project"] = project
-    sweep_id = store.sweeps.create(raw, project=project, name=name or "local run", grid_size=1)
+    sweep_id = waited(
+        store,
+        lambda: store.sweeps.create(raw, project=project, name=name or "local run", grid_size=1),
+    )
     holder = f"local-{host()}-{os.getpid()}-{new_id(4)}"
     # play controller for a moment: add the one trial, then take it as its agent
-    epoch = store.controllers.acquire(sweep_id, holder, 10_000)
+    epoch = waited(store, lambda: store.controllers.acquire(sweep_id, holder, 10_000))
     if epoch is None:
         raise StoreError(f"could not take the controller lease of the new sweep {sweep_id}")
-    store.sweeps.set_state(sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING])
-    [trial_id] = store.trials.add(sweep_id, [params], epoch=epoch)  # a new sweep has no run_cap
-    store.agents.heartbeat(sweep_id, holder, 10_000, busy=True, host=host())
-    entry = store.queue.pop(sweep_id, holder, 0)
-    token, _ = store.trials.claim(sweep_id, trial_id, 1, holder, LOCAL_LEASE_MS)
+    waited(
+        store,
+        lambda: store.sweeps.set_state(
+            sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING]
+        ),
+    )
+    # a new sweep has no run_cap
+    [trial_id] = waited(store, lambda: store.trials.add(sweep_id, [params], epoch=epoch))
+    waited(store, lambda: store.agents.heartbeat(sweep_id, holder, 10_000, busy=True, host=host()))
+    entry = waited(store, lambda: store.queue.pop(sweep_id, holder, 0))
+    token, _ = waited(
+        store, lambda: store.trials.claim(sweep_id, trial_id, 1, holder, LOCAL_LEASE_MS)
+    )
     if entry is not None:
-        store.queue.ack(sweep_id, holder, entry)
-    store.agents.remove(sweep_id, holder)
-    store.controllers.release(sweep_id, holder, epoch)
+        waited(store, lambda: store.queue.ack(sweep_id, holder, entry))
+    waited(store, lambda: store.agents.remove(sweep_id, holder))
+    waited(store, lambda: store.controllers.release(sweep_id, holder, epoch))
     if token is None:
         raise StoreError(f"could not claim the trial of the local run's sweep {sweep_id}")
     link = TrialLink(
         store, sweep_id, trial_id, token, params=params, lease_ms=LOCAL_LEASE_MS, project=project
     )
-    reporter = Reporter(link, renew=True)
+    reporter = Reporter(link, renew=True, outage=outage_of(store))
     cfg = Config(merge(defaults, {}))
     return Run(link, mode="local", config=cfg, name=name, reporter=reporter, on_end=on_end)
 
@@ -283,20 +305,27 @@ def local_run(
 def finish_local(run: Run) -> None:
     link = run._link
     failed = bool(run.exit_code)
+    store = link.store
     try:
-        link.store.trials.finish(
-            link.sweep_id,
-            link.trial_id,
-            link.token,
-            RunState.FAILED if failed else RunState.FINISHED,
-            summary=storable(run.summary),
-            error=f"finished with exit code {run.exit_code}" if failed else None,
+        waited(
+            store,
+            lambda: store.trials.finish(
+                link.sweep_id,
+                link.trial_id,
+                link.token,
+                RunState.FAILED if failed else RunState.FINISHED,
+                summary=storable(run.summary),
+                error=f"finished with exit code {run.exit_code}" if failed else None,
+            ),
         )
-        link.store.sweeps.set_state(
-            link.sweep_id,
-            SweepState.FINISHED,
-            allowed_from=[SweepState.PENDING, SweepState.RUNNING, SweepState.PAUSED],
-            reason="local run ended",
+        waited(
+            store,
+            lambda: store.sweeps.set_state(
+                link.sweep_id,
+                SweepState.FINISHED,
+                allowed_from=[SweepState.PENDING, SweepState.RUNNING, SweepState.PAUSED],
+                reason="local run ended",
+            ),
         )
     except RedsweepError as exc:
         print(f"redsweep: could not finish run {run.id}: {exc}", file=sys.stderr)

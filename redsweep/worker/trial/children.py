@@ -28,21 +28,33 @@ def supervise(
     wake: threading.Event,
     interrupts: Callable[[], int],
     grace_s: float,
+    fence_grace_s: float | None = None,
 ) -> bool:
     """Wait for the child to exit (``wake`` is set whenever something happened); SIGTERM its
     group when the trial must stop (``link`` says so, or the user interrupted it), SIGKILL
-    after ``grace_s`` (or at once on a second interrupt). True when it was signalled."""
+    after ``grace_s`` (or at once on a second interrupt), or after ``fence_grace_s`` once the
+    link is lost (the lease cannot be renewed: the group must be gone before it lapses). True
+    when it was signalled."""
     term_at: float | None = None
     killed = False
+
+    def grace() -> float:
+        if link.lost and fence_grace_s is not None:
+            return min(grace_s, fence_grace_s)
+        return grace_s
+
     while not exited():
-        wake.wait(0.5)
+        wait = 0.5
+        if term_at is not None and not killed:  # wake up when the SIGKILL is due
+            wait = min(wait, max(0.0, term_at + grace() - time.monotonic()))
+        wake.wait(wait)
         wake.clear()
         if exited():
             break
         if term_at is None and (link.stopping or link.lost or interrupts()):
             kill_group(pgid, signal.SIGTERM)
             term_at = time.monotonic()
-        due = term_at is not None and (interrupts() >= 2 or time.monotonic() - term_at >= grace_s)
+        due = term_at is not None and (interrupts() >= 2 or time.monotonic() - term_at >= grace())
         if due and not killed:
             kill_group(pgid, signal.SIGKILL)
             killed = True

@@ -8,6 +8,10 @@ sends SIGTERM to its process group, SIGKILL after the grace period, and a functi
 ``log()`` raises StopTrial. A function running in the main thread also gets StopTrial raised
 into it by SIGALRM, and again every grace period while it runs on; in another thread no
 signal can reach it, so it stops at its next ``log()`` (or runs until it returns, then fails).
+
+The same alarm handler stops a function in the main thread that is fenced (its lease could
+not be renewed, :mod:`redsweep.worker.trial.fence`): :meth:`TrialDeadline.interrupt` sends
+SIGALRM to the main thread while the function runs there.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class TrialDeadline:
         self._link: TrialLink | None = None
         self._timer: threading.Timer | None = None
         self._started = 0.0
+        self._armed = False  # an _Alarm's handler is installed (around a function call)
 
     @property
     def error(self) -> str:
@@ -81,6 +86,14 @@ class TrialDeadline:
         (main thread only; elsewhere this does nothing)."""
         return _Alarm(self)
 
+    def interrupt(self) -> bool:
+        """Raise StopTrial into the function running in the main thread now, if one runs
+        under :meth:`alarm` (from any thread); whether it was sent."""
+        if not self._armed:
+            return False
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGALRM)
+        return True
+
     def _expire(self, link: TrialLink) -> None:
         if self._link is not link or link.stopping or link.lost:
             return  # a later trial's, or stopping already for another reason
@@ -103,11 +116,12 @@ class _Alarm:
 
     def __enter__(self) -> _Alarm:
         deadline = self._deadline
-        if deadline.seconds is None or threading.current_thread() is not threading.main_thread():
+        if threading.current_thread() is not threading.main_thread():
             return self
         self._previous = signal.signal(signal.SIGALRM, self._fire)
-        self._armed = self._active = True
-        signal.setitimer(signal.ITIMER_REAL, max(deadline._left(), 0.001), deadline.grace_s)
+        self._armed = self._active = deadline._armed = True
+        if deadline.seconds is not None:
+            signal.setitimer(signal.ITIMER_REAL, max(deadline._left(), 0.001), deadline.grace_s)
         return self
 
     def __exit__(
@@ -119,7 +133,7 @@ class _Alarm:
         if not self._armed:
             return
         try:
-            self._active = False  # an alarm from here on raises nothing
+            self._active = self._deadline._armed = False  # an alarm from here raises nothing
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             previous = self._previous
@@ -131,7 +145,11 @@ class _Alarm:
             return
         deadline = self._deadline
         link = deadline._link
-        if not deadline.expired and link is not None and (link.stopping or link.lost):
+        if not deadline.expired and link is not None and link.lost:
+            raise StopTrial(link.why())  # fenced (interrupt): stop now
+        if deadline.seconds is None:
+            return
+        if not deadline.expired and link is not None and link.stopping:
             return  # stopping already for another reason: that one says how it ended
         deadline.expired = True
         raise StopTrial(deadline.error)

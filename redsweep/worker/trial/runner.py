@@ -4,8 +4,13 @@ While the objective runs, a thread renews the trial's lease every third of it. W
 (or a report) says the trial must stop, or that this worker lost it, the objective is stopped:
 a function's next ``log()`` raises :class:`~redsweep.worker.api.run.StopTrial`; a child
 process (command, or forked function) gets SIGTERM on its process group, SIGKILL after a grace
-period.
+period. When the lease cannot be renewed (Redis away) the trial is stopped on time, before
+the lease can lapse (:mod:`redsweep.worker.trial.fence`), and ends crashed.
 No child process outlives its trial: the group is killed at the end in every path.
+
+A trial that ended while Redis was away keeps its end: the finish (with its unsent rows) is
+held and delivered when Redis answers again, token-checked, so it lands if the trial still
+runs in the store and is refused if it was crashed meanwhile.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -21,17 +27,21 @@ from pathlib import Path
 from typing import Any
 
 from redsweep.connect import ENV_URL
-from redsweep.errors import ProtocolError, RedsweepError, StoreError
+from redsweep.errors import ProtocolError, RedsweepError, StoreError, UnreachableError
 from redsweep.shared.engine.command import command_argv
 from redsweep.shared.records import RunState, SweepConfig
 from redsweep.shared.store import Store
 from redsweep.shared.store.calls import Call, Finish
+from redsweep.shared.store.connection import lease_options
+from redsweep.shared.store.outage import Outage
 from redsweep.worker.api import functions as run_api
+from redsweep.worker.api.away import ENV_UNSENT, read_unsent
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
 from redsweep.worker.trial.children import kill_group, supervise, tail_of
 from redsweep.worker.trial.command import CommandChild
 from redsweep.worker.trial.deadline import TrialDeadline
+from redsweep.worker.trial.fence import Fence
 from redsweep.worker.trial.forked import STOPPED_CODE, child_main, format_error
 from redsweep.worker.trial.outcome import TrialOutcome
 from redsweep.worker.trial.output import log_cap_from_env
@@ -42,7 +52,8 @@ __all__ = ["TrialOutcome", "TrialRunner"]
 class TrialRunner:
     """Runs trials of one sweep for one agent: ``function`` (in this process, or in a forked
     child with ``isolate``) or, without a function, the sweep's command (its log file capped
-    at ``log_cap`` bytes, by default ``REDSWEEP_LOG_CAP`` or 64 MiB)."""
+    at ``log_cap`` bytes, by default ``REDSWEEP_LOG_CAP`` or 64 MiB). ``outage`` is told of
+    each call Redis did not answer (and says a long outage once)."""
 
     def __init__(
         self,
@@ -59,6 +70,7 @@ class TrialRunner:
         log_cap: int | None = None,
         history_cap: int | None = None,
         trial_timeout: float | None = None,
+        outage: Outage | None = None,
     ) -> None:
         self.store = store
         self.url = url
@@ -72,16 +84,24 @@ class TrialRunner:
         self.log_cap = log_cap if log_cap is not None else log_cap_from_env()
         self.history_cap = history_cap  # rows of history the store keeps per trial
         self._deadline = TrialDeadline(trial_timeout, grace_s)  # else the config's, if any
-        self._keeper = Reporter(renew=True)  # renews (and reports) for trial after trial
+        self.outage = outage or Outage(store.url, _say)
+        # renewals and reports go on a connection of their own whose calls cannot block for
+        # long (lease_options); the fence stops a trial whose lease was not renewed in time
+        self._lease_store = Store.from_url(url, **lease_options(lease_ms))
+        self._fence = Fence(lease_ms, grace_s, on_fence=self._fenced)
+        self._keeper = Reporter(renew=True, outage=self.outage)  # for trial after trial
         self._wake = threading.Event()
         self._interrupts = 0
         self._in_function = False
         self._running = False
         self._link: TrialLink | None = None
+        self._unsent: list[tuple[int, dict[str, Any]]] = []  # rows a command handed back
 
     def close(self) -> None:
-        """End the runner's background thread."""
+        """End the runner's background threads."""
         self._keeper.close(1.0)
+        self._fence.close()
+        self._lease_store.close()
 
     @property
     def running(self) -> bool:
@@ -98,6 +118,12 @@ class TrialRunner:
                 raise KeyboardInterrupt
             raise run_api.StopTrial("interrupted by the user")
 
+    def _fenced(self) -> None:
+        """The running trial was fenced: an in-process function is interrupted (a child
+        process is signalled by the runner's watch of it)."""
+        if self._in_function and self.function is not None and not self.isolate:
+            self._deadline.interrupt()
+
     def check_now(self) -> None:
         """Ask the store at once whether the running trial may go on (a canceled sweep killed
         it): renews its lease and takes in the answer. Safe from another thread."""
@@ -113,6 +139,7 @@ class TrialRunner:
         params: Mapping[str, Any] | None = None,
         *,
         after: Callable[[], Sequence[Call]] | None = None,
+        claimed_at: float | None = None,
     ) -> TrialOutcome:
         """Run the claimed trial ``trial_id`` held with ``token`` and finish it in the store
         (``params`` as the claim returned them; read from the store when not given).
@@ -120,7 +147,9 @@ class TrialRunner:
         The rows still unsent ride along with the finish, and so do the calls ``after``
         returns (the agent's: ack this trial's queue entry, or take and claim the next): it is
         called once, as the finish is sent, and what its calls answered is the outcome's
-        ``after``. One round trip ends a trial and fetches the next."""
+        ``after``. One round trip ends a trial and fetches the next. ``claimed_at``: when
+        (``time.monotonic()``) the claim was sent, the start of the lease the fence counts
+        from (default: now, which is later than the claim: only safe for tests)."""
         start = time.monotonic()
         self._interrupts = 0
         self._wake.clear()
@@ -129,7 +158,7 @@ class TrialRunner:
             params = self.store.reads.trial(self.sweep_id, trial_id).params
         params = dict(params)
         link = TrialLink(
-            self.store,
+            self._lease_store,
             self.sweep_id,
             trial_id,
             token,
@@ -140,12 +169,15 @@ class TrialRunner:
             project=self.config.project,
             history_cap=self.history_cap,
             echo=self.function is None or self.isolate,  # else the agent shows its warning
+            renewed_at=claimed_at,
         )
         link.listen(self._wake)
         self._keeper.attach(link)
         self._link = link
         self._running = True
+        self._fence.watch(link)
         self._deadline.start(link, self.config.trial_timeout)
+        self._unsent = []
         summary: dict[str, Any] = {}
         log_tail = None
         reraise: BaseException | None = None
@@ -157,9 +189,11 @@ class TrialRunner:
             else:
                 state, error, summary, reraise = self._run_function(link)
         finally:
+            self._fence.release()  # nothing of the trial runs any more
             self._running = False
             self._link = None
             rows = self._keeper.take(run_api.FLUSH_TIMEOUT_S)  # unsent: sent with the finish
+            rows += self._unsent  # what a command could not send itself
         state, error = self._deadline.end(state, error)  # failed, if it timed out
         ended = link.ended_as  # killed from outside (a canceled sweep): the store says so
         if link.lost:
@@ -224,7 +258,16 @@ class TrialRunner:
             except ProtocolError:  # a value the wire format refuses must not lose the state
                 ending = calls(None, self._keeper.sendable(rows))
             moves = list(after()) if after is not None else []
-            results = self.store.batch(*ending, *moves)
+            try:
+                results = self.store.batch(*ending, *moves)
+            except UnreachableError:
+                # Redis is away: hold the finish and deliver it alone once Redis answers (the
+                # same calls: a report that landed already is not applied twice, the same
+                # finish again is answered ok). The entry is acked with the next pop.
+                self.outage.failed()
+                results = self.outage.wait_out(lambda: self.store.batch(*ending))
+                return bool(results[-1]), ()
+            self.outage.ok()
         except RedsweepError:
             return False, ()
         return bool(results[len(ending) - 1]), tuple(results[len(ending) :])
@@ -327,6 +370,7 @@ class TrialRunner:
             run_api.ENV_LEASE_MS: str(link.lease_ms),
             run_api.ENV_HISTORY_CAP: str(link.history_cap or ""),
             ENV_URL: self.url,
+            ENV_UNSENT: str(self.agent_dir / f"{link.trial_id}.unsent"),
         }
         log_path = self.agent_dir / f"{link.trial_id}.log"
         try:
@@ -343,6 +387,7 @@ class TrialRunner:
             return RunState.FAILED, f"cannot start {argv[0]!r}: {not_started}", None
         tail = tail_of(log_path)
         code = child.returncode
+        self._unsent = read_unsent(env[ENV_UNSENT])
         if code == 0:
             return RunState.FINISHED, None, tail
         if signalled or self._refresh(link):
@@ -366,4 +411,9 @@ class TrialRunner:
             wake=self._wake,
             interrupts=lambda: self._interrupts,
             grace_s=self.grace_s,
+            fence_grace_s=self._fence.grace,
         )
+
+
+def _say(text: str) -> None:
+    print(f"redsweep: {text}", file=sys.stderr)

@@ -1,0 +1,81 @@
+"""Riding out a Redis outage: back off, say so in one line, carry on when it returns.
+
+An :class:`Outage` is shared by the threads of one process that talk to one Redis: each
+failed call is told to :meth:`Outage.failed`, each answered one to :meth:`Outage.ok`. Once an
+outage has lasted :data:`NOTICE_AFTER_S` it is said once ("Redis at URL unreachable for
+N s; retrying", the URL masked); a blip says nothing. :meth:`Outage.wait_out` runs a call
+until Redis answers it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from redsweep.errors import UnreachableError
+
+T = TypeVar("T")
+
+#: An outage is said once it has lasted this long.
+NOTICE_AFTER_S = 2.0
+#: Waits between attempts: the first, and the longest (doubling in between).
+FIRST_BACKOFF_S = 0.1
+MAX_BACKOFF_S = 2.0
+
+
+class Outage:
+    """Whether Redis at ``url`` (masked) answers, as this process sees it; ``say`` gets the
+    one line per outage."""
+
+    def __init__(self, url: str, say: Callable[[str], None]) -> None:
+        self.url = url
+        self._say = say
+        self._lock = threading.Lock()
+        self._since: float | None = None  # the first failure of the current outage
+        self._said = False
+
+    @property
+    def down_for(self) -> float | None:
+        """Seconds since the current outage began (None: Redis answers)."""
+        since = self._since
+        return None if since is None else time.monotonic() - since
+
+    def failed(self) -> None:
+        """A call found Redis unreachable: the outage begins, or is said once it is long."""
+        with self._lock:
+            now = time.monotonic()
+            if self._since is None:
+                self._since = now
+                return
+            waited = now - self._since
+            if self._said or waited < NOTICE_AFTER_S:
+                return
+            self._said = True
+        self._say(f"Redis at {self.url} unreachable for {waited:.0f} s; retrying")
+
+    def ok(self) -> None:
+        """A call was answered: the outage (if any) is over."""
+        if self._since is not None:
+            with self._lock:
+                self._since = None
+                self._said = False
+
+    def wait_out(self, call: Callable[[], T], wake: threading.Event | None = None) -> T:
+        """``call()`` again and again until it does not raise UnreachableError, backing off
+        (waits end early when ``wake`` is set: a signal); what it returned."""
+        backoff = FIRST_BACKOFF_S
+        while True:
+            try:
+                result = call()
+            except UnreachableError:
+                self.failed()
+                if wake is not None:
+                    wake.wait(backoff)
+                else:
+                    time.sleep(backoff)
+                backoff = min(MAX_BACKOFF_S, backoff * 2)
+                continue
+            self.ok()
+            return result
