@@ -70,6 +70,8 @@ if TYPE_CHECKING:
 
 #: How long an agent that ends with its sweep waits for the controller to mark it finished.
 FINISH_WAIT_S = 3.0
+#: How long the session's calls wait for an answer (longer than any blocking pop's wait).
+SOCKET_TIMEOUT_S = 5.0
 
 
 def new_agent_id() -> str:
@@ -152,7 +154,9 @@ class AgentSession:
 
     def run(self) -> AgentResult:
         """Run trials until the count is reached or the sweep is over; returns what was done."""
-        store = Store.from_url(self.url)
+        # no call blocks for long (a blocking pop waits at most POP_TIMEOUT_S): in a partition
+        # the session keeps failing and retrying, and says so, instead of hanging on a socket
+        store = Store.from_url(self.url, socket_timeout=SOCKET_TIMEOUT_S, retries=2)
         output: AgentOutput | None = None
 
         def say(text: str) -> None:

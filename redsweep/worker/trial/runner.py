@@ -172,6 +172,11 @@ class TrialRunner:
             renewed_at=claimed_at,
         )
         link.listen(self._wake)
+        if time.monotonic() - link.renewed_at > self._fence.after / 2:
+            # the claim went out long ago (a call slowed down by an outage): the lease may be
+            # nearly spent, so renew it now rather than have the fence stop the trial at once
+            with contextlib.suppress(StoreError):
+                link.renew()
         self._keeper.attach(link)
         self._link = link
         self._running = True

@@ -1,0 +1,178 @@
+"""Redis away under an agent and its command trials (the server stopped, then started again on
+its append-only file): the agent waits the outage out and says so once; a trial still
+running when its lease can no longer be trusted is stopped and ends crashed (its point runs
+again, once), never failed; a trial that finished during the outage keeps its result, which
+its agent delivers when Redis is back.
+
+Leases are short (a few seconds) so the outages that outlast them stay short.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import STARTUP_S, alive, redsweep_cmd, run_cli, wait_for, wait_for_output
+
+from redsweep.shared.records import RunState, SweepState
+from redsweep.shared.server.local import LocalServer, free_port
+from redsweep.shared.store import Store
+
+PASSWORD = "outage-test-pw"
+OUTAGE_LINE = "unreachable for"
+
+# init() 1.5 s after the trial starts (inside the outage, for the first point); its pid and
+# its start in files, so the test can tell when it started and when it was stopped
+LATE_INIT = """\
+import os, sys, time
+a = int(sys.argv[1].split("=", 1)[1])
+with open(f"started-{a}-{os.getpid()}", "w") as fh:
+    fh.write(str(time.time()))
+time.sleep(1.5)
+import redsweep
+redsweep.init()
+redsweep.log({"score": a})
+"""
+
+# init() at once; the score is logged after the test opens a gate (during the outage)
+GATED = """\
+import os, sys, time
+import redsweep
+run = redsweep.init()
+with open(f"ready-{redsweep.config.a}", "w") as fh:
+    fh.write(str(os.getpid()))
+while not os.path.exists("go"):
+    time.sleep(0.02)
+redsweep.log({"score": redsweep.config.a * 10})
+open(f"logged-{redsweep.config.a}", "w").close()
+"""
+
+
+class Redis:
+    """A private server on a fixed port with append-only persistence: stopped and started
+    again on the same data, as a Redis restart is."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.dir = tmp_path / "redis"
+        self.port = free_port()
+        self.server = self.start()
+        self.url = self.server.tcp_url
+        assert self.url is not None
+
+    def start(self) -> LocalServer:
+        self.server = LocalServer().start(
+            self.dir, unixsocket=False, port=self.port, password=PASSWORD, appendonly=True
+        )
+        return self.server
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[Redis]:
+    made = Redis(tmp_path)
+    try:
+        yield made
+    finally:
+        made.stop()
+
+
+def create(url: str, tmp_path: Path, script: str, values: list[int]) -> str:
+    (tmp_path / "train.py").write_text(script)
+    config = {
+        "program": str(tmp_path / "train.py"),
+        "method": "grid",
+        "metric": {"name": "score", "goal": "minimize"},
+        "parameters": {"a": {"values": values}},
+    }
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(config))
+    result = run_cli(url, "sweep", "sweep.yaml", cwd=tmp_path, check=True)
+    return result.stdout.strip().splitlines()[-1]
+
+
+def wait_exit(procs, proc: subprocess.Popen, timeout: float = 90.0) -> int:
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{proc.args} did not exit: {procs.output(proc)}") from None
+
+
+def started(tmp_path: Path, a: int) -> list[int]:
+    """Pids of the copies of point ``a`` that started."""
+    return [int(p.name.rsplit("-", 1)[1]) for p in tmp_path.glob(f"started-{a}-*")]
+
+
+def test_an_outage_longer_than_the_lease_during_init_ends_each_point_finished_once(
+    redis: Redis, tmp_path: Path, procs
+) -> None:
+    sweep_id = create(redis.url, tmp_path, LATE_INIT, [1, 2])
+    agent = procs.spawn(
+        redsweep_cmd(redis.url, "agent", sweep_id, "--lease-ms", "2000"), cwd=tmp_path
+    )
+    first = wait_for(
+        lambda: started(tmp_path, 1) or started(tmp_path, 2),
+        2 * STARTUP_S,
+        "the first trial to start",
+        procs=procs,
+        watched=[agent],
+    )
+    redis.stop()  # the trial calls init() in about 1.5 s: inside the outage
+    # longer than the lease: the agent stops its trial (init() waits for Redis meanwhile)
+    wait_for(lambda: not alive(first[0]), 30, "the agent to stop its trial", procs=procs,
+             watched=[agent])  # fmt: skip
+    wait_for_output(procs, agent, OUTAGE_LINE)
+    redis.start()
+    assert wait_exit(procs, agent) == 0, procs.output(agent)
+
+    store = Store.from_url(redis.url)
+    trials = store.reads.trials(sweep_id)
+    finished = Counter(t.params["a"] for t in trials if t.state is RunState.FINISHED)
+    assert finished == Counter({1: 1, 2: 1}), trials
+    assert not [t for t in trials if t.state is RunState.FAILED], trials
+    crashed = [t for t in trials if t.state is RunState.CRASHED]
+    assert len(crashed) == 1, (trials, procs.output(agent))  # stopped in the outage, run again
+    assert store.sweeps.get(sweep_id).state is SweepState.FINISHED
+    for trial in trials:
+        if trial.state is RunState.FINISHED:
+            assert store.reads.summary(sweep_id, trial.id)["score"] == trial.params["a"]
+    err = procs.output(agent)[1]
+    said = [line for line in err.splitlines() if OUTAGE_LINE in line]
+    assert len(said) == 1, err
+    assert f"Redis at redis://:***@127.0.0.1:{redis.port}/0 unreachable for" in said[0], said
+    assert PASSWORD not in err
+    store.close()
+
+
+def test_a_trial_that_finishes_while_redis_is_away_keeps_its_result(
+    redis: Redis, tmp_path: Path, procs
+) -> None:
+    sweep_id = create(redis.url, tmp_path, GATED, [7])
+    agent = procs.spawn(
+        redsweep_cmd(redis.url, "agent", sweep_id, "--lease-ms", "6000"), cwd=tmp_path
+    )
+    ready = tmp_path / "ready-7"
+    wait_for(ready.exists, 2 * STARTUP_S, "the trial's init()", procs=procs, watched=[agent])
+    redis.stop()
+    (tmp_path / "go").touch()  # the trial logs its score and exits, Redis away
+    logged = tmp_path / "logged-7"
+    wait_for(logged.exists, 30, "the trial to log its score", procs=procs, watched=[agent])
+    pid = int(ready.read_text())
+    wait_for(lambda: not alive(pid), 30, "the trial to exit", procs=procs, watched=[agent])
+    wait_for_output(procs, agent, OUTAGE_LINE)  # its finish waits for Redis
+    redis.start()
+    assert wait_exit(procs, agent) == 0, procs.output(agent)
+
+    store = Store.from_url(redis.url)
+    [trial] = store.reads.trials(sweep_id)
+    assert trial.state is RunState.FINISHED, trial
+    assert store.reads.summary(sweep_id, trial.id)["score"] == 70
+    assert [row["score"] for row in store.reads.history(sweep_id, trial.id)] == [70]
+    assert store.sweeps.get(sweep_id).state is SweepState.FINISHED
+    err = procs.output(agent)[1]
+    assert len([line for line in err.splitlines() if OUTAGE_LINE in line]) == 1, err
+    store.close()
