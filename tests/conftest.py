@@ -23,6 +23,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import pytest  # noqa: E402  (after the BLAS settings above)
 import redis  # noqa: E402
 from agent_scripts import Agents  # noqa: E402
+from netns import hosts  # noqa: E402,F401  (the fixture: hosts in network namespaces)
 
 from redsweep.shared.server.local import LocalServer, free_port  # noqa: E402
 from redsweep.shared.store import Store  # noqa: E402
