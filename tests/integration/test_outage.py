@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from agent_scripts import Agents
 from helpers import STARTUP_S, alive, redsweep_cmd, run_cli, wait_for, wait_for_output
 
 from redsweep.shared.records import RunState, SweepState
@@ -174,5 +175,47 @@ def test_a_trial_that_finishes_while_redis_is_away_keeps_its_result(
     assert [row["score"] for row in store.reads.history(sweep_id, trial.id)] == [70]
     assert store.sweeps.get(sweep_id).state is SweepState.FINISHED
     err = procs.output(agent)[1]
+    assert len([line for line in err.splitlines() if OUTAGE_LINE in line]) == 1, err
+    store.close()
+
+
+FUNCTION = """\
+def objective():
+    redsweep.init()
+    with open(os.path.join(HERE, "ready"), "w") as fh:
+        fh.write(str(os.getpid()))
+    while not os.path.exists(os.path.join(HERE, "go")):
+        time.sleep(0.02)
+    redsweep.log({"score": redsweep.config.a * 10})
+    open(os.path.join(HERE, "logged"), "w").close()
+"""
+
+
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "forked"])
+def test_a_function_trial_that_finishes_while_redis_is_away_keeps_its_result(
+    redis: Redis, tmp_path: Path, procs, isolate: bool
+) -> None:
+    config = {"method": "grid", "metric": {"name": "score"}, "parameters": {"a": {"values": [3]}}}
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(config))
+    created = run_cli(redis.url, "sweep", "sweep.yaml", cwd=tmp_path, check=True)
+    sweep_id = created.stdout.strip().splitlines()[-1]
+    agents = Agents(procs, tmp_path, redis.url)
+    agent = agents.start(sweep_id, FUNCTION, function="objective", isolate=isolate, lease_ms=6000)
+    ready = tmp_path / "ready"
+    wait_for(ready.exists, 2 * STARTUP_S, "the trial's init()", procs=procs, watched=[agent])
+    redis.stop()
+    (tmp_path / "go").touch()  # the function logs its score and returns, Redis away
+    wait_for((tmp_path / "logged").exists, 30, "the score logged", procs=procs, watched=[agent])
+    wait_for_output(procs, agent, OUTAGE_LINE)  # its finish waits for Redis
+    redis.start()
+    result = agents.result(agent, timeout=90)
+    assert result["ran"] == 1, result
+
+    store = Store.from_url(redis.url)
+    [trial] = store.reads.trials(sweep_id)
+    assert trial.state is RunState.FINISHED, trial
+    assert store.reads.summary(sweep_id, trial.id)["score"] == 30
+    assert [row["score"] for row in store.reads.history(sweep_id, trial.id)] == [30]
+    err = agents.stderr(agent)
     assert len([line for line in err.splitlines() if OUTAGE_LINE in line]) == 1, err
     store.close()

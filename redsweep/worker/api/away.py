@@ -4,7 +4,8 @@ line), and a command trial hands the rows it could not send to its agent.
 A command trial's process ends on its own schedule, outage or not. Rows it could not send
 when it finishes go to the file its agent named in ``REDSWEEP_UNSENT`` (each row a packed
 ``[step, row]`` with a length before it); the agent reads that file when the command has
-exited and sends the rows with the trial's finish, which it holds until Redis answers.
+exited and sends the rows with the trial's finish, which it holds until Redis answers. A
+forked function trial's child does the same.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def write_unsent(path: str | os.PathLike[str], rows: Sequence[tuple[int, dict[st
     """Append ``rows`` to the file at ``path`` for the agent; how many were written (a row
     the wire format refuses is left out)."""
     written = 0
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as fh:
         for step, row in rows:
             try:

@@ -69,7 +69,7 @@ class Run:
         self.mode = mode
         self.exit_code: int | None = None
         self._link = link
-        self._reporter = reporter or Reporter(link)
+        self._reporter = reporter or Reporter(link, outage=outage_of(link.store))
         self._owns_reporter = owns_reporter or reporter is None
         self._on_end = on_end
         self._step = 0
@@ -165,7 +165,7 @@ class Run:
         command trial that finds Redis away hands its unsent rows to its agent instead."""
         if not self._owns_reporter:
             return True
-        unsent = os.environ.get(ENV_UNSENT) if self.mode == "command" else None
+        unsent = os.environ.get(ENV_UNSENT) if self.mode != "local" else None
         if unsent and not self._reporter.flush(timeout, while_reachable=True):
             write_unsent(unsent, self._reporter.take(timeout))
         if self.mode == "local":  # nobody else sends them: wait for Redis, however long

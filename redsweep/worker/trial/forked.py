@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from redsweep.shared.store import Store
+from redsweep.shared.store.connection import lease_options
+from redsweep.worker.api.away import ENV_UNSENT
 from redsweep.worker.api.functions import bind_trial, unbind_trial
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.run import StopTrial, raise_stop
@@ -38,10 +40,12 @@ def child_main(
     parent_link: TrialLink,
     function: Callable[[], Any],
     lifeline_fd: int | None = None,
+    unsent_path: str | None = None,
 ) -> None:
     """A forked function trial: its own process group and Store; reports go from here; the
     exit code says how it ended, the pipe carries the traceback. The group is killed as soon
-    as ``lifeline_fd`` (the read end of a pipe only the agent writes to) reads EOF."""
+    as ``lifeline_fd`` (the read end of a pipe only the agent writes to) reads EOF. Rows it
+    cannot send at the end (Redis away) go to ``unsent_path`` for the agent."""
     code = 1
     error = ""
     try:
@@ -51,8 +55,10 @@ def child_main(
             watch(lifeline_fd)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the agent decides what Ctrl-C means
         signal.signal(signal.SIGTERM, raise_stop)
+        if unsent_path is not None:
+            os.environ[ENV_UNSENT] = unsent_path
         link = TrialLink(
-            Store.from_url(url),
+            Store.from_url(url, **lease_options(parent_link.lease_ms)),
             parent_link.sweep_id,
             parent_link.trial_id,
             parent_link.token,

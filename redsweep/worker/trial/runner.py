@@ -315,6 +315,7 @@ class TrialRunner:
     # ---- a function, in a forked child -------------------------------------------------------
 
     def _run_forked(self, link: TrialLink) -> tuple[RunState, str | None]:
+        unsent = str(self.agent_dir / f"{link.trial_id}.unsent")
         read_fd, write_fd = os.pipe()
         life_read, life_write = os.pipe()  # only this process holds life_write: the lifeline
         with warnings.catch_warnings():  # "fork() may deadlock" with threads: the child
@@ -323,7 +324,7 @@ class TrialRunner:
         if pid == 0:  # the child: never returns
             os.close(read_fd)
             os.close(life_write)
-            child_main(write_fd, self.url, link, self.function, life_read)  # type: ignore[arg-type]
+            child_main(write_fd, self.url, link, self.function, life_read, unsent)  # type: ignore[arg-type]
         os.close(write_fd)
         os.close(life_read)
         with contextlib.suppress(OSError):
@@ -345,6 +346,7 @@ class TrialRunner:
             os.close(life_write)
         with os.fdopen(read_fd, "rb") as pipe:
             error_text = pipe.read().decode("utf-8", "replace") or None
+        self._unsent = read_unsent(unsent)
         code = os.waitstatus_to_exitcode(status[0])
         if code == 0:
             return RunState.FINISHED, None
