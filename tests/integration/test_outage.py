@@ -10,6 +10,7 @@ Leases are short (a few seconds) so the outages that outlast them stay short.
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -217,5 +218,34 @@ def test_a_function_trial_that_finishes_while_redis_is_away_keeps_its_result(
     assert store.reads.summary(sweep_id, trial.id)["score"] == 30
     assert [row["score"] for row in store.reads.history(sweep_id, trial.id)] == [30]
     err = agents.stderr(agent)
+    assert len([line for line in err.splitlines() if OUTAGE_LINE in line]) == 1, err
+    store.close()
+
+
+LOCAL = """\
+import redsweep
+run = redsweep.init(project="p", config={"lr": 0.1})
+redsweep.log({"score": 0.5})
+redsweep.finish()
+print("done", run.id, run.sweep_id)
+"""
+
+
+def test_a_local_run_waits_for_redis_to_come_back(redis: Redis, tmp_path: Path, procs) -> None:
+    (tmp_path / "local.py").write_text(LOCAL)
+    redis.stop()  # away before init() even starts
+    script = procs.spawn(
+        [sys.executable, str(tmp_path / "local.py")],
+        env={"REDSWEEP_REDIS_URL": redis.url},
+        cwd=tmp_path,
+    )
+    wait_for_output(procs, script, OUTAGE_LINE)
+    redis.start()
+    assert wait_exit(procs, script, 60) == 0, procs.output(script)
+    out, err = procs.output(script)
+    _, run_id, sweep_id = out.split()
+    store = Store.from_url(redis.url)
+    assert store.reads.trial(sweep_id, run_id).state is RunState.FINISHED
+    assert store.reads.summary(sweep_id, run_id)["score"] == 0.5
     assert len([line for line in err.splitlines() if OUTAGE_LINE in line]) == 1, err
     store.close()
