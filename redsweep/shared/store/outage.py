@@ -63,8 +63,9 @@ class Outage:
                 self._said = False
 
     def wait_out(self, call: Callable[[], T], wake: threading.Event | None = None) -> T:
-        """``call()`` again and again until it does not raise UnreachableError, backing off
-        (waits end early when ``wake`` is set: a signal); what it returned."""
+        """``call()`` again and again until it does not raise UnreachableError, backing off;
+        what it returned. Once ``wake`` is set (a signal: the caller wants to stop) the
+        UnreachableError is raised instead of waiting on."""
         backoff = FIRST_BACKOFF_S
         while True:
             try:
@@ -72,7 +73,8 @@ class Outage:
             except UnreachableError:
                 self.failed()
                 if wake is not None:
-                    wake.wait(backoff)
+                    if wake.wait(backoff):
+                        raise
                 else:
                     time.sleep(backoff)
                 backoff = min(MAX_BACKOFF_S, backoff * 2)

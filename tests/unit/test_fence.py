@@ -1,0 +1,88 @@
+"""The fence's timing (what stops a trial before its lease can lapse), the one outage line,
+and the rows a trial hands its agent when Redis is away."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from redsweep.errors import UnreachableError
+from redsweep.shared.store.connection import lease_options
+from redsweep.shared.store.outage import NOTICE_AFTER_S, Outage
+from redsweep.worker.api.away import read_unsent, write_unsent
+from redsweep.worker.trial.fence import fence_timing
+
+
+@pytest.mark.parametrize(
+    ("lease_ms", "grace_s", "after", "grace"),
+    [
+        (10_000, 10.0, 7.0, 2.0),  # the defaults: SIGTERM 7 s after the last renewal, KILL at 9
+        (10_000, 0.5, 8.5, 0.5),  # a short grace is kept
+        (3_000, 10.0, 2.1, 0.6),
+        (200, 10.0, 0.06, 0.04),  # the margin's floor, 0.1 s
+    ],
+)
+def test_a_fenced_trial_is_killed_a_margin_before_its_lease_can_lapse(
+    lease_ms: int, grace_s: float, after: float, grace: float
+) -> None:
+    got_after, got_grace = fence_timing(lease_ms, grace_s)
+    assert got_after == pytest.approx(after) and got_grace == pytest.approx(grace)
+    margin = lease_ms / 1000 - (got_after + got_grace)
+    assert margin >= max(0.1, lease_ms / 10_000) - 1e-9
+
+
+def test_no_call_on_the_lease_connection_blocks_for_most_of_the_lease() -> None:
+    options = lease_options(10_000)
+    # two attempts, each a connect and a read
+    worst = (options["retries"] + 1) * (
+        options["socket_timeout"] + options["socket_connect_timeout"]
+    )
+    assert worst < fence_timing(10_000, 10.0)[0] / 2
+
+
+def test_an_outage_is_said_once_when_it_is_long_and_again_for_the_next_one() -> None:
+    said: list[str] = []
+    outage = Outage("redis://:***@h:6379/0", said.append)
+    outage.failed()
+    outage.failed()
+    assert said == []  # a blip says nothing
+    outage._since = time.monotonic() - NOTICE_AFTER_S - 12  # as if 14 s ago
+    for _ in range(5):
+        outage.failed()
+    assert said == ["Redis at redis://:***@h:6379/0 unreachable for 14 s; retrying"]
+    outage.ok()
+    outage.failed()
+    outage._since = time.monotonic() - NOTICE_AFTER_S
+    outage.failed()
+    assert len(said) == 2
+
+
+def test_wait_out_retries_until_redis_answers_and_stops_on_a_signal() -> None:
+    outage = Outage("u", lambda text: None)
+    calls = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise UnreachableError("cannot reach Redis at u")
+        return "ok"
+
+    assert outage.wait_out(flaky) == "ok" and len(calls) == 3
+    assert outage.down_for is None
+    wake = threading.Event()
+    wake.set()
+    with pytest.raises(UnreachableError):
+        outage.wait_out(lambda: (_ for _ in ()).throw(UnreachableError("away")), wake)
+
+
+def test_unsent_rows_reach_the_agent_in_order_and_a_cut_tail_is_left_out(tmp_path) -> None:
+    path = tmp_path / "agent" / "t.unsent"
+    rows = [(0, {"loss": 0.5}), (1, {"loss": 0.25, "tag": "x"})]
+    assert write_unsent(path, rows) == 2
+    assert write_unsent(path, [(2, {"bad": object()}), (3, {"loss": 0.1})]) == 1
+    with open(path, "ab") as fh:
+        fh.write(b"\x00\x00\x00\x09\x92")  # the process was killed while writing a row
+    assert read_unsent(path) == [*rows, (3, {"loss": 0.1})]
+    assert not path.exists() and read_unsent(path) == []
