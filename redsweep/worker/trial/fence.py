@@ -36,7 +36,7 @@ from redsweep.worker.api.link import TrialLink
 #: The margin's floor (seconds).
 MIN_MARGIN_S = 0.1
 #: Why a fenced trial was stopped (its run's error starts with this).
-FENCED = "cannot reach Redis to renew the trial's lease: stopped before the lease could lapse"
+FENCED = "cannot reach Redis to renew the trial's lease (self-fenced before it could lapse)"
 
 
 def fence_timing(lease_ms: int, grace_s: float) -> tuple[float, float]:
