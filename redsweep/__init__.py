@@ -71,12 +71,12 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Molecule": (_MEDIA, "Molecule"),
     "Plotly": (_MEDIA, "Plotly"),
     "plot": ("redsweep.worker.api.media.plot", None),
-    "integration": ("redsweep.worker.api.integrations", None),
-    "keras": ("redsweep.worker.api.integrations.keras", None),
-    "xgboost": ("redsweep.worker.api.integrations.xgboost", None),
-    "lightgbm": ("redsweep.worker.api.integrations.lightgbm", None),
-    "fastai": ("redsweep.worker.api.integrations.fastai", None),
-    "sklearn": ("redsweep.worker.api.integrations.sklearn", None),
+    "integration": ("redsweep.integration", None),
+    "keras": ("redsweep.integration.keras", None),
+    "xgboost": ("redsweep.integration.xgboost", None),
+    "lightgbm": ("redsweep.integration.lightgbm", None),
+    "fastai": ("redsweep.integration.fastai", None),
+    "sklearn": ("redsweep.integration.sklearn", None),
 }
 #: names whose value changes (``wandb.run`` is None before init, the run after)
 _LIVE = {"run": ("redsweep.worker.api.functions", "current_run")}
