@@ -93,9 +93,13 @@ class RunFiles:
         return self.add(name)
 
     def names(self) -> list[str]:
-        """The run's files, relative to :attr:`dir`, sorted."""
+        """The run's files, relative to :attr:`dir`, sorted: those it saved and any the
+        script wrote into the folder itself (W&B keeps everything in ``run.dir``)."""
+        found = set()
+        if self.dir.is_dir():
+            found = {p.relative_to(self.dir).as_posix() for p in self.dir.rglob("*") if p.is_file()}
         with self._lock:
-            return sorted(self._names)
+            return sorted(self._names | found)
 
     def save(self, pattern: str, base_path: str | None = None, policy: str = "live") -> list[str]:
         """W&B's ``save``: copy the files matching ``pattern`` into the folder, keeping their

@@ -1,0 +1,227 @@
+"""W&B's in-trial API under ``import redsweep as wandb``, with training scripts written in the
+style of wandb/examples: in a command trial, in a function trial and outside a sweep. Run
+files (saved files, figures, tables) land in the run's files folder and Api() lists them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agent_scripts import ROOT, Agents
+
+from redsweep.results import Api
+from redsweep.shared.records import RunState
+from redsweep.shared.store import Store
+
+# A script as W&B's examples write them: argparse config, define_metric, a figure logged
+# beside scalars, a table, save(), summary, run attributes, an artifact, a child process
+# that clears WANDB_* (W&B's cross-validation example) and so gets a run of its own.
+TRAIN = """\
+import argparse, os, subprocess, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import redsweep as wandb
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, default=0.5)
+parser.add_argument("--epochs", type=int, default=3)
+parser.add_argument("--use_bn", type=bool, default=False)
+args = parser.parse_args()
+
+assert wandb.run is None
+run = wandb.init(project="demo", config=args, tags=["cv"], notes="first try", group="g")
+assert wandb.run is run
+wandb.define_metric("val_loss", summary="min")
+wandb.define_metric("acc", summary="max,mean")
+for epoch in range(wandb.config.epochs):
+    wandb.log({"val_loss": wandb.config.lr / (epoch + 1) + (0.3 if epoch == 2 else 0),
+               "acc": 0.1 * epoch})
+plt.plot([1, 2, 3], [wandb.config.lr, 0.2, 0.1])
+wandb.log({"Data": plt, "final_acc": 0.9,
+           "preds": wandb.Table(columns=["id", "pred"], data=[[0, 1], [1, 0]])})
+with open(os.path.join(wandb.run.dir, "notes.txt"), "w") as f:
+    f.write("kept")
+with open("model.h5", "w") as f:
+    f.write("weights")
+wandb.save("model.h5")
+wandb.run.summary["best_epoch"] = 1
+art = wandb.Artifact("model", type="model")
+art.add_file("model.h5")
+wandb.log_artifact(art)
+print("RUN", run.id, run.project, run.tags, run.notes, run.group, run.url,
+      run.get_sweep_url(), run.get_project_url(), run.name, run.dir, flush=True)
+env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+child = subprocess.run([sys.executable, "-c",
+    "import redsweep as wandb; r = wandb.init(project='demo', group='g', job_type='fold');"
+    "wandb.log({'fold_acc': 0.5}); print('CHILD', r.sweep_id, r.id); wandb.finish()"],
+    env=env, capture_output=True, text=True)
+print(child.stdout.strip(), child.stderr.strip(), flush=True)
+assert child.returncode == 0
+wandb.join()
+"""
+
+
+def _script_env(redis_url: str) -> dict[str, str]:
+    return {"PYTHONPATH": str(ROOT), "REDSWEEP_REDIS_URL": redis_url}
+
+
+def _line(text: str, head: str) -> list[str]:
+    [line] = [ln for ln in text.splitlines() if ln.startswith(head + " ")]
+    return line.split()[1:]
+
+
+def _check_run(api: Api, sweep_id: str, run_id: str, lr: float) -> Any:
+    run = api.run(f"{sweep_id}/{run_id}")
+    assert run.state is RunState.FINISHED, run.error
+    assert run.summary["val_loss"] == {"min": pytest.approx(lr / 2)}  # min, not last
+    assert run.summary["acc"] == {"max": pytest.approx(0.2), "mean": pytest.approx(0.1)}
+    assert run.summary["best_epoch"] == 1
+    assert run.summary["_artifacts"] == ["model:v0"]
+    # the figure row kept its scalar, and the figure is a PNG file of the run
+    [row] = [r for r in run.history() if "Data" in r]
+    assert row["final_acc"] == 0.9
+    assert row["Data"]["_type"] == "image-file"
+    files = Path(run.files_dir)
+    assert (files / row["Data"]["path"]).read_bytes().startswith(b"\x89PNG")
+    table = json.loads((files / row["preds"]["path"]).read_text())
+    assert table == {"columns": ["id", "pred"], "data": [[0, 1], [1, 0]]}
+    assert {"model.h5", "notes.txt", row["Data"]["path"], row["preds"]["path"]} <= set(run.files)
+    assert (files / "model.h5").read_text() == "weights"
+    return run
+
+
+def test_a_command_trial_runs_a_wandb_style_script_unchanged(
+    store: Store, agents: Agents, tmp_path: Path, redis_url: str
+) -> None:
+    (tmp_path / "train.py").write_text(TRAIN)
+    sweep_id = store.sweeps.create(
+        {
+            "method": "grid",
+            "program": "train.py",
+            "metric": {"name": "val_loss", "goal": "minimize"},
+            "parameters": {"lr": {"values": [0.2]}, "use_bn": {"values": [True]}},
+        },
+        project="demo",
+        grid_size=1,
+    )
+    proc = agents.start(sweep_id, agent_dir=repr(str(tmp_path / "agent")))
+    result = agents.result(proc, timeout=90)
+    assert (result["ran"], result["finished"]) == (1, 1), agents.stderr(proc)
+    [log] = (tmp_path / "agent").glob("*.log")
+    output = log.read_text()
+    [trial] = store.reads.trials(sweep_id)
+    fields = _line(output, "RUN")
+    assert fields[:2] == [trial.id, "demo"]
+    assert "('cv',) first try g" in output
+    assert f"redsweep://{sweep_id}/{trial.id} redsweep://{sweep_id}" in output
+    with Api(store=store) as api:
+        run = _check_run(api, sweep_id, trial.id, 0.2)
+        assert run.config == {"lr": 0.2, "use_bn": True}
+        assert (
+            Path(run.files_dir) == tmp_path / ".redsweep" / "runs" / sweep_id / trial.id / "files"
+        )
+        # the child that cleared WANDB_* is a run of its own, outside the sweep
+        child_sweep, child_run = _line(output, "CHILD")
+        assert child_sweep != sweep_id
+        child = api.run(f"{child_sweep}/{child_run}")
+        assert child.summary == {"fold_acc": 0.5}
+        assert [r.id for r in api.sweep(sweep_id).runs] == [trial.id]
+
+
+def test_the_same_script_outside_a_sweep_is_a_local_run_with_its_files(
+    store: Store, procs: Any, tmp_path: Path, redis_url: str
+) -> None:
+    (tmp_path / "train.py").write_text(TRAIN)
+    proc = procs.spawn([sys.executable, "train.py"], env=_script_env(redis_url), cwd=tmp_path)
+    assert proc.wait(90) == 0, procs.output(proc)
+    out = procs.output(proc)[0]
+    run_id = _line(out, "RUN")[0]
+    [sweep] = [s for s in store.sweeps.list("demo") if store.reads.trials(s.id)[0].id == run_id]
+    with Api(store=store) as api:
+        run = _check_run(api, sweep.id, run_id, 0.5)
+        assert run.config["lr"] == 0.5 and run.config["epochs"] == 3
+
+
+FUNCTION_AGENT = """\
+import sys
+import numpy as np
+import redsweep as wandb
+
+def train():
+    with wandb.init(config={"lr": 0.1, "layers": 2}) as run:
+        assert wandb.run is run and run.sweep_id == sys.argv[1]
+        wandb.define_metric("loss", summary="min")
+        for step in range(3):
+            wandb.log({"loss": wandb.config.lr * (3 - step), "hist": wandb.Histogram(np.arange(10))})
+        wandb.log({"img": wandb.Image(np.zeros((4, 4, 3), dtype=np.uint8)), "acc": 0.7})
+        wandb.summary["note"] = "ok"
+
+wandb.agent(sys.argv[1], function=train, count=1)
+"""
+
+
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "forked"])
+def test_a_function_trial_gets_the_same_api(
+    store: Store, procs: Any, tmp_path: Path, redis_url: str, isolate: bool
+) -> None:
+    sweep_id = store.sweeps.create(
+        {"method": "grid", "parameters": {"lr": {"values": [0.5]}}}, grid_size=1
+    )
+    script = FUNCTION_AGENT
+    if isolate:
+        script = script.replace("count=1)", "count=1, isolate=True)")
+    (tmp_path / "agent.py").write_text(script)
+    env = _script_env(redis_url)
+    proc = procs.spawn([sys.executable, "agent.py", sweep_id], env=env, cwd=tmp_path)
+    assert proc.wait(90) == 0, procs.output(proc)
+    with Api(store=store) as api:
+        [run] = api.sweep(sweep_id).runs
+        assert run.state is RunState.FINISHED, run.error
+        assert run.config == {"lr": 0.5}
+        assert run.summary["loss"] == {"min": 0.5}
+        assert run.summary["note"] == "ok"
+        assert run.summary["acc"] == 0.7
+        assert run.summary["hist"]["_type"] == "histogram"
+        [image] = run.files
+        assert (Path(run.files_dir) / image).read_bytes().startswith(b"\x89PNG")
+
+
+REAL_WANDB = """\
+import os
+import wandb
+run = wandb.init(project="demo", mode="offline")
+print("REAL", dict(run.config), run.id, wandb.run.sweep_id if hasattr(wandb.run, "sweep_id") else "", flush=True)
+run.log({"loss": 0.1})
+run.finish()
+import redsweep
+r = redsweep.init()
+redsweep.log({"loss": run.config["x"] / 10})
+"""
+
+
+def test_the_real_wandb_package_beside_redsweep_is_not_misled(
+    store: Store, agents: Agents, tmp_path: Path
+) -> None:
+    """The variables the agent sets give the real wandb (offline) the sweep's values as its
+    config and the trial's id, and nothing that sends it to a W&B server for the sweep."""
+    pytest.importorskip("wandb")
+    (tmp_path / "train.py").write_text(REAL_WANDB)
+    sweep_id = store.sweeps.create(
+        {"method": "grid", "program": "train.py", "parameters": {"x": {"values": [3]}}},
+        grid_size=1,
+    )
+    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": str(tmp_path)}
+    proc = agents.start(sweep_id, env=env, agent_dir=repr(str(tmp_path / "agent")))
+    result = agents.result(proc, timeout=120)
+    [log] = (tmp_path / "agent").glob("*.log")
+    assert result["finished"] == 1, log.read_text()
+    [trial] = store.reads.trials(sweep_id)
+    assert f"REAL {{'x': 3}} {trial.id}" in log.read_text()
+    assert store.reads.summary(sweep_id, trial.id) == {"loss": 0.3}
+    assert os.environ.get("WANDB_SWEEP_ID") is None
