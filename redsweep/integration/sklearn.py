@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from redsweep.worker.api import notices
 from redsweep.integration._lazy import log
+from redsweep.worker.api import notices
 
 
 def plot_confusion_matrix(y_true: Any, y_pred: Any, labels: Any = None, **ignored: Any) -> None:

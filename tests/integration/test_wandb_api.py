@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +157,8 @@ def train():
         assert wandb.run is run and run.sweep_id == sys.argv[1]
         wandb.define_metric("loss", summary="min")
         for step in range(3):
-            wandb.log({"loss": wandb.config.lr * (3 - step), "hist": wandb.Histogram(np.arange(10))})
+            hist = wandb.Histogram(np.arange(10))
+            wandb.log({"loss": wandb.config.lr * (3 - step), "hist": hist})
         wandb.log({"img": wandb.Image(np.zeros((4, 4, 3), dtype=np.uint8)), "acc": 0.7})
         wandb.summary["note"] = "ok"
 
@@ -196,7 +196,7 @@ REAL_WANDB = """\
 import os
 import wandb
 run = wandb.init(project="demo", mode="offline")
-print("REAL", dict(run.config), run.id, wandb.run.sweep_id if hasattr(wandb.run, "sweep_id") else "", flush=True)
+print("REAL", dict(run.config), run.id, flush=True)
 run.log({"loss": 0.1})
 run.finish()
 import redsweep
@@ -225,3 +225,40 @@ def test_the_real_wandb_package_beside_redsweep_is_not_misled(
     assert f"REAL {{'x': 3}} {trial.id}" in log.read_text()
     assert store.reads.summary(sweep_id, trial.id) == {"loss": 0.3}
     assert os.environ.get("WANDB_SWEEP_ID") is None
+
+
+LIGHTGBM = """\
+import numpy as np
+import lightgbm as lgb
+import redsweep as wandb
+
+wandb.init(project="gbm", config={"num_leaves": 7})
+rng = np.random.default_rng(0)
+x = rng.normal(size=(200, 3))
+y = x[:, 0] * 2 + rng.normal(size=200) * 0.1
+train, valid = lgb.Dataset(x[:150], y[:150]), lgb.Dataset(x[150:], y[150:])
+params = {"objective": "regression", "metric": "l2", "verbose": -1,
+          "num_leaves": wandb.config.num_leaves}
+model = lgb.train(params, train, num_boost_round=5, valid_sets=[valid], valid_names=["valid"],
+                  callbacks=[wandb.lightgbm.wandb_callback()])
+wandb.lightgbm.log_summary(model)
+print("RUN", wandb.run.sweep_id, wandb.run.id, flush=True)
+wandb.finish()
+"""
+
+
+def test_the_lightgbm_callback_logs_each_iteration_through_redsweep(
+    store: Store, procs: Any, tmp_path: Path, redis_url: str
+) -> None:
+    pytest.importorskip("lightgbm")
+    (tmp_path / "gbm.py").write_text(LIGHTGBM)
+    proc = procs.spawn([sys.executable, "gbm.py"], env=_script_env(redis_url), cwd=tmp_path)
+    assert proc.wait(90) == 0, procs.output(proc)
+    sweep_id, run_id = _line(procs.output(proc)[0], "RUN")
+    with Api(store=store) as api:
+        run = api.run(f"{sweep_id}/{run_id}")
+        rows = [r for r in run.history() if "valid_l2" in r]
+        assert [r["iteration"] for r in rows] == [0, 1, 2, 3, 4]
+        assert rows[-1]["valid_l2"] < rows[0]["valid_l2"]
+        assert run.summary["best_iteration"] is not None
+        assert "media/tables/Feature_Importance_5.table.json" in run.files

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from redsweep.errors import ConfigError
+from redsweep.errors import RedsweepError
 
 
 def config_dict(
@@ -21,7 +21,7 @@ def config_dict(
     """``config`` as a plain dict (keys kept or left out as asked)."""
     data = _as_dict(config)
     if include is not None and exclude is not None:
-        raise ConfigError("init(): give config_include_keys or config_exclude_keys, not both")
+        raise RedsweepError("init(): give config_include_keys or config_exclude_keys, not both")
     if include is not None:
         keep = set(include)
         data = {k: v for k, v in data.items() if k in keep}
@@ -47,7 +47,7 @@ def _as_dict(config: Any) -> dict[str, Any]:
     values = getattr(config, "__dict__", None)
     if isinstance(values, Mapping):
         return {str(k): v for k, v in values.items() if not str(k).startswith("_")}
-    raise ConfigError(
+    raise RedsweepError(
         f"init(config=...) takes a dict, an argparse.Namespace, a path to a YAML or JSON "
         f"file or an object with attributes, not {type(config).__name__}"
     )
@@ -64,7 +64,7 @@ def _absl_flags(config: Any) -> dict[str, Any] | None:
 
 def _from_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"init(config={str(path)!r}): no such file")
+        raise RedsweepError(f"init(config={str(path)!r}): no such file")
     text = path.read_text("utf-8")
     try:
         if path.suffix.lower() == ".json":
@@ -74,13 +74,13 @@ def _from_file(path: Path) -> dict[str, Any]:
 
             loaded = yaml.safe_load(text)
     except ValueError as exc:  # json and yaml errors are ValueErrors... yaml's are not
-        raise ConfigError(f"init(config={str(path)!r}): {exc}") from None
+        raise RedsweepError(f"init(config={str(path)!r}): {exc}") from None
     except Exception as exc:
-        raise ConfigError(f"init(config={str(path)!r}): not valid YAML: {exc}") from None
+        raise RedsweepError(f"init(config={str(path)!r}): not valid YAML: {exc}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, Mapping):
-        raise ConfigError(f"init(config={str(path)!r}): the file holds no mapping of keys")
+        raise RedsweepError(f"init(config={str(path)!r}): the file holds no mapping of keys")
     loaded = dict(loaded)
     loaded.pop("wandb_version", None)
     # W&B's own config files: KEY: {value: V, desc: ...}
