@@ -18,6 +18,7 @@ from redsweep.worker.api.artifacts import Artifact, log_artifact, use_artifact
 from redsweep.worker.api.files import RunFiles
 from redsweep.worker.api.init_config import config_dict
 from redsweep.worker.api.media import encode
+from redsweep.worker.api.run import Run
 from redsweep.worker.api.summary import Metrics, Summary
 
 WANDB_NAMES = [
@@ -180,8 +181,7 @@ def test_artifacts_are_kept_locally_with_a_manifest_and_found_again(tmp_path: Pa
 
 def test_disabled_mode_makes_every_call_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REDSWEEP_RUN_ID", raising=False)
-    run = redsweep.init(mode="disabled", config={"lr": 0.1})
-    try:
+    with redsweep.init(mode="disabled", config={"lr": 0.1}) as run:
         assert redsweep.run is run and run.disabled
         redsweep.log({"loss": 1.0, "img": object()})
         run.define_metric("loss", summary="min")
@@ -190,5 +190,41 @@ def test_disabled_mode_makes_every_call_a_no_op(monkeypatch: pytest.MonkeyPatch)
         run.log_artifact(Artifact("x"))
         assert redsweep.config.lr == 0.1
         assert run.use_artifact("x:latest").name == "x"
-    finally:
-        redsweep.finish()
+    assert redsweep.run is None
+
+
+def test_init_config_takes_absl_flags() -> None:
+    flags = pytest.importorskip("absl.flags")
+    values = flags.FlagValues()
+    flags.DEFINE_float("lr", 0.01, "learning rate", flag_values=values)
+    flags.DEFINE_integer("epochs", 5, "epochs", flag_values=values)
+    values(["train.py", "--lr=0.5"])
+    assert config_dict(values) == {"lr": 0.5, "epochs": 5}
+
+
+def test_log_code_and_save_keep_paths_under_the_files_folder(tmp_path: Path) -> None:
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    (tmp_path / "src" / "train.py").write_text("x = 1")
+    (tmp_path / "src" / "pkg" / "model.py").write_text("y = 2")
+    (tmp_path / "src" / "ckpt").mkdir()
+    (tmp_path / "src" / "ckpt" / "a.pt").write_text("w")
+    files = RunFiles(tmp_path / "run")
+    assert files.save(str(tmp_path / "src" / "ckpt" / "*.pt")) == ["a.pt"]
+    assert files.save(str(tmp_path / "src" / "ckpt" / "*.pt"), base_path=str(tmp_path / "src")) == [
+        "ckpt/a.pt"
+    ]
+    run = _FakeRun(tmp_path / "runs", "r1")
+    run.files = files
+    Run.log_code(run, str(tmp_path / "src"))  # type: ignore[arg-type]  # what it reads of a run
+    assert files.names() == ["a.pt", "ckpt/a.pt", "code/pkg/model.py", "code/train.py"]
+
+
+def test_config_update_takes_a_namespace_and_keeps_sweep_keys() -> None:
+    from redsweep.worker.api.config import Config
+
+    config = Config({"lr": 0.01}, locked={"lr"})
+    with pytest.warns(UserWarning, match="set by the sweep"):
+        config.update(argparse.Namespace(lr=0.5, epochs=3))
+    assert config.as_dict() == {"lr": 0.01, "epochs": 3}
+    config.update(argparse.Namespace(lr=0.5), allow_val_change=True)
+    assert config.lr == 0.5

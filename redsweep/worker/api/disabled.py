@@ -3,7 +3,7 @@ no-op, as W&B's disabled mode; the config still holds what the script gave."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from redsweep.worker.api.config import Config
@@ -23,7 +23,13 @@ class DisabledRun:
     url = path = dir = ""
     start_time = 0.0
 
-    def __init__(self, config: Mapping[str, Any], project: str | None, name: str | None) -> None:
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        project: str | None,
+        name: str | None,
+        on_end: Callable[[DisabledRun], None] | None = None,
+    ) -> None:
         self.id = "disabled"
         self.name = name or "disabled"
         self.project = project
@@ -31,6 +37,7 @@ class DisabledRun:
         self.summary = Summary()
         self.step = 0
         self.finished = False
+        self._on_end = on_end
 
     def log(self, data: Mapping[str, Any], step: int | None = None, commit: Any = None) -> None:
         pass
@@ -40,6 +47,8 @@ class DisabledRun:
 
     def finish(self, exit_code: int | None = None, quiet: Any = None) -> None:
         self.finished = True
+        if self._on_end is not None:
+            self._on_end(self)
 
     join = finish
 

@@ -76,7 +76,7 @@ _atexit_registered = False
 _failed_by_exception = False
 
 
-def _forget(run: Run) -> None:
+def _forget(run: Run | DisabledRun) -> None:
     global _run
     with _lock:
         if _run is run and run.mode != "agent":
@@ -178,7 +178,7 @@ def init(
     name = name or env.get("WANDB_NAME") or None
     mode = mode or getattr(settings, "mode", None) or env.get("WANDB_MODE")
     if mode == "disabled" or env.get("WANDB_DISABLED", "").lower() in ("true", "1"):
-        run: Run | DisabledRun | None = DisabledRun(defaults, project, name)
+        run: Run | DisabledRun | None = DisabledRun(defaults, project, name, on_end=_forget)
         with _lock:
             _run = run
         return run

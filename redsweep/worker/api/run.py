@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -285,10 +286,11 @@ class Run:
         notices.termwarn(f"alert [{level_name}] {title}: {text}")
 
     def log_code(self, root: str | None = ".", name: str | None = None, **kwargs: Any) -> None:
-        """Copy the ``.py`` files under ``root`` into the run's ``code/`` folder."""
-        if root is None:
-            return
-        self.files.save(os.path.join(root, "**", "*.py"), base_path=os.path.dirname(root) or None)
+        """Copy the ``.py`` files under ``root`` into the files folder's ``code/``."""
+        if root is not None:
+            for path in sorted(Path(root).rglob("*.py")):
+                if ".redsweep" not in path.parts:
+                    self.files.copy(path, f"code/{path.relative_to(root).as_posix()}")
 
     def mark_preempting(self) -> None:
         pass
