@@ -262,3 +262,82 @@ def test_the_lightgbm_callback_logs_each_iteration_through_redsweep(
         assert rows[-1]["valid_l2"] < rows[0]["valid_l2"]
         assert run.summary["best_iteration"] is not None
         assert "media/tables/Feature_Importance_5.table.json" in run.files
+
+
+XGBOOST = """\
+import numpy as np
+import xgboost as xgb
+import redsweep as wandb
+
+wandb.init(project="gbm")
+rng = np.random.default_rng(0)
+x = rng.normal(size=(200, 3))
+y = (x[:, 0] > 0).astype(int)
+train = xgb.DMatrix(x[:150], label=y[:150])
+valid = xgb.DMatrix(x[150:], label=y[150:])
+xgb.train({"objective": "binary:logistic", "eval_metric": "logloss"}, train,
+          num_boost_round=4, evals=[(train, "train"), (valid, "valid")],
+          callbacks=[wandb.xgboost.wandb_callback()])
+print("RUN", wandb.run.sweep_id, wandb.run.id, flush=True)
+"""
+
+
+def test_the_xgboost_callback_logs_each_round_through_redsweep(
+    store: Store, procs: Any, tmp_path: Path, redis_url: str
+) -> None:
+    pytest.importorskip("xgboost")
+    (tmp_path / "xgb.py").write_text(XGBOOST)
+    proc = procs.spawn([sys.executable, "xgb.py"], env=_script_env(redis_url), cwd=tmp_path)
+    assert proc.wait(90) == 0, procs.output(proc)
+    sweep_id, run_id = _line(procs.output(proc)[0], "RUN")
+    with Api(store=store) as api:
+        run = api.run(f"{sweep_id}/{run_id}")
+        assert run.state is RunState.FINISHED  # finished at exit, without finish()
+        rows = run.history()
+        assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+        assert rows[-1]["train-logloss"] < rows[0]["train-logloss"]
+        assert "valid-logloss" in rows[-1]
+
+
+class _Classifier:
+    """What wandb.sklearn's helpers read of a fitted scikit-learn classifier."""
+
+    _estimator_type = "classifier"
+    feature_importances_ = (0.75, 0.25)
+
+    def predict(self, x: Any) -> Any:
+        import numpy as np
+
+        return (np.asarray(x)[:, 0] > 0).astype(int)
+
+
+def test_sklearn_helpers_log_charts_and_summary_metrics(
+    store: Store, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    import redsweep as wandb
+
+    monkeypatch.setenv("REDSWEEP_REDIS_URL", redis_url)
+    monkeypatch.delenv("REDSWEEP_RUN_ID", raising=False)
+    monkeypatch.chdir(tmp_path)
+    x_test = np.array([[1.0, 0.0], [-1.0, 0.0], [2.0, 1.0], [-0.5, 1.0]])
+    y_test = np.array([1, 0, 0, 0])
+    probas = np.array([[0.2, 0.8], [0.9, 0.1], [0.3, 0.7], [0.6, 0.4]])
+    model = _Classifier()
+    with wandb.init(project="sk") as run:
+        wandb.sklearn.plot_classifier(
+            model, None, x_test, None, y_test, model.predict(x_test), probas, ["no", "yes"]
+        )
+    with Api(store=store) as api:
+        result = api.run(run.path)
+    assert result.summary["accuracy"] == 0.75
+    charts = {k: v for k, v in result.summary.items() if isinstance(v, dict) and "chart" in v}
+    assert {v["chart"] for v in charts.values()} == {"confusion_matrix", "roc_curve", "pr_curve"}
+    matrix = json.loads(
+        (Path(result.files_dir) / result.summary["confusion_matrix"]["path"]).read_text()
+    )
+    assert ["no", "yes", 1] in matrix["data"] and ["yes", "yes", 1] in matrix["data"]
+    table = result.summary["feature_importances"]
+    body = json.loads((Path(result.files_dir) / table["path"]).read_text())
+    assert body["data"] == [["0", 0.75], ["1", 0.25]]

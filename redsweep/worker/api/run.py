@@ -155,8 +155,7 @@ class Run:
         with self._lock:
             if step is None:
                 step = self._step
-            self._metrics.apply(row, self.summary)  # step metrics join the row first
-            self.summary.logged({k: v for k, v in row.items() if k not in self.summary._set})
+            self._metrics.apply(row, self.summary)  # the summary, as define_metric asks
             if self._pending and step != self._pending[0]:
                 self._reporter.add(*self._pending)  # a new step commits the one before
                 self._pending = None

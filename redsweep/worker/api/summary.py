@@ -154,8 +154,10 @@ class Metrics:
         return None
 
     def apply(self, row: dict[str, Any], summary: Summary) -> None:
-        """Add step metrics to ``row`` where asked; update ``summary`` for defined keys."""
+        """Add step metrics to ``row`` where asked, take the row into ``summary`` (each key's
+        last value), then what the definitions ask for in place of the last value."""
         if not self._defs:
+            summary.logged(row)
             return
         with self._lock:
             extra = {}
@@ -168,6 +170,7 @@ class Metrics:
                     extra[step_key] = self._last[step_key]
             row.update(extra)
             self._last.update(row)
+            summary.logged(row)
             for key, value in row.items():
                 definition = self._find(key)
                 if definition is not None:
