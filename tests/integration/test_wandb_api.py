@@ -109,7 +109,9 @@ def test_a_command_trial_runs_a_wandb_style_script_unchanged(
         project="demo",
         grid_size=1,
     )
-    proc = agents.start(sweep_id, agent_dir=repr(str(tmp_path / "agent")))
+    # a WANDB_MODE=disabled left in the shell does not lose the sweep's results
+    env = {"WANDB_MODE": "disabled"}
+    proc = agents.start(sweep_id, env=env, agent_dir=repr(str(tmp_path / "agent")))
     result = agents.result(proc, timeout=90)
     assert (result["ran"], result["finished"]) == (1, 1), agents.stderr(proc)
     [log] = (tmp_path / "agent").glob("*.log")
@@ -118,6 +120,7 @@ def test_a_command_trial_runs_a_wandb_style_script_unchanged(
     fields = _line(output, "RUN")
     assert fields[:2] == [trial.id, "demo"]
     assert "('cv',) first try g" in output
+    assert "redsweep: WANDB_MODE=disabled is ignored in a sweep's trial" in output
     assert f"redsweep://{sweep_id}/{trial.id} redsweep://{sweep_id}" in output
     with Api(store=store) as api:
         run = _check_run(api, sweep_id, trial.id, 0.2)

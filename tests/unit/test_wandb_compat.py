@@ -228,3 +228,15 @@ def test_config_update_takes_a_namespace_and_keeps_sweep_keys() -> None:
     assert config.as_dict() == {"lr": 0.01, "epochs": 3}
     config.update(argparse.Namespace(lr=0.5), allow_val_change=True)
     assert config.lr == 0.5
+
+
+def test_wandb_mode_disabled_in_the_environment_disables_a_run_outside_a_sweep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REDSWEEP_RUN_ID", raising=False)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    run = redsweep.init(project="p")
+    assert run.disabled and run.project == "p"
+    redsweep.log({"loss": 1.0})
+    redsweep.finish()
+    assert redsweep.run is None

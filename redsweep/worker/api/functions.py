@@ -29,6 +29,7 @@ from typing import Any
 
 from redsweep.connect import ENV_URL, connect
 from redsweep.errors import RedsweepError, StoreError
+from redsweep.worker.api import notices
 from redsweep.worker.api.config import Config, ConfigProxy, merge
 from redsweep.worker.api.disabled import DisabledRun
 from redsweep.worker.api.init_config import config_dict
@@ -176,8 +177,7 @@ def init(
     defaults = merge(_loose.as_dict(), given)
     project = project or env.get("WANDB_PROJECT") or None
     name = name or env.get("WANDB_NAME") or None
-    mode = mode or getattr(settings, "mode", None) or env.get("WANDB_MODE")
-    if mode == "disabled" or env.get("WANDB_DISABLED", "").lower() in ("true", "1"):
+    if (mode or getattr(settings, "mode", None)) == "disabled" or _disabled_by_env():
         run: Run | DisabledRun | None = DisabledRun(defaults, project, name, on_end=_forget)
         with _lock:
             _run = run
@@ -208,6 +208,24 @@ def init(
         _run = run
     _loose.clear()
     return run
+
+
+def _disabled_by_env() -> bool:
+    """W&B's ``WANDB_MODE=disabled`` (or ``WANDB_DISABLED=true``) outside a sweep. Inside a
+    trial it is ignored, with a notice: a variable left in a shell must not lose a sweep's
+    results (``init(mode="disabled")`` in the script is honoured everywhere)."""
+    env = os.environ
+    if env.get("WANDB_MODE") != "disabled" and env.get("WANDB_DISABLED", "").lower() not in (
+        "true",
+        "1",
+    ):
+        return False
+    with _lock:
+        bound = _run is not None and _run.mode == "agent"
+    if bound or in_command_trial():
+        notices.once("env-disabled", "WANDB_MODE=disabled is ignored in a sweep's trial")
+        return False
+    return True
 
 
 def _describe(
