@@ -24,6 +24,7 @@ from redsweep.worker.api.limits import fit
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
 from redsweep.worker.api.summary import MetricDef, Metrics, Summary
+from redsweep.worker.api.values import loggable, storable
 
 ENV_SWEEP_ID = "REDSWEEP_SWEEP_ID"
 ENV_RUN_ID = "REDSWEEP_RUN_ID"
@@ -173,7 +174,7 @@ class Run:
             return value
         from redsweep.worker.api.media import encode  # only when a row holds more than numbers
 
-        return _loggable(encode(value, self.files, key, step))
+        return loggable(encode(value, self.files, key, step))
 
     def _fit(self, row: dict[str, Any]) -> dict[str, Any]:
         row, dropped = fit(row, self._link.limits)
@@ -361,38 +362,6 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<Run {self.id} of sweep {self.sweep_id} ({self.mode})>"
-
-
-def _loggable(value: Any) -> Any:
-    """Plain values pass; numpy arrays become lists; framework scalars their ``item()``."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist) and getattr(value, "ndim", 0) > 0:
-        return tolist()
-    item = getattr(value, "item", None)
-    if callable(item):
-        try:
-            return item()
-        except (TypeError, ValueError):
-            pass
-    if isinstance(value, Mapping):
-        return {str(k): _loggable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_loggable(v) for v in value]
-    return value  # the reporter drops rows the wire format refuses, with a warning
-
-
-def storable(value: Any) -> Any:
-    """A plain value for the store: unknown objects become their str()."""
-    value = _loggable(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): storable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [storable(v) for v in value]
-    return str(value)
 
 
 def raise_stop(signum: int, frame: Any) -> None:

@@ -26,8 +26,8 @@ from redsweep.worker.api.run import (
     LOCAL_LEASE_MS,
     Run,
     host,
-    storable,
 )
+from redsweep.worker.api.values import storable
 
 # ---- a command trial's subprocess ----------------------------------------------------------------
 

@@ -47,7 +47,7 @@ def make_artifact_name_safe(name: str) -> str:
 def json_friendly(obj: Any) -> tuple[Any, bool]:
     """``obj`` as a JSON-ready value (numpy and framework scalars, arrays), and whether it
     changed."""
-    from redsweep.worker.api.run import storable
+    from redsweep.worker.api.values import storable
 
     plain = storable(obj)
     return plain, plain is not obj

@@ -66,7 +66,7 @@ class Image(Media):
         if self.caption:
             out["caption"] = self.caption
         if self._extra:
-            from redsweep.worker.api.run import storable
+            from redsweep.worker.api.values import storable
 
             out.update(storable(self._extra))
         return out

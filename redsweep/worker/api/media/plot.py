@@ -40,7 +40,7 @@ class Chart(Media):
         return "chart.json"
 
     def write(self, files: Any, name: str) -> None:
-        from redsweep.worker.api.run import storable
+        from redsweep.worker.api.values import storable
 
         body = {
             "chart": self.chart,

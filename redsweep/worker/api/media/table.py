@@ -75,7 +75,7 @@ class Table(Media):
         return "table.json"
 
     def write(self, files: Any, name: str) -> None:
-        from redsweep.worker.api.run import storable
+        from redsweep.worker.api.values import storable
 
         stem = name.rsplit(".table.json", 1)[0]
         cells = []
