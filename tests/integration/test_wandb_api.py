@@ -344,3 +344,20 @@ def test_sklearn_helpers_log_charts_and_summary_metrics(
     table = result.summary["feature_importances"]
     body = json.loads((Path(result.files_dir) / table["path"]).read_text())
     assert body["data"] == [["0", 0.75], ["1", 0.25]]
+
+
+def test_set_summary_merges_only_for_the_running_trials_holder(store: Store) -> None:
+    """What a command or forked trial's code set on run.summary reaches the store with the
+    trial's token, and only while the trial runs under it."""
+    sweep_id = store.sweeps.create({"method": "grid", "parameters": {"a": {"value": 1}}})
+    epoch = store.controllers.acquire(sweep_id, "test-controller", 60_000)
+    [trial_id] = store.trials.add(sweep_id, [{"a": 1}], epoch=epoch)
+    token, _ = store.trials.claim(sweep_id, trial_id, 1, "agent", 60_000)
+    store.trials.report(sweep_id, trial_id, token, [(0, {"loss": 2.0})], lease_ms=60_000)
+    summary = {"loss": {"min": 1.0}, "_files": ["a.png"]}
+    assert store.trials.set_summary(sweep_id, trial_id, token, summary)
+    assert not store.trials.set_summary(sweep_id, trial_id, "not-the-token", {"loss": 9})
+    assert store.reads.summary(sweep_id, trial_id) == summary
+    assert store.trials.finish(sweep_id, trial_id, token, RunState.FINISHED)
+    assert not store.trials.set_summary(sweep_id, trial_id, token, {"late": 1})
+    assert store.reads.summary(sweep_id, trial_id) == summary
