@@ -361,3 +361,92 @@ def test_set_summary_merges_only_for_the_running_trials_holder(store: Store) -> 
     assert store.trials.finish(sweep_id, trial_id, token, RunState.FINISHED)
     assert not store.trials.set_summary(sweep_id, trial_id, token, {"late": 1})
     assert store.reads.summary(sweep_id, trial_id) == summary
+
+
+# Stand-ins for the frameworks not installed here (Keras, Lightning, transformers, fastai):
+# only the base classes and the calls their training loops make on a callback, so that the
+# callbacks' own code runs through redsweep as under the real loops.
+FRAMEWORKS = {
+    "keras/__init__.py": "from . import callbacks\n",
+    "keras/callbacks.py": (
+        "class Callback:\n    def __init__(self): pass\n"
+        "class ModelCheckpoint(Callback):\n    pass\n"
+    ),
+    "lightning/__init__.py": "",
+    "lightning/pytorch/__init__.py": "",
+    "lightning/pytorch/loggers.py": "class Logger:\n    def __init__(self): pass\n",
+    "transformers/__init__.py": "class TrainerCallback:\n    pass\n",
+    "fastai/__init__.py": "",
+    "fastai/callback/__init__.py": "",
+    "fastai/callback/core.py": "class Callback:\n    def __init__(self): pass\n",
+}
+
+LOOPS = """\
+import argparse, sys
+import redsweep as wandb
+from redsweep.integration.lightning import RedsweepLogger
+from redsweep.integration.transformers import RedsweepCallback
+
+run = wandb.init(project="frameworks")
+keras_cb = wandb.keras.WandbCallback(monitor="val_loss")
+assert "keras" in sys.modules
+for epoch, val in enumerate([0.5, 0.3, 0.4]):
+    keras_cb.on_epoch_end(epoch, {"loss": val + 0.1, "val_loss": val})
+metrics = wandb.integration.keras.WandbMetricsLogger()
+metrics.on_epoch_end(3, {"accuracy": 0.9})
+
+logger = RedsweepLogger()
+logger.log_hyperparams(argparse.Namespace(hidden=32))
+logger.log_metrics({"train_loss": 0.25}, step=40)
+
+class State:
+    is_world_process_zero, global_step = True, 50
+class Args:
+    def to_dict(self):
+        return {"learning_rate": 5e-5}
+hf = RedsweepCallback()
+hf.on_train_begin(Args(), State(), None)
+hf.on_log(Args(), State(), None, logs={"loss": 0.2, "eval_accuracy": 0.8})
+
+class Recorder:
+    metric_names = ["epoch", "train_loss", "valid_loss", "accuracy", "time"]
+    log = [0, 0.6, 0.5, 0.7, "00:01"]
+class Learner:
+    recorder = Recorder()
+fastai_cb = wandb.fastai.WandbCallback()
+fastai_cb.learn, fastai_cb.epoch = Learner(), 0
+fastai_cb.after_epoch()
+print("RUN", run.sweep_id, run.id, flush=True)
+print("CONFIG", sorted(wandb.config.items()), flush=True)
+"""
+
+
+def test_framework_callbacks_log_what_wandbs_log(
+    store: Store, procs: Any, tmp_path: Path, redis_url: str
+) -> None:
+    for name, text in FRAMEWORKS.items():
+        (tmp_path / "fw" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "fw" / name).write_text(text)
+    (tmp_path / "loops.py").write_text(LOOPS)
+    env = {**_script_env(redis_url), "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path / 'fw'}"}
+    proc = procs.spawn([sys.executable, "loops.py"], env=env, cwd=tmp_path)
+    assert proc.wait(60) == 0, procs.output(proc)
+    out = procs.output(proc)[0]
+    sweep_id, run_id = _line(out, "RUN")
+    assert "CONFIG [('hidden', 32), ('learning_rate', 5e-05)]" in out
+    with Api(store=store) as api:
+        run = api.run(f"{sweep_id}/{run_id}")
+        history = run.history()
+    assert [r for r in history if "val_loss" in r][1] == {
+        "loss": 0.4,
+        "val_loss": 0.3,
+        "epoch": 1,
+        "_step": 1,
+    }
+    assert (run.summary["best_val_loss"], run.summary["best_epoch"]) == (0.3, 1)
+    assert {"epoch/accuracy": 0.9, "epoch/epoch": 3}.items() <= history[3].items()
+    assert {"train_loss": 0.25, "trainer/global_step": 40}.items() <= history[4].items()
+    hf_row = {"train/loss": 0.2, "eval/accuracy": 0.8, "train/global_step": 50}
+    assert hf_row.items() <= history[5].items()
+    fastai_row = {"train_loss": 0.6, "valid_loss": 0.5, "accuracy": 0.7, "epoch": 0}
+    assert fastai_row.items() <= history[6].items() and "time" not in history[6]
