@@ -240,3 +240,24 @@ def test_wandb_mode_disabled_in_the_environment_disables_a_run_outside_a_sweep(
     redsweep.log({"loss": 1.0})
     redsweep.finish()
     assert redsweep.run is None
+
+
+def test_the_agents_wandb_variables_and_the_config_file_in_wandbs_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from redsweep.worker.api.starts import wandb_env
+
+    monkeypatch.setenv("REDSWEEP_RUNS_DIR", str(tmp_path / "runs"))
+    env = wandb_env("sw", "r1", {"lr": 0.1, "net": {"depth": 2}})
+    assert env["WANDB_RUN_ID"] == "r1" and "WANDB_SWEEP_ID" not in env
+    written = yaml.safe_load(Path(env["WANDB_SWEEP_PARAM_PATH"]).read_text())
+    assert written == {"wandb_version": 1, "lr": {"value": 0.1}, "net": {"value": {"depth": 2}}}
+    assert config_dict(env["WANDB_SWEEP_PARAM_PATH"]) == {"lr": 0.1, "net": {"depth": 2}}
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("REDSWEEP_RUNS_DIR", str(tmp_path / "a-file" / "runs"))
+    env = wandb_env("sw", "r2", {"lr": 0.1})
+    assert "WANDB_SWEEP_PARAM_PATH" not in env and env["WANDB_RUN_ID"] == "r2"
+    assert "cannot write the run's config.yaml" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from redsweep.connect import ENV_URL, connect
 from redsweep.errors import RedsweepError, StoreError
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import Store, new_id
+from redsweep.worker.api import notices
 from redsweep.worker.api.config import Config, merge
 from redsweep.worker.api.files import ENV_RUNS_DIR, run_folder, runs_root, write_config_yaml
 from redsweep.worker.api.link import TrialLink
@@ -44,12 +45,14 @@ def wandb_env(sweep_id: str, run_id: str, params: Mapping[str, Any]) -> dict[str
     ``REDSWEEP_RUNS_DIR`` (where run folders go, absolute). ``WANDB_SWEEP_ID`` is left out on
     purpose: with it the real ``wandb`` would look for the sweep on a W&B server."""
     root = runs_root()
-    path = write_config_yaml(run_folder(root, sweep_id, run_id) / "config.yaml", params)
-    return {
-        ENV_WANDB_RUN_ID: run_id,
-        "WANDB_SWEEP_PARAM_PATH": str(path),
-        ENV_RUNS_DIR: str(root),
-    }
+    env = {ENV_WANDB_RUN_ID: run_id, ENV_RUNS_DIR: str(root)}
+    try:
+        path = write_config_yaml(run_folder(root, sweep_id, run_id) / "config.yaml", params)
+    except OSError as exc:  # the trial still runs; only W&B's config file is missing
+        notices.once("param-path", f"cannot write the run's config.yaml under {root}: {exc}")
+    else:
+        env["WANDB_SWEEP_PARAM_PATH"] = str(path)
+    return env
 
 
 def in_command_trial() -> bool:
