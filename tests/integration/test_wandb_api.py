@@ -156,8 +156,8 @@ import numpy as np
 import redsweep as wandb
 
 def train():
-    with wandb.init(config={"lr": 0.1, "layers": 2}) as run:
-        assert wandb.run is run and run.sweep_id == sys.argv[1]
+    with wandb.init(project="p", config={"lr": 0.1, "layers": 2}) as run:
+        assert wandb.run is run and run.sweep_id == sys.argv[1] and run.project == "p"
         wandb.define_metric("loss", summary="min")
         for step in range(3):
             hist = wandb.Histogram(np.arange(10))
@@ -173,7 +173,7 @@ wandb.agent(sys.argv[1], function=train, count=1)
 def test_a_function_trial_gets_the_same_api(
     store: Store, procs: Any, tmp_path: Path, redis_url: str, isolate: bool
 ) -> None:
-    sweep_id = store.sweeps.create(
+    sweep_id = store.sweeps.create(  # no project: init's is the run's
         {"method": "grid", "parameters": {"lr": {"values": [0.5]}}}, grid_size=1
     )
     script = FUNCTION_AGENT

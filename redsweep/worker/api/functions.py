@@ -188,7 +188,7 @@ def init(
         joins = run is not None and (run.mode == "agent" or not run.finished)
         if isinstance(run, Run) and joins and run.mode != "local":
             _apply_defaults(run, defaults, name)
-            _describe(run, entity, group, job_type, tags, notes)
+            _describe(run, project, entity, group, job_type, tags, notes)
             return run
     if run is not None and not run.finished:
         run.finish()
@@ -203,7 +203,7 @@ def init(
         run = local_run(defaults, project, name, on_end=_forget, root=dir)
         _install_excepthook()
         _register_atexit()
-    _describe(run, entity, group, job_type, tags, notes)
+    _describe(run, project, entity, group, job_type, tags, notes)
     with _lock:
         _run = run
     _loose.clear()
@@ -230,6 +230,7 @@ def _disabled_by_env() -> bool:
 
 def _describe(
     run: Run,
+    project: str | None,
     entity: str | None,
     group: str | None,
     job_type: str | None,
@@ -238,6 +239,7 @@ def _describe(
 ) -> None:
     """W&B's descriptive fields, from init's arguments or W&B's environment variables."""
     env = os.environ
+    run.project = run.project or project  # a sweep's own project comes first, as on W&B
     run.entity = entity or env.get("WANDB_ENTITY") or run.entity
     run.group = group or env.get("WANDB_RUN_GROUP") or run.group
     run.job_type = job_type or env.get("WANDB_JOB_TYPE") or run.job_type
