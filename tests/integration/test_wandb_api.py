@@ -82,6 +82,11 @@ def _check_run(api: Api, sweep_id: str, run_id: str, lr: float) -> Any:
     assert run.summary["acc"] == {"max": pytest.approx(0.2), "mean": pytest.approx(0.1)}
     assert run.summary["best_epoch"] == 1
     assert run.summary["_artifacts"] == ["model:v0"]
+    assert (run.summary["_tags"], run.summary["_notes"], run.summary["_group"]) == (
+        ["cv"],
+        "first try",
+        "g",
+    )
     # the figure row kept its scalar, and the figure is a PNG file of the run
     [row] = [r for r in run.history() if "Data" in r]
     assert row["final_acc"] == 0.9
@@ -132,7 +137,7 @@ def test_a_command_trial_runs_a_wandb_style_script_unchanged(
         child_sweep, child_run = _line(output, "CHILD")
         assert child_sweep != sweep_id
         child = api.run(f"{child_sweep}/{child_run}")
-        assert child.summary == {"fold_acc": 0.5}
+        assert child.summary == {"fold_acc": 0.5, "_group": "g", "_job_type": "fold"}
         assert [r.id for r in api.sweep(sweep_id).runs] == [trial.id]
 
 
@@ -450,3 +455,51 @@ def test_framework_callbacks_log_what_wandbs_log(
     assert hf_row.items() <= history[5].items()
     fastai_row = {"train_loss": 0.6, "valid_loss": 0.5, "accuracy": 0.7, "epoch": 0}
     assert fastai_row.items() <= history[6].items() and "time" not in history[6]
+
+
+FOLDS = """\
+import multiprocessing, os
+import redsweep as wandb
+
+def fold(num, config, out):
+    for key in [k for k in os.environ if k.startswith("WANDB_")]:
+        del os.environ[key]
+    assert wandb.run is None  # the parent's run stays the parent's
+    run = wandb.init(group="cv", job_type="fold", config=config)
+    run.log({"val_accuracy": config["x"] * (num + 1)})
+    wandb.join()
+    out.put((run.sweep_id, run.id))
+
+if __name__ == "__main__":
+    parent = wandb.init()
+    ctx = multiprocessing.get_context("fork")  # forked after init: W&B's example forks before
+    out = ctx.Queue()
+    folds = []
+    for num in range(2):
+        p = ctx.Process(target=fold, args=(num, dict(parent.config), out))
+        p.start()
+        folds.append(out.get())
+        p.join()
+    parent.log({"val_accuracy": 1.5 * parent.config["x"]})
+    print("FOLDS", " ".join("/".join(f) for f in folds), flush=True)
+"""
+
+
+def test_folds_forked_after_init_with_wandb_cleared_get_runs_of_their_own(
+    store: Store, agents: Agents, tmp_path: Path
+) -> None:
+    (tmp_path / "cv.py").write_text(FOLDS)
+    sweep_id = store.sweeps.create(
+        {"method": "grid", "program": "cv.py", "parameters": {"x": {"values": [2]}}},
+        grid_size=1,
+    )
+    proc = agents.start(sweep_id, agent_dir=repr(str(tmp_path / "agent")))
+    result = agents.result(proc, timeout=90)
+    [log] = (tmp_path / "agent").glob("*.log")
+    assert result["finished"] == 1, log.read_text()
+    [trial] = store.reads.trials(sweep_id)
+    assert store.reads.summary(sweep_id, trial.id) == {"val_accuracy": 3.0}
+    with Api(store=store) as api:
+        folds = [api.run(path) for path in _line(log.read_text(), "FOLDS")]
+        assert [f.summary.get("val_accuracy") for f in folds] == [2, 4]
+        assert all(f.sweep_id != sweep_id and f.config == {"x": 2} for f in folds)

@@ -77,6 +77,17 @@ _atexit_registered = False
 _failed_by_exception = False
 
 
+def _after_fork_in_child() -> None:
+    """A process forked from one with a run does not share it: the run's reporter thread did
+    not come along (a forked function trial binds its own; a child that calls init() gets a
+    run as its environment says, W&B's cross-validation example's folds one of their own)."""
+    global _run
+    _run = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _forget(run: Run | DisabledRun) -> None:
     global _run
     with _lock:
@@ -118,7 +129,7 @@ def unbind_trial(link: TrialLink, timeout: float = FLUSH_TIMEOUT_S) -> Run | Non
             run._commit()
             run._finished = True
         run._release_reporter(timeout)
-        run.end_files()
+        run.end_summary()
         run.send_summary()  # what the script set on run.summary (a forked trial's too)
     return run
 

@@ -309,7 +309,7 @@ class Run:
             self._commit()
             self._finished = True
         self._release_reporter(FLUSH_TIMEOUT_S)
-        self.end_files()
+        self.end_summary()
         if self.mode == "local":
             from redsweep.worker.api.starts import finish_local
 
@@ -319,11 +319,21 @@ class Run:
         if self._on_end is not None:
             self._on_end(self)
 
-    def end_files(self) -> None:
-        """Copy ``live`` saved files again and record the run's files on its summary."""
+    def end_summary(self) -> None:
+        """Copy ``live`` saved files again; record on the summary the run's files and W&B's
+        descriptive fields that were set (``_name``, ``_group``, ``_job_type``, ``_tags``,
+        ``_notes``: the store has no other place for them)."""
         self.files.resave()
-        for key, value in self.files.summary().items():
-            self.summary[key] = value
+        described = {
+            "_name": self.name if self.name != self.id else None,
+            "_group": self.group,
+            "_job_type": self.job_type,
+            "_tags": list(self.tags) or None,
+            "_notes": self.notes,
+        }
+        for key, value in {**self.files.summary(), **described}.items():
+            if value is not None:
+                self.summary[key] = value
 
     def send_summary(self) -> bool:
         """Send the summary keys the script (or define_metric, or the files) set to the store;
