@@ -49,6 +49,8 @@ with open(os.path.join(wandb.run.dir, "notes.txt"), "w") as f:
 with open("model.h5", "w") as f:
     f.write("weights")
 wandb.save("model.h5")
+# a running run's files folder can be found already (the list follows at its end)
+assert wandb.Api().run(run.path).files_dir == run.dir
 wandb.run.summary["best_epoch"] = 1
 art = wandb.Artifact("model", type="model")
 art.add_file("model.h5")

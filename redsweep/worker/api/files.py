@@ -92,6 +92,10 @@ class RunFiles:
         shutil.copyfile(source, self.path(name))
         return self.add(name)
 
+    def names_kept(self) -> bool:
+        """Whether a file was saved here through the API (cheap: no lock, no folder scan)."""
+        return bool(self._names)
+
     def names(self) -> list[str]:
         """The run's files, relative to :attr:`dir`, sorted: those it saved and any the
         script wrote into the folder itself (W&B keeps everything in ``run.dir``)."""

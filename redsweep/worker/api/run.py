@@ -19,7 +19,7 @@ from typing import Any
 from redsweep.errors import RedsweepError
 from redsweep.worker.api import notices
 from redsweep.worker.api.config import Config
-from redsweep.worker.api.files import RunFiles, run_folder, runs_root
+from redsweep.worker.api.files import FILES_DIR_KEY, RunFiles, run_folder, runs_root
 from redsweep.worker.api.limits import fit
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
@@ -94,6 +94,7 @@ class Run:
         self._step = 0
         self._pending: tuple[int, dict[str, Any]] | None = None  # (step, row) not committed
         self._finished = False
+        self._files_announced = False
         self._lock = threading.Lock()
 
     # ---- W&B's read-only fields ---------------------------------------------------------------
@@ -152,6 +153,7 @@ class Run:
             raise ValueError(f"step must be a non-negative integer, got {step!r}")
         at = self._step if step is None else step
         row = {str(k): self._value(str(k), v, at) for k, v in data.items()}
+        self._announce_files()
         row = self._fit(row)
         with self._lock:
             if step is None:
@@ -227,7 +229,18 @@ class Run:
         ``end`` ones again at the end); their names, relative to :attr:`dir`."""
         if glob_str is None:
             return []
-        return self.files.save(os.fspath(glob_str), base_path, policy)
+        saved = self.files.save(os.fspath(glob_str), base_path, policy)
+        self._announce_files()
+        return saved
+
+    def _announce_files(self) -> None:
+        """Once the run has a file: its folder on the summary at once (``_files_dir``), so
+        that a running run's files can be found; the list follows when the run ends."""
+        if self._files_announced or not self.files.names_kept():
+            return
+        self._files_announced = True
+        self.summary[FILES_DIR_KEY] = str(self.files.dir)
+        self.send_summary()
 
     def restore(
         self,
