@@ -181,6 +181,8 @@ def test_artifacts_are_kept_locally_with_a_manifest_and_found_again(tmp_path: Pa
 
 def test_disabled_mode_makes_every_call_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REDSWEEP_RUN_ID", raising=False)
+    assert redsweep.init(settings={"mode": "disabled"}).disabled
+    assert redsweep.init(settings=redsweep.Settings(mode="disabled")).disabled
     with redsweep.init(mode="disabled", config={"lr": 0.1}) as run:
         assert redsweep.run is run and run.disabled
         redsweep.log({"loss": 1.0, "img": object()})

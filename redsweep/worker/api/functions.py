@@ -24,7 +24,7 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from types import TracebackType
+from types import SimpleNamespace, TracebackType
 from typing import Any
 
 from redsweep.connect import ENV_URL, connect
@@ -188,6 +188,8 @@ def init(
     defaults = merge(_loose.as_dict(), given)
     project = project or env.get("WANDB_PROJECT") or None
     name = name or env.get("WANDB_NAME") or None
+    if isinstance(settings, Mapping):
+        settings = SimpleNamespace(**settings)
     if (mode or getattr(settings, "mode", None)) == "disabled" or _disabled_by_env():
         run: Run | DisabledRun | None = DisabledRun(defaults, project, name, on_end=_forget)
         with _lock:
