@@ -44,6 +44,8 @@ def test_wandb_submodule_helpers_exist() -> None:
     assert callable(redsweep.lightgbm.wandb_callback)
     assert callable(redsweep.sklearn.plot_confusion_matrix)
     assert redsweep.integration.keras is redsweep.keras
+    assert issubclass(redsweep.errors.CommError, redsweep.errors.Error)
+    assert redsweep.errors.UsageError is redsweep.Error
 
 
 def test_init_config_takes_what_wandb_takes(tmp_path: Path) -> None:
