@@ -265,3 +265,22 @@ def test_the_agents_wandb_variables_and_the_config_file_in_wandbs_format(
     env = wandb_env("sw", "r2", {"lr": 0.1})
     assert "WANDB_SWEEP_PARAM_PATH" not in env and env["WANDB_RUN_ID"] == "r2"
     assert "cannot write the run's config.yaml" in capsys.readouterr().err
+
+
+class _PlotlyFigure:
+    """A stand-in for plotly's Figure (plotly is not installed here): what log() reads."""
+
+    __module__ = "plotly.graph_objs._figure"
+
+    def to_json(self) -> str:
+        return '{"data": [{"type": "bar", "y": [1, 2]}], "layout": {}}'
+
+    def to_html(self) -> str:
+        return "<div>figure</div>"
+
+
+def test_a_plotly_figure_logged_directly_is_saved_as_its_json(tmp_path: Path) -> None:
+    files = RunFiles(tmp_path / "run")
+    ref = encode(_PlotlyFigure(), files, "chart", 2)
+    assert ref["_type"] == "plotly-file" and ref["path"] == "media/plotly/chart_2.plotly.json"
+    assert json.loads((files.dir / ref["path"]).read_text())["data"][0]["type"] == "bar"

@@ -5,7 +5,7 @@ A logged media value is saved as a file of the run (``files/media/<kind>/<key>_<
 images as PNG, tables and charts as JSON) and the row holds a small reference to it,
 ``{"_type": "image-file", "path": "media/images/...", ...}``, as W&B's history does; the row's
 other values are kept. A matplotlib figure (or ``matplotlib.pyplot`` itself: its current
-figure) logged directly is saved as a PNG, a plotly figure as HTML. numpy, Pillow and
+figure) logged directly is saved as a PNG, a plotly figure as its JSON. numpy, Pillow and
 matplotlib are imported only when such a value is logged.
 """
 

@@ -1,5 +1,5 @@
 """``Histogram`` (kept in the row, as W&B does), ``Audio`` (WAV), ``Video`` (a path, or frames
-as an animated GIF), ``Html``, ``Object3D``, ``Molecule``, ``Plotly`` (HTML)."""
+as an animated GIF), ``Html``, ``Object3D``, ``Molecule``, ``Plotly`` (its JSON)."""
 
 from __future__ import annotations
 
@@ -149,14 +149,15 @@ class Html(_FileMedia):
             super().__init__(None, text.encode("utf-8"), "html", None)
 
 
-class Plotly(Html):
-    """A plotly figure, saved as a self-contained HTML page."""
+class Plotly(_FileMedia):
+    """A plotly figure, saved as its JSON (``.plotly.json``: data and layout, what plotly.js
+    draws), as W&B keeps it."""
 
     kind = "plotly-file"
     folder = "plotly"
 
     def __init__(self, figure: Any):
-        super().__init__(figure.to_html(include_plotlyjs="cdn"), data_is_not_path=True)
+        super().__init__(None, figure.to_json().encode("utf-8"), "plotly.json", None)
 
 
 class Object3D(_FileMedia):
