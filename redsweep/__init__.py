@@ -18,6 +18,9 @@ from redsweep.errors import ConfigError, RedsweepError
 
 __version__ = "0.1.0"
 
+_EXTRAS = "redsweep.worker.api.extras"
+_MEDIA = "redsweep.worker.api.media"
+
 # public name -> (module, attribute); attribute None means the module itself
 _LAZY: dict[str, tuple[str, str | None]] = {
     "engine": ("redsweep.engine", None),
@@ -32,12 +35,59 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "log": ("redsweep.worker.api.functions", "log"),
     "finish": ("redsweep.worker.api.functions", "finish"),
     "login": ("redsweep.worker.api.functions", "login"),
+    # the rest of W&B's in-trial API (README: "Every W&B call, and what it does here")
+    "summary": (_EXTRAS, "summary"),
+    "define_metric": (_EXTRAS, "define_metric"),
+    "join": (_EXTRAS, "join"),
+    "watch": (_EXTRAS, "watch"),
+    "unwatch": (_EXTRAS, "unwatch"),
+    "save": (_EXTRAS, "save"),
+    "restore": (_EXTRAS, "restore"),
+    "alert": (_EXTRAS, "alert"),
+    "AlertLevel": (_EXTRAS, "AlertLevel"),
+    "log_artifact": (_EXTRAS, "log_artifact"),
+    "use_artifact": (_EXTRAS, "use_artifact"),
+    "link_artifact": (_EXTRAS, "link_artifact"),
+    "log_model": (_EXTRAS, "log_model"),
+    "use_model": (_EXTRAS, "use_model"),
+    "log_code": (_EXTRAS, "log_code"),
+    "mark_preempting": (_EXTRAS, "mark_preempting"),
+    "setup": (_EXTRAS, "setup"),
+    "teardown": (_EXTRAS, "teardown"),
+    "termlog": (_EXTRAS, "termlog"),
+    "termwarn": (_EXTRAS, "termwarn"),
+    "termerror": (_EXTRAS, "termerror"),
+    "Settings": (_EXTRAS, "Settings"),
+    "Error": (_EXTRAS, "Error"),
+    "util": ("redsweep.worker.api.util", None),
+    "Artifact": ("redsweep.worker.api.artifacts", "Artifact"),
+    "Table": (_MEDIA, "Table"),
+    "Image": (_MEDIA, "Image"),
+    "Histogram": (_MEDIA, "Histogram"),
+    "Audio": (_MEDIA, "Audio"),
+    "Video": (_MEDIA, "Video"),
+    "Html": (_MEDIA, "Html"),
+    "Object3D": (_MEDIA, "Object3D"),
+    "Molecule": (_MEDIA, "Molecule"),
+    "Plotly": (_MEDIA, "Plotly"),
+    "plot": ("redsweep.worker.api.media.plot", None),
+    "integration": ("redsweep.integration", None),
+    "keras": ("redsweep.integration.keras", None),
+    "xgboost": ("redsweep.integration.xgboost", None),
+    "lightgbm": ("redsweep.integration.lightgbm", None),
+    "fastai": ("redsweep.integration.fastai", None),
+    "sklearn": ("redsweep.integration.sklearn", None),
 }
+#: names whose value changes (``wandb.run`` is None before init, the run after)
+_LIVE = {"run": ("redsweep.worker.api.functions", "current_run")}
 
-__all__ = ["ConfigError", "RedsweepError", "__version__", *_LAZY]
+__all__ = ["ConfigError", "RedsweepError", "__version__", *_LAZY, *_LIVE]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LIVE:
+        module_name, function = _LIVE[name]
+        return getattr(importlib.import_module(module_name), function)()
     try:
         module_name, attribute = _LAZY[name]
     except KeyError:

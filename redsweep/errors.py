@@ -103,3 +103,10 @@ class SweepLostError(RedsweepError):
             f"Redis at {url} no longer holds sweep {sweep_id}: "
             "was it restarted without persistence?"
         )
+
+
+# W&B's names, for scripts that catch ``wandb.errors.Error`` / ``CommError`` / ``UsageError``
+# under ``import redsweep as wandb``.
+Error = RedsweepError
+CommError = StoreError
+UsageError = RedsweepError

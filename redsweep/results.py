@@ -75,6 +75,19 @@ class RunResult:
         """W&B's name for iterating the history."""
         return iter(self.history())
 
+    @property
+    def files_dir(self) -> str | None:
+        """The run's files folder (``.../.redsweep/runs/SWEEP/RUN/files``), once it had files."""
+        value = self.summary.get("_files_dir")
+        return value if isinstance(value, str) else None
+
+    @property
+    def files(self) -> list[str]:
+        """The run's files (saved, media, tables), relative to :attr:`files_dir`, as the run
+        recorded them when it ended."""
+        value = self.summary.get("_files")
+        return [str(v) for v in value] if isinstance(value, list) else []
+
 
 class Sweep:
     """A sweep as stored: ``state``, ``config`` (as written), ``runs`` and ``best_run()``."""

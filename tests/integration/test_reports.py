@@ -94,6 +94,7 @@ def test_a_report_with_a_stale_token_is_said_once_with_the_runs_state_and_attemp
         "REDSWEEP_REDIS_URL": redis_url,
         "REDSWEEP_SWEEP_ID": sweep_id,
         "REDSWEEP_RUN_ID": trial_id,
+        "WANDB_RUN_ID": trial_id,
         "REDSWEEP_RUN_TOKEN": stale_token,
     }
     started = time.monotonic()

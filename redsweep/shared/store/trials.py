@@ -24,6 +24,7 @@ from redsweep.shared.store.scripts.trials import (
     Renew,
     ReportRows,
     RequestStop,
+    SetSummary,
 )
 
 
@@ -146,6 +147,15 @@ class Trials:
             goal=goal,
         )
         return self._conn.call(call)
+
+    def set_summary(
+        self, sweep_id: str, trial_id: str, token: str, summary: Mapping[str, Any]
+    ) -> bool:
+        """Merge ``summary`` into the summary of the running trial held with ``token`` (what
+        the trial's code set on ``run.summary``); False when refused."""
+        if not summary:
+            return True
+        return bool(self._conn.call(SetSummary(sweep_id, trial_id, token, summary)))
 
     def request_stop(self, sweep_id: str, trial_id: str, reason: Mapping[str, Any]) -> bool:
         """Ask the agent running the trial to stop it; it sees ``stop_requested`` (and the

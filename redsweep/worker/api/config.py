@@ -99,8 +99,11 @@ class Config(MutableMapping[str, Any]):
     def update(  # type: ignore[override]
         self, other: Mapping[str, Any] | None = None, allow_val_change: bool = False, **kw: Any
     ) -> None:
-        """Set several keys (sweep keys keep their value unless ``allow_val_change``)."""
-        for key, value in {**dict(other or {}), **kw}.items():
+        """Set several keys (sweep keys keep their value unless ``allow_val_change``);
+        ``other`` may be anything ``init(config=...)`` takes (an argparse.Namespace, ...)."""
+        from redsweep.worker.api.init_config import config_dict
+
+        for key, value in {**config_dict(other), **kw}.items():
             if allow_val_change:
                 self._data[key] = _plain(value) if isinstance(value, Mapping) else value
             else:

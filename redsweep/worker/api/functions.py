@@ -5,7 +5,9 @@ The same calls work in three places:
 * inside a function trial run by an agent (in its process, or a forked child): the agent binds
   the trial (:func:`bind_trial`), ``init()`` returns its run, ``config`` holds its params;
 * inside a command trial's subprocess: the run is found from ``REDSWEEP_SWEEP_ID``,
-  ``REDSWEEP_RUN_ID``, ``REDSWEEP_RUN_TOKEN`` and ``REDSWEEP_REDIS_URL``;
+  ``REDSWEEP_RUN_ID``, ``REDSWEEP_RUN_TOKEN`` and ``REDSWEEP_REDIS_URL``, when W&B's
+  ``WANDB_RUN_ID`` names the same run (a script that clears ``WANDB_*`` for its child
+  processes gives them runs of their own, as on W&B);
 * outside any sweep: ``init()`` records a one-trial sweep of its own ("local run") holding the
   config given, logs to it, and finishes both at ``finish()`` or at exit.
 
@@ -21,13 +23,16 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Mapping
-from types import TracebackType
+from collections.abc import Mapping, Sequence
+from types import SimpleNamespace, TracebackType
 from typing import Any
 
 from redsweep.connect import ENV_URL, connect
 from redsweep.errors import RedsweepError, StoreError
+from redsweep.worker.api import notices
 from redsweep.worker.api.config import Config, ConfigProxy, merge
+from redsweep.worker.api.disabled import DisabledRun
+from redsweep.worker.api.init_config import config_dict
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
 from redsweep.worker.api.run import (
@@ -39,10 +44,9 @@ from redsweep.worker.api.run import (
     FLUSH_TIMEOUT_S,
     Run,
     StopTrial,
-    command_run,
-    local_run,
     raise_stop,
 )
+from redsweep.worker.api.starts import command_run, in_command_trial, local_run
 
 __all__ = [
     "ENV_HISTORY_CAP",
@@ -66,21 +70,32 @@ __all__ = [
 # ---- the process's current run -----------------------------------------------------------------
 
 _lock = threading.RLock()
-_run: Run | None = None
+_run: Run | DisabledRun | None = None
 _loose = Config()  # config set before any init(); becomes init's defaults
 _excepthook_installed = False
 _atexit_registered = False
 _failed_by_exception = False
 
 
-def _forget(run: Run) -> None:
+def _after_fork_in_child() -> None:
+    """A process forked from one with a run does not share it: the run's reporter thread did
+    not come along (a forked function trial binds its own; a child that calls init() gets a
+    run as its environment says, W&B's cross-validation example's folds one of their own)."""
+    global _run
+    _run = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _forget(run: Run | DisabledRun) -> None:
     global _run
     with _lock:
         if _run is run and run.mode != "agent":
             _run = None
 
 
-def current_run() -> Run | None:
+def current_run() -> Run | DisabledRun | None:
     """The run ``log()`` would write to now, if any (without starting one)."""
     with _lock:
         return _run
@@ -114,14 +129,16 @@ def unbind_trial(link: TrialLink, timeout: float = FLUSH_TIMEOUT_S) -> Run | Non
             run._commit()
             run._finished = True
         run._release_reporter(timeout)
+        run.end_summary()
+        run.send_summary()  # what the script set on run.summary (a forked trial's too)
     return run
 
 
-def _current(auto: bool) -> Run | None:
+def _current(auto: bool) -> Run | DisabledRun | None:
     with _lock:
         if _run is not None and (not _run.finished or _run.mode == "agent"):
             return _run
-    if auto and os.environ.get(ENV_RUN_ID):
+    if auto and in_command_trial():
         return init()
     return None
 
@@ -136,39 +153,114 @@ config = ConfigProxy(_config_target)
 
 def init(
     project: str | None = None,
-    config: Mapping[str, Any] | None = None,
+    config: Any = None,
     name: str | None = None,
+    *,
+    entity: str | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
+    tags: Sequence[str] | None = None,
+    notes: str | None = None,
+    dir: str | os.PathLike[str] | None = None,
+    mode: str | None = None,
+    config_exclude_keys: Sequence[str] | None = None,
+    config_include_keys: Sequence[str] | None = None,
+    allow_val_change: bool | None = None,
+    id: str | None = None,
+    resume: Any = None,
+    reinit: Any = None,
+    settings: Any = None,
+    anonymous: Any = None,
+    magic: Any = None,
     **ignored: Any,
-) -> Run:
+) -> Run | DisabledRun:
     """Start (or join) the run: the agent's trial, the command trial named by the environment,
-    or else a local run recorded in the store. ``config`` holds defaults that the sweep's values
-    override. Other W&B arguments (entity, tags, notes, ...) are accepted and ignored."""
+    or else a local run recorded in the store. ``config`` (a dict, an argparse.Namespace, absl
+    flags, a YAML/JSON path, any object with attributes) holds defaults that the sweep's
+    values override. ``mode="disabled"`` (or ``WANDB_MODE=disabled``) returns a run on which
+    every call does nothing. W&B's other arguments are accepted: the descriptive ones
+    (entity, group, job_type, tags, notes) are kept on the run, ``dir`` is where the run's
+    folder goes, and ``id``, ``resume``, ``reinit``, ``settings``, ``anonymous`` and ``magic``
+    change nothing here."""
     global _run
-    defaults = merge(_loose.as_dict(), config or {})
+    env = os.environ
+    given = config_dict(config, config_include_keys, config_exclude_keys)
+    defaults = merge(_loose.as_dict(), given)
+    project = project or env.get("WANDB_PROJECT") or None
+    name = name or env.get("WANDB_NAME") or None
+    if isinstance(settings, Mapping):
+        settings = SimpleNamespace(**settings)
+    if (mode or getattr(settings, "mode", None)) == "disabled" or _disabled_by_env():
+        run: Run | DisabledRun | None = DisabledRun(defaults, project, name, on_end=_forget)
+        with _lock:
+            _run = run
+        return run
     with _lock:
         run = _run
         # a function trial has one run, even after finish(): never a local run inside it
         joins = run is not None and (run.mode == "agent" or not run.finished)
-        if run is not None and joins and run.mode != "local":
+        if isinstance(run, Run) and joins and run.mode != "local":
             _apply_defaults(run, defaults, name)
+            _describe(run, project, entity, group, job_type, tags, notes)
             return run
     if run is not None and not run.finished:
         run.finish()
-    if os.environ.get(ENV_RUN_ID):
-        run = command_run(defaults, name, on_end=_forget)
+    if in_command_trial():
+        run = command_run(defaults, name, on_end=_forget, root=dir)
         _register_atexit()
         main = threading.current_thread() is threading.main_thread()
         if main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             # the agent stops a trial with SIGTERM: unwind, so atexit sends the last rows
             signal.signal(signal.SIGTERM, raise_stop)
     else:
-        run = local_run(defaults, project, name, on_end=_forget)
+        run = local_run(defaults, project, name, on_end=_forget, root=dir)
         _install_excepthook()
         _register_atexit()
+    _describe(run, project, entity, group, job_type, tags, notes)
     with _lock:
         _run = run
     _loose.clear()
     return run
+
+
+def _disabled_by_env() -> bool:
+    """W&B's ``WANDB_MODE=disabled`` (or ``WANDB_DISABLED=true``) outside a sweep. Inside a
+    trial it is ignored, with a notice: a variable left in a shell must not lose a sweep's
+    results (``init(mode="disabled")`` in the script is honoured everywhere)."""
+    env = os.environ
+    if env.get("WANDB_MODE") != "disabled" and env.get("WANDB_DISABLED", "").lower() not in (
+        "true",
+        "1",
+    ):
+        return False
+    with _lock:
+        bound = _run is not None and _run.mode == "agent"
+    if bound or in_command_trial():
+        notices.once("env-disabled", "WANDB_MODE=disabled is ignored in a sweep's trial")
+        return False
+    return True
+
+
+def _describe(
+    run: Run,
+    project: str | None,
+    entity: str | None,
+    group: str | None,
+    job_type: str | None,
+    tags: Sequence[str] | None,
+    notes: str | None,
+) -> None:
+    """W&B's descriptive fields, from init's arguments or W&B's environment variables."""
+    env = os.environ
+    run.project = run.project or project  # a sweep's own project comes first, as on W&B
+    run.entity = entity or env.get("WANDB_ENTITY") or run.entity
+    run.group = group or env.get("WANDB_RUN_GROUP") or run.group
+    run.job_type = job_type or env.get("WANDB_JOB_TYPE") or run.job_type
+    run.notes = notes or env.get("WANDB_NOTES") or run.notes
+    if tags is None and env.get("WANDB_TAGS"):
+        tags = [t.strip() for t in env["WANDB_TAGS"].split(",") if t.strip()]
+    if tags is not None:
+        run.tags = tuple(str(t) for t in tags)
 
 
 def _apply_defaults(run: Run, defaults: Mapping[str, Any], name: str | None) -> None:
@@ -181,7 +273,9 @@ def _apply_defaults(run: Run, defaults: Mapping[str, Any], name: str | None) -> 
         run.name = name
 
 
-def log(data: Mapping[str, Any], step: int | None = None, commit: Any = None) -> None:
+def log(
+    data: Mapping[str, Any], step: int | None = None, commit: Any = None, sync: Any = None
+) -> None:
     """Log a row of metrics to the current run (see :meth:`Run.log`)."""
     run = _current(auto=True)
     if run is None:

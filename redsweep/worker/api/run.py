@@ -1,28 +1,31 @@
-"""A run object and the ways one starts: a command trial's subprocess, a local run.
+"""A run object, W&B's ``wandb.run``: its names, config, summary, files, and ``log()``.
 
-Used by :mod:`redsweep.worker.api.functions` (the module-level API) and the agent's trial runner.
+Used by :mod:`redsweep.worker.api.functions` (the module-level API) and the agent's trial runner;
+the ways a run starts (a command trial's subprocess, a local run) are in
+:mod:`redsweep.worker.api.starts`.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import sys
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from redsweep.connect import ENV_URL, connect
-from redsweep.errors import RedsweepError, StoreError
-from redsweep.shared.records import RunState, SweepState
-from redsweep.shared.store import Store, new_id
-from redsweep.shared.store.connection import lease_options
-from redsweep.worker.api.away import ENV_UNSENT, outage_of, waited, write_unsent
-from redsweep.worker.api.config import Config, merge
+from redsweep.errors import RedsweepError
+from redsweep.worker.api import notices
+from redsweep.worker.api.away import ENV_UNSENT, outage_of, write_unsent
+from redsweep.worker.api.config import Config
+from redsweep.worker.api.files import FILES_DIR_KEY, RunFiles, run_folder, runs_root
 from redsweep.worker.api.limits import fit
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
+from redsweep.worker.api.summary import MetricDef, Metrics, Summary
+from redsweep.worker.api.values import loggable, storable
 
 ENV_SWEEP_ID = "REDSWEEP_SWEEP_ID"
 ENV_RUN_ID = "REDSWEEP_RUN_ID"
@@ -34,6 +37,8 @@ ENV_HISTORY_CAP = "REDSWEEP_HISTORY_CAP"
 FLUSH_TIMEOUT_S = 10.0
 #: The lease of a local run (renewed by its reporter thread every third of it).
 LOCAL_LEASE_MS = 60_000
+#: Plain types log() passes without looking for media.
+_PLAIN = (str, int, float, bool, type(None))
 
 
 class StopTrial(BaseException):
@@ -42,11 +47,14 @@ class StopTrial(BaseException):
 
 
 class Run:
-    """A run (one trial), W&B style: ``id``, ``config``, ``log()``, ``finish()``, ``summary``.
+    """A run (one trial), W&B style: ``id``, ``name``, ``config``, ``summary``, ``dir``,
+    ``log()``, ``finish()``, ``define_metric()``, ``save()``, usable as a context manager.
 
     ``mode`` is ``"agent"`` (a function trial: the agent finishes it in the store),
     ``"command"`` (a command trial's subprocess: the agent finishes it from the exit code) or
     ``"local"`` (outside a sweep: ``finish()`` finishes it and its one-trial sweep).
+    W&B's descriptive fields (``entity``, ``group``, ``job_type``, ``tags``, ``notes``) are
+    kept on the object as given to ``init()``.
     """
 
     def __init__(
@@ -59,23 +67,38 @@ class Run:
         reporter: Reporter | None = None,
         owns_reporter: bool = True,
         on_end: Callable[[Run], None] | None = None,
+        root: str | os.PathLike[str] | None = None,
     ) -> None:
         self.id = link.trial_id
         self.sweep_id = link.sweep_id
         self.project = link.project
         self.name = name or link.trial_id
         self.config = config
-        self.summary: dict[str, Any] = {}
+        self.summary = Summary()
         self.mode = mode
         self.exit_code: int | None = None
+        self.entity: str | None = None
+        self.group: str | None = None
+        self.job_type: str | None = None
+        self.tags: tuple[str, ...] = ()
+        self.notes: str | None = None
+        self.resumed = False
+        self.start_time = time.time()
+        self.offline = True
+        self.disabled = False
+        self.files = RunFiles(run_folder(runs_root(root), link.sweep_id, link.trial_id))
         self._link = link
         self._reporter = reporter or Reporter(link, outage=outage_of(link.store))
         self._owns_reporter = owns_reporter or reporter is None
         self._on_end = on_end
+        self._metrics = Metrics()
         self._step = 0
         self._pending: tuple[int, dict[str, Any]] | None = None  # (step, row) not committed
         self._finished = False
+        self._files_announced = False
         self._lock = threading.Lock()
+
+    # ---- W&B's read-only fields ---------------------------------------------------------------
 
     @property
     def step(self) -> int:
@@ -86,12 +109,40 @@ class Run:
     def finished(self) -> bool:
         return self._finished
 
+    @property
+    def dir(self) -> str:
+        """The run's files folder (made on first use): what ``save()`` and media write to."""
+        return str(self.files.ensure())
+
+    @property
+    def path(self) -> str:
+        """``SWEEP_ID/RUN_ID``: what ``redsweep.Api().run()`` takes."""
+        return f"{self.sweep_id}/{self.id}"
+
+    @property
+    def url(self) -> str:
+        """No web page here: a ``redsweep://`` address that ``Api().run()`` also takes."""
+        return f"redsweep://{self.sweep_id}/{self.id}"
+
+    def get_url(self) -> str:
+        return self.url
+
+    def get_sweep_url(self) -> str | None:
+        return None if self.mode == "local" else f"redsweep://{self.sweep_id}"
+
+    def get_project_url(self) -> str:
+        return f"redsweep://project/{self.project or ''}"
+
+    # ---- logging -----------------------------------------------------------------------------
+
     def log(self, data: Mapping[str, Any], step: int | None = None, commit: Any = None) -> None:
         """Record one row of metrics at ``step`` (default: one past the last). Returns at once;
         raises :class:`StopTrial` when the trial must stop. With ``commit=False`` the values
         wait for more of the same step (W&B): the next log() of another step, or with
-        ``commit`` not False, sends them as one row. Keys that break the limits of a row
-        (:mod:`~redsweep.worker.api.limits`) are dropped, the first time with a warning."""
+        ``commit`` not False, sends them as one row. Media values (images, tables, figures)
+        are saved as files of the run and logged as a reference to the file. Keys that break
+        the limits of a row (:mod:`~redsweep.worker.api.limits`) are dropped, the first time
+        with a warning."""
         if self._finished:
             raise RedsweepError(f"run {self.id} is finished; call init() to start another")
         why = self._link.why()
@@ -99,13 +150,16 @@ class Run:
             raise StopTrial(why)
         if not isinstance(data, Mapping):
             raise TypeError(f"log() takes a dict of metrics, got {type(data).__name__}")
-        row = self._fit({str(k): _loggable(v) for k, v in data.items()})
+        if step is not None and (not isinstance(step, int) or isinstance(step, bool) or step < 0):
+            raise ValueError(f"step must be a non-negative integer, got {step!r}")
+        at = self._step if step is None else step
+        row = {str(k): self._value(str(k), v, at) for k, v in data.items()}
+        self._announce_files()
+        row = self._fit(row)
         with self._lock:
             if step is None:
                 step = self._step
-            elif not isinstance(step, int) or isinstance(step, bool) or step < 0:
-                raise ValueError(f"step must be a non-negative integer, got {step!r}")
-            self.summary.update(row)
+            self._metrics.apply(row, self.summary)  # the summary, as define_metric asks
             if self._pending and step != self._pending[0]:
                 self._reporter.add(*self._pending)  # a new step commits the one before
                 self._pending = None
@@ -117,6 +171,13 @@ class Run:
             self._pending = None
             self._step = max(self._step, step + 1)
         self._reporter.add(step, row)
+
+    def _value(self, key: str, value: Any, step: int) -> Any:
+        if isinstance(value, _PLAIN):
+            return value
+        from redsweep.worker.api.media import encode  # only when a row holds more than numbers
+
+        return loggable(encode(value, self.files, key, step))
 
     def _fit(self, row: dict[str, Any]) -> dict[str, Any]:
         row, dropped = fit(row, self._link.limits)
@@ -143,9 +204,117 @@ class Run:
         """Wait until the logged rows reached Redis; False on timeout."""
         return self._reporter.flush(timeout)
 
+    def define_metric(
+        self,
+        name: str,
+        step_metric: str | None = None,
+        step_sync: bool | None = None,
+        hidden: bool | None = None,
+        summary: str | None = None,
+        goal: str | None = None,
+        overwrite: bool | None = None,
+        **ignored: Any,
+    ) -> MetricDef:
+        """W&B's ``define_metric``: ``summary="min"`` (``max``, ``mean``, ``last``, ``first``,
+        ``best`` with ``goal``, comma-separated) keeps that in the summary as
+        ``{"min": ...}``; ``step_metric`` adds that key's last value to rows that lack it;
+        ``hidden`` keeps the key out of the summary. ``name`` may end in ``*``."""
+        return self._metrics.define(name, step_metric, step_sync, hidden, summary, goal, overwrite)
+
+    # ---- files, artifacts, and what has no meaning offline -----------------------------------
+
+    def save(
+        self, glob_str: str | None = None, base_path: str | None = None, policy: str = "live"
+    ) -> list[str]:
+        """Copy the files matching ``glob_str`` into the run's files folder (``live`` and
+        ``end`` ones again at the end); their names, relative to :attr:`dir`."""
+        if glob_str is None:
+            return []
+        saved = self.files.save(os.fspath(glob_str), base_path, policy)
+        self._announce_files()
+        return saved
+
+    def _announce_files(self) -> None:
+        """Once the run has a file: its folder on the summary at once (``_files_dir``), so
+        that a running run's files can be found; the list follows when the run ends."""
+        if self._files_announced or not self.files.names_kept():
+            return
+        self._files_announced = True
+        self.summary[FILES_DIR_KEY] = str(self.files.dir)
+        self.send_summary()
+
+    def restore(
+        self,
+        name: str,
+        run_path: str | None = None,
+        replace: bool = False,
+        root: str | None = None,
+    ) -> Any:
+        """A file saved by this run (or the run ``SWEEP_ID/RUN_ID`` at ``run_path``), copied
+        into ``root`` (default :attr:`dir`) and opened for reading; None if there is none."""
+        from redsweep.worker.api.artifacts import restore
+
+        return restore(self, name, run_path, replace, root)
+
+    def log_artifact(
+        self,
+        artifact_or_path: Any,
+        name: str | None = None,
+        type: str | None = None,
+        aliases: Sequence[str] | None = None,
+        **ignored: Any,
+    ) -> Any:
+        """Keep the artifact's files under the run's folder with a manifest (see
+        :mod:`~redsweep.worker.api.artifacts`)."""
+        from redsweep.worker.api.artifacts import log_artifact
+
+        return log_artifact(self, artifact_or_path, name, type, aliases)
+
+    def use_artifact(
+        self, artifact_or_name: Any, type: str | None = None, aliases: Any = None, **ignored: Any
+    ) -> Any:
+        """An artifact logged earlier on this machine (``name``, ``name:vN``, ``name:latest``)."""
+        from redsweep.worker.api.artifacts import use_artifact
+
+        return use_artifact(self, artifact_or_name, type)
+
+    def link_artifact(self, *args: Any, **kwargs: Any) -> None:
+        notices.noop("link_artifact()", "no model registry here")
+
+    def log_model(self, path: Any, name: str | None = None, aliases: Any = None) -> Any:
+        return self.log_artifact(path, name=name, type="model", aliases=aliases)
+
+    def use_model(self, name: str) -> str:
+        return self.use_artifact(name).download()
+
+    def watch(self, models: Any = None, *args: Any, **kwargs: Any) -> None:
+        """W&B logs gradients and parameters of a torch model: not here (says so once)."""
+        notices.noop("watch()", "gradients and parameters are not logged")
+
+    def unwatch(self, models: Any = None) -> None:
+        pass
+
+    def alert(self, title: str, text: str, level: Any = None, wait_duration: Any = None) -> None:
+        """No Slack or email here: the alert is printed on stderr (the run's log)."""
+        level_name = getattr(level, "value", level) or "INFO"
+        notices.termwarn(f"alert [{level_name}] {title}: {text}")
+
+    def log_code(self, root: str | None = ".", name: str | None = None, **kwargs: Any) -> None:
+        """Copy the ``.py`` files under ``root`` into the files folder's ``code/``."""
+        if root is not None:
+            for path in sorted(Path(root).rglob("*.py")):
+                if ".redsweep" not in path.parts:
+                    self.files.copy(path, f"code/{path.relative_to(root).as_posix()}")
+
+    def mark_preempting(self) -> None:
+        pass
+
+    # ---- the end -------------------------------------------------------------------------------
+
     def finish(self, exit_code: int | None = None, quiet: Any = None) -> None:
-        """End the run: send what is buffered; a local run is then marked finished (failed
-        when ``exit_code`` is non-zero). Calling it again does nothing."""
+        """End the run: send what is buffered and what the script set on the summary (its
+        files among them); a local run is then marked finished (failed when ``exit_code`` is
+        non-zero). Calling it again does nothing."""
         with self._lock:
             if self._finished:
                 return
@@ -154,10 +323,45 @@ class Run:
             self._commit()
             self._finished = True
         self._release_reporter(FLUSH_TIMEOUT_S)
+        self.end_summary()
         if self.mode == "local":
+            from redsweep.worker.api.starts import finish_local
+
             finish_local(self)
+        else:
+            self.send_summary()
         if self._on_end is not None:
             self._on_end(self)
+
+    def end_summary(self) -> None:
+        """Copy ``live`` saved files again; record on the summary the run's files and W&B's
+        descriptive fields that were set (``_name``, ``_group``, ``_job_type``, ``_tags``,
+        ``_notes``: the store has no other place for them)."""
+        self.files.resave()
+        described = {
+            "_name": self.name if self.name != self.id else None,
+            "_group": self.group,
+            "_job_type": self.job_type,
+            "_tags": list(self.tags) or None,
+            "_notes": self.notes,
+        }
+        for key, value in {**self.files.summary(), **described}.items():
+            if value is not None:
+                self.summary[key] = value
+
+    def send_summary(self) -> bool:
+        """Send the summary keys the script (or define_metric, or the files) set to the store;
+        logged values are there already. A problem is printed, never raised."""
+        overrides = self.summary.overrides()
+        if not overrides:
+            return True
+        row, _ = fit({k: storable(v) for k, v in overrides.items()}, self._link.limits)
+        link = self._link
+        try:
+            return link.store.trials.set_summary(link.sweep_id, link.trial_id, link.token, row)
+        except RedsweepError as exc:
+            notices.once(f"summary-{self.id}", f"run {self.id}: summary not stored: {exc}")
+            return False
 
     def _release_reporter(self, timeout: float) -> bool:
         """Send what is left: by closing our own reporter; a reporter we were lent (the
@@ -171,6 +375,9 @@ class Run:
         if self.mode == "local":  # nobody else sends them: wait for Redis, however long
             return self._reporter.close(None)
         return self._reporter.close(timeout)
+
+    def join(self, exit_code: int | None = None) -> None:
+        self.finish(exit_code=exit_code)
 
     def __enter__(self) -> Run:
         return self
@@ -187,162 +394,8 @@ class Run:
         return f"<Run {self.id} of sweep {self.sweep_id} ({self.mode})>"
 
 
-def _loggable(value: Any) -> Any:
-    """Plain values pass; numpy arrays become lists; framework scalars their ``item()``."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist) and getattr(value, "ndim", 0) > 0:
-        return tolist()
-    item = getattr(value, "item", None)
-    if callable(item):
-        try:
-            return item()
-        except (TypeError, ValueError):
-            pass
-    if isinstance(value, Mapping):
-        return {str(k): _loggable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_loggable(v) for v in value]
-    return value  # the reporter drops rows the wire format refuses, with a warning
-
-
-# ---- a command trial's subprocess ----------------------------------------------------------------
-
-
-def command_run(
-    defaults: Mapping[str, Any], name: str | None, on_end: Callable[[Run], None] | None = None
-) -> Run:
-    """The run of the command trial this process was started for (from the environment)."""
-    env = os.environ
-    missing = [k for k in (ENV_SWEEP_ID, ENV_TOKEN, ENV_URL) if not env.get(k)]
-    if missing:
-        raise RedsweepError(
-            f"{ENV_RUN_ID} is set but {', '.join(missing)} is not: not started by an agent?"
-        )
-    lease_ms = int(env.get(ENV_LEASE_MS) or 10_000)
-    store = Store.from_url(env[ENV_URL], **lease_options(lease_ms))
-    sweep_id, trial_id = env[ENV_SWEEP_ID], env[ENV_RUN_ID]
-    # Redis away: wait (the agent stops this process in time if its lease cannot be renewed)
-    trial = waited(store, lambda: store.reads.trial(sweep_id, trial_id))
-    sweep = waited(store, lambda: store.sweeps.get(sweep_id))
-    metric = sweep.config.get("metric") or {}  # validated when the sweep was made
-    link = TrialLink(
-        store,
-        sweep_id,
-        trial_id,
-        env[ENV_TOKEN],
-        params=trial.params,
-        metric_name=metric.get("name"),
-        goal=metric.get("goal") or "minimize",
-        lease_ms=lease_ms,
-        project=sweep.project,
-        history_cap=int(env[ENV_HISTORY_CAP]) if env.get(ENV_HISTORY_CAP) else None,
-    )
-    cfg = Config(merge(defaults, trial.params), locked=trial.params)
-    reporter = Reporter(link, watch_parent=True, outage=outage_of(store))
-    return Run(link, mode="command", config=cfg, name=name, reporter=reporter, on_end=on_end)
-
-
 def raise_stop(signum: int, frame: Any) -> None:
     raise StopTrial("terminated by the agent (SIGTERM)")
-
-
-# ---- a local run, outside any sweep --------------------------------------------------------------
-
-
-def local_run(
-    defaults: Mapping[str, Any],
-    project: str | None,
-    name: str | None,
-    on_end: Callable[[Run], None] | None = None,
-) -> Run:
-    """A run outside any sweep: a one-trial sweep of its own, claimed by this process (it plays
-    controller for a moment to add the trial); :meth:`Run.finish` finishes both. A Redis
-    outage is waited out, call by call."""
-    store = connect()
-    params = {k: storable(v) for k, v in defaults.items()}
-    parameters = {k: {"value": v} for k, v in params.items()} or {"_local": {"value": True}}
-    raw = {"method": "grid", "parameters": parameters, "name": name or "local run"}
-    if project:
-        raw["project"] = project
-    sweep_id = waited(
-        store,
-        lambda: store.sweeps.create(raw, project=project, name=name or "local run", grid_size=1),
-    )
-    holder = f"local-{host()}-{os.getpid()}-{new_id(4)}"
-    # play controller for a moment: add the one trial, then take it as its agent
-    epoch = waited(store, lambda: store.controllers.acquire(sweep_id, holder, 10_000))
-    if epoch is None:
-        raise StoreError(f"could not take the controller lease of the new sweep {sweep_id}")
-    waited(
-        store,
-        lambda: store.sweeps.set_state(
-            sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING]
-        ),
-    )
-    # a new sweep has no run_cap
-    [trial_id] = waited(store, lambda: store.trials.add(sweep_id, [params], epoch=epoch))
-    waited(store, lambda: store.agents.heartbeat(sweep_id, holder, 10_000, busy=True, host=host()))
-    entry = waited(store, lambda: store.queue.pop(sweep_id, holder, 0))
-    token, _ = waited(
-        store, lambda: store.trials.claim(sweep_id, trial_id, 1, holder, LOCAL_LEASE_MS)
-    )
-    if entry is not None:
-        waited(store, lambda: store.queue.ack(sweep_id, holder, entry))
-    waited(store, lambda: store.agents.remove(sweep_id, holder))
-    waited(store, lambda: store.controllers.release(sweep_id, holder, epoch))
-    if token is None:
-        raise StoreError(f"could not claim the trial of the local run's sweep {sweep_id}")
-    link = TrialLink(
-        store, sweep_id, trial_id, token, params=params, lease_ms=LOCAL_LEASE_MS, project=project
-    )
-    reporter = Reporter(link, renew=True, outage=outage_of(store))
-    cfg = Config(merge(defaults, {}))
-    return Run(link, mode="local", config=cfg, name=name, reporter=reporter, on_end=on_end)
-
-
-def finish_local(run: Run) -> None:
-    link = run._link
-    failed = bool(run.exit_code)
-    store = link.store
-    try:
-        waited(
-            store,
-            lambda: store.trials.finish(
-                link.sweep_id,
-                link.trial_id,
-                link.token,
-                RunState.FAILED if failed else RunState.FINISHED,
-                summary=storable(run.summary),
-                error=f"finished with exit code {run.exit_code}" if failed else None,
-            ),
-        )
-        waited(
-            store,
-            lambda: store.sweeps.set_state(
-                link.sweep_id,
-                SweepState.FINISHED,
-                allowed_from=[SweepState.PENDING, SweepState.RUNNING, SweepState.PAUSED],
-                reason="local run ended",
-            ),
-        )
-    except RedsweepError as exc:
-        print(f"redsweep: could not finish run {run.id}: {exc}", file=sys.stderr)
-    finally:
-        link.store.close()
-
-
-def storable(value: Any) -> Any:
-    """A plain value for the store: unknown objects become their str()."""
-    value = _loggable(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): storable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [storable(v) for v in value]
-    return str(value)
 
 
 def host() -> str:

@@ -38,6 +38,7 @@ from redsweep.worker.api import functions as run_api
 from redsweep.worker.api.away import ENV_UNSENT, read_unsent
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
+from redsweep.worker.api.starts import wandb_env
 from redsweep.worker.trial.children import kill_group, supervise, tail_of
 from redsweep.worker.trial.command import CommandChild
 from redsweep.worker.trial.deadline import TrialDeadline
@@ -378,6 +379,7 @@ class TrialRunner:
             run_api.ENV_HISTORY_CAP: str(link.history_cap or ""),
             ENV_URL: self.url,
             ENV_UNSENT: str(self.agent_dir / f"{link.trial_id}.unsent"),
+            **wandb_env(link.sweep_id, link.trial_id, link.params),  # W&B's, for the script
         }
         log_path = self.agent_dir / f"{link.trial_id}.log"
         try:

@@ -14,7 +14,7 @@ Each ``<name>.lua`` here documents its KEYS and ARGV in its header; a line
 classes, by job:
 
 * :mod:`.trials`  a trial's state changes: AddTrial, Claim, Renew, ReportRows, Finish,
-                  RequestStop, Kill, Reap
+                  SetSummary, RequestStop, Kill, Reap
 * :mod:`.queue`   an agent's queue moves: Take, Ack, Release, GiveBack, DeadLetterEntry
 * :mod:`.agents`  agents' liveness: HeartbeatAgent, NoteAgent, RequeueAgent
 * :mod:`.sweeps`  sweeps and their controller lease: CreateSweep, SetSweepState, UpdateConfig,

@@ -295,6 +295,23 @@ class Finish(Script):
         return reply[0] == b"ok"
 
 
+class SetSummary(Script):
+    """set_summary.lua: values a running trial's code set on its summary (``run.summary``,
+    ``define_metric`` aggregates, its files), merged in; token-checked. Parses to False when
+    refused (not running, another token)."""
+
+    script = "set_summary"
+
+    def __init__(
+        self, sweep_id: str, trial_id: str, token: str, summary: Mapping[str, Any]
+    ) -> None:
+        self.keys = [keys.trial(sweep_id, trial_id), keys.trial_summary(sweep_id, trial_id)]
+        self.args = [token, *pairs(summary)]
+
+    def parse(self, reply: int) -> bool:
+        return bool(reply)
+
+
 class RequestStop(Script):
     """request_stop.lua: ask the agent running the trial to stop it (it sees
     ``stop_requested`` and ``reason`` on its next renew or report). Parses to False when the
