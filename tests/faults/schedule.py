@@ -1,0 +1,475 @@
+"""The randomized schedule checker: a grid sweep run by real agents and a dedicated controller
+on a real redis-server (append-only), while a seeded random schedule kills agents, trials and
+the controller (SIGKILL), stops agents longer than their lease (SIGSTOP, then SIGCONT) and
+restarts Redis on its AOF. After each round it checks the invariants (:mod:`invariants`):
+
+- every grid point finished exactly once in the store;
+- no trial (attempt) with two terminal records;
+- no side effect twice, unless a trial was killed (or its agent killed or stopped) after its
+  side effect and before its finish reached Redis (at-least-once execution);
+- no process left of those the round started, nor of their descendants;
+- no agent or controller exited on its own before its sweep was over (a fault is waited out).
+
+By hand: ``python -m tests.faults.schedule --rounds 20 --seed 12``; ``--help`` for the rest.
+It prints each round's faults and figures, then PASS or FAIL, and exits 0 only on PASS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+try:  # run as ``python -m tests.faults.schedule`` or imported by pytest (pythonpath tests/)
+    from .invariants import (
+        EventWatch,
+        Fault,
+        Figures,
+        check_side_effects,
+        check_store,
+        processes_of,
+        trial_pids,
+    )
+except ImportError:  # pragma: no cover
+    from invariants import (  # type: ignore[no-redef]
+        EventWatch,
+        Fault,
+        Figures,
+        check_side_effects,
+        check_store,
+        processes_of,
+        trial_pids,
+    )
+
+from redsweep.shared.records import RunState, SweepState
+from redsweep.shared.server.local import LocalServer, free_port
+from redsweep.shared.store import Store
+
+PASSWORD = "faults-pw"
+MARKER_VAR = "REDSWEEP_FAULTS_RUN"
+
+# A command trial: its start, its work (a sleep), its side effect (the ``end`` line), then
+# a metric through the in-trial API (which must ride out an outage too).
+TRIAL = """\
+import os, sys, time
+import redsweep
+
+run = redsweep.init()
+a = redsweep.config.a
+side = os.path.join(os.environ["FAULTS_SIDE"], f"point-{a}.log")
+supervisor = os.getppid()
+with open(f"/proc/{supervisor}/stat") as fh:
+    stat = fh.read()
+agent = int(stat[stat.rindex(")") + 2 :].split()[1])
+
+def note(what):
+    with open(side, "a") as fh:
+        fh.write(f"{a} {os.environ['REDSWEEP_RUN_ID']} {os.getpid()} {agent} {what} "
+                 f"{time.time():.3f}\\n")
+
+note("start")
+time.sleep(float(os.environ["FAULTS_WORK_S"]))
+note("end")
+redsweep.log({"score": a})
+"""
+
+KINDS = ("kill-agent", "kill-trial", "kill-controller", "stop-agent", "restart-redis")
+
+
+@dataclass
+class Options:
+    rounds: int = 2
+    seed: int = 1
+    points: int = 12
+    agents: int = 3
+    faults: int = 4
+    lease_ms: int = 2000
+    work_s: float = 1.0
+    round_timeout: float = 180.0
+    workdir: Path | None = None
+    out: object = sys.stdout
+
+
+@dataclass
+class Round:
+    number: int
+    sweep_id: str = ""
+    faults: list[Fault] = field(default_factory=list)
+    figures: Figures = field(default_factory=Figures)
+
+
+class Run:
+    """One checker run: its Redis, its directory, the processes it started."""
+
+    def __init__(self, opts: Options) -> None:
+        self.opts = opts
+        self.lease_s = opts.lease_ms / 1000
+        self.root = Path(opts.workdir or tempfile.mkdtemp(prefix="redsweep-faults-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.marker = f"{MARKER_VAR}={uuid.uuid4().hex}"
+        self.server = LocalServer()
+        self.port = free_port()
+        self.url = ""
+        self.store: Store | None = None
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.roles: dict[int, str] = {}
+        self.errs: dict[int, Path] = {}
+        self.expected_exit: set[int] = set()
+        self.n = 0
+
+    # ---- Redis -------------------------------------------------------------------------------
+
+    def start_redis(self) -> None:
+        short = Path(tempfile.mkdtemp(prefix="rsf-"))  # a socket path stays short
+        self.sock = str(short / "redis.sock")
+        self.server.start(
+            self.root / "redis",
+            port=self.port,
+            password=PASSWORD,
+            appendonly=True,
+            unix_path=self.sock,
+        )
+        self.url = f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
+        self.store = Store.from_url(self.url)
+
+    def restart_redis(self, down_s: float) -> None:
+        """Shut Redis down (its AOF is flushed), wait ``down_s``, start it on the same AOF."""
+        self.server.stop()
+        time.sleep(down_s)
+        self.server.start(
+            self.root / "redis",
+            port=self.port,
+            password=PASSWORD,
+            appendonly=True,
+            unix_path=self.sock,
+        )
+
+    # ---- processes ---------------------------------------------------------------------------
+
+    def spawn(self, role: str, *args: str) -> subprocess.Popen[bytes]:
+        self.n += 1
+        env = {
+            **os.environ,
+            MARKER_VAR: self.marker.split("=", 1)[1],
+            "FAULTS_SIDE": str(self.side),
+            "FAULTS_WORK_S": str(self.opts.work_s),
+        }
+        log = self.round_dir / f"{self.n:02d}-{role}"
+        with open(f"{log}.out", "wb") as out, open(f"{log}.err", "wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "redsweep", "--redis", self.url, *args],
+                cwd=self.round_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        self.procs[proc.pid] = proc
+        self.roles[proc.pid] = role
+        self.errs[proc.pid] = Path(f"{log}.err")
+        return proc
+
+    def start_agent(self, sweep_id: str) -> None:
+        self.spawn("agent", "agent", sweep_id, "--lease-ms", str(self.opts.lease_ms))
+
+    def start_controller(self, sweep_id: str) -> None:
+        self.spawn("controller", "controller", sweep_id, "--lease-ms", str(self.opts.lease_ms))
+
+    def live(self, role: str) -> list[int]:
+        return [
+            pid
+            for pid, proc in self.procs.items()
+            if self.roles[pid] == role and proc.poll() is None
+        ]
+
+    def kill(self, pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+    def running_trials(self) -> list[tuple[int, int, int]]:
+        """(point, trial pid, agent pid) of the trials that started and have not ended."""
+        found = []
+        for path in self.side.glob("point-*.log"):
+            open_ = {}
+            for line in path.read_text().splitlines():
+                parts = line.split()
+                if len(parts) != 6:
+                    continue
+                if parts[4] == "start":
+                    open_[parts[2]] = (int(parts[0]), int(parts[2]), int(parts[3]))
+                else:
+                    open_.pop(parts[2], None)
+            found += [t for t in open_.values() if _alive(t[1]) and _alive(t[2])]
+        return found
+
+    def end_all(self) -> list[str]:
+        """SIGCONT, then SIGKILL every process group still running; what had to be killed."""
+        left = []
+        for pid, proc in self.procs.items():
+            if proc.poll() is None:
+                left.append(f"{self.roles[pid]} {pid}")
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGCONT)
+                    os.killpg(pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        for pid in processes_of(self.marker):
+            left.append(f"pid {pid} {_cmdline(pid)}")
+            self.kill(pid)
+        return left
+
+    # ---- one round ---------------------------------------------------------------------------
+
+    def round(self, number: int, rng: random.Random) -> Round:
+        result = Round(number)
+        self.round_dir = self.root / f"round-{number:02d}"
+        self.side = self.round_dir / "side"
+        self.side.mkdir(parents=True)
+        (self.round_dir / "trial.py").write_text(TRIAL)
+        points = list(range(1, self.opts.points + 1))
+        config = {
+            "program": "trial.py",
+            "method": "grid",
+            "metric": {"name": "score", "goal": "maximize"},
+            "parameters": {"a": {"values": points}},
+        }
+        (self.round_dir / "sweep.yaml").write_text(yaml.safe_dump(config))
+        made = subprocess.run(
+            [sys.executable, "-m", "redsweep", "--redis", self.url, "sweep", "sweep.yaml"],
+            cwd=self.round_dir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if made.returncode != 0:
+            raise RuntimeError(f"cannot create the sweep: {made.stderr}")
+        sweep_id = result.sweep_id = made.stdout.strip().splitlines()[-1]
+        events = EventWatch(self.url, sweep_id)
+        events.start()
+        self.procs, self.roles, self.expected_exit = {}, {}, set()
+        self.start_controller(sweep_id)
+        for _ in range(self.opts.agents):
+            self.start_agent(sweep_id)
+
+        self.used = dict.fromkeys(KINDS, 0)
+        crashes: dict[int, int] = {}  # point -> faults that may have crashed one of its trials
+        for _ in range(self.opts.faults):
+            time.sleep(rng.uniform(0.3, 1.5 * self.lease_s))
+            if self._over(sweep_id):
+                break
+            fault = self.inject(rng, sweep_id, crashes)
+            if fault is not None:
+                self.used[fault.kind] += 1
+                result.faults.append(fault)
+                print(f"  round {number}: {describe(fault)}", file=self.opts.out, flush=True)
+        self.wait_over(sweep_id, result)
+        self.check(sweep_id, points, events, result)
+        return result
+
+    def inject(self, rng: random.Random, sweep_id: str, crashes: dict[int, int]) -> Fault | None:
+        kinds = list(KINDS)
+        rng.shuffle(kinds)
+        kinds.sort(key=lambda k: self.used[k])  # the least used first: a round mixes them
+        for kind in kinds:
+            if kind in ("kill-agent", "kill-trial", "stop-agent"):
+                # a point's trial may crash twice (two retries by default), never a third time
+                targets = [t for t in self.running_trials() if crashes.get(t[0], 0) < 2]
+                if not targets:
+                    continue
+                point, trial_pid, agent_pid = rng.choice(targets)
+                crashes[point] = crashes.get(point, 0) + 1
+                now = time.time()
+                if kind == "kill-agent":
+                    self.kill(agent_pid)
+                    self.expected_exit.add(agent_pid)
+                    self.start_agent(sweep_id)  # a machine comes back
+                    return Fault(kind, now, now, agent_pid=agent_pid, point=point)
+                if kind == "kill-trial":
+                    self.kill(trial_pid)
+                    return Fault(kind, now, now, trial_pid=trial_pid, point=point)
+                stop_s = rng.uniform(1.2, 2.0) * self.lease_s
+                self.kill(agent_pid, signal.SIGSTOP)
+                time.sleep(stop_s)
+                self.kill(agent_pid, signal.SIGCONT)
+                return Fault(kind, now, time.time(), agent_pid=agent_pid, point=point)
+            if kind == "kill-controller":
+                ctls = self.live("controller")
+                if not ctls:
+                    continue
+                now = time.time()
+                self.kill(ctls[0])
+                self.expected_exit.add(ctls[0])
+                time.sleep(rng.uniform(0.0, self.lease_s))
+                self.start_controller(sweep_id)
+                return Fault(kind, now, time.time())
+            if kind == "restart-redis":
+                now = time.time()
+                self.restart_redis(rng.uniform(0.3, 3.0) * self.lease_s)  # often past a lease
+                return Fault(kind, now, time.time())
+        return None
+
+    def _over(self, sweep_id: str) -> bool:
+        assert self.store is not None
+        try:
+            return self.store.sweeps.get(sweep_id).state is SweepState.FINISHED
+        except Exception:  # Redis restarting: not over yet
+            return False
+
+    def wait_over(self, sweep_id: str, result: Round) -> None:
+        """Until the sweep is finished and every process it started has exited; a process
+        that exits non-zero on its own, or outlives the round, is a problem."""
+        deadline = time.monotonic() + self.opts.round_timeout
+        problems = result.figures.problems
+        seen_exit: set[int] = set()
+        while time.monotonic() < deadline:
+            for pid, proc in list(self.procs.items()):
+                code = proc.poll()
+                if code is None or pid in seen_exit or pid in self.expected_exit:
+                    continue
+                seen_exit.add(pid)
+                if code != 0:
+                    err = self.errs[pid].read_text(errors="replace")
+                    last = err.strip().splitlines()[-1:] or ["(nothing on stderr)"]
+                    problems.append(f"{self.roles[pid]} {pid} exited {code}: {last[0]}")
+            if self._over(sweep_id) and not any(p.poll() is None for p in self.procs.values()):
+                break
+            if not any(p.poll() is None for p in self.procs.values()):
+                problems.append("every agent and controller exited, the sweep is not over")
+                break
+            time.sleep(0.1)
+        else:
+            problems.append(f"the round did not end within {self.opts.round_timeout:g} s")
+
+    def check(self, sweep_id: str, points: list[int], events: EventWatch, result: Round) -> None:
+        figures = result.figures
+        assert self.store is not None
+        trials_started = trial_pids(self.side)
+        left = self.end_all()
+        left += [f"trial pid {p}" for p in trials_started if _alive(p)]
+        figures.processes_left = len(left)
+        if left:
+            figures.problems.append(f"processes left: {left}")
+        check_store(self.store, sweep_id, points, events, figures)
+        finished = {t.id for t in self.store.reads.trials(sweep_id) if t.state is RunState.FINISHED}
+        check_side_effects(self.side, result.faults, finished, figures)
+
+    def close(self) -> None:
+        self.end_all()
+        if self.store is not None:
+            self.store.close()
+        self.server.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return "?"
+
+
+def describe(fault: Fault) -> str:
+    what = {
+        "kill-agent": f"kill -9 agent {fault.agent_pid} (running point a={fault.point})",
+        "kill-trial": f"kill -9 trial {fault.trial_pid} (point a={fault.point})",
+        "kill-controller": "kill -9 the controller, a new one started",
+        "stop-agent": f"SIGSTOP agent {fault.agent_pid} (running point a={fault.point}) "
+        f"for {fault.end - fault.start:.1f} s, then SIGCONT",
+        "restart-redis": f"Redis shut down and restarted on its AOF ({fault.end - fault.start:.1f} "
+        "s down)",
+    }
+    return what[fault.kind]
+
+
+def run(opts: Options) -> list[Round]:
+    """Run ``opts.rounds`` rounds; print each one's faults and figures, then PASS or FAIL."""
+    out = opts.out
+    run_ = Run(opts)
+    rounds = []
+    print(
+        f"schedule checker: seed {opts.seed}, {opts.rounds} rounds, {opts.points} grid points, "
+        f"{opts.agents} agents, up to {opts.faults} faults a round, lease {opts.lease_ms} ms; "
+        f"files in {run_.root}",
+        file=out,
+        flush=True,
+    )
+    try:
+        run_.start_redis()
+        for number in range(1, opts.rounds + 1):
+            rng = random.Random(f"{opts.seed}-{number}")
+            result = run_.round(number, rng)
+            rounds.append(result)
+            verdict = "ok" if not result.figures.problems else "FAILED"
+            print(
+                f"round {number} ({result.sweep_id}): {len(result.faults)} faults; "
+                f"{result.figures.line()}: {verdict}",
+                file=out,
+                flush=True,
+            )
+            for problem in result.figures.problems:
+                print(f"  problem: {problem}", file=out, flush=True)
+    finally:
+        run_.close()
+    failed = [r for r in rounds if r.figures.problems]
+    kinds = {k: sum(f.kind == k for r in rounds for f in r.faults) for k in KINDS}
+    print(
+        f"{'FAIL' if failed or len(rounds) < opts.rounds else 'PASS'}: "
+        f"{len(rounds) - len(failed)}/{opts.rounds} rounds held every invariant (seed "
+        f"{opts.seed}); faults: " + ", ".join(f"{n} {k}" for k, n in kinds.items()),
+        file=out,
+        flush=True,
+    )
+    if not failed and opts.workdir is None:
+        shutil.rmtree(run_.root, ignore_errors=True)
+    return rounds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.faults.schedule", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--points", type=int, default=16, help="grid points per round")
+    parser.add_argument("--agents", type=int, default=3)
+    parser.add_argument("--faults", type=int, default=5, help="faults per round, at most")
+    parser.add_argument("--lease-ms", type=int, default=2000)
+    parser.add_argument("--work-s", type=float, default=1.0, help="each trial's work (sleep)")
+    parser.add_argument("--workdir", type=Path, help="keep the run's files here")
+    args = parser.parse_args(argv)
+    opts = Options(
+        rounds=args.rounds,
+        seed=args.seed,
+        points=args.points,
+        agents=args.agents,
+        faults=args.faults,
+        lease_ms=args.lease_ms,
+        work_s=args.work_s,
+        workdir=args.workdir,
+    )
+    rounds = run(opts)
+    ok = len(rounds) == opts.rounds and not any(r.figures.problems for r in rounds)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
