@@ -20,8 +20,9 @@ LEASE_S = LEASE_MS / 1000
 
 # A command trial. It writes "A TRIAL PID HOST start TIME" to side/point-A.log, works
 # WORK_S seconds (WORK_<A> for point A), writing an "alive" line every 0.1 s, then writes its
-# side effect, the "end" line. With API=1 it calls redsweep.init() first (after INIT_DELAY_S)
-# and logs its score after the work; without, it never imports redsweep.
+# side effect, the "end" line, last. With API=1 it calls redsweep.init() first (after
+# INIT_DELAY_S) and logs its score after the work, before the side effect; without, it never
+# imports redsweep.
 TRIAL = """\
 import os, sys, time
 
@@ -43,9 +44,9 @@ deadline = time.time() + float(env.get(f"WORK_{a}", env.get("WORK_S", "0.2")))
 while time.time() < deadline:
     time.sleep(0.1)
     note("alive")
-note("end")
 if env.get("API") == "1":
     redsweep.log({"score": a})
+note("end")
 """
 
 

@@ -60,8 +60,8 @@ from redsweep.shared.store import Store
 PASSWORD = "faults-pw"
 MARKER_VAR = "REDSWEEP_FAULTS_RUN"
 
-# A command trial: its start, its work (a sleep), its side effect (the ``end`` line), then
-# a metric through the in-trial API (which must ride out an outage too).
+# A command trial: its start, its work (a sleep), its metric through the in-trial API (which
+# must ride out an outage too), then its side effect (the ``end`` line).
 TRIAL = """\
 import os, sys, time
 import redsweep
@@ -81,8 +81,8 @@ def note(what):
 
 note("start")
 time.sleep(float(os.environ["FAULTS_WORK_S"]))
-note("end")
 redsweep.log({"score": a})
+note("end")  # last: a trial stopped before it has not done its work
 """
 
 KINDS = ("kill-agent", "kill-trial", "kill-controller", "stop-agent", "restart-redis")
