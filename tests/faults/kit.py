@@ -50,20 +50,25 @@ note("end")
 """
 
 
-def grid_sweep(url: str, tmp_path: Path, points: int, extra: dict[str, Any] | None = None) -> str:
-    """A grid sweep over ``a`` = 1..points of :data:`TRIAL`, created with the CLI; its id."""
+def make_sweep(url: str, tmp_path: Path, config: dict[str, Any]) -> str:
+    """A sweep of :data:`TRIAL` (``config`` gives the method and parameters), created with
+    the CLI; its id."""
     (tmp_path / "trial.py").write_text(TRIAL)
     (tmp_path / "side").mkdir(exist_ok=True)
-    config = {
-        "program": str(tmp_path / "trial.py"),
-        "method": "grid",
-        "metric": {"name": "score", "goal": "maximize"},
-        "parameters": {"a": {"values": list(range(1, points + 1))}},
-        **(extra or {}),
-    }
+    config = {"program": str(tmp_path / "trial.py"), **config}
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(config))
     made = run_cli(url, "sweep", "sweep.yaml", cwd=tmp_path, check=True)
     return made.stdout.strip().splitlines()[-1]
+
+
+def grid_sweep(url: str, tmp_path: Path, points: int) -> str:
+    """A grid sweep over ``a`` = 1..points of :data:`TRIAL`; its id."""
+    config = {
+        "method": "grid",
+        "metric": {"name": "score", "goal": "maximize"},
+        "parameters": {"a": {"values": list(range(1, points + 1))}},
+    }
+    return make_sweep(url, tmp_path, config)
 
 
 def side_env(tmp_path: Path, **more: Any) -> dict[str, str]:
