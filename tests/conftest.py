@@ -23,7 +23,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import pytest  # noqa: E402  (after the BLAS settings above)
 import redis  # noqa: E402
 from agent_scripts import Agents  # noqa: E402
-from netns import Hosts, skip_reason  # noqa: E402
 
 from redsweep.shared.server.local import LocalServer, free_port  # noqa: E402
 from redsweep.shared.store import Store  # noqa: E402
@@ -211,20 +210,3 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
 def agents(procs: Procs, tmp_path: Path, redis_url: str) -> Agents:
     """Agent processes around an AgentSession script (:mod:`agent_scripts`), ended by ``procs``."""
     return Agents(procs, tmp_path, redis_url)
-
-
-@pytest.fixture
-def hosts(procs: Procs) -> Iterator[Hosts]:
-    """A Redis host and two worker hosts in network namespaces (:mod:`netns`); torn down
-    before ``procs``, so what runs inside them dies first. Skipped, saying why, without root
-    or iproute2."""
-    reason = skip_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    made = Hosts()
-    try:
-        made.build()
-        yield made
-    finally:
-        made.destroy()
-        assert not made.left()
