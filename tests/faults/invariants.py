@@ -68,14 +68,14 @@ def side_effects(side_dir: Path) -> list[SideEffect]:
     return found
 
 
-def trial_pids(side_dir: Path) -> set[int]:
-    """The pids of every trial that started (its ``start`` line)."""
-    pids = set()
+def trial_pids(side_dir: Path) -> dict[int, str]:
+    """The pid of every trial that started, and its trial id."""
+    pids = {}
     for path in side_dir.glob("point-*.log"):
         for line in path.read_text().splitlines():
             parts = line.split()
             if len(parts) == 6:
-                pids.add(int(parts[2]))
+                pids[int(parts[2])] = parts[1]
     return pids
 
 
@@ -90,6 +90,7 @@ class Figures:
     terminal_events: int = 0
     side_effects: int = 0
     doubled_excused: int = 0
+    retried: int = 0
     processes_left: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -99,7 +100,8 @@ class Figures:
             f"points finished once {self.finished_once}/{self.points}; trials {self.trials} "
             f"({states}); terminal events {self.terminal_events}; side effects "
             f"{self.side_effects} ({self.doubled_excused} run again after their trial or agent was "
-            f"killed or stopped); processes left {self.processes_left}"
+            f"killed or stopped); points run again with `redsweep retry --failed` after a kill "
+            f"of their trial failed them {self.retried}; processes left {self.processes_left}"
         )
 
 

@@ -275,8 +275,38 @@ class Run:
                 result.faults.append(fault)
                 print(f"  round {number}: {describe(fault)}", file=self.opts.out, flush=True)
         self.wait_over(sweep_id, result)
+        self.retry_killed(sweep_id, points, result)
         self.check(sweep_id, points, events, result)
         return result
+
+    def retry_killed(self, sweep_id: str, points: list[int], result: Round) -> None:
+        """A trial killed by a signal fails (the objective's exit says so) and is not retried
+        by itself: when such kills alone left points without a result, run them again as a
+        user would (``redsweep retry --failed``, then a controller and agents)."""
+        assert self.store is not None
+        trials = self.store.reads.trials(sweep_id)
+        done = {t.params["a"] for t in trials if t.state is RunState.FINISHED}
+        missing = [p for p in points if p not in done]
+        pids = trial_pids(self.side)
+        killed = {pids.get(f.trial_pid or -1) for f in result.faults if f.kind == "kill-trial"}
+        explained = {t.params["a"] for t in trials if t.state is RunState.FAILED and t.id in killed}
+        if not missing or not set(missing) <= explained or result.figures.problems:
+            return  # nothing to do, or not (only) the kills: check() says what is wrong
+        retried = subprocess.run(
+            [sys.executable, "-m", "redsweep", "--redis", self.url, "retry", sweep_id, "--failed"],
+            cwd=self.round_dir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if retried.returncode != 0:
+            result.figures.problems.append(f"redsweep retry --failed: {retried.stderr.strip()}")
+            return
+        result.figures.retried = len(missing)
+        self.start_controller(sweep_id)
+        for _ in range(self.opts.agents):
+            self.start_agent(sweep_id)
+        self.wait_over(sweep_id, result)
 
     def inject(self, rng: random.Random, sweep_id: str, crashes: dict[int, int]) -> Fault | None:
         kinds = list(KINDS)
