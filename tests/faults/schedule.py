@@ -315,7 +315,7 @@ class Run:
         for kind in kinds:
             if kind in ("kill-agent", "kill-trial", "stop-agent"):
                 # a point's trial may crash twice (two retries by default), never a third time
-                targets = [t for t in self.running_trials() if crashes.get(t[0], 0) < 2]
+                targets = self.targets(crashes)
                 if not targets:
                     continue
                 point, trial_pid, agent_pid = rng.choice(targets)
@@ -349,6 +349,16 @@ class Run:
                 self.restart_redis(rng.uniform(0.3, 3.0) * self.lease_s)  # often past a lease
                 return Fault(kind, now, time.time())
         return None
+
+    def targets(self, crashes: dict[int, int]) -> list[tuple[int, int, int]]:
+        """Running trials (point, trial pid, agent pid) whose point may crash once more,
+        waiting up to a lease for one (between two trials an agent runs none)."""
+        deadline = time.monotonic() + self.lease_s
+        while True:
+            found = [t for t in self.running_trials() if crashes.get(t[0], 0) < 2]
+            if found or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.05)
 
     def _over(self, sweep_id: str) -> bool:
         assert self.store is not None
