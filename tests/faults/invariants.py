@@ -17,7 +17,7 @@ from pathlib import Path
 import redis
 
 from redsweep.shared.records import RunState
-from redsweep.shared.store import Store, keys
+from redsweep.shared.store import Store, TrialInfo, keys
 
 #: the lifeline ends a dead agent's trial within a second: a side effect that close after the
 #: agent's kill is the kill's, not a second run's
@@ -173,27 +173,38 @@ class EventWatch(threading.Thread):
 
 
 def check_side_effects(
-    side_dir: Path, faults: list[Fault], finished_ids: set[str], figures: Figures
+    side_dir: Path, faults: list[Fault], records: dict[str, TrialInfo], figures: Figures
 ) -> None:
-    """No side effect twice unless the extra one's trial was killed (or its agent stopped)
-    after its work, so its finish never reached Redis."""
+    """No side effect twice unless the extra one's trial was killed (or its agent killed or
+    stopped) by the checker after its work, so its finish never reached Redis."""
     effects = side_effects(side_dir)
     figures.side_effects = len(effects)
     by_point: dict[int, list[SideEffect]] = defaultdict(list)
     for effect in effects:
         by_point[effect.point].append(effect)
     for point, done in sorted(by_point.items()):
-        extra = [e for e in done if e.trial_id not in finished_ids]
-        if len(done) - len(extra) > 1:
+        recorded = [e for e in done if _state(records, e.trial_id) == "finished"]
+        if len(recorded) > 1:
             figures.problems.append(f"point a={point}: two recorded trials did its work")
-        for effect in extra:
+        for effect in done:
+            if effect in recorded:
+                continue
             if any(f.excuses(effect) for f in faults):
                 figures.doubled_excused += 1
-            else:
-                figures.problems.append(
-                    f"point a={point}: trial {effect.trial_id} (pid {effect.pid}) did its work "
-                    "but was not recorded, and no kill of its own explains it"
-                )
+                continue
+            record = records.get(effect.trial_id)
+            ended = f"{record.state.value}: {record.error}" if record else "not in the store"
+            near = [f"{f.kind} at {f.start - effect.time:+.1f} s" for f in faults]
+            figures.problems.append(
+                f"point a={point}: trial {effect.trial_id} (pid {effect.pid}, agent "
+                f"{effect.agent_pid}) did its work but is not recorded ({ended}), and no kill "
+                f"or stop by the checker explains it; faults relative to its work: {near}"
+            )
+
+
+def _state(records: dict[str, TrialInfo], trial_id: str) -> str | None:
+    record = records.get(trial_id)
+    return record.state.value if record else None
 
 
 def processes_of(marker: str) -> list[int]:

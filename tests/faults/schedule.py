@@ -402,8 +402,8 @@ class Run:
         if left:
             figures.problems.append(f"processes left: {left}")
         check_store(self.store, sweep_id, points, events, figures)
-        finished = {t.id for t in self.store.reads.trials(sweep_id) if t.state is RunState.FINISHED}
-        check_side_effects(self.side, result.faults, finished, figures)
+        records = {t.id: t for t in self.store.reads.trials(sweep_id)}
+        check_side_effects(self.side, result.faults, records, figures)
 
     def close(self) -> None:
         self.end_all()
