@@ -29,6 +29,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import yaml
 
@@ -99,7 +100,7 @@ class Options:
     work_s: float = 1.0
     round_timeout: float = 180.0
     workdir: Path | None = None
-    out: object = sys.stdout
+    out: TextIO = sys.stdout
 
 
 @dataclass
@@ -132,29 +133,24 @@ class Run:
     # ---- Redis -------------------------------------------------------------------------------
 
     def start_redis(self) -> None:
-        short = Path(tempfile.mkdtemp(prefix="rsf-"))  # a socket path stays short
-        self.sock = str(short / "redis.sock")
+        self._start_server()
+        self.url = f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
+        self.store = Store.from_url(self.url)
+
+    def _start_server(self) -> None:
         self.server.start(
             self.root / "redis",
+            unixsocket=False,
             port=self.port,
             password=PASSWORD,
             appendonly=True,
-            unix_path=self.sock,
         )
-        self.url = f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
-        self.store = Store.from_url(self.url)
 
     def restart_redis(self, down_s: float) -> None:
         """Shut Redis down (its AOF is flushed), wait ``down_s``, start it on the same AOF."""
         self.server.stop()
         time.sleep(down_s)
-        self.server.start(
-            self.root / "redis",
-            port=self.port,
-            password=PASSWORD,
-            appendonly=True,
-            unix_path=self.sock,
-        )
+        self._start_server()
 
     # ---- processes ---------------------------------------------------------------------------
 
@@ -456,7 +452,11 @@ def run(opts: Options) -> list[Round]:
         run_.start_redis()
         for number in range(1, opts.rounds + 1):
             rng = random.Random(f"{opts.seed}-{number}")
-            result = run_.round(number, rng)
+            try:
+                result = run_.round(number, rng)
+            except Exception as exc:  # the checker's own failure: say it, end the run
+                print(f"round {number}: the checker failed: {exc!r}", file=out, flush=True)
+                break
             rounds.append(result)
             verdict = "ok" if not result.figures.problems else "FAILED"
             print(
