@@ -23,6 +23,31 @@ from redsweep.shared.store import Store, TrialInfo, keys
 #: agent's kill is the kill's, not a second run's
 LIFELINE_S = 1.0
 
+# A command trial: its start, its work (a sleep), its metric through the in-trial API (which
+# must ride out an outage too), then its side effect (the ``end`` line).
+TRIAL = """\
+import os, sys, time
+import redsweep
+
+run = redsweep.init()
+a = redsweep.config.a
+side = os.path.join(os.environ["FAULTS_SIDE"], f"point-{a}.log")
+supervisor = os.getppid()
+with open(f"/proc/{supervisor}/stat") as fh:
+    stat = fh.read()
+agent = int(stat[stat.rindex(")") + 2 :].split()[1])
+
+def note(what):
+    with open(side, "a") as fh:
+        fh.write(f"{a} {os.environ['REDSWEEP_RUN_ID']} {os.getpid()} {agent} {what} "
+                 f"{time.time():.3f}\\n")
+
+note("start")
+time.sleep(float(os.environ["FAULTS_WORK_S"]))
+redsweep.log({"score": a})
+note("end")  # last: a trial stopped before it has not done its work
+"""
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -45,6 +70,19 @@ class Fault:
             slack = LIFELINE_S if self.kind == "kill-agent" else 0.0
             return self.end >= effect.time - slack
         return False
+
+    def describe(self) -> str:
+        """One line for the checker's output."""
+        what = {
+            "kill-agent": f"kill -9 agent {self.agent_pid} (running point a={self.point})",
+            "kill-trial": f"kill -9 trial {self.trial_pid} (point a={self.point})",
+            "kill-controller": "kill -9 the controller, a new one started",
+            "stop-agent": f"SIGSTOP agent {self.agent_pid} (running point a={self.point}) "
+            f"for {self.end - self.start:.1f} s, then SIGCONT",
+            "restart-redis": "Redis shut down and restarted on its AOF "
+            f"({self.end - self.start:.1f} s down)",
+        }
+        return what[self.kind]
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,6 @@ It prints each round's faults and figures, then PASS or FAIL, and exits 0 only o
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import random
 import shutil
 import signal
@@ -34,23 +32,25 @@ from typing import TextIO
 import yaml
 
 try:  # run as ``python -m tests.faults.schedule`` or imported by pytest (pythonpath tests/)
+    from .fleet import Fleet, alive, running_trials
     from .invariants import (
+        TRIAL,
         EventWatch,
         Fault,
         Figures,
         check_side_effects,
         check_store,
-        processes_of,
         trial_pids,
     )
 except ImportError:  # pragma: no cover
+    from fleet import Fleet, alive, running_trials  # type: ignore[no-redef]
     from invariants import (  # type: ignore[no-redef]
+        TRIAL,
         EventWatch,
         Fault,
         Figures,
         check_side_effects,
         check_store,
-        processes_of,
         trial_pids,
     )
 
@@ -60,31 +60,6 @@ from redsweep.shared.store import Store
 
 PASSWORD = "faults-pw"
 MARKER_VAR = "REDSWEEP_FAULTS_RUN"
-
-# A command trial: its start, its work (a sleep), its metric through the in-trial API (which
-# must ride out an outage too), then its side effect (the ``end`` line).
-TRIAL = """\
-import os, sys, time
-import redsweep
-
-run = redsweep.init()
-a = redsweep.config.a
-side = os.path.join(os.environ["FAULTS_SIDE"], f"point-{a}.log")
-supervisor = os.getppid()
-with open(f"/proc/{supervisor}/stat") as fh:
-    stat = fh.read()
-agent = int(stat[stat.rindex(")") + 2 :].split()[1])
-
-def note(what):
-    with open(side, "a") as fh:
-        fh.write(f"{a} {os.environ['REDSWEEP_RUN_ID']} {os.getpid()} {agent} {what} "
-                 f"{time.time():.3f}\\n")
-
-note("start")
-time.sleep(float(os.environ["FAULTS_WORK_S"]))
-redsweep.log({"score": a})
-note("end")  # last: a trial stopped before it has not done its work
-"""
 
 KINDS = ("kill-agent", "kill-trial", "kill-controller", "stop-agent", "restart-redis")
 
@@ -124,11 +99,7 @@ class Run:
         self.port = free_port()
         self.url = ""
         self.store: Store | None = None
-        self.procs: dict[int, subprocess.Popen[bytes]] = {}
-        self.roles: dict[int, str] = {}
-        self.errs: dict[int, Path] = {}
-        self.expected_exit: set[int] = set()
-        self.n = 0
+        self.fleet = Fleet(self.url, self.marker, self.root, {}, opts.lease_ms)  # per round
 
     # ---- Redis -------------------------------------------------------------------------------
 
@@ -151,80 +122,6 @@ class Run:
         self.server.stop()
         time.sleep(down_s)
         self._start_server()
-
-    # ---- processes ---------------------------------------------------------------------------
-
-    def spawn(self, role: str, *args: str) -> subprocess.Popen[bytes]:
-        self.n += 1
-        env = {
-            **os.environ,
-            MARKER_VAR: self.marker.split("=", 1)[1],
-            "FAULTS_SIDE": str(self.side),
-            "FAULTS_WORK_S": str(self.opts.work_s),
-        }
-        log = self.round_dir / f"{self.n:02d}-{role}"
-        with open(f"{log}.out", "wb") as out, open(f"{log}.err", "wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "redsweep", "--redis", self.url, *args],
-                cwd=self.round_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
-        self.procs[proc.pid] = proc
-        self.roles[proc.pid] = role
-        self.errs[proc.pid] = Path(f"{log}.err")
-        return proc
-
-    def start_agent(self, sweep_id: str) -> None:
-        self.spawn("agent", "agent", sweep_id, "--lease-ms", str(self.opts.lease_ms))
-
-    def start_controller(self, sweep_id: str) -> None:
-        self.spawn("controller", "controller", sweep_id, "--lease-ms", str(self.opts.lease_ms))
-
-    def live(self, role: str) -> list[int]:
-        return [
-            pid
-            for pid, proc in self.procs.items()
-            if self.roles[pid] == role and proc.poll() is None
-        ]
-
-    def kill(self, pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-
-    def running_trials(self) -> list[tuple[int, int, int]]:
-        """(point, trial pid, agent pid) of the trials that started and have not ended."""
-        found = []
-        for path in self.side.glob("point-*.log"):
-            open_ = {}
-            for line in path.read_text().splitlines():
-                parts = line.split()
-                if len(parts) != 6:
-                    continue
-                if parts[4] == "start":
-                    open_[parts[2]] = (int(parts[0]), int(parts[2]), int(parts[3]))
-                else:
-                    open_.pop(parts[2], None)
-            found += [t for t in open_.values() if _alive(t[1]) and _alive(t[2])]
-        return found
-
-    def end_all(self) -> list[str]:
-        """SIGCONT, then SIGKILL every process group still running; what had to be killed."""
-        left = []
-        for pid, proc in self.procs.items():
-            if proc.poll() is None:
-                left.append(f"{self.roles[pid]} {pid}")
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGCONT)
-                    os.killpg(pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        for pid in processes_of(self.marker):
-            left.append(f"pid {pid} {_cmdline(pid)}")
-            self.kill(pid)
-        return left
 
     # ---- one round ---------------------------------------------------------------------------
 
@@ -254,10 +151,16 @@ class Run:
         sweep_id = result.sweep_id = made.stdout.strip().splitlines()[-1]
         events = EventWatch(self.url, sweep_id)
         events.start()
-        self.procs, self.roles, self.expected_exit = {}, {}, set()
-        self.start_controller(sweep_id)
+        fleet = self.fleet = Fleet(
+            self.url,
+            self.marker,
+            self.round_dir,
+            {"FAULTS_SIDE": str(self.side), "FAULTS_WORK_S": str(self.opts.work_s)},
+            self.opts.lease_ms,
+        )
+        fleet.start_controller(sweep_id)
         for _ in range(self.opts.agents):
-            self.start_agent(sweep_id)
+            fleet.start_agent(sweep_id)
 
         self.used = dict.fromkeys(KINDS, 0)
         crashes: dict[int, int] = {}  # point -> faults that may have crashed one of its trials
@@ -269,7 +172,7 @@ class Run:
             if fault is not None:
                 self.used[fault.kind] += 1
                 result.faults.append(fault)
-                print(f"  round {number}: {describe(fault)}", file=self.opts.out, flush=True)
+                print(f"  round {number}: {fault.describe()}", file=self.opts.out, flush=True)
         self.wait_over(sweep_id, result)
         self.retry_killed(sweep_id, points, result)
         self.check(sweep_id, points, events, result)
@@ -279,6 +182,7 @@ class Run:
         """A trial killed by a signal fails (the objective's exit says so) and is not retried
         by itself: when such kills alone left points without a result, run them again as a
         user would (``redsweep retry --failed``, then a controller and agents)."""
+        fleet = self.fleet
         assert self.store is not None
         trials = self.store.reads.trials(sweep_id)
         done = {t.params["a"] for t in trials if t.state is RunState.FINISHED}
@@ -299,12 +203,13 @@ class Run:
             result.figures.problems.append(f"redsweep retry --failed: {retried.stderr.strip()}")
             return
         result.figures.retried = len(missing)
-        self.start_controller(sweep_id)
+        fleet.start_controller(sweep_id)
         for _ in range(self.opts.agents):
-            self.start_agent(sweep_id)
+            fleet.start_agent(sweep_id)
         self.wait_over(sweep_id, result)
 
     def inject(self, rng: random.Random, sweep_id: str, crashes: dict[int, int]) -> Fault | None:
+        fleet = self.fleet
         kinds = list(KINDS)
         rng.shuffle(kinds)
         kinds.sort(key=lambda k: self.used[k])  # the least used first: a round mixes them
@@ -318,27 +223,27 @@ class Run:
                 crashes[point] = crashes.get(point, 0) + 1
                 now = time.time()
                 if kind == "kill-agent":
-                    self.kill(agent_pid)
-                    self.expected_exit.add(agent_pid)
-                    self.start_agent(sweep_id)  # a machine comes back
+                    fleet.kill(agent_pid)
+                    fleet.expected_exit.add(agent_pid)
+                    fleet.start_agent(sweep_id)  # a machine comes back
                     return Fault(kind, now, now, agent_pid=agent_pid, point=point)
                 if kind == "kill-trial":
-                    self.kill(trial_pid)
+                    fleet.kill(trial_pid)
                     return Fault(kind, now, now, trial_pid=trial_pid, point=point)
                 stop_s = rng.uniform(1.2, 2.0) * self.lease_s
-                self.kill(agent_pid, signal.SIGSTOP)
+                fleet.kill(agent_pid, signal.SIGSTOP)
                 time.sleep(stop_s)
-                self.kill(agent_pid, signal.SIGCONT)
+                fleet.kill(agent_pid, signal.SIGCONT)
                 return Fault(kind, now, time.time(), agent_pid=agent_pid, point=point)
             if kind == "kill-controller":
-                ctls = self.live("controller")
+                ctls = fleet.live("controller")
                 if not ctls:
                     continue
                 now = time.time()
-                self.kill(ctls[0])
-                self.expected_exit.add(ctls[0])
+                fleet.kill(ctls[0])
+                fleet.expected_exit.add(ctls[0])
                 time.sleep(rng.uniform(0.0, self.lease_s))
-                self.start_controller(sweep_id)
+                fleet.start_controller(sweep_id)
                 return Fault(kind, now, time.time())
             if kind == "restart-redis":
                 now = time.time()
@@ -351,7 +256,7 @@ class Run:
         waiting up to a lease for one (between two trials an agent runs none)."""
         deadline = time.monotonic() + self.lease_s
         while True:
-            found = [t for t in self.running_trials() if crashes.get(t[0], 0) < 2]
+            found = [t for t in running_trials(self.side) if crashes.get(t[0], 0) < 2]
             if found or time.monotonic() >= deadline:
                 return found
             time.sleep(0.05)
@@ -366,22 +271,23 @@ class Run:
     def wait_over(self, sweep_id: str, result: Round) -> None:
         """Until the sweep is finished and every process it started has exited; a process
         that exits non-zero on its own, or outlives the round, is a problem."""
+        fleet = self.fleet
         deadline = time.monotonic() + self.opts.round_timeout
         problems = result.figures.problems
         seen_exit: set[int] = set()
         while time.monotonic() < deadline:
-            for pid, proc in list(self.procs.items()):
+            for pid, proc in list(fleet.procs.items()):
                 code = proc.poll()
-                if code is None or pid in seen_exit or pid in self.expected_exit:
+                if code is None or pid in seen_exit or pid in fleet.expected_exit:
                     continue
                 seen_exit.add(pid)
                 if code != 0:
-                    err = self.errs[pid].read_text(errors="replace")
+                    err = fleet.errs[pid].read_text(errors="replace")
                     last = err.strip().splitlines()[-1:] or ["(nothing on stderr)"]
-                    problems.append(f"{self.roles[pid]} {pid} exited {code}: {last[0]}")
-            if self._over(sweep_id) and not any(p.poll() is None for p in self.procs.values()):
+                    problems.append(f"{fleet.roles[pid]} {pid} exited {code}: {last[0]}")
+            if self._over(sweep_id) and not fleet.any_live():
                 break
-            if not any(p.poll() is None for p in self.procs.values()):
+            if not fleet.any_live():
                 problems.append("every agent and controller exited, the sweep is not over")
                 break
             time.sleep(0.1)
@@ -389,11 +295,12 @@ class Run:
             problems.append(f"the round did not end within {self.opts.round_timeout:g} s")
 
     def check(self, sweep_id: str, points: list[int], events: EventWatch, result: Round) -> None:
+        fleet = self.fleet
         figures = result.figures
         assert self.store is not None
         trials_started = trial_pids(self.side)
-        left = self.end_all()
-        left += [f"trial pid {p}" for p in trials_started if _alive(p)]
+        left = fleet.end_all()
+        left += [f"trial pid {p}" for p in trials_started if alive(p)]
         figures.processes_left = len(left)
         if left:
             figures.problems.append(f"processes left: {left}")
@@ -402,38 +309,11 @@ class Run:
         check_side_effects(self.side, result.faults, records, figures)
 
     def close(self) -> None:
-        self.end_all()
+        fleet = self.fleet
+        fleet.end_all()
         if self.store is not None:
             self.store.close()
         self.server.stop()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    except OSError:
-        return "?"
-
-
-def describe(fault: Fault) -> str:
-    what = {
-        "kill-agent": f"kill -9 agent {fault.agent_pid} (running point a={fault.point})",
-        "kill-trial": f"kill -9 trial {fault.trial_pid} (point a={fault.point})",
-        "kill-controller": "kill -9 the controller, a new one started",
-        "stop-agent": f"SIGSTOP agent {fault.agent_pid} (running point a={fault.point}) "
-        f"for {fault.end - fault.start:.1f} s, then SIGCONT",
-        "restart-redis": f"Redis shut down and restarted on its AOF ({fault.end - fault.start:.1f} "
-        "s down)",
-    }
-    return what[fault.kind]
 
 
 def run(opts: Options) -> list[Round]:
