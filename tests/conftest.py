@@ -29,13 +29,13 @@ from redsweep.shared.server.local import LocalServer, free_port  # noqa: E402
 from redsweep.shared.store import Store  # noqa: E402
 
 TEST_PASSWORD = "redsweep-test-pw"
-_INTEGRATION_DIR = Path(__file__).parent / "integration"
+_INTEGRATION_DIRS = (Path(__file__).parent / "integration", Path(__file__).parent / "faults")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Everything under tests/integration is marked ``integration``."""
+    """Everything under tests/integration and tests/faults is marked ``integration``."""
     for item in items:
-        if _INTEGRATION_DIR in Path(str(item.fspath)).parents:
+        if any(d in Path(str(item.fspath)).parents for d in _INTEGRATION_DIRS):
             item.add_marker(pytest.mark.integration)
 
 
