@@ -1,0 +1,165 @@
+"""The dashboard as a Starlette app: three pages, their JSON, a live-update stream, controls.
+
+Pages (one HTML shell each, drawn by ``static/app.js`` with plotly.js):
+
+* ``/``                           every sweep, with its control buttons
+* ``/sweeps/SWEEP_ID``            the sweep's panels, curves, runs table and buttons
+* ``/sweeps/SWEEP_ID/runs/RUN_ID`` one run: config, summary, charts, log tail, files
+
+Their data: ``GET /api/sweeps``, ``/api/sweeps/ID``, ``/api/sweeps/ID/runs/RUN``. Live updates:
+``GET /api/events[?sweep=ID]`` is a server-sent event stream that sends the sweep's (or the
+list's) mark whenever it changes, checked every ``POLL_S``; the page then fetches its JSON
+again. Controls: ``POST /api/sweeps/ID/VERB`` (pause, resume, stop, cancel), through
+:mod:`redsweep.control`. Redis is reached only here, on the server: error messages sent to the
+browser never name it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Route
+
+from redsweep.control import VERBS, control
+from redsweep.dashboard import page
+from redsweep.dashboard.security import Guard, GuardMiddleware
+from redsweep.dashboard.views import ImportanceCache, run_view, sweep_view, sweeps_view
+from redsweep.errors import NotFoundError, RedsweepError, StoreError, SweepStateError
+from redsweep.results import Api
+
+#: how often the event stream looks for changes (a change shows within this and one fetch)
+POLL_S = 0.5
+#: a comment line this often keeps proxies from closing a quiet stream
+KEEPALIVE_S = 15.0
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline' "
+    "'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def _error(exc: RedsweepError) -> JSONResponse:
+    if isinstance(exc, StoreError):  # its text names the Redis URL: keep it on the server
+        print(f"redsweep dashboard: {exc}", file=sys.stderr, flush=True)
+        return JSONResponse({"error": "the store cannot be reached right now"}, 503)
+    status = (
+        404 if isinstance(exc, NotFoundError) else 409 if isinstance(exc, SweepStateError) else 400
+    )
+    return JSONResponse({"error": str(exc)}, status)
+
+
+async def _json(read: Callable[[], Any]) -> Response:
+    try:
+        data = await run_in_threadpool(read)
+    except RedsweepError as exc:
+        return _error(exc)
+    return Response(
+        json.dumps(data, allow_nan=False), media_type="application/json", headers=HEADERS
+    )
+
+
+def create_app(api: Api, redis_url: str, guard: Guard) -> Starlette:
+    """The app, reading through ``api`` and controlling sweeps on ``redis_url``."""
+    importance = ImportanceCache()
+
+    def shell(kind: str) -> Callable[[Request], Any]:
+        async def handler(request: Request) -> HTMLResponse:
+            ids = request.path_params
+            html = page.shell(kind, guard=guard, sweep=ids.get("sweep_id"), run=ids.get("run_id"))
+            return HTMLResponse(html, headers=HEADERS)
+
+        return handler
+
+    async def sweeps(request: Request) -> Response:
+        return await _json(partial(sweeps_view, api))
+
+    async def sweep(request: Request) -> Response:
+        sid = request.path_params["sweep_id"]
+        return await _json(partial(sweep_view, api, sid, importance=importance))
+
+    async def run(request: Request) -> Response:
+        p = request.path_params
+        return await _json(partial(run_view, api, p["sweep_id"], p["run_id"]))
+
+    async def act(request: Request) -> Response:
+        verb, sid = request.path_params["verb"], request.path_params["sweep_id"]
+        if verb not in VERBS:
+            return JSONResponse({"error": f"unknown action {verb!r}"}, 404)
+        try:
+            done = await run_in_threadpool(control, verb, sid, redis=redis_url)
+        except RedsweepError as exc:
+            return _error(exc)
+        return JSONResponse(
+            {
+                "sweep": done.sweep_id,
+                "before": done.before.value,
+                "after": done.after.value,
+                "killed": list(done.killed),
+            }
+        )
+
+    def list_mark() -> str:
+        data = json.dumps(sweeps_view(api), sort_keys=True).encode()
+        return hashlib.sha1(data).hexdigest()
+
+    async def events(request: Request) -> Response:
+        sid = request.query_params.get("sweep")
+        mark = partial(api.mark, sid) if sid else list_mark
+
+        async def stream() -> AsyncIterator[str]:
+            last, quiet = None, 0.0
+            while not await request.is_disconnected():
+                try:
+                    now = await run_in_threadpool(mark)
+                except RedsweepError as exc:
+                    now = f"error: {_error(exc).body.decode()}"
+                if now != last:
+                    yield f"data: {json.dumps(now)}\n\n"
+                    last, quiet = now, 0.0
+                elif quiet >= KEEPALIVE_S:
+                    yield ": keep-alive\n\n"
+                    quiet = 0.0
+                await asyncio.sleep(POLL_S)
+                quiet += POLL_S
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=HEADERS)
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        path = page.asset(name)
+        if path is None:
+            return JSONResponse({"error": f"no asset {name!r}"}, 404)
+        return FileResponse(path, headers={"Cache-Control": "max-age=3600"})
+
+    routes = [
+        Route("/", shell("sweeps")),
+        Route("/sweeps/{sweep_id}", shell("sweep")),
+        Route("/sweeps/{sweep_id}/runs/{run_id}", shell("run")),
+        Route("/api/sweeps", sweeps),
+        Route("/api/sweeps/{sweep_id}", sweep),
+        Route("/api/sweeps/{sweep_id}/runs/{run_id}", run),
+        Route("/api/sweeps/{sweep_id}/{verb}", act, methods=["POST"]),
+        Route("/api/events", events),
+        Route("/static/{name}", static),
+    ]
+    app = Starlette(routes=routes)
+    return GuardMiddleware(app, guard)  # type: ignore[return-value]
