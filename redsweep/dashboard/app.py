@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any
@@ -58,28 +59,68 @@ HEADERS = {
 
 
 def _error(exc: RedsweepError) -> JSONResponse:
+    if isinstance(exc, SweepStateError):
+        return JSONResponse({"error": str(exc)}, 409)
+    if isinstance(exc, NotFoundError):
+        return JSONResponse({"error": str(exc)}, 404)
     if isinstance(exc, StoreError):  # its text names the Redis URL: keep it on the server
         print(f"redsweep dashboard: {exc}", file=sys.stderr, flush=True)
         return JSONResponse({"error": "the store cannot be reached right now"}, 503)
-    status = (
-        404 if isinstance(exc, NotFoundError) else 409 if isinstance(exc, SweepStateError) else 400
-    )
-    return JSONResponse({"error": str(exc)}, status)
+    return JSONResponse({"error": str(exc)}, 400)
 
 
-async def _json(read: Callable[[], Any]) -> Response:
+def _dumps(data: Any) -> bytes:
+    return json.dumps(data, allow_nan=False, separators=(",", ":")).encode()
+
+
+async def _json(read: Callable[[], bytes]) -> Response:
     try:
-        data = await run_in_threadpool(read)
+        body = await run_in_threadpool(read)
     except RedsweepError as exc:
         return _error(exc)
-    return Response(
-        json.dumps(data, allow_nan=False), media_type="application/json", headers=HEADERS
-    )
+    return Response(body, media_type="application/json", headers=HEADERS)
+
+
+def list_mark(data: Any) -> str:
+    """The sweeps list's mark: a digest of what it shows."""
+    return hashlib.sha1(_dumps(data)).hexdigest()
+
+
+class Views:
+    """The pages' JSON, each with the ``mark`` of what it shows; a sweep's is computed once
+    per mark (a reload, a second tab, a refresh after an unrelated event: served from memory).
+    """
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self._importance = ImportanceCache()
+        self._lock = threading.Lock()
+        self._sweeps: dict[str, tuple[str, bytes]] = {}
+
+    def sweeps(self) -> bytes:
+        data = sweeps_view(self.api)
+        return _dumps({**data, "mark": list_mark(data)})
+
+    def sweep(self, sweep_id: str) -> bytes:
+        mark = self.api.mark(sweep_id)
+        with self._lock:
+            hit = self._sweeps.get(sweep_id)
+        if hit is not None and hit[0] == mark:
+            return hit[1]
+        data = sweep_view(self.api, sweep_id, importance=self._importance)
+        body = _dumps({**data, "mark": mark})
+        with self._lock:
+            self._sweeps[sweep_id] = (mark, body)
+        return body
+
+    def run(self, sweep_id: str, run_id: str) -> bytes:
+        mark = self.api.mark(sweep_id)
+        return _dumps({**run_view(self.api, sweep_id, run_id), "mark": mark})
 
 
 def create_app(api: Api, redis_url: str, guard: Guard) -> Starlette:
     """The app, reading through ``api`` and controlling sweeps on ``redis_url``."""
-    importance = ImportanceCache()
+    views = Views(api)
 
     def shell(kind: str) -> Callable[[Request], Any]:
         async def handler(request: Request) -> HTMLResponse:
@@ -90,15 +131,15 @@ def create_app(api: Api, redis_url: str, guard: Guard) -> Starlette:
         return handler
 
     async def sweeps(request: Request) -> Response:
-        return await _json(partial(sweeps_view, api))
+        return await _json(views.sweeps)
 
     async def sweep(request: Request) -> Response:
         sid = request.path_params["sweep_id"]
-        return await _json(partial(sweep_view, api, sid, importance=importance))
+        return await _json(partial(views.sweep, sid))
 
     async def run(request: Request) -> Response:
         p = request.path_params
-        return await _json(partial(run_view, api, p["sweep_id"], p["run_id"]))
+        return await _json(partial(views.run, p["sweep_id"], p["run_id"]))
 
     async def act(request: Request) -> Response:
         verb, sid = request.path_params["verb"], request.path_params["sweep_id"]
@@ -117,13 +158,9 @@ def create_app(api: Api, redis_url: str, guard: Guard) -> Starlette:
             }
         )
 
-    def list_mark() -> str:
-        data = json.dumps(sweeps_view(api), sort_keys=True).encode()
-        return hashlib.sha1(data).hexdigest()
-
     async def events(request: Request) -> Response:
         sid = request.query_params.get("sweep")
-        mark = partial(api.mark, sid) if sid else list_mark
+        mark = partial(api.mark, sid) if sid else (lambda: list_mark(sweeps_view(api)))
 
         async def stream() -> AsyncIterator[str]:
             last, quiet = None, 0.0

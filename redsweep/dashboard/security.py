@@ -1,6 +1,6 @@
 """Who may use the dashboard: an ASGI middleware in front of the app.
 
-* On a loopback address (the default, 127.0.0.1) only requests naming a loopback host are
+* On 127.0.0.1 (the default), localhost or ::1 only requests naming a loopback host are
   served, so a web page elsewhere cannot reach the dashboard by DNS rebinding.
 * On any other address every request but the static assets must carry the token printed at
   start (``?token=...``, which the pages carry on every link and request).
@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 LOOPBACK_NAMES = ("localhost",)
+#: where the dashboard needs no token (any other address, even 127.0.0.2, asks for one)
+TOKENLESS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def is_loopback(host: str) -> bool:
@@ -42,7 +44,7 @@ class Guard:
 
     @classmethod
     def for_host(cls, host: str) -> Guard:
-        return cls(host, None if is_loopback(host) else secrets.token_urlsafe(24))
+        return cls(host, None if host.lower() in TOKENLESS else secrets.token_urlsafe(24))
 
 
 def _same(given: str | None, secret: str) -> bool:

@@ -111,6 +111,7 @@
       }, verb)));
   }
   async function act(verb, id) {
+    // (the event stream brings the change; the refresh below only makes it immediate)
     if (verb === "cancel" && !window.confirm("Cancel sweep " + id + "? Its running runs are killed.")) return;
     try {
       const r = await fetch(apiUrl("/api/sweeps/" + encodeURIComponent(id) + "/" + verb),
@@ -205,10 +206,12 @@
 
   function drawScatter(node, data) {
     const s = data.scatter;
+    // SVG up to a few thousand points (no WebGL start-up), WebGL past that
+    const kind = s && s.x.length > 3000 ? "scattergl" : "scatter";
     if (!s || !s.x.length) { node.replaceChildren(h("p", { class: "muted empty" }, "No run has a value of the metric yet.")); return; }
     const x = s.x.map((ms) => new Date(ms));
     Plotly.react(node, [
-      { type: "scattergl", mode: "markers", name: "runs", x: x, y: s.y, customdata: s.ids,
+      { type: kind, mode: "markers", name: "runs", x: x, y: s.y, customdata: s.ids,
         marker: { size: 7, color: s.y, colorscale: reversedScale(data.sweep.goal), opacity: 0.85 },
         hovertemplate: "run %{customdata}<br>%{y}<extra></extra>" },
       { type: "scatter", mode: "lines", name: "best so far", x: x, y: s.best, line: { shape: "hv", color: "#d64545", width: 2 } },
@@ -230,7 +233,7 @@
     const traces = [];
     const many = c.runs.length > 12;
     for (const r of c.runs) {
-      traces.push({ type: "scattergl", mode: "lines", name: r.id, x: r.x, y: r.y,
+      traces.push({ type: "scatter", mode: "lines", name: r.id, x: r.x, y: r.y,
         line: { width: r.state === "running" ? 2.5 : 1.2, color: r.state === "running" ? STATES.running : undefined },
         opacity: many && r.state !== "running" ? 0.55 : 0.9,
         hovertemplate: "run " + r.id + " (" + r.state + ")<br>step %{x}: %{y}<extra></extra>" });
@@ -337,11 +340,13 @@
     const kept = flash ? [flash.textContent, flash.className] : null;
     n.head.replaceChildren(sweepHeader(s));
     if (kept) { const f = document.getElementById("flash"); f.textContent = kept[0]; f.className = kept[1]; }
-    drawParallel(n.parallel, data);
+    // the table and importances first (plain HTML, at once), then each plot in its own task,
+    // so the page is readable while plotly builds the WebGL panels
     drawImportance(n.importance, data);
-    drawScatter(n.scatter, data);
-    drawCurves(n.curves, n.curvesNote, data);
     drawTable(n.table, data);
+    return later(() => drawScatter(n.scatter, data))
+      .then(() => later(() => drawCurves(n.curves, n.curvesNote, data)))
+      .then(() => later(() => drawParallel(n.parallel, data)));
   }
 
   // ---- one run --------------------------------------------------------------------------------
@@ -377,7 +382,7 @@
     for (const c of data.charts) {
       const div = h("div", { class: "chart", "data-metric": c.name });
       charts.append(div);
-      Plotly.react(div, [{ type: "scattergl", mode: c.x.length > 1 ? "lines" : "markers", x: c.x, y: c.y, line: { color: STATES.running } }],
+      Plotly.react(div, [{ type: "scatter", mode: c.x.length > 1 ? "lines" : "markers", x: c.x, y: c.y, line: { color: STATES.running } }],
         { title: { text: c.name, font: { size: 13 } }, margin: { l: 50, r: 10, t: 36, b: 30 }, height: 240,
           xaxis: { title: { text: "step" } }, paper_bgcolor: "rgba(0,0,0,0)" }, PLOT_CONFIG);
     }
@@ -390,7 +395,10 @@
     if (PAGE.kind === "sweep") return apiUrl("/api/sweeps/" + encodeURIComponent(PAGE.sweep));
     return apiUrl("/api/sweeps/" + encodeURIComponent(PAGE.sweep) + "/runs/" + encodeURIComponent(PAGE.run));
   }
-  let busy = false, again = false;
+  function later(fn) {
+    return new Promise((resolve) => setTimeout(() => { fn(); resolve(); }, 0));
+  }
+  let busy = false, again = false, shown = null, latest = null;
   async function refresh() {
     if (busy) { again = true; return; }
     busy = true;
@@ -398,29 +406,28 @@
       const r = await fetch(dataUrl());
       const body = await r.json();
       if (!r.ok) throw new Error(body.error || r.statusText);
-      RENDER[PAGE.kind](body);
+      shown = body.mark;
+      document.body.setAttribute("data-shown", String(Date.now()));
+      await RENDER[PAGE.kind](body);
       document.body.setAttribute("data-loaded", String(Date.now()));
     } catch (e) {
       main.replaceChildren(card("Cannot show this page", h("p", { class: "bad" }, String(e.message || e))));
     } finally {
       busy = false;
-      if (again) { again = false; refresh(); }
+      if (again || (latest !== null && latest !== shown)) { again = false; refresh(); }
     }
   }
-  // The event stream's first message (sent at once) loads the page, and each later one (the
-  // sweep changed) loads it again: nothing that changes between the two is missed.
+  // The page loads at once; the event stream then sends the sweep's mark at once and again
+  // whenever it changes, and the page loads again when the mark is not the one it shows.
   function live() {
     const badgeNode = document.getElementById("live");
     const params = PAGE.kind === "sweeps" ? {} : { sweep: PAGE.sweep };
     const source = new EventSource(apiUrl("/api/events", params));
-    let loaded = false;
-    const fallback = setTimeout(() => { if (!loaded) refresh(); }, 3000);
-    source.onmessage = () => {
-      loaded = true;
-      clearTimeout(fallback);
+    source.onmessage = (ev) => {
       badgeNode.textContent = "● live";
       badgeNode.className = "live on";
-      refresh();
+      latest = JSON.parse(ev.data);
+      if (!busy && latest !== shown) refresh();
     };
     source.onerror = () => { badgeNode.textContent = "○ reconnecting"; badgeNode.className = "live off"; };
   }
@@ -430,6 +437,7 @@
     RENDER[PAGE.kind](PAGE.data);
     document.body.setAttribute("data-loaded", "report");
   } else {
+    refresh();
     live();
   }
 })();
