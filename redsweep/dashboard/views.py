@@ -92,9 +92,26 @@ def _run_row(run: RunResult) -> dict[str, Any]:
     }
 
 
-def _dimension(label: str, values: Sequence[Any]) -> dict[str, Any]:
-    """A parallel-coordinates axis: numbers as they are, anything else by category."""
+def _log_scaled(config: Mapping[str, Any], name: str) -> bool:
+    """Whether the sweep draws parameter ``name`` from a log distribution."""
+    spec = (config.get("parameters") or {}).get(name)
+    return isinstance(spec, Mapping) and "log" in str(spec.get("distribution", ""))
+
+
+def _dimension(label: str, values: Sequence[Any], *, log: bool = False) -> dict[str, Any]:
+    """A parallel-coordinates axis: numbers as they are (a log-distributed parameter on a log
+    axis: plotly's parcoords has none, so log10 values with ticks at the real ones), anything
+    else by category."""
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        if log and values and all(v > 0 for v in values):
+            logs = np.log10(np.asarray(values, dtype=float))
+            ticks = list(range(math.floor(logs.min()), math.ceil(logs.max()) + 1))
+            return {
+                "label": f"{label} (log)",
+                "values": logs.tolist(),
+                "tickvals": ticks,
+                "ticktext": [f"{10.0**t:g}" for t in ticks],
+            }
         return {"label": label, "values": [float(v) for v in values]}
     labels = sorted({str(v) for v in values})
     index = {t: i for i, t in enumerate(labels)}
@@ -106,23 +123,34 @@ def _dimension(label: str, values: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-def _parallel(rows: list[dict[str, Any]], params: list[str], metric: str) -> dict[str, Any]:
+def _parallel(
+    rows: list[dict[str, Any]], params: list[str], metric: str, config: Mapping[str, Any]
+) -> dict[str, Any]:
     scored = [r for r in rows if r["value"] is not None and math.isfinite(r["value"])]
-    dims = [_dimension(p, [r["config"].get(p) for r in scored]) for p in params]
+    dims = [
+        _dimension(p, [r["config"].get(p) for r in scored], log=_log_scaled(config, p))
+        for p in params
+    ]
     values = [r["value"] for r in scored]
     dims.append({"label": metric, "values": values})
     return {"dimensions": dims, "color": values, "runs": len(scored)}
 
 
 def _scatter(rows: list[dict[str, Any]], goal: Goal) -> dict[str, Any]:
+    """The metric of each scored run against its number in order of creation (runs made in
+    one burst share a millisecond, which would stack them on a time axis), with its creation
+    time for the hover, and the best so far."""
+    order = sorted(range(len(rows)), key=lambda i: (rows[i]["created_ms"], i))
+    number = {rows[i]["id"]: n + 1 for n, i in enumerate(order)}
     scored = sorted(
         (r for r in rows if r["value"] is not None and math.isfinite(r["value"])),
-        key=lambda r: r["created_ms"],
+        key=lambda r: number[r["id"]],
     )
     y = np.asarray([r["value"] for r in scored], dtype=float)
     best = (np.maximum if goal is Goal.MAXIMIZE else np.minimum).accumulate(y) if len(y) else y
     return {
-        "x": [r["created_ms"] for r in scored],
+        "x": [number[r["id"]] for r in scored],
+        "created_ms": [r["created_ms"] for r in scored],
         "y": y.tolist(),
         "ids": [r["id"] for r in scored],
         "best": best.tolist(),
@@ -212,7 +240,7 @@ def sweep_view(
             "config": sweep.config,
             "params": params,
             "runs": rows,
-            "parallel": _parallel(rows, params, metric) if metric else None,
+            "parallel": _parallel(rows, params, metric, sweep.config) if metric else None,
             "importance": (importance or ImportanceCache()).get(sweep.id, rows, params)
             if metric
             else [],

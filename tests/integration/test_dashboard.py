@@ -4,71 +4,20 @@ against the suite's real redis-server; the dashboard runs as a real subprocess."
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dashboard_helpers import NO_PROXY, csrf_of, dropout_loss, get, mixed, post, start_dashboard
 from helpers import STARTUP_S, redsweep_cmd, run_cli, wait_for, wait_for_output
 from sweep_seed import finish_run, seed_sweep, start_run
 
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import Store
-
-NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def dropout_loss(params: Any, step: int, steps: int) -> float:
-    """A loss that only ``dropout`` moves (and the step)."""
-    return 4 * params["dropout"] + 1.0 / (1 + step)
-
-
-def mixed(i: int) -> RunState:
-    """Runs 0-11 finished, 12 and 13 failed, 14 running, 15 pending."""
-    return {12: RunState.FAILED, 13: RunState.FAILED, 14: RunState.RUNNING}.get(
-        i, RunState.PENDING if i == 15 else RunState.FINISHED
-    )
-
-
-def start_dashboard(procs: Any, redis_url: str, *args: str) -> tuple[Any, str]:
-    """``redsweep dashboard --port 0 ARGS`` running; its process and the URL it printed."""
-    proc = procs.spawn(redsweep_cmd(redis_url, "dashboard", "--port", "0", *args))
-    out = wait_for_output(procs, proc, "redsweep dashboard: http", STARTUP_S * 2, "stdout")
-    url = re.search(r"http://\S+", out).group(0)  # type: ignore[union-attr]
-    return proc, url if "?" in url else url.rstrip("/")
-
-
-def get(url: str, **headers: str) -> tuple[int, Any]:
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        with NO_PROXY.open(request, timeout=60) as reply:
-            body = reply.read()
-            status = reply.status
-    except urllib.error.HTTPError as exc:
-        body, status = exc.read(), exc.code
-    try:
-        return status, json.loads(body)
-    except ValueError:
-        return status, body.decode()
-
-
-def post(url: str, **headers: str) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=b"", method="POST", headers=headers)
-    try:
-        with NO_PROXY.open(request, timeout=60) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-def csrf_of(page_html: str) -> str:
-    data = re.search(r'<script type="application/json" id="page">(.*?)</script>', page_html)
-    assert data, page_html[:500]
-    return json.loads(data.group(1))["csrf"]
 
 
 @pytest.fixture
@@ -105,7 +54,10 @@ def test_the_sweeps_list_and_a_sweep_page_show_what_the_store_holds(
     ] * 2
     # the panels: parallel coordinates over every parameter and the metric, one line a scored run
     dims = page["parallel"]["dimensions"]
-    assert [d["label"] for d in dims] == ["dropout", "layers", "lr", "optimizer", "loss"]
+    assert [d["label"] for d in dims] == ["dropout", "layers", "lr (log)", "optimizer", "loss"]
+    lrs = [r["config"]["lr"] for r in page["runs"] if r["value"] is not None]
+    assert dims[2]["values"] == pytest.approx([math.log10(v) for v in lrs])  # log_uniform
+    assert set(dims[2]["ticktext"]) >= {"0.001", "0.01"}
     scored = [r for r in page["runs"] if r["value"] is not None]
     assert all(len(d["values"]) == len(scored) for d in dims)
     assert dims[3]["ticktext"] == ["adam", "sgd"]

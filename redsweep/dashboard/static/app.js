@@ -209,14 +209,15 @@
     // SVG up to a few thousand points (no WebGL start-up), WebGL past that
     const kind = s && s.x.length > 3000 ? "scattergl" : "scatter";
     if (!s || !s.x.length) { node.replaceChildren(h("p", { class: "muted empty" }, "No run has a value of the metric yet.")); return; }
-    const x = s.x.map((ms) => new Date(ms));
+    const x = s.x;
     Plotly.react(node, [
       { type: kind, mode: "markers", name: "runs", x: x, y: s.y, customdata: s.ids,
+        text: s.created_ms.map(when),
         marker: { size: 7, color: s.y, colorscale: reversedScale(data.sweep.goal), opacity: 0.85 },
-        hovertemplate: "run %{customdata}<br>%{y}<extra></extra>" },
+        hovertemplate: "run %{customdata} (#%{x}, created %{text})<br>%{y}<extra></extra>" },
       { type: "scatter", mode: "lines", name: "best so far", x: x, y: s.best, line: { shape: "hv", color: "#d64545", width: 2 } },
     ], { margin: { l: 60, r: 20, t: 10, b: 40 }, height: 320, showlegend: true,
-      legend: { orientation: "h", y: 1.08 }, xaxis: { title: { text: "created" } },
+      legend: { orientation: "h", y: 1.08 }, xaxis: { title: { text: "run, in order of creation" } },
       yaxis: { title: { text: data.sweep.metric } }, paper_bgcolor: "rgba(0,0,0,0)" }, PLOT_CONFIG);
     if (!node._linked && !REPORT) {
       node._linked = true;
@@ -329,7 +330,7 @@
         card("Parallel coordinates", n.parallel, "wide"),
         h("div", { class: "pair" },
           card("Parameter importance", n.importance),
-          card("Metric over time", n.scatter)),
+          card("Metric by run", n.scatter)),
         card(h("span", null, "Curves ", n.curvesNote), n.curves, "wide"),
         card("Runs", n.table, "wide"),
         REPORT ? h("p", { class: "muted foot" }, "redsweep report of sweep " + s.id + ", made " + PAGE.generated + ".") : null,
