@@ -127,8 +127,15 @@ def start_run(store: Store, sweep_id: str, run_id: str) -> str:
     return claimed[0]
 
 
-def finish_run(store: Store, sweep_id: str, run_id: str, token: str, loss: float) -> None:
-    """Log one row for a running run and finish it."""
+def finish_run(
+    store: Store,
+    sweep_id: str,
+    run_id: str,
+    token: str,
+    loss: float,
+    summary: Mapping[str, Any] | None = None,
+) -> None:
+    """Log one row for a running run and finish it (``summary`` merged into its summary)."""
     store.batch(
         ReportRows(
             sweep_id,
@@ -139,5 +146,13 @@ def finish_run(store: Store, sweep_id: str, run_id: str, token: str, loss: float
             goal="minimize",
             lease_ms=LEASE_MS,
         ),
-        Finish(sweep_id, run_id, token, RunState.FINISHED, metric_name="loss", goal="minimize"),
+        Finish(
+            sweep_id,
+            run_id,
+            token,
+            RunState.FINISHED,
+            summary=summary,
+            metric_name="loss",
+            goal="minimize",
+        ),
     )

@@ -39,6 +39,7 @@ from starlette.routing import Route
 
 from redsweep.control import VERBS, control
 from redsweep.dashboard import page
+from redsweep.dashboard.files import file_path, media_type
 from redsweep.dashboard.security import Guard, GuardMiddleware
 from redsweep.dashboard.views import ImportanceCache, run_view, sweep_view, sweeps_view
 from redsweep.errors import NotFoundError, RedsweepError, StoreError, SweepStateError
@@ -141,6 +142,19 @@ def create_app(api: Api, redis_url: str, guard: Guard) -> Starlette:
         p = request.path_params
         return await _json(partial(views.run, p["sweep_id"], p["run_id"]))
 
+    async def file(request: Request) -> Response:
+        p = request.path_params
+        try:
+            run = await run_in_threadpool(api.run, f"{p['sweep_id']}/{p['run_id']}")
+        except RedsweepError as exc:
+            return _error(exc)
+        path = file_path(run, p["name"])
+        if path is None:
+            return JSONResponse({"error": f"run {run.id} has no file {p['name']!r} here"}, 404)
+        kind = media_type(path)
+        inline = "inline" if kind.startswith("image/") else "attachment"
+        return FileResponse(path, media_type=kind, headers=HEADERS, content_disposition_type=inline)
+
     async def act(request: Request) -> Response:
         verb, sid = request.path_params["verb"], request.path_params["sweep_id"]
         if verb not in VERBS:
@@ -194,6 +208,7 @@ def create_app(api: Api, redis_url: str, guard: Guard) -> Starlette:
         Route("/api/sweeps", sweeps),
         Route("/api/sweeps/{sweep_id}", sweep),
         Route("/api/sweeps/{sweep_id}/runs/{run_id}", run),
+        Route("/api/sweeps/{sweep_id}/runs/{run_id}/files/{name:path}", file),
         Route("/api/sweeps/{sweep_id}/{verb}", act, methods=["POST"]),
         Route("/api/events", events),
         Route("/static/{name}", static),

@@ -268,7 +268,7 @@ def run_view(api: Api, sweep_id: str, run_id: str) -> dict[str, Any]:
             "sweep": sweep_row(sweep),
             "run": {
                 **_run_row(run),
-                "summary": flatten(run.summary),
+                "summary": {k: v for k, v in flatten(run.summary).items() if not k.startswith("_")},
                 "started_ms": run.started_ms,
                 "finished_ms": run.finished_ms,
                 "retry_of": run.retry_of,

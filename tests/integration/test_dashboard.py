@@ -93,6 +93,42 @@ def test_a_run_page_has_its_config_summary_charts_and_log_tail(
     assert status == 404 and "no run 'nope'" in missing["error"]
 
 
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e2213bc40000000049454e44ae426082"
+)
+
+
+def test_a_run_page_lists_its_files_and_serves_only_those_inside_its_folder(
+    procs: Any, redis_url: str, store: Store, tmp_path: Path
+) -> None:
+    """The files a run recorded (``_files`` under ``_files_dir`` on its summary)."""
+    seeded = seed_sweep(store, 1, states=lambda i: RunState.PENDING)
+    sweep_id, run_id = seeded.sweep_id, seeded.run_ids[0]
+    folder = tmp_path / "runs" / sweep_id / run_id / "files"
+    (folder / "media" / "images").mkdir(parents=True)
+    (folder / "media" / "images" / "plot.png").write_bytes(PNG)
+    (tmp_path / "runs" / "secret.txt").write_text("not for the browser")
+    files = ["media/images/plot.png", "model.pt", "../../../secret.txt"]
+    token = start_run(store, sweep_id, run_id)
+    finish_run(store, sweep_id, run_id, token, 0.5, {"_files": files, "_files_dir": str(folder)})
+    _, base = start_dashboard(procs, redis_url)
+    status, page = get(f"{base}/api/sweeps/{sweep_id}/runs/{run_id}")
+    assert status == 200
+    assert page["files"] == [
+        {"name": "../../../secret.txt", "type": "file", "size": None, "here": False},
+        {"name": "media/images/plot.png", "type": "image", "size": len(PNG), "here": True},
+        {"name": "model.pt", "type": "file", "size": None, "here": False},
+    ]
+    assert "_files" not in page["run"]["summary"]
+    url = f"{base}/api/sweeps/{sweep_id}/runs/{run_id}/files/"
+    with NO_PROXY.open(url + "media/images/plot.png", timeout=60) as reply:
+        assert reply.headers["Content-Type"] == "image/png" and reply.read() == PNG
+    for name in ("model.pt", "..%2F..%2F..%2Fsecret.txt", "media/../../../secret.txt"):
+        status, body = get(url + name)
+        assert status == 404 and "not for the browser" not in json.dumps(body), name
+
+
 def test_control_actions_need_the_pages_csrf_token(
     procs: Any, redis_url: str, store: Store, seeded: str
 ) -> None:

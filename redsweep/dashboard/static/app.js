@@ -356,6 +356,16 @@
     if (!keys.length) return h("p", { class: "muted" }, "nothing");
     return h("table", { class: "kv" }, h("tbody", null, keys.map((k) => h("tr", null, h("th", { class: "mono" }, k), h("td", { class: "mono" }, typeof values[k] === "object" && values[k] !== null ? JSON.stringify(values[k]) : num(values[k]))))));
   }
+  function files(runId, list) {
+    if (!list.length) return h("p", { class: "muted" }, "No files saved.");
+    const url = (f) => link("/api/sweeps/" + PAGE.sweep + "/runs/" + runId + "/files/" + f.name.split("/").map(encodeURIComponent).join("/"));
+    const images = list.filter((f) => f.type === "image" && f.here && url(f));
+    return h("div", null,
+      images.length ? h("div", { class: "media" }, images.map((f) => h("figure", null, h("a", { href: url(f) }, h("img", { src: url(f), alt: f.name, loading: "lazy" })), h("figcaption", { class: "mono" }, f.name)))) : null,
+      h("ul", { class: "files", id: "files" }, list.map((f) => h("li", { "data-file": f.name },
+        f.here && url(f) ? h("a", { class: "mono", href: url(f) }, f.name) : h("span", { class: "mono" }, f.name), " ",
+        h("span", { class: "muted" }, f.type + (f.size !== null ? ", " + num(f.size) + " bytes" : ", not on this machine"))))));
+  }
   function renderRun(data) {
     const r = data.run, s = data.sweep;
     document.title = "run " + r.id + " · redsweep";
@@ -378,7 +388,7 @@
       card("Charts", charts, "wide"),
       h("div", { class: "pair" },
         card("Log tail", data.log_tail ? h("pre", { class: "log", id: "log" }, data.log_tail) : h("p", { class: "muted" }, "No output kept (a function's runs keep none; a command's is kept when it ends).")),
-        card("Files", data.files.length ? h("ul", { class: "files", id: "files" }, data.files.map((f) => h("li", null, h("span", { class: "mono" }, f.name), " ", h("span", { class: "muted" }, f.type + (f.size ? ", " + num(f.size) + " bytes" : "") + " — " + f.path)))) : h("p", { class: "muted" }, "No files saved."))));
+        card("Files", files(r.id, data.files))));
     if (!data.charts.length) charts.append(h("p", { class: "muted" }, "Nothing logged yet."));
     for (const c of data.charts) {
       const div = h("div", { class: "chart", "data-metric": c.name });
