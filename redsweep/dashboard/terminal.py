@@ -117,7 +117,7 @@ def _render(snap: Snapshot) -> Any:
     title = Text.assemble((f"sweep {s.id}", "bold"), f" {s.name or ''}  ", (s.state.value, "cyan"))
     bar = Table.grid(padding=(0, 1))
     bar.add_row(
-        ProgressBar(total=total or max(snap.done, 1), completed=snap.done, width=40),
+        ProgressBar(total=total, completed=snap.done, width=40),  # no total: no end to show
         f"{snap.done}/{total if total is not None else '∞'} done",
     )
     best = (

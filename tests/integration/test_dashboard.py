@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import pty
 import re
+import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -244,6 +248,41 @@ def test_watch_prints_plain_lines_as_runs_end_and_stops_when_the_sweep_is_over(
     assert proc.wait(timeout=30) == 0
     out, err = procs.output(proc)
     assert f"run {running} killed" in out and "\x1b[" not in out and not err
+
+
+def test_watch_on_a_terminal_draws_the_live_view_and_q_quits(
+    redis_url: str, store: Store, seeded: str
+) -> None:
+    """Under a pseudo-terminal (as over SSH): the rich view, then ``q`` ends it at once."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        redsweep_cmd(redis_url, "watch", seeded),
+        stdin=follower, stdout=follower, stderr=follower, start_new_session=True,
+        env={**os.environ, "COLUMNS": "120", "LINES": "40", "TERM": "xterm-256color"},
+    )  # fmt: skip
+    os.close(follower)
+    seen = bytearray()
+
+    def shown(text: str) -> bool:
+        while select.select([leader], [], [], 0.1)[0]:
+            try:
+                seen.extend(os.read(leader, 65536))
+            except OSError:
+                break
+        return text in seen.decode(errors="replace")
+
+    try:
+        wait_for(lambda: shown("q or Ctrl+C quits"), STARTUP_S, "the live view")
+        screen = seen.decode(errors="replace")
+        assert "14/∞ done" in screen and "last finishes" in screen and "running" in screen
+        assert "ValueError: bad batch" in screen
+        os.write(leader, b"q")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        os.close(leader)
 
 
 def test_import_redsweep_stays_light() -> None:
