@@ -41,7 +41,13 @@ from redsweep.control import VERBS, control
 from redsweep.dashboard import page
 from redsweep.dashboard.files import file_path, media_type
 from redsweep.dashboard.security import Guard, GuardMiddleware
-from redsweep.dashboard.views import ImportanceCache, run_view, sweep_view, sweeps_view
+from redsweep.dashboard.views import (
+    ImportanceCache,
+    run_view,
+    sweep_view,
+    sweeps_view,
+    to_json,
+)
 from redsweep.errors import NotFoundError, RedsweepError, StoreError, SweepStateError
 from redsweep.results import Api
 
@@ -71,7 +77,7 @@ def _error(exc: RedsweepError) -> JSONResponse:
 
 
 def _dumps(data: Any) -> bytes:
-    return json.dumps(data, allow_nan=False, separators=(",", ":")).encode()
+    return to_json(data).encode()
 
 
 async def _json(read: Callable[[], bytes]) -> Response:

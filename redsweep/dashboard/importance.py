@@ -6,7 +6,8 @@ parameter with the metric.
 Numbers and booleans are one column each; any other parameter (a string, say) is one-hot
 encoded and its columns' importances are added up, and it has no correlation. A parameter with
 one value in every run tells nothing and is left out. Past ``max_rows`` runs the forest is fitted
-on a seeded sample of them, so a 10,000-run sweep costs no more than a 2,000-run one.
+on a seeded sample of them, so a 10,000-run sweep costs no more than a 1,000-run one
+(50 trees on 1,000 runs: a fraction of a second).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import numpy as np
 
 from redsweep.shared.records import is_finite_number
 
-MAX_ROWS = 2000
-TREES = 100
+MAX_ROWS = 1000
+TREES = 50
 
 
 def _column(values: Sequence[Any]) -> tuple[np.ndarray, list[str] | None]:

@@ -9,12 +9,12 @@ the network, by the server or by the page.
 from __future__ import annotations
 
 import html
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from redsweep.dashboard.security import Guard
+from redsweep.dashboard.views import to_json
 
 TITLES = {"sweeps": "Sweeps", "sweep": "Sweep {sweep}", "run": "Run {run}"}
 SHELL = """<!doctype html>
@@ -56,7 +56,7 @@ def asset(name: str) -> Path | None:
 
 def _script_json(data: Any) -> str:
     """JSON that is safe inside a <script> element."""
-    text = json.dumps(data, allow_nan=False, separators=(",", ":"))
+    text = to_json(data)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

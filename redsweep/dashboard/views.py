@@ -9,6 +9,7 @@ the page draws and no more.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections.abc import Mapping, Sequence
@@ -22,14 +23,26 @@ from redsweep.results import Api, RunResult, Sweep, flatten
 from redsweep.shared.records import Goal, RunState
 
 MAX_CURVES = 100
+#: the parallel coordinates draw at most this many runs' lines: the best quarter of them and
+#: an even spread of the rest in order of creation (each line costs the browser's WebGL)
+MAX_LINES = 1000
 MAX_POINTS = 200
 #: a run page's charts keep this many points of each metric
 RUN_POINTS = 1000
 DONE = tuple(s.value for s in RunState if s.is_terminal)
 
 
+def to_json(data: Any) -> str:
+    """``data`` as JSON a browser parses: NaN and infinities (which JSON lacks) become null,
+    anything else unknown its text. Fast when there are none (the common case)."""
+    try:
+        return json.dumps(data, allow_nan=False, separators=(",", ":"), default=str)
+    except ValueError:
+        return json.dumps(clean(data), allow_nan=False, separators=(",", ":"), default=str)
+
+
 def clean(value: Any) -> Any:
-    """JSON for a browser: NaN and infinities become None, tuples lists, keys strings."""
+    """NaN and infinities become None, tuples lists, keys strings."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
@@ -66,7 +79,7 @@ def sweep_row(sweep: Sweep) -> dict[str, Any]:
 
 def sweeps_view(api: Api) -> dict[str, Any]:
     """The ``/`` page: every sweep, newest first."""
-    return clean({"sweeps": [sweep_row(s) for s in reversed(api.sweeps())]})
+    return {"sweeps": [sweep_row(s) for s in reversed(api.sweeps())]}
 
 
 def _stop_text(run: RunResult) -> str | None:
@@ -124,16 +137,35 @@ def _dimension(label: str, values: Sequence[Any], *, log: bool = False) -> dict[
 
 
 def _parallel(
-    rows: list[dict[str, Any]], params: list[str], metric: str, config: Mapping[str, Any]
+    rows: list[dict[str, Any]],
+    params: list[str],
+    metric: str,
+    config: Mapping[str, Any],
+    goal: Goal,
 ) -> dict[str, Any]:
     scored = [r for r in rows if r["value"] is not None and math.isfinite(r["value"])]
+    total = len(scored)
+    if total > MAX_LINES:
+        scored = _spread(scored, goal, MAX_LINES)
     dims = [
         _dimension(p, [r["config"].get(p) for r in scored], log=_log_scaled(config, p))
         for p in params
     ]
     values = [r["value"] for r in scored]
     dims.append({"label": metric, "values": values})
-    return {"dimensions": dims, "color": values, "runs": len(scored)}
+    return {"dimensions": dims, "color": values, "runs": len(scored), "scored": total}
+
+
+def _spread(scored: list[dict[str, Any]], goal: Goal, limit: int) -> list[dict[str, Any]]:
+    """``limit`` of the scored rows: the best quarter, then an even spread of the others."""
+    order = sorted(range(len(scored)), key=lambda i: scored[i]["value"])
+    if goal is Goal.MAXIMIZE:
+        order.reverse()
+    best = set(order[: limit // 4])
+    rest = [i for i in range(len(scored)) if i not in best]
+    picks = np.linspace(0, len(rest) - 1, limit - len(best)).round().astype(int)
+    keep = best | {rest[i] for i in picks}
+    return [scored[i] for i in sorted(keep)]
 
 
 def _scatter(rows: list[dict[str, Any]], goal: Goal) -> dict[str, Any]:
@@ -234,20 +266,19 @@ def sweep_view(
     rows = [_run_row(r) for r in runs]
     params = sorted({k for r in rows for k in r["config"]})
     metric = sweep.metric
-    return clean(
-        {
-            "sweep": sweep_row(sweep),
-            "config": sweep.config,
-            "params": params,
-            "runs": rows,
-            "parallel": _parallel(rows, params, metric, sweep.config) if metric else None,
-            "importance": (importance or ImportanceCache()).get(sweep.id, rows, params)
-            if metric
-            else [],
-            "scatter": _scatter(rows, sweep.goal) if metric else None,
-            "curves": _curves(sweep, runs, max_curves, max_points),
-        }
-    )
+    parallel = _parallel(rows, params, metric, sweep.config, sweep.goal) if metric else None
+    return {
+        "sweep": sweep_row(sweep),
+        "config": sweep.config,
+        "params": params,
+        "runs": rows,
+        "parallel": parallel,
+        "importance": (importance or ImportanceCache()).get(sweep.id, rows, params)
+        if metric
+        else [],
+        "scatter": _scatter(rows, sweep.goal) if metric else None,
+        "curves": _curves(sweep, runs, max_curves, max_points),
+    }
 
 
 def run_view(api: Api, sweep_id: str, run_id: str) -> dict[str, Any]:
@@ -263,20 +294,18 @@ def run_view(api: Api, sweep_id: str, run_id: str) -> dict[str, Any]:
             continue
         x, y = downsample([r["_step"] for r in rows], [r[name] for r in rows], RUN_POINTS)
         charts.append({"name": name, "x": x, "y": y})
-    return clean(
-        {
-            "sweep": sweep_row(sweep),
-            "run": {
-                **_run_row(run),
-                "summary": {k: v for k, v in flatten(run.summary).items() if not k.startswith("_")},
-                "started_ms": run.started_ms,
-                "finished_ms": run.finished_ms,
-                "retry_of": run.retry_of,
-                "warning": run.warning,
-                "history_rows": run.history_rows,
-            },
-            "charts": charts,
-            "log_tail": run.log_tail,
-            "files": run_files(run),
-        }
-    )
+    return {
+        "sweep": sweep_row(sweep),
+        "run": {
+            **_run_row(run),
+            "summary": {k: v for k, v in flatten(run.summary).items() if not k.startswith("_")},
+            "started_ms": run.started_ms,
+            "finished_ms": run.finished_ms,
+            "retry_of": run.retry_of,
+            "warning": run.warning,
+            "history_rows": run.history_rows,
+        },
+        "charts": charts,
+        "log_tail": run.log_tail,
+        "files": run_files(run),
+    }

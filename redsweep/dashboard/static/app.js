@@ -174,8 +174,9 @@
     return goal === "maximize" ? "Viridis" : [[0, "#fde725"], [0.25, "#5ec962"], [0.5, "#21918c"], [0.75, "#3b528b"], [1, "#440154"]];
   }
 
-  function drawParallel(node, data) {
+  function drawParallel(node, note, data) {
     const p = data.parallel;
+    note.textContent = p && p.runs < p.scored ? p.runs + " of " + p.scored + " runs: the best quarter and an even spread of the rest" : "";
     if (!p || !p.runs) { node.replaceChildren(h("p", { class: "muted empty" }, "No run has a value of the metric yet.")); return; }
     const dims = p.dimensions.map((d) => Object.assign({}, d));
     Plotly.react(node, [{
@@ -323,11 +324,12 @@
         head: h("div"), parallel: h("div", { id: "parallel", class: "plot" }),
         importance: h("div", { id: "importance" }), scatter: h("div", { id: "scatter", class: "plot" }),
         curves: h("div", { id: "curves", class: "plot" }), curvesNote: h("span", { class: "muted note" }),
+        parallelNote: h("span", { class: "muted note" }),
         table: h("div", { id: "table" }),
       };
       const n = sweepNodes;
       main.replaceChildren(...[n.head,
-        card("Parallel coordinates", n.parallel, "wide"),
+        card(h("span", null, "Parallel coordinates ", n.parallelNote), n.parallel, "wide"),
         h("div", { class: "pair" },
           card("Parameter importance", n.importance),
           card("Metric by run", n.scatter)),
@@ -347,7 +349,7 @@
     drawTable(n.table, data);
     return later(() => drawScatter(n.scatter, data))
       .then(() => later(() => drawCurves(n.curves, n.curvesNote, data)))
-      .then(() => later(() => drawParallel(n.parallel, data)));
+      .then(() => later(() => drawParallel(n.parallel, n.parallelNote, data)));
   }
 
   // ---- one run --------------------------------------------------------------------------------
@@ -406,8 +408,9 @@
     if (PAGE.kind === "sweep") return apiUrl("/api/sweeps/" + encodeURIComponent(PAGE.sweep));
     return apiUrl("/api/sweeps/" + encodeURIComponent(PAGE.sweep) + "/runs/" + encodeURIComponent(PAGE.run));
   }
+  // run fn after the browser has painted what is there (a frame, then a task)
   function later(fn) {
-    return new Promise((resolve) => setTimeout(() => { fn(); resolve(); }, 0));
+    return new Promise((resolve) => requestAnimationFrame(() => setTimeout(() => { fn(); resolve(); }, 0)));
   }
   let busy = false, again = false, shown = null, latest = null;
   async function refresh() {
