@@ -3,7 +3,8 @@
 Pages (one HTML shell each, drawn by ``static/app.js`` with plotly.js):
 
 * ``/``                           every sweep, with its control buttons
-* ``/sweeps/SWEEP_ID``            the sweep's panels, curves, runs table and buttons
+* ``/sweeps/SWEEP_ID``            the sweep's panels, curves, runs table and buttons (its
+                                  importances from ``/api/sweeps/ID/importance``)
 * ``/sweeps/SWEEP_ID/runs/RUN_ID`` one run: config, summary, charts, log tail, files
 
 Their data: ``GET /api/sweeps``, ``/api/sweeps/ID``, ``/api/sweeps/ID/runs/RUN``. Live updates:
@@ -94,31 +95,40 @@ def list_mark(data: Any) -> str:
 
 
 class Views:
-    """The pages' JSON, each with the ``mark`` of what it shows; a sweep's is computed once
-    per mark (a reload, a second tab, a refresh after an unrelated event: served from memory).
-    """
+    """The pages' JSON, each with the ``mark`` of what it shows. A sweep's page is computed
+    once per mark (a reload, a second tab, a refresh after an unrelated event: served from
+    memory); its importances apart, from the same rows, as the forest takes a while."""
 
     def __init__(self, api: Api) -> None:
         self.api = api
         self._importance = ImportanceCache()
         self._lock = threading.Lock()
-        self._sweeps: dict[str, tuple[str, bytes]] = {}
+        self._sweeps: dict[str, tuple[str, dict[str, Any], bytes]] = {}
 
     def sweeps(self) -> bytes:
         data = sweeps_view(self.api)
         return _dumps({**data, "mark": list_mark(data)})
 
-    def sweep(self, sweep_id: str) -> bytes:
+    def _sweep(self, sweep_id: str) -> tuple[str, dict[str, Any], bytes]:
         mark = self.api.mark(sweep_id)
         with self._lock:
             hit = self._sweeps.get(sweep_id)
         if hit is not None and hit[0] == mark:
-            return hit[1]
-        data = sweep_view(self.api, sweep_id, importance=self._importance)
-        body = _dumps({**data, "mark": mark})
+            return hit
+        data = sweep_view(self.api, sweep_id)
+        entry = (mark, data, _dumps({**data, "mark": mark}))
         with self._lock:
-            self._sweeps[sweep_id] = (mark, body)
-        return body
+            self._sweeps[sweep_id] = entry
+        return entry
+
+    def sweep(self, sweep_id: str) -> bytes:
+        return self._sweep(sweep_id)[2]
+
+    def importance(self, sweep_id: str) -> bytes:
+        mark, data, _ = self._sweep(sweep_id)
+        rows, params = data["runs"], data["params"]
+        found = self._importance.get(sweep_id, rows, params) if data["sweep"]["metric"] else []
+        return _dumps({"importance": found, "mark": mark})
 
     def run(self, sweep_id: str, run_id: str) -> bytes:
         mark = self.api.mark(sweep_id)
@@ -143,6 +153,9 @@ def create_app(api: Api, redis_url: str, guard: Guard) -> Starlette:
     async def sweep(request: Request) -> Response:
         sid = request.path_params["sweep_id"]
         return await _json(partial(views.sweep, sid))
+
+    async def importance(request: Request) -> Response:
+        return await _json(partial(views.importance, request.path_params["sweep_id"]))
 
     async def run(request: Request) -> Response:
         p = request.path_params
@@ -213,6 +226,7 @@ def create_app(api: Api, redis_url: str, guard: Guard) -> Starlette:
         Route("/sweeps/{sweep_id}/runs/{run_id}", shell("run")),
         Route("/api/sweeps", sweeps),
         Route("/api/sweeps/{sweep_id}", sweep),
+        Route("/api/sweeps/{sweep_id}/importance", importance),
         Route("/api/sweeps/{sweep_id}/runs/{run_id}", run),
         Route("/api/sweeps/{sweep_id}/runs/{run_id}/files/{name:path}", file),
         Route("/api/sweeps/{sweep_id}/{verb}", act, methods=["POST"]),

@@ -83,9 +83,9 @@ def serve(
 def report_html(redis_url: str | None, sweep_id: str) -> str:
     """The sweep as one self-contained HTML page (:func:`redsweep.dashboard.page.report`)."""
     from redsweep.dashboard import page
-    from redsweep.dashboard.views import sweep_view
+    from redsweep.dashboard.views import ImportanceCache, sweep_view
 
     with Api(redis_url) as api:
-        data = sweep_view(api, sweep_id)
+        data = sweep_view(api, sweep_id, importance=ImportanceCache())
     made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return page.report(data, made)

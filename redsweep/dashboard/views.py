@@ -237,6 +237,7 @@ class ImportanceCache:
         self._cache: dict[str, tuple[tuple, list[dict[str, Any]]]] = {}
 
     def get(self, sweep_id: str, rows: list[dict[str, Any]], params: list[str]) -> list:
+        """The importances of ``params`` over the sweep page's ``rows``."""
         scored = [r for r in rows if r["value"] is not None and math.isfinite(r["value"])]
         key = (len(scored), tuple(params), sum(r["value"] for r in scored))
         with self._lock:
@@ -260,7 +261,9 @@ def sweep_view(
     max_curves: int = MAX_CURVES,
     max_points: int = MAX_POINTS,
 ) -> dict[str, Any]:
-    """A sweep's page: its header, the three panels, the curves and the runs table."""
+    """A sweep's page: its header, the three panels, the curves and the runs table. The
+    importances only with an ``importance`` cache to fit them with (else None: the dashboard
+    serves them apart, as the forest takes a while on a big sweep)."""
     sweep = api.sweep(sweep_id)
     runs = sweep.runs
     rows = [_run_row(r) for r in runs]
@@ -273,9 +276,9 @@ def sweep_view(
         "params": params,
         "runs": rows,
         "parallel": parallel,
-        "importance": (importance or ImportanceCache()).get(sweep.id, rows, params)
-        if metric
-        else [],
+        "importance": None
+        if importance is None
+        else (importance.get(sweep.id, rows, params) if metric else []),
         "scatter": _scatter(rows, sweep.goal) if metric else None,
         "curves": _curves(sweep, runs, max_curves, max_points),
     }

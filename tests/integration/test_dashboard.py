@@ -65,11 +65,15 @@ def test_the_sweeps_list_and_a_sweep_page_show_what_the_store_holds(
     scored = [r for r in page["runs"] if r["value"] is not None]
     assert all(len(d["values"]) == len(scored) for d in dims)
     assert dims[3]["ticktext"] == ["adam", "sgd"]
-    # importance: only dropout moves the loss, so it leads, strongly and positively correlated
-    top = page["importance"][0]
+    # importance (served apart: the forest takes a while on a big sweep): only dropout moves
+    # the loss, so it leads, strongly and positively correlated
+    assert page["importance"] is None
+    status, fitted = get(f"{base}/api/sweeps/{seeded}/importance")
+    assert status == 200 and fitted["mark"] == page["mark"]
+    top = fitted["importance"][0]
     assert top["name"] == "dropout" and top["importance"] > 0.5
     assert top["correlation"] > 0.9
-    assert {p["name"] for p in page["importance"]} == {"dropout", "layers", "lr", "optimizer"}
+    assert {p["name"] for p in fitted["importance"]} == {"dropout", "layers", "lr", "optimizer"}
     # the scatter's best-so-far line never gets worse (minimize), and ends at the best value
     best = page["scatter"]["best"]
     assert best == sorted(best, reverse=True) and best[-1] == pytest.approx(info.best_value)
@@ -214,6 +218,7 @@ def test_the_dashboard_says_in_one_line_when_its_port_is_taken(
 def test_report_writes_one_self_contained_html_file(
     tmp_path: Path, redis_url: str, store: Store, seeded: str
 ) -> None:
+    """(``seeded``'s loss moves with dropout alone.)"""
     out = tmp_path / "report.html"
     result = run_cli(redis_url, "report", seeded, "-o", str(out), check=True)
     assert f"wrote {out}" in result.stdout
@@ -225,6 +230,7 @@ def test_report_writes_one_self_contained_html_file(
     data = json.loads(re.search(r'id="page">(.*?)</script>', html).group(1))  # type: ignore[union-attr]
     assert data["report"] is True
     assert [r["id"] for r in data["data"]["runs"]] == store.reads.trial_ids(seeded)
+    assert data["data"]["importance"][0]["name"] == "dropout"  # fitted, inlined
 
     missing = run_cli(redis_url, "report", "nosuch", "-o", str(tmp_path / "x.html"))
     assert missing.returncode != 0 and missing.stderr.strip() == "error: no sweep 'nosuch'"

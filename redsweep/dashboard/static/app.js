@@ -190,8 +190,20 @@
     }], { margin: { l: 60, r: 40, t: 40, b: 20 }, height: 360, paper_bgcolor: "rgba(0,0,0,0)" }, PLOT_CONFIG);
   }
 
-  function drawImportance(node, data) {
-    const rows = data.importance;
+  // the forest is fitted apart on the server: the last importances stay until new ones come
+  async function fetchImportance(node) {
+    if (!node.firstChild) node.append(h("p", { class: "muted empty" }, "Fitting the random forest…"));
+    try {
+      const r = await fetch(apiUrl("/api/sweeps/" + encodeURIComponent(PAGE.sweep) + "/importance"));
+      const body = await r.json();
+      if (!r.ok) throw new Error(body.error || r.statusText);
+      drawImportance(node, body.importance);
+    } catch (e) {
+      node.replaceChildren(h("p", { class: "bad" }, String(e.message || e)));
+    }
+  }
+
+  function drawImportance(node, rows) {
     if (!rows.length) { node.replaceChildren(h("p", { class: "muted empty" }, "Needs three runs with a value of the metric, and a parameter that varies.")); return; }
     const top = Math.max(...rows.map((r) => r.importance), 1e-12);
     node.replaceChildren(h("table", { class: "importance" },
@@ -345,9 +357,10 @@
     if (kept) { const f = document.getElementById("flash"); f.textContent = kept[0]; f.className = kept[1]; }
     // the table and importances first (plain HTML, at once), then each plot in its own task,
     // so the page is readable while plotly builds the WebGL panels
-    drawImportance(n.importance, data);
+    if (data.importance !== null) drawImportance(n.importance, data.importance);
     drawTable(n.table, data);
-    return later(() => drawScatter(n.scatter, data))
+    const fitted = data.importance !== null ? Promise.resolve() : fetchImportance(n.importance);
+    return fitted.then(() => later(() => drawScatter(n.scatter, data)))
       .then(() => later(() => drawCurves(n.curves, n.curvesNote, data)))
       .then(() => later(() => drawParallel(n.parallel, n.parallelNote, data)));
   }
