@@ -98,6 +98,7 @@ def measure(runs: int, repeats: int, browser: object) -> dict[str, list[float]]:
                 data = json.load(NO_PROXY.open(f"{base}/api/sweeps/{sweep_id}"))
                 times["json"].append(time.perf_counter() - start)
                 assert len(data["runs"]) == runs
+            draws: list[dict] = []
             page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
             for _ in range(repeats):
                 page.goto(f"{base}/sweeps/{sweep_id}")
@@ -106,7 +107,9 @@ def measure(runs: int, repeats: int, browser: object) -> dict[str, list[float]]:
                 marks = page.evaluate(MARKS)
                 times["table"].append(int(marks[0]) / 1000)
                 times["page"].append(int(marks[1]) / 1000)
+                draws.append(page.evaluate("() => window.redsweepDrawMs"))
             page.close()
+            print(f"{runs:>6} runs, ms per plot: {draws}", file=sys.stderr, flush=True)
         finally:
             if proc is not None:
                 os.killpg(proc.pid, signal.SIGTERM)

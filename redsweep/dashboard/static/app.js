@@ -360,9 +360,9 @@
     if (data.importance !== null) drawImportance(n.importance, data.importance);
     drawTable(n.table, data);
     const fitted = data.importance !== null ? Promise.resolve() : fetchImportance(n.importance);
-    return fitted.then(() => later(() => drawScatter(n.scatter, data)))
-      .then(() => later(() => drawCurves(n.curves, n.curvesNote, data)))
-      .then(() => later(() => drawParallel(n.parallel, n.parallelNote, data)));
+    return fitted.then(() => later(() => timed("scatter", () => drawScatter(n.scatter, data))))
+      .then(() => later(() => timed("curves", () => drawCurves(n.curves, n.curvesNote, data))))
+      .then(() => later(() => timed("parallel", () => drawParallel(n.parallel, n.parallelNote, data))));
   }
 
   // ---- one run --------------------------------------------------------------------------------
@@ -420,6 +420,13 @@
     if (PAGE.kind === "sweeps") return apiUrl("/api/sweeps");
     if (PAGE.kind === "sweep") return apiUrl("/api/sweeps/" + encodeURIComponent(PAGE.sweep));
     return apiUrl("/api/sweeps/" + encodeURIComponent(PAGE.sweep) + "/runs/" + encodeURIComponent(PAGE.run));
+  }
+  // how long each plot took to draw, in ms (benchmarks/dashboard.py reads it)
+  const drawMs = (window.redsweepDrawMs = {});
+  function timed(name, fn) {
+    const start = performance.now();
+    fn();
+    drawMs[name] = Math.round(performance.now() - start);
   }
   // run fn after the browser has painted what is there (a frame, then a task)
   function later(fn) {
