@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from redsweep.cli.context import Context, pass_ctx
+from redsweep.errors import RedsweepError
 
 
 @click.command()
@@ -57,7 +58,7 @@ def report(obj: Context, sweep_id: str, output: Path | None) -> None:
     try:
         target.write_text(html, encoding="utf-8")
     except OSError as exc:
-        raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise RedsweepError(f"cannot write {target}: {exc.strerror or exc}") from None
     click.echo(f"wrote {target} ({len(html.encode()) / 1e6:.1f} MB)")
 
 

@@ -232,6 +232,11 @@ def test_report_writes_one_self_contained_html_file(
     assert [r["id"] for r in data["data"]["runs"]] == store.reads.trial_ids(seeded)
     assert data["data"]["importance"][0]["name"] == "dropout"  # fitted, inlined
 
+    unwritable = run_cli(redis_url, "report", seeded, "-o", str(tmp_path / "no" / "r.html"))
+    assert unwritable.returncode != 0
+    assert unwritable.stderr.strip() == (
+        f"error: cannot write {tmp_path / 'no' / 'r.html'}: No such file or directory"
+    )
     missing = run_cli(redis_url, "report", "nosuch", "-o", str(tmp_path / "x.html"))
     assert missing.returncode != 0 and missing.stderr.strip() == "error: no sweep 'nosuch'"
     assert not (tmp_path / "x.html").exists()
