@@ -14,7 +14,7 @@ changes a sweep (the verbs are in :mod:`redsweep.control`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -59,6 +59,10 @@ class RunResult:
     lapsed_for_s: float | None = None
     #: what its log() dropped (rows over the limits of a row), if anything
     warning: str | None = None
+    #: the end of its output (a command's stdout and stderr), kept when it finished
+    log_tail: str | None = None
+    #: how many rows it logged (its stored history may hold fewer: thinned past the cap)
+    history_rows: int = 0
     _store: Store | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -105,6 +109,9 @@ class Sweep:
         self.counts: Mapping[str, int] = dict(info.counts)
         self.best_value = info.best_value
         self.done_reason = info.done_reason
+        self.created_ms = info.created_ms
+        self.updated_ms = info.updated_ms
+        self.finished_ms = info.finished_ms
         metric = info.config.get("metric") or {}
         self.metric: str | None = metric.get("name")
         self.goal = Goal(metric.get("goal") or "minimize")
@@ -155,6 +162,11 @@ class Sweep:
             if run.id == run_id:
                 return run
         raise NotFoundError(f"no run {run_id!r} in sweep {self.id}")
+
+    def histories(self, run_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """The history of each of ``run_ids`` (as :meth:`RunResult.history`), read in one
+        round trip: run id -> rows."""
+        return self._store.reads.histories(self.id, run_ids)
 
     def best_run(self, order: str | None = None) -> RunResult | None:
         """The best run: by the sweep's metric and goal (each run's best value), or by
@@ -218,6 +230,11 @@ class Api:
         """Every sweep, oldest first; only those of ``project`` when given."""
         return [Sweep(self._store, info) for info in self._store.sweeps.list(project)]
 
+    def mark(self, path: str) -> str:
+        """A short text that changes whenever the sweep ``path`` does (its state, counts, or
+        any run's start, report or end): poll it to know when to read the sweep again."""
+        return self._store.reads.mark(_last(path))
+
     def run(self, path: str) -> RunResult:
         """The run ``SWEEP_ID/RUN_ID`` (W&B's ``entity/project/...`` prefixes are ignored)."""
         parts = path.strip("/").split("/")
@@ -279,5 +296,7 @@ def _run(
         lapsed_since_ms=since,
         lapsed_for_s=None if since is None else max(0, now_ms - since) / 1000,
         warning=trial.warning,
+        log_tail=trial.log_tail,
+        history_rows=trial.history_rows,
         _store=store,
     )

@@ -89,6 +89,32 @@ class Reads:
         return _rows(*pipe.execute())
 
     @guarded
+    def histories(self, sweep_id: str, trial_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """The logged rows of each of ``trial_ids`` (as :meth:`history`), in one pipelined
+        round trip: trial id -> rows."""
+        ids = list(trial_ids)
+        pipe = self._r.pipeline(transaction=False)
+        for trial_id in ids:
+            pipe.xrange(keys.trial_history(sweep_id, trial_id))
+            pipe.hgetall(keys.trial_latest(sweep_id, trial_id))
+        replies = iter(pipe.execute())
+        return {trial_id: _rows(next(replies), next(replies)) for trial_id in ids}
+
+    @guarded
+    def mark(self, sweep_id: str) -> str:
+        """A short text that changes whenever the sweep does: its state or counts change, or a
+        trial starts, reports, finishes or crashes (the id of the sweep's last event). For
+        watchers that poll: compare it, and read the sweep again only when it changed."""
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hmget(keys.sweep(sweep_id), "state", "updated_ms", "issued", "best_value")
+        pipe.xrevrange(keys.events(sweep_id), count=1)
+        fields, last = pipe.execute()
+        if fields[0] is None:
+            raise NotFoundError(f"no sweep {sweep_id!r}")
+        head = "/".join((v or b"").decode() for v in fields)
+        return f"{head}/{last[0][0].decode() if last else ''}"
+
+    @guarded
     def warning(self, sweep_id: str, trial_id: str) -> str | None:
         """What the trial's log() dropped (its one warning), if anything."""
         return text(self._r.hget(keys.trial(sweep_id, trial_id), "warning"))
