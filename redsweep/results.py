@@ -59,6 +59,11 @@ class RunResult:
     lapsed_for_s: float | None = None
     #: what its log() dropped (rows over the limits of a row), if anything
     warning: str | None = None
+    #: the last lines of its output (kept in the store when it ended), and its log file (a
+    #: command trial's) on ``log_host``
+    log_tail: str | None = None
+    log_path: str | None = None
+    log_host: str | None = None
     _store: Store | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -206,11 +211,16 @@ class Api:
         return [Sweep(self._store, info) for info in self._store.sweeps.list(project)]
 
     def run(self, path: str) -> RunResult:
-        """The run ``SWEEP_ID/RUN_ID`` (W&B's ``entity/project/...`` prefixes are ignored)."""
+        """The run ``SWEEP_ID/RUN_ID`` (W&B's ``entity/project/...`` prefixes are ignored), or
+        a bare ``RUN_ID``, looked for in every sweep."""
         parts = path.strip("/").split("/")
         if len(parts) < 2:
-            raise NotFoundError(f"give a run as SWEEP_ID/RUN_ID, not {path!r}")
+            return self.sweep(self.sweep_of(parts[-1])).run(parts[-1])
         return self.sweep(parts[-2]).run(parts[-1])
+
+    def sweep_of(self, run_id: str) -> str:
+        """The id of the sweep that has the run ``run_id``; NotFoundError."""
+        return sweep_of(self._store, run_id)
 
     def close(self) -> None:
         if self._own:
@@ -221,6 +231,20 @@ class Api:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def sweep_of(store: Store, run_id: str) -> str:
+    """The id of the sweep in ``store`` that has the run ``run_id``; NotFoundError."""
+    for info in store.sweeps.list(None):
+        try:
+            store.reads.trial(info.id, run_id)
+        except NotFoundError:
+            continue
+        return info.id
+    raise NotFoundError(
+        f"no run {run_id!r} in any sweep of {store.url}; `redsweep runs SWEEP_ID` lists a "
+        "sweep's runs"
+    )
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -266,5 +290,8 @@ def _run(
         lapsed_since_ms=since,
         lapsed_for_s=None if since is None else max(0, now_ms - since) / 1000,
         warning=trial.warning,
+        log_tail=trial.log_tail,
+        log_path=trial.log_path,
+        log_host=trial.log_host,
         _store=store,
     )

@@ -21,7 +21,8 @@ one cluster slot and one Lua script may touch them together. The layout::
                                                     best, last_step, last_report, finished_by,
                                                     stop_requested, stop_reason, lease_until
                                                     (the lease's deadline, server ms),
-                                                    history_rows, history_stride (report.lua)
+                                                    history_rows, history_stride (report.lua),
+                                                    log_host, log_path (where its output is)
     redsweep:{S}:trial:{T}:lease             string the trial lease: token, PX lease_ms
     redsweep:{S}:trial:{T}:summary           hash   metric name -> packed last value
     redsweep:{S}:trial:{T}:history           stream logged rows, thinned past the history cap:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -100,6 +101,7 @@ class AgentSession:
     _watch: SweepWatch
     _heart: Heartbeat
     _reaper: Reaper
+    _store: Store
 
     def __init__(
         self,
@@ -146,7 +148,7 @@ class AgentSession:
 
     def run(self) -> AgentResult:
         """Run trials until the count is reached or the sweep is over; returns what was done."""
-        store = Store.from_url(self.url)
+        store = self._store = Store.from_url(self.url)
         try:
             info = store.sweeps.get(self.sweep_id)
             config = parse_config(info.config)
@@ -164,6 +166,7 @@ class AgentSession:
                 out=self.out,
                 summary_in_store=self.function is None or self.isolate,  # a child reports
                 warnings_in_store=self.function is None,
+                log_dir=self.agent_dir if self.function is None else None,
             )
             runner = self._runner = TrialRunner(
                 store,
@@ -273,6 +276,14 @@ class AgentSession:
         in one round trip."""
         self._heart.busy(True)
         moved: tuple[Any, ...] = ()  # what the calls after the finish answered
+        if self.function is None:  # a command: say where its output goes (redsweep logs)
+            with contextlib.suppress(RedsweepError):
+                self._store.trials.note_log(
+                    self.sweep_id,
+                    claimed.trial_id,
+                    host=socket.gethostname(),
+                    path=str(self.agent_dir / f"{claimed.trial_id}.log"),  # the runner's
+                )
         try:
             outcome = self._runner.run(
                 claimed.trial_id, claimed.token, claimed.params, after=self._hand.after(claimed)
