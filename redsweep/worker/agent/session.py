@@ -48,7 +48,9 @@ from redsweep.connect import resolve_url
 from redsweep.errors import NotFoundError, RedsweepError, SweepLostError
 from redsweep.shared.engine.config import parse_config
 from redsweep.shared.records import RunState
+from redsweep.shared.server import embedded
 from redsweep.shared.store import Store, SweepInfo, Taken, new_id
+from redsweep.worker.agent.guards import FailureGuard
 from redsweep.worker.agent.hand import Budget, Claimed, QueueHand, Skip
 from redsweep.worker.agent.heartbeat import Heartbeat
 from redsweep.worker.agent.output import AgentOutput
@@ -118,6 +120,7 @@ class AgentSession:
         trial_timeout: float | None = None,
         out: TextIO | None = None,
         log_cap: int | None = None,
+        forward_signals: bool = False,
     ) -> None:
         if count is not None and count < 0:
             raise ValueError(f"count must not be negative, got {count}")
@@ -138,9 +141,11 @@ class AgentSession:
         self.history_cap = history_cap
         self.trial_timeout = trial_timeout
         self.agent_id = new_agent_id()
-        base = Path(".redsweep") / "agents" / self.agent_id
+        base = embedded.home() / "agents" / self.agent_id  # the project's .redsweep/
         self.agent_dir = Path(agent_dir) if agent_dir is not None else base.absolute()
         self.out = out if out is not None else sys.stderr
+        self.forward_signals = forward_signals
+        self.guard = FailureGuard(os.environ)
         self.result = AgentResult(self.agent_id, sweep_id)
         self._config_raw: Any = None
 
@@ -168,6 +173,13 @@ class AgentSession:
                 warnings_in_store=self.function is None,
                 log_dir=self.agent_dir if self.function is None else None,
             )
+            if info.state.is_over:  # nothing to run: say so, and leave at once
+                reason = info.done_reason
+                done = f" ({reason})" if reason and reason != info.state.value else ""
+                output.message(f"sweep {self.sweep_id} is {info.state.value}{done}: nothing to run")
+                self.result.reason = EndReason.over(info.state)
+                self.result.done_reason = info.done_reason
+                return self.result
             runner = self._runner = TrialRunner(
                 store,
                 self.url,
@@ -182,7 +194,7 @@ class AgentSession:
                 history_cap=self.history_cap,
                 trial_timeout=self.trial_timeout,
             )
-            signals = self._signals = Signals(runner, output.message)
+            signals = self._signals = Signals(runner, output.message, forward=self.forward_signals)
             budget = Budget(self.count, stopped=lambda: signals.received > 0)
             hand = self._hand = QueueHand(
                 store, self.sweep_id, self.agent_id, lease_ms=self.lease_ms, budget=budget
@@ -255,6 +267,10 @@ class AgentSession:
                 hand.keep(taken)  # given back at the end of the session
                 return Ending(EndReason.INTERRUPTED)
             fresh = self._handle(taken)
+            why = self.guard.tripped()
+            if why is not None:
+                self._output.message(f"agent {self.agent_id}: {why}")
+                return Ending(EndReason.FAILING, why)
             if fresh is not None:
                 watch.saw(fresh)
             elif not hand.has_next:  # the queue was empty: the sweep may be over, look at
@@ -269,6 +285,9 @@ class AgentSession:
             return None
         outcome = self._run(claimed)
         self.result.count(outcome)
+        state = outcome.state
+        failed = state in (RunState.FAILED, RunState.CRASHED)
+        self.guard.record(failed=failed, succeeded=state is RunState.FINISHED)
         return self._output.trial_ended(outcome)
 
     def _run(self, claimed: Claimed) -> TrialOutcome:
