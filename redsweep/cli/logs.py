@@ -44,11 +44,16 @@ def logs(obj: Context, run_id: str, follow: bool) -> None:
             return
         if follow and not trial.state.is_terminal:
             where = f" on {trial.log_host}" if trial.log_host else ""
+            state = trial.state.value
             click.echo(
-                f"redsweep: run {trial_id} runs{where}; its output is shown when it ends",
+                f"redsweep: run {trial_id} is {state}{where}; its output is shown when it ends",
                 err=True,
             )
             trial = _wait_for_end(store, trial)
+            path = _local_file(trial)
+            if path is not None:  # it started here after all: follow its file
+                _print_file(store, trial, path, follow)
+                return
         _print_kept(trial)
     finally:
         store.close()
@@ -61,7 +66,8 @@ def _local_file(trial: Any) -> str | None:
 
 
 def _wait_for_end(store: Any, trial: Any) -> Any:
-    while not trial.state.is_terminal:
+    """Wait until the run ends, or starts with its log file here."""
+    while not trial.state.is_terminal and _local_file(trial) is None:
         time.sleep(FOLLOW_EVERY_S)
         trial = store.reads.trial(trial.sweep_id, trial.id)
     return trial
