@@ -195,8 +195,10 @@ def test_agent_on_a_sweep_that_is_over_says_so_and_exits_0(
     result = run_cli(redis_url, "agent", sweep_id, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     state = {"stop": "finished", "cancel": "canceled"}[verb]
-    assert result.stderr.strip().splitlines()[0].startswith(f"sweep {sweep_id} is {state}")
-    assert result.stderr.strip().endswith(": nothing to run")
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith(f"sweep {sweep_id} is {state}")
+    assert lines[0].endswith(": nothing to run")
+    assert lines[-1].endswith("ran 0 trials")
     assert runs(redis_url, sweep_id) == []
 
 

@@ -177,6 +177,9 @@ class AgentSession:
                 reason = info.done_reason
                 done = f" ({reason})" if reason and reason != info.state.value else ""
                 output.message(f"sweep {self.sweep_id} is {info.state.value}{done}: nothing to run")
+                # no controller runs on it: crash its runs whose agent is gone, as the loop does
+                Reaper(store, self.sweep_id, say=output.message).now(over=True)
+                output.closing(self.result)
                 self.result.reason = EndReason.over(info.state)
                 self.result.done_reason = info.done_reason
                 return self.result
