@@ -7,15 +7,17 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from redsweep.connect import connect, resolve_url
 from redsweep.controller.controller import Controller
+from redsweep.errors import NotFoundError
 from redsweep.progress import Progress
 from redsweep.shared.engine import search
 from redsweep.shared.engine.config import load_config
 from redsweep.shared.records import Method, SweepConfig
+from redsweep.shared.store import Store
 from redsweep.shared.store.connection import mask_url
 from redsweep.shared.store.replies import SweepInfo
 
@@ -38,12 +40,20 @@ def create_sweep(
     project: str | None = None,
     name: str | None = None,
     redis: str | None = None,
+    program: str | None = None,
+    prior_runs: Sequence[str] = (),
 ) -> tuple[str, SweepConfig, str]:
-    """Validate and store a sweep; return (sweep id, config, the Redis URL used)."""
+    """Validate and store a sweep; return (sweep id, config, the Redis URL used).
+
+    ``program`` replaces the config's; ``prior_runs`` (``RUN_ID`` or ``SWEEP_ID/RUN_ID``) are
+    W&B's prior runs: runs of earlier sweeps the new sweep's engine counts as its own."""
     config = sweep if isinstance(sweep, SweepConfig) else load_config(sweep)
+    if program is not None:
+        config = load_config({**config.raw, "program": program})
     url = resolve_url(redis)
     store = connect(url)
     try:
+        refs = [_prior_run(store, ref) for ref in prior_runs]
         grid = search.grid_size(config) if config.method is Method.GRID else None
         sweep_id = store.sweeps.create(
             config.raw,
@@ -52,9 +62,33 @@ def create_sweep(
             grid_size=grid,
             run_cap=config.run_cap,
         )
+        if refs:
+            store.sweeps.set_prior_runs(sweep_id, refs)
     finally:
         store.close()
     return sweep_id, config, url
+
+
+def _prior_run(store: Store, ref: str) -> tuple[str, str]:
+    """``RUN_ID`` or ``[entity/project/]SWEEP_ID/RUN_ID`` -> (sweep id, run id) of a run that
+    exists; NotFoundError naming it otherwise."""
+    from redsweep.results import sweep_of
+
+    parts = [p for p in str(ref).strip().split("/") if p]
+    if not parts:
+        raise NotFoundError(f"--prior_run {ref!r}: give a RUN_ID or SWEEP_ID/RUN_ID")
+    run_id = parts[-1]
+    try:
+        sweep_id = parts[-2] if len(parts) > 1 else sweep_of(store, run_id)
+    except NotFoundError as exc:
+        raise NotFoundError(f"--prior_run {ref!r}: {exc}") from None
+    try:
+        store.reads.trial(sweep_id, run_id)
+    except NotFoundError:
+        raise NotFoundError(
+            f"--prior_run {ref!r}: no run {run_id!r} in sweep {sweep_id!r}"
+        ) from None
+    return sweep_id, run_id
 
 
 def agent_command(sweep_id: str, url: str) -> str:
@@ -76,8 +110,11 @@ def sweep(
     """W&B's ``wandb.sweep(sweep, entity=None, project=None)``: store the sweep, return its id.
 
     ``sweep`` is a config dict or a path to a YAML/JSON file; raises ConfigError when invalid.
+    ``prior_runs``: run ids (or ``SWEEP_ID/RUN_ID``) of earlier sweeps, counted as its runs.
     """
-    sweep_id, config, url = create_sweep(sweep, project=project, name=name, redis=redis)
+    sweep_id, config, url = create_sweep(
+        sweep, project=project, name=name, redis=redis, prior_runs=list(prior_runs or ())
+    )
     for warning in config.warnings:
         print(f"redsweep: warning: {warning}", file=sys.stderr)
     print(f"redsweep: Created sweep with ID: {sweep_id}", file=sys.stderr)

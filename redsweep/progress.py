@@ -61,12 +61,15 @@ class Progress:
         best: float | None,
         note: str = "",
     ) -> None:
-        """A trial reached a terminal state."""
+        """A trial reached a terminal state (on a terminal a failure gets a line of its own, with
+        its ``note``: why)."""
+        took = f" in {seconds:.1f}s" if seconds is not None else ""
         if self.tty:
+            if note and state in ("failed", "crashed"):
+                self.message(f"run {trial_id} {state}{took} ({note})")
             self.update(counts, best)
             return
         metric = f" {self.metric.name}={_fmt(value)}" if self.metric is not None else ""
-        took = f" in {seconds:.1f}s" if seconds is not None else ""
         extra = f" ({note})" if note else ""
         self._print(
             f"run {trial_id} {state}{took}{metric}{extra}; {self.status_text(counts, best)}"

@@ -63,6 +63,8 @@ class RunResult:
     log_tail: str | None = None
     #: how many rows it logged (its stored history may hold fewer: thinned past the cap)
     history_rows: int = 0
+    log_path: str | None = None
+    log_host: str | None = None
     _store: Store | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -236,11 +238,16 @@ class Api:
         return self._store.reads.mark(_last(path))
 
     def run(self, path: str) -> RunResult:
-        """The run ``SWEEP_ID/RUN_ID`` (W&B's ``entity/project/...`` prefixes are ignored)."""
+        """The run ``SWEEP_ID/RUN_ID`` (W&B's ``entity/project/...`` prefixes are ignored), or
+        a bare ``RUN_ID``, looked for in every sweep."""
         parts = path.strip("/").split("/")
         if len(parts) < 2:
-            raise NotFoundError(f"give a run as SWEEP_ID/RUN_ID, not {path!r}")
+            return self.sweep(self.sweep_of(parts[-1])).run(parts[-1])
         return self.sweep(parts[-2]).run(parts[-1])
+
+    def sweep_of(self, run_id: str) -> str:
+        """The id of the sweep that has the run ``run_id``; NotFoundError."""
+        return sweep_of(self._store, run_id)
 
     def close(self) -> None:
         if self._own:
@@ -251,6 +258,20 @@ class Api:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def sweep_of(store: Store, run_id: str) -> str:
+    """The id of the sweep in ``store`` that has the run ``run_id``; NotFoundError."""
+    for info in store.sweeps.list(None):
+        try:
+            store.reads.trial(info.id, run_id)
+        except NotFoundError:
+            continue
+        return info.id
+    raise NotFoundError(
+        f"no run {run_id!r} in any sweep of {store.url}; `redsweep runs SWEEP_ID` lists a "
+        "sweep's runs"
+    )
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -298,5 +319,7 @@ def _run(
         warning=trial.warning,
         log_tail=trial.log_tail,
         history_rows=trial.history_rows,
+        log_path=trial.log_path,
+        log_host=trial.log_host,
         _store=store,
     )

@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -19,6 +20,9 @@ from pathlib import Path
 # Set before numpy is first imported; subprocesses inherit it.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# Local servers tests start are registered in a registry of the test run's own (never the
+# user's): `redsweep server list` reads it. Subprocesses inherit it.
+os.environ["REDSWEEP_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="redsweep-test-registry-")
 
 import pytest  # noqa: E402  (after the BLAS settings above)
 import redis  # noqa: E402

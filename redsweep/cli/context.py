@@ -23,7 +23,8 @@ pass_ctx = click.make_pass_decorator(Context, ensure=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+def positive_seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """A click callback: a positive, finite number of seconds (None stays None)."""
     if value is None:
         return None
     try:
@@ -39,7 +40,7 @@ def trial_timeout_option(more: str = "") -> Callable[[F], F]:
     """``--trial-timeout SECONDS``, a positive number; ``more`` ends its help."""
     return click.option(
         "--trial-timeout",
-        callback=_seconds,
+        callback=positive_seconds,
         metavar="SECONDS",
         help="Stop a trial that runs longer than this (SIGTERM, SIGKILL after 10 s) and fail "
         f"it; overrides the config's redsweep.trial_timeout{more}.",

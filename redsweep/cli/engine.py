@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import click
+
+from redsweep.shared.engine.command import unset_envvars
 
 
 def _describe(config: Any, grid: int | None) -> str:
@@ -33,6 +36,8 @@ def validate(file: str) -> None:
     config = engine.load_config(file)
     for warning in config.warnings:
         click.echo(f"warning: {warning}", err=True)
+    for warning in unset_envvars(config.command or (), os.environ):
+        click.echo(f"warning: {warning} (here; agents read their own environment)", err=True)
     grid = engine.grid_size(config) if config.method.value == "grid" else None
     click.echo(f"{file}: valid {_describe(config, grid)}")
 

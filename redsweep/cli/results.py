@@ -226,10 +226,24 @@ def _run_json(run: Any) -> dict[str, Any]:
         "retry_of": run.retry_of,
         "stop_reason": dict(run.stop_reason) if run.stop_reason else None,
         "error": run.error,
+        "log_tail": run.log_tail,
+        "log_path": run.log_path,
+        "log_host": run.log_host,
         "lapsed": run.lapsed,
         "lapsed_since_ms": run.lapsed_since_ms,
         "warning": run.warning,
     }
+
+
+def error_cell(run: Any, width: int = 60) -> str:
+    """Why a run failed, in one short cell: the exception its output ends with, else the last
+    line of its error; ``-`` for a run without one."""
+    from redsweep.worker.agent.output import failure_cause
+
+    text = failure_cause(run.error, run.log_tail) if run.error else ""
+    if not text:
+        return "-"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _runs_table(sweep: Any, ordered: list[Any], colour: bool) -> str:
@@ -242,7 +256,9 @@ def _runs_table(sweep: Any, ordered: list[Any], colour: bool) -> str:
                 names.append(key)
     best = _best(sweep)
     metric = f"{sweep.metric} ({'max' if sweep.goal.value == 'maximize' else 'min'})"
-    headers = ["RUN", "STATE", *names, metric if sweep.metric else "METRIC", "DURATION", "WORKER"]
+    headers = [
+        "RUN", "STATE", *names, metric if sweep.metric else "METRIC", "DURATION", "WORKER", "ERROR",
+    ]  # fmt: skip
     rows, styles = [], []
     for run in ordered:
         params = flatten(run.config)
@@ -257,13 +273,14 @@ def _runs_table(sweep: Any, ordered: list[Any], colour: bool) -> str:
                 table.number(run.value),
                 table.duration(run.duration_s),
                 run.worker or "-",
+                error_cell(run),
             ]
         )
         bold = {"bold": True} if best is not None and run.id == best.id else None
         styles.append(
-            [bold, table.state_style(run.state.value), *[None] * len(names), bold, None, None]
+            [bold, table.state_style(run.state.value), *[None] * len(names), bold, None, None, None]
         )
-    right = [False, False, *[True] * len(names), True, True, False]
+    right = [False, False, *[True] * len(names), True, True, False, False]
     rendered = table.render(headers, rows, right=right, styles=styles, colour=colour)
     return "\n".join([rendered, *lapses.lines(sweep, ordered)])
 

@@ -6,13 +6,31 @@ import sys
 
 import click
 
-from redsweep.cli.context import Context, pass_ctx, trial_timeout_option
+from redsweep.cli.context import Context, pass_ctx, positive_seconds, trial_timeout_option
 
 
 @click.command("sweep")
 @click.argument("config_file", metavar="CONFIG_OR_SWEEP_ID")
-@click.option("--project", help="Project name (default: the config's `project`).")
+@click.option("-p", "--project", help="Project name (default: the config's `project`).")
+@click.option("-e", "--entity", help="W&B's entity: accepted and ignored (no accounts here).")
 @click.option("--name", help="Sweep name (default: the config's `name`).")
+@click.option("--program", help="The program to run (replaces the config's `program`).")
+@click.option(
+    "-R",
+    "--prior_run",
+    "--prior-run",
+    "prior_runs",
+    multiple=True,
+    metavar="RUN",
+    help="A run of an earlier sweep (RUN_ID or SWEEP_ID/RUN_ID) the new sweep counts as its "
+    "own, as W&B's prior runs: bayes learns from it, grid skips its point (repeatable).",
+)
+@click.option(
+    "--controller",
+    "run_controller",
+    is_flag=True,
+    help="Then run the sweep's controller in the foreground until the sweep is over.",
+)
 @click.option("--pause", "verb", flag_value="pause", help="Pause the sweep SWEEP_ID.")
 @click.option("--resume", "verb", flag_value="resume", help="Resume the sweep SWEEP_ID.")
 @click.option("--stop", "verb", flag_value="stop", help="Finish SWEEP_ID: running runs finish.")
@@ -33,7 +51,11 @@ def sweep_cmd(
     obj: Context,
     config_file: str,
     project: str | None,
+    entity: str | None,
     name: str | None,
+    program: str | None,
+    prior_runs: tuple[str, ...],
+    run_controller: bool,
     verb: str | None,
     update_id: str | None,
     launch_n: int | None = None,
@@ -63,7 +85,12 @@ def sweep_cmd(
         click.echo(f"Updated sweep {update_id}" + (dropped if removed else ""))
         return
     sweep_id, config, url = api.create_sweep(
-        config_file, project=project, name=name, redis=obj.redis_url
+        config_file,
+        project=project,
+        name=name,
+        redis=obj.redis_url,
+        program=program,
+        prior_runs=prior_runs,
     )
     for warning in config.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -73,20 +100,40 @@ def sweep_cmd(
     click.echo(f"Run agents with:  {api.agent_command(sweep_id, url)}")
     if url.startswith("unix://"):
         click.echo(
-            "This sweep lives in the local server under ./.redsweep/; for agents on other "
-            "machines, use a Redis they can reach (--redis / REDSWEEP_REDIS_URL)."
+            "This sweep lives in the local server of this project (its .redsweep/); for agents "
+            "on other machines, use a Redis they can reach (--redis / REDSWEEP_REDIS_URL)."
         )
     if launch_n is not None:
         from redsweep.cli.daemon import launch_sessions
 
         launch_sessions(Context(debug=obj.debug, redis_url=url), sweep_id, launch_n, pool)
     click.echo(sweep_id)
+    if run_controller:
+        _foreground_controller(Context(debug=obj.debug, redis_url=url), sweep_id, None)
 
 
 @click.command()
 @click.argument("sweep_id")
 @click.option("--count", type=click.IntRange(min=1), help="Run at most N trials, then exit.")
 @click.option("--fork", "isolate", is_flag=True, help="Run each trial in a forked child.")
+@click.option("-p", "--project", hidden=True, help="W&B's project: accepted and ignored.")
+@click.option("-e", "--entity", hidden=True, help="W&B's entity: accepted and ignored.")
+@click.option(
+    "-f",
+    "--forward-signals",
+    is_flag=True,
+    help="Pass SIGINT/SIGTERM on to the running trial at once (it is stopped; a second signal "
+    "kills it) instead of letting it finish first.",
+)
+@click.option(
+    "-t",
+    "--term-timeout",
+    callback=positive_seconds,
+    default="10",
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a trial asked to stop has between SIGTERM and SIGKILL.",
+)
 @trial_timeout_option()
 @click.option("--lease-ms", type=click.IntRange(min=200), default=10_000, hidden=True)
 @click.option(
@@ -101,14 +148,23 @@ def agent(
     sweep_id: str,
     count: int | None,
     isolate: bool,
+    project: str | None,
+    entity: str | None,
+    forward_signals: bool,
+    term_timeout: float,
     trial_timeout: float | None,
     lease_ms: int,
     history_cap: int | None,
 ) -> None:
-    """Run trials of SWEEP_ID (its command or program) until the sweep is done."""
+    """Run trials of SWEEP_ID (its command or program) until the sweep is done.
+
+    As W&B's agent, it stops when its trials keep failing: three failures in its first 60 s
+    (WANDB_AGENT_DISABLE_FLAPPING=true turns that off), or at least five failures and no
+    fewer than its successes (WANDB_AGENT_MAX_INITIAL_FAILURES=N sets the five)."""
+    from redsweep.worker.agent.result import EndReason
     from redsweep.worker.agent.session import run_agent
 
-    run_agent(
+    result = run_agent(
         sweep_id,
         count=count,
         redis=obj.redis_url,
@@ -116,7 +172,11 @@ def agent(
         lease_ms=lease_ms,
         history_cap=history_cap,
         trial_timeout=trial_timeout,
+        forward_signals=forward_signals,
+        grace_s=term_timeout,
     )
+    if result.reason is EndReason.FAILING:
+        sys.exit(1)  # the guard said why, on the agent's output
 
 
 @click.command()
@@ -130,7 +190,6 @@ def controller(
 ) -> None:
     """Run the controller of SWEEP_ID (or, with --all, of every active sweep, picking up new
     ones) in the foreground until the sweep is over (with --all: until interrupted)."""
-    from redsweep import api
 
     if all_sweeps == (sweep_id is not None):
         raise click.UsageError("give a SWEEP_ID or --all")
@@ -141,6 +200,13 @@ def controller(
 
         run_all_controllers(obj, project, lease_ms)
         return
+    _foreground_controller(obj, sweep_id, lease_ms)
+
+
+def _foreground_controller(obj: Context, sweep_id: str, lease_ms: int | None) -> None:
+    """Run the sweep's controller here until the sweep is over; say how it ended."""
+    from redsweep import api
+
     try:
         info = api.controller(sweep_id, redis=obj.redis_url, lease_ms=lease_ms)
     except KeyboardInterrupt:
@@ -154,7 +220,24 @@ def controller(
 
 @click.group()
 def server() -> None:
-    """The embedded local Redis server under ./.redsweep/."""
+    """The local Redis server of this project (the nearest .redsweep/ upward, as git finds
+    .git); it stops itself after 30 minutes without a client, unless started with --keep."""
+
+
+@server.command("start")
+@click.option("--keep", is_flag=True, help="Keep it running: no stop when idle.")
+def server_start(keep: bool) -> None:
+    """Start the local server of this project (or keep the one running, with --keep)."""
+    from redsweep.shared.server import embedded
+
+    url = embedded.ensure(keep=keep)
+    info = embedded.status()
+    how = (
+        "kept until `redsweep server stop`"
+        if embedded.kept()
+        else (f"stops after {embedded.idle_stop_s() / 60:g} min without a client")
+    )
+    click.echo(f"running (pid {info.pid}) at {url}; data in {info.dir}; {how}")
 
 
 @server.command("status")
@@ -171,10 +254,37 @@ def server_status() -> None:
 
 @server.command("stop")
 def server_stop() -> None:
-    """Stop the local server (its data stays in ./.redsweep/)."""
+    """Stop the local server (its data stays in .redsweep/)."""
     from redsweep.shared.server import embedded
 
     click.echo("stopped" if embedded.stop() else "not running")
+
+
+@server.command("list")
+def server_list() -> None:
+    """The local servers running, in any project (from the registry in $REDSWEEP_RUNTIME_DIR,
+    else $XDG_RUNTIME_DIR/redsweep, else ~/.cache/redsweep/servers)."""
+    import time
+
+    from redsweep.cli import _table as table
+    from redsweep.shared.server import embedded
+
+    servers = embedded.running()
+    if not servers:
+        click.echo("no local server running")
+        return
+    rows = [
+        [
+            str(s.pid or "-"),
+            str(s.project),
+            table.duration(time.time() - s.started),
+            "kept" if s.kept else "idle stop",
+        ]
+        for s in servers
+    ]
+    headers = ["PID", "PROJECT", "UP", "STOP"]
+    right = [True, False, True, False]
+    click.echo(table.render(headers, rows, right=right, colour=table.use_colour()))
 
 
 COMMANDS = [sweep_cmd, agent, controller, server]

@@ -30,6 +30,8 @@ class SweepView:
     config: SweepConfig
     trials: dict[str, TrialInfo] = field(default_factory=dict)
     runs: dict[str, RunRecord] = field(default_factory=dict)
+    #: W&B's prior runs: runs of earlier sweeps the engine counts as this sweep's (read once)
+    prior: list[RunRecord] = field(default_factory=list)
     _alive: set[str] = field(default_factory=set)
     _crashed: set[str] = field(default_factory=set)
     _retried: set[str] = field(default_factory=set)  # trials a later attempt retries
@@ -54,6 +56,18 @@ class SweepView:
         self._alive, self._crashed, self._retried, self._first = set(), set(), set(), 0
         for trial, run in pairs:
             self._put(trial, run)
+        self.prior = self._prior_runs()
+
+    def _prior_runs(self) -> list[RunRecord]:
+        by_sweep: dict[str, list[str]] = {}
+        for sweep_id, run_id in self.store.sweeps.prior_runs(self.sweep_id):
+            by_sweep.setdefault(sweep_id, []).append(run_id)
+        out = []
+        for sweep_id, ids in by_sweep.items():
+            for trial, run in self.store.reads.runs(sweep_id, ids, history=self.with_history):
+                if trial.state.is_terminal:  # one still running there is no run of ours yet
+                    out.append(replace(run, id=f"{trial.sweep_id}/{trial.id}"))
+        return out
 
     def refresh(self, trial_ids: Iterable[str]) -> None:
         """Re-read these trials (after events about them)."""
@@ -110,13 +124,14 @@ class SweepView:
         return True
 
     def all_runs(self) -> list[RunRecord]:
-        return [self.runs[t] for t in self.trials if t in self.runs]
+        """The sweep's runs, prior runs first."""
+        return [*self.prior, *(self.runs[t] for t in self.trials if t in self.runs)]
 
     def first_attempts(self) -> list[RunRecord]:
-        """One run per suggestion (retries left out): what run_cap counts."""
-        return [
-            self.runs[t.id] for t in self.trials.values() if t.attempt == 1 and t.id in self.runs
-        ]
+        """One run per suggestion (retries left out), prior runs first: what the goal counts
+        (run_cap counts this sweep's own)."""
+        own = (t.id for t in self.trials.values() if t.attempt == 1 and t.id in self.runs)
+        return [*self.prior, *(self.runs[t] for t in own)]
 
     def alive(self) -> int:
         return len(self._alive)
@@ -132,6 +147,8 @@ class SweepView:
         target = config.metric is not None and config.metric.target is not None
         if not target and config.method is not Method.GRID:
             return None  # random and bayes without a target end only by run_cap
+        if self.prior:  # prior runs count for grid and target, not for this sweep's run_cap
+            config = replace(config, run_cap=None)
         return goal.done_reason(config, self.first_attempts())
 
     def to_retry(self, retries: int) -> list[TrialInfo]:

@@ -145,10 +145,11 @@ def test_tables_are_aligned(finished: str, redis_url: str) -> None:
         "(min)",
         "DURATION",
         "WORKER",
+        "ERROR",
     ]
     assert len(lines) == 7
     # text columns start where their header does, number columns end where theirs does
-    for header in ("STATE", "WORKER"):
+    for header in ("STATE", "WORKER", "ERROR"):
         col = lines[0].index(header)
         assert all(line[col - 2 : col] == "  " and line[col] != " " for line in lines[1:]), header
     for header in ("loss (min)", "DURATION"):

@@ -83,7 +83,7 @@ def test_a_hung_command_trial_times_out_failed_and_the_agent_runs_the_next(
     trial = by_x(store, sweep_id)[1]
     # the agent's line for the run says why it failed
     assert f"run {trial.id} failed" in result.stderr
-    assert "(timed out after 2 s (--trial-timeout))" in result.stderr
+    assert "(timed out after 2 s (--trial-timeout); log .redsweep/agents/" in result.stderr
     assert "ran 2 trials (1 failed)" in result.stderr
 
 

@@ -36,3 +36,17 @@ def test_values_past_the_row_total_are_dropped() -> None:
     kept, dropped = fit({"a": "x" * 80, "b": "y" * 80, "c": 1}, limits)
     assert kept == {"a": "x" * 80, "c": 1}
     assert dropped == ["'b' (the row passed 150 bytes)"]
+
+
+def test_what_the_wire_refuses_is_dropped_by_key_and_the_rest_packs() -> None:
+    """A lone surrogate or an int past 64 bits passed the fast size paths, and then the
+    reporter dropped the whole row; now only those keys go."""
+    import os
+
+    from redsweep.shared.protocol import pack_value
+
+    row = {"acc": 0.9, "bad": "\ud800", "huge": 2**64, "Data": os, "ok": -(2**63)}
+    kept, dropped = fit(row, RowLimits())
+    assert kept == {"acc": 0.9, "ok": -(2**63)}
+    assert [d.split(" ")[0] for d in dropped] == ["'bad'", "'huge'", "'Data'"]
+    pack_value(kept)  # the rest of the row goes on the wire

@@ -3,7 +3,8 @@
 Expansion follows W&B's agent (``wandb/wandb_agent.py`` and ``create_sweep_command_args``):
 
 * ``${envvar:NAME}`` is replaced anywhere inside an element first (``NAME`` is upper-case
-  letters, digits and ``_``); an unset variable is an error here (W&B leaves the bare name).
+  letters, digits and ``_``); an unset variable leaves the bare ``NAME``, as in W&B, with a
+  warning in the plan.
 * Then an element that starts with ``${`` and ends with ``}`` is a macro and is replaced by zero
   or more argv elements; an unknown macro expands to nothing, as in W&B (see
   :func:`unknown_macros` to warn about them).
@@ -57,6 +58,7 @@ class CommandPlan:
 
     argv: tuple[str, ...]
     files: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
 def args_json_path(agent_dir: str | os.PathLike[str], sweep_id: str, run_id: str) -> str:
@@ -82,16 +84,21 @@ def unknown_macros(command: Sequence[Any]) -> list[str]:
     return out
 
 
-def _substitute_envvars(element: str, index: int, env: Mapping[str, str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in env:
-            raise ConfigError(
-                [ConfigProblem(f"command[{index}]", f"environment variable {name!r} is not set")]
-            )
-        return env[name]
+def unset_envvars(command: Sequence[Any], env: Mapping[str, str]) -> list[str]:
+    """Warnings for each ``${envvar:NAME}`` in ``command`` that ``env`` does not set."""
+    out = []
+    for index, element in enumerate(command):
+        for name in _ENVVAR.findall(str(element)):
+            if name not in env:
+                out.append(
+                    f"command[{index}]: environment variable {name} is not set; the argument "
+                    f"gets the bare name {name!r} (as on W&B)"
+                )
+    return out
 
-    return _ENVVAR.sub(replace, element)
+
+def _substitute_envvars(element: str, env: Mapping[str, str]) -> str:
+    return _ENVVAR.sub(lambda m: env.get(m.group(1), m.group(1)), element)
 
 
 def _arg_lists(params: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -132,11 +139,11 @@ def render_command(
     """The argv for a command-mode trial with ``params`` (top-level names, nested as dicts).
 
     Pure: reads nothing, writes nothing; the plan's ``files`` say what to write before running.
-    Raises :class:`~redsweep.errors.ConfigError` for ``${program}`` without ``program`` and for
-    an unset ``${envvar:NAME}``.
+    Raises :class:`~redsweep.errors.ConfigError` for ``${program}`` without ``program``.
     """
     command = [str(c) for c in config.command] if config.command else list(DEFAULT_COMMAND)
-    command = [_substitute_envvars(c, i, env) for i, c in enumerate(command)]
+    unset = unset_envvars(command, env)
+    command = [_substitute_envvars(c, env) for c in command]
 
     values = _arg_lists(params)
     values["env"] = [] if os.name == "nt" else ["/usr/bin/env"]
@@ -163,7 +170,7 @@ def render_command(
             argv.append(element)
         else:
             argv += values.get(name, [])
-    return CommandPlan(tuple(argv), MappingProxyType(files))
+    return CommandPlan(tuple(argv), MappingProxyType(files), tuple(unset))
 
 
 def command_argv(
@@ -176,7 +183,8 @@ def command_argv(
     env: Mapping[str, str] | None = None,
     interpreter: str | None = None,
 ) -> list[str]:
-    """:func:`render_command`, then write its files (creating directories); returns the argv.
+    """:func:`render_command`, then write its files (creating directories) and its warnings
+    (to stderr, the agent's terminal); returns the argv.
 
     ``env`` defaults to ``os.environ``, ``interpreter`` to this process's Python.
     """
@@ -189,6 +197,8 @@ def command_argv(
         env=os.environ if env is None else env,
         interpreter=sys.executable if interpreter is None else interpreter,
     )
+    for warning in plan.warnings:
+        print(f"redsweep: warning: {warning}", file=sys.stderr, flush=True)
     os.makedirs(agent_dir, exist_ok=True)
     for path, text in plan.files.items():
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from redsweep.errors import ConfigError, ConfigProblem
+from redsweep.shared.engine.command import MACROS, unknown_macros
 from redsweep.shared.engine.config_params import (
     Checker,
     bad_choice,
@@ -28,7 +29,7 @@ from redsweep.shared.engine.config_params import (
     name_clashes,
     unknown_key,
 )
-from redsweep.shared.engine.params import Param
+from redsweep.shared.engine.params import Constant, Param
 from redsweep.shared.engine.yaml_lines import join, load_json, load_yaml
 from redsweep.shared.records import Goal, Hyperband, Impute, Method, Metric, SweepConfig
 
@@ -132,6 +133,8 @@ def _build(data: Any, check: Checker) -> tuple[SweepConfig | None, list[ConfigPr
             params = check_parameters(check, value, "parameters", (), warnings)
         elif key == _OWN:
             _own_block(check, value, fields)
+        elif key == "command":
+            _command(check, value, fields, warnings)
         elif key in _KEYS:
             _top_key(check, key, value, fields)
         elif key in _IGNORED:
@@ -183,15 +186,29 @@ def _top_key(check: Checker, key: str, value: Any, fields: dict[str, Any]) -> No
                 check.add("run_cap", f"must be a positive number of runs, got {value!r}")
             else:
                 fields["run_cap"] = value
-    elif key == "command":
-        if not isinstance(value, list):
-            check.add("command", f"expected a list of strings (the argv), got {value!r}")
-            return
-        ok = [check.string(item, f"command[{i}]") for i, item in enumerate(value)]
-        if all(ok):
-            fields["command"] = tuple(value)
     elif key in _STRINGS and check.string(value, key):
         fields[key] = value
+
+
+def _command(check: Checker, value: Any, fields: dict[str, Any], warnings: list[str]) -> None:
+    """The argv template. As W&B's agent does, a number or boolean element becomes its text
+    (``2`` -> ``"2"``), and an unknown ``${...}`` element expands to nothing (warned here)."""
+    if not isinstance(value, list):
+        check.add("command", f"expected a list of strings (the argv), got {value!r}")
+        return
+    argv: list[str] = []
+    for i, item in enumerate(value):
+        if isinstance(item, (Mapping, list)):
+            check.add(f"command[{i}]", f"expected a string (one argv element), got {item!r}")
+        else:
+            argv.append(item if isinstance(item, str) else str(item))
+    if len(argv) == len(value):
+        fields["command"] = tuple(argv)
+        for macro in unknown_macros(argv):
+            warnings.append(
+                f"command[{argv.index(macro)}]: {macro} is no macro W&B knows; it expands to "
+                f"nothing (known: {', '.join('${' + m + '}' for m in sorted(MACROS))})"
+            )
 
 
 def _own_block(check: Checker, value: Any, fields: dict[str, Any]) -> None:
@@ -231,6 +248,16 @@ def _cross_checks(
             "early_terminate",
             "early termination needs a metric to compare runs by; "
             "add metric: {name: ..., goal: ...}",
+        )
+    if (
+        fields.get("method") is Method.BAYES
+        and params
+        and all(isinstance(p, Constant) for p in params)
+    ):
+        check.add(
+            "parameters",
+            "bayes search needs at least one parameter to search (a 'values' list or a "
+            "min/max range); every parameter here is a constant",
         )
     name_clashes(check, params)
     if fields.get("method") is Method.GRID:

@@ -9,7 +9,6 @@ W&B does when ``distribution`` is absent and filling in every default.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -45,10 +44,34 @@ _ALL_KEYS = sorted({k for cls in P.DISTRIBUTIONS.values() for k in P.param_keys(
 _GRID_OK = "grid search needs values, int_uniform, q_uniform or a constant value"
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Edits (insert, delete, substitute, swap two neighbours) that turn ``a`` into ``b``."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return prev[-1]
+
+
 def did_you_mean(word: Any, choices: Iterable[str]) -> str | None:
-    """The closest of ``choices`` to ``word``, when one is close enough to be a typo."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return close[0] if close else None
+    """The closest of ``choices`` to ``word`` by edit distance, when close enough to be a typo
+    (ties go to the one of ``word``'s length: ``valuse`` -> ``values``, not ``value``)."""
+    text = str(word).lower()
+    best: tuple[int, int, str] | None = None
+    for choice in choices:
+        distance = edit_distance(text, choice.lower())
+        if distance > max(1, min(len(text), len(choice)) // 3):
+            continue
+        rank = (distance, abs(len(choice) - len(text)), choice)
+        if best is None or rank < best:
+            best = rank
+    return best[2] if best else None
 
 
 def unknown_key(key: Any, allowed: Iterable[str]) -> str:
@@ -61,6 +84,8 @@ def unknown_key(key: Any, allowed: Iterable[str]) -> str:
 def bad_choice(what: str, value: Any, allowed: Iterable[str]) -> str:
     allowed = list(allowed)
     close = did_you_mean(value, allowed) if isinstance(value, str) else None
+    if what == "distribution" and isinstance(value, str):
+        close = _spelt_without_underscores(value) or close
     hint = f"did you mean {close!r}? " if close else ""
     return f"unknown {what} {value!r}; {hint}expected one of: {', '.join(allowed)}"
 
@@ -84,6 +109,27 @@ def _not_a_number(value: Any, expected: str) -> str:
             )
         return f"expected {expected}, got the string {value!r}; write it without quotes"
     return f"expected {expected}, got {value!r} ({type(value).__name__})"
+
+
+def _spelt_without_underscores(value: str) -> str | None:
+    """``loguniform`` -> ``log_uniform_values``: the distribution a name means once its
+    underscores are dropped, by the name W&B recommends (the values themselves as min/max)."""
+    flat = value.replace("_", "").replace("-", "").lower()
+    for name, cls in P.DISTRIBUTIONS.items():
+        if name.replace("_", "") == flat:
+            return cls.replaced_by or name
+    return None
+
+
+def yaml11_string(value: Any) -> str | None:
+    """For a string YAML 1.1 left unread as a number (``1e-4``: no dot before the exponent),
+    the number it was meant to be, written so YAML reads it (``1.0e-4``); else ``None``."""
+    if not isinstance(value, str):
+        return None
+    m = _SCI_RE.fullmatch(value)
+    if m is None or "." in m.group(1):
+        return None
+    return f"{m.group(1)}.0e{m.group(2)}"
 
 
 class Checker:
@@ -250,10 +296,17 @@ def _check_param(
     _check_numbers(check, cls, kwargs, where)
     if "value" in kwargs:
         check.finite_values(kwargs["value"], join(where, "value"))
-    if "values" in kwargs:
-        kwargs["values"] = _check_values(check, kwargs["values"], join(where, "values"))
     if "probabilities" in kwargs:
         kwargs["probabilities"] = _check_probabilities(check, kwargs, where)
+    if "values" in kwargs:
+        kwargs["values"], slots = _check_values(
+            check, kwargs["values"], join(where, "values"), warnings
+        )
+        if kwargs.get("probabilities") and len(kwargs["probabilities"]) == len(slots):
+            merged = [0.0] * len(kwargs["values"])  # a dropped duplicate's chance goes to its twin
+            for slot, p in zip(slots, kwargs["probabilities"], strict=True):
+                merged[slot] += p
+            kwargs["probabilities"] = tuple(merged)
     if len(check.problems) > before:
         return None
     if cls.replaced_by is not None:
@@ -292,27 +345,45 @@ def _check_numbers(check: Checker, cls: type[P.Param], kwargs: dict[str, Any], w
                 )
 
 
-def _check_values(check: Checker, values: Any, where: str) -> tuple[Any, ...]:
+def _check_values(
+    check: Checker, values: Any, where: str, warnings: list[str]
+) -> tuple[tuple[Any, ...], list[int]]:
+    """The values, each once (W&B's engine collapses duplicates; a warning says which go),
+    and for each value given, the position of the one kept for it."""
     if not isinstance(values, list):
         check.add(where, f"expected a list of values, got {values!r}")
-        return ()
+        return (), []
     if not values:
         check.add(where, "needs at least one value; use 'value' for a constant")
-        return ()
+        return (), []
     first: dict[Any, int] = {}
+    kept: list[Any] = []
+    slots: list[int] = []
+    strings: list[str] = []
     for i, value in enumerate(values):
         check.finite_values(value, f"{where}[{i}]")
         key = P.canonical(value)
+        if key not in first and yaml11_string(value) is not None:
+            strings.append(value)
         if key in first:
             j = first[key]
-            check.add(
-                f"{where}[{i}]",
-                f"duplicate value {value!r} (same as {values[j]!r} at position {j}); "
-                "each value must appear once",
+            slots.append(slots[j])
+            warnings.append(
+                f"{where}[{i}]: duplicate value {value!r} (same as {values[j]!r} at position "
+                f"{j}) is dropped; each value is tried once"
             )
         else:
             first[key] = i
-    return tuple(values)
+            slots.append(len(kept))
+            kept.append(value)
+    if strings:
+        fixed = ", ".join(str(yaml11_string(v)) for v in strings)
+        warnings.append(
+            f"{where}: {', '.join(strings)} {'are strings' if len(strings) > 1 else 'is a string'}"
+            f": YAML 1.1 reads a number with no dot before the exponent as text, so trials get "
+            f"the string; write {fixed} for numbers"
+        )
+    return tuple(kept), slots
 
 
 def _check_probabilities(check: Checker, kwargs: dict[str, Any], where: str) -> tuple[float, ...]:
@@ -331,7 +402,8 @@ def _check_probabilities(check: Checker, kwargs: dict[str, Any], where: str) -> 
     if isinstance(values, (list, tuple)) and values and len(probs) != len(values):
         check.add(
             where,
-            f"has {len(probs)} probabilities for {len(values)} values; give one per value",
+            f"must have the same length as `values`: {len(probs)} probabilities for "
+            f"{len(values)} values",
         )
     elif abs(sum(probs) - 1.0) > 1e-6:
         check.add(where, f"probabilities must sum to 1, but {probs!r} sum to {sum(probs):.6g}")

@@ -9,7 +9,9 @@ one cluster slot and one Lua script may touch them together. The layout::
                                                     grid_size, run_cap, issued, seq, epoch,
                                                     controller, best_value, best_trial,
                                                     done_reason, crashes_handled,
-                                                    n_<trial state> counters
+                                                    n_<trial state> counters, prior_runs
+                                                    (W&B's prior runs: "SWEEP/RUN,..." the
+                                                    engine counts as runs of this sweep)
     redsweep:{S}:controller                  string the controller lease: holder, PX ttl
     redsweep:{S}:handover                    string a dedicated controller asking an agent's
                                                     background controller to yield, PX ttl
@@ -21,7 +23,8 @@ one cluster slot and one Lua script may touch them together. The layout::
                                                     best, last_step, last_report, finished_by,
                                                     stop_requested, stop_reason, lease_until
                                                     (the lease's deadline, server ms),
-                                                    history_rows, history_stride (report.lua)
+                                                    history_rows, history_stride (report.lua),
+                                                    log_host, log_path (where its output is)
     redsweep:{S}:trial:{T}:lease             string the trial lease: token, PX lease_ms
     redsweep:{S}:trial:{T}:summary           hash   metric name -> packed last value
     redsweep:{S}:trial:{T}:history           stream logged rows, thinned past the history cap:

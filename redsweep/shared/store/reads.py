@@ -45,6 +45,8 @@ def trial_info(sweep_id: str, raw: Mapping[bytes, bytes]) -> TrialInfo:
         lease_until_ms=opt_int(get("lease_until")),
         history_rows=opt_int(get("history_rows")) or 0,
         warning=text(get("warning")),
+        log_host=text(get("log_host")),
+        log_path=text(get("log_path")),
     )
 
 

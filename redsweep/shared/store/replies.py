@@ -73,6 +73,9 @@ class TrialInfo:
     history_rows: int = 0
     #: what its log() dropped (rows over the limits), if anything
     warning: str | None = None
+    #: where its output was written (a command trial's log file), and on which host
+    log_host: str | None = None
+    log_path: str | None = None
 
 
 @dataclass(frozen=True)

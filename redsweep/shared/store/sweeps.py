@@ -83,6 +83,20 @@ class Sweeps:
         raise StoreError("could not find a free sweep id after 20 tries")
 
     @guarded
+    def set_prior_runs(self, sweep_id: str, refs: list[tuple[str, str]]) -> None:
+        """Give a new sweep W&B's prior runs: ``(sweep_id, run_id)`` of runs of earlier sweeps
+        its engine counts as its own (bayes learns from them, grid skips their points)."""
+        text = ",".join(f"{s}/{r}" for s, r in refs)
+        self._r.hset(keys.sweep(sweep_id), "prior_runs", text)
+
+    @guarded
+    def prior_runs(self, sweep_id: str) -> list[tuple[str, str]]:
+        """The sweep's prior runs, as :meth:`set_prior_runs` stored them (none: [])."""
+        raw = self._r.hget(keys.sweep(sweep_id), "prior_runs")
+        refs = raw.decode().split(",") if raw else []
+        return [tuple(ref.split("/", 1)) for ref in refs if "/" in ref]  # type: ignore[misc]
+
+    @guarded
     def get(self, sweep_id: str) -> SweepInfo:
         """The sweep ``sweep_id``; NotFoundError when there is none."""
         raw = self._r.hgetall(keys.sweep(sweep_id))

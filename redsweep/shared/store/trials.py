@@ -87,6 +87,14 @@ class Trials:
         """Extend the trial's lease. ``ok`` False: the caller lost the trial and must stop."""
         return self._conn.call(Renew(sweep_id, trial_id, token, lease_ms))
 
+    @guarded
+    def note_log(self, sweep_id: str, trial_id: str, *, host: str, path: str) -> None:
+        """Where the trial's output goes: the file ``path`` on ``host`` (for ``redsweep logs``).
+        Not a state change, so no CAS: a trial that is gone (its sweep deleted) is left alone."""
+        key = keys.trial(sweep_id, trial_id)
+        if self._r.exists(key):
+            self._r.hset(key, mapping={"log_host": host, "log_path": path})
+
     def report(
         self,
         sweep_id: str,

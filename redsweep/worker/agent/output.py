@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import threading
 import time
+from pathlib import Path
 from typing import TextIO
 
 from redsweep.errors import RedsweepError
@@ -22,6 +24,44 @@ from redsweep.worker.trial.runner import TrialOutcome
 
 #: How stale the sweep's counts in a trial's line may be.
 SHOW_EVERY_S = 0.25
+#: A traceback's last line: ``ValueError: boom``, ``pkg.mod.Error``, ``KeyboardInterrupt``
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b")
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _cause(tail: str | None) -> str:
+    """The line of the output that says why: the exception line of the last traceback in it,
+    else its last line."""
+    lines = [line.strip() for line in (tail or "").splitlines() if line.strip()]
+    for line in reversed(lines):
+        if _EXCEPTION_LINE.match(line):
+            return line
+    return lines[-1] if lines else ""
+
+
+def failure_cause(error: str | None, log_tail: str | None) -> str:
+    """Why a trial failed, in one line: the error's last line, and the exception its output
+    ends with (a command's traceback)."""
+    last = _last_line(error)
+    cause = _cause(log_tail)
+    note = f"{last}: {cause}" if cause and cause not in last else last
+    return note if len(note) <= 300 else note[:297] + "..."
+
+
+def failure_note(outcome: TrialOutcome, log_dir: Path | None) -> str:
+    """:func:`failure_cause`, and where the trial's log is."""
+    note = failure_cause(outcome.error, outcome.log_tail)
+    if log_dir is not None:
+        path = log_dir / f"{outcome.trial_id}.log"
+        if path.exists():
+            with contextlib.suppress(ValueError):
+                path = path.relative_to(Path.cwd())
+            note += f"; log {path}"
+    return note
 
 
 class AgentOutput:
@@ -44,12 +84,14 @@ class AgentOutput:
         out: TextIO,
         summary_in_store: bool,
         warnings_in_store: bool = False,
+        log_dir: Path | None = None,
     ) -> None:
         self._store = store
         self._sweep_id = sweep_id
         self._metric = metric
         self._summary_in_store = summary_in_store
         self._warnings_in_store = warnings_in_store
+        self._log_dir = log_dir
         self._progress = Progress(sweep_id, total=total, metric=metric, out=out)
         self._lock = threading.RLock()
         self._shown: SweepInfo | None = None  # the sweep as last shown in a progress line
@@ -103,9 +145,7 @@ class AgentOutput:
                 return None
             self._shown_at = time.monotonic()
         info = self._shown
-        note = ""
-        if outcome.error:
-            note = (outcome.error.strip().splitlines() or [""])[-1][:200]
+        note = failure_note(outcome, self._log_dir) if outcome.error else ""
         state = outcome.state.value if outcome.state is not None else "lost"
         # between two reads, add this agent's own ends to what was read last
         self._ended_since = [] if fresh is not None else [*self._ended_since, (state, value)]

@@ -21,6 +21,7 @@ class EndReason(Enum):
     SWEEP_FINISHED = "sweep finished"
     SWEEP_CANCELED = "sweep canceled"
     INTERRUPTED = "interrupted"  # SIGINT / SIGTERM
+    FAILING = "too many failures"  # W&B's agent guards (worker/agent/guards.py)
 
     @classmethod
     def over(cls, state: SweepState) -> EndReason:
@@ -30,7 +31,7 @@ class EndReason(Enum):
     def text(self, *, ran: int = 0, done_reason: str | None = None) -> str:
         if self is EndReason.COUNT_REACHED:
             return f"ran {ran} trial{'s' if ran != 1 else ''}"
-        if done_reason and self is not EndReason.INTERRUPTED:
+        if done_reason and self is not EndReason.INTERRUPTED:  # FAILING: the guard's words
             return f"{self.value}: {done_reason}"
         return self.value
 

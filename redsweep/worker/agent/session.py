@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -51,8 +52,10 @@ from redsweep.connect import resolve_url
 from redsweep.errors import NotFoundError, RedsweepError, SweepLostError, UnreachableError
 from redsweep.shared.engine.config import parse_config
 from redsweep.shared.records import RunState
+from redsweep.shared.server import embedded
 from redsweep.shared.store import Store, SweepInfo, Taken, new_id
 from redsweep.shared.store.outage import FIRST_BACKOFF_S, MAX_BACKOFF_S, Outage
+from redsweep.worker.agent.guards import FailureGuard
 from redsweep.worker.agent.hand import Budget, Claimed, QueueHand, Skip
 from redsweep.worker.agent.heartbeat import Heartbeat
 from redsweep.worker.agent.output import AgentOutput
@@ -108,6 +111,7 @@ class AgentSession:
     _heart: Heartbeat
     _reaper: Reaper
     _outage: Outage
+    _store: Store
 
     def __init__(
         self,
@@ -124,6 +128,7 @@ class AgentSession:
         trial_timeout: float | None = None,
         out: TextIO | None = None,
         log_cap: int | None = None,
+        forward_signals: bool = False,
     ) -> None:
         if count is not None and count < 0:
             raise ValueError(f"count must not be negative, got {count}")
@@ -144,9 +149,11 @@ class AgentSession:
         self.history_cap = history_cap
         self.trial_timeout = trial_timeout
         self.agent_id = new_agent_id()
-        base = Path(".redsweep") / "agents" / self.agent_id
+        base = embedded.home() / "agents" / self.agent_id  # the project's .redsweep/
         self.agent_dir = Path(agent_dir) if agent_dir is not None else base.absolute()
         self.out = out if out is not None else sys.stderr
+        self.forward_signals = forward_signals
+        self.guard = FailureGuard(os.environ)
         self.result = AgentResult(self.agent_id, sweep_id)
         self._config_raw: Any = None
 
@@ -156,7 +163,7 @@ class AgentSession:
         """Run trials until the count is reached or the sweep is over; returns what was done."""
         # no call blocks for long (a blocking pop waits at most POP_TIMEOUT_S): in a partition
         # the session keeps failing and retrying, and says so, instead of hanging on a socket
-        store = Store.from_url(self.url, socket_timeout=SOCKET_TIMEOUT_S, retries=2)
+        store = self._store = Store.from_url(self.url, socket_timeout=SOCKET_TIMEOUT_S, retries=2)
         output: AgentOutput | None = None
 
         def say(text: str) -> None:
@@ -183,7 +190,18 @@ class AgentSession:
                 out=self.out,
                 summary_in_store=self.function is None or self.isolate,  # a child reports
                 warnings_in_store=self.function is None,
+                log_dir=self.agent_dir if self.function is None else None,
             )
+            if info.state.is_over:  # nothing to run: say so, and leave at once
+                reason = info.done_reason
+                done = f" ({reason})" if reason and reason != info.state.value else ""
+                output.message(f"sweep {self.sweep_id} is {info.state.value}{done}: nothing to run")
+                # no controller runs on it: crash its runs whose agent is gone, as the loop does
+                Reaper(store, self.sweep_id, say=output.message).now(over=True)
+                output.closing(self.result)
+                self.result.reason = EndReason.over(info.state)
+                self.result.done_reason = info.done_reason
+                return self.result
             runner = self._runner = TrialRunner(
                 store,
                 self.url,
@@ -199,7 +217,7 @@ class AgentSession:
                 trial_timeout=self.trial_timeout,
                 outage=outage,
             )
-            signals = self._signals = Signals(runner, output.message)
+            signals = self._signals = Signals(runner, output.message, forward=self.forward_signals)
             budget = Budget(self.count, stopped=lambda: signals.received > 0)
             hand = self._hand = QueueHand(
                 store, self.sweep_id, self.agent_id, lease_ms=self.lease_ms, budget=budget
@@ -291,6 +309,10 @@ class AgentSession:
                 hand.keep(taken)  # given back at the end of the session
                 return Ending(EndReason.INTERRUPTED)
             fresh = self._handle(taken)
+            why = self.guard.tripped()
+            if why is not None:
+                self._output.message(f"agent {self.agent_id}: {why}")
+                return Ending(EndReason.FAILING, why)
             if fresh is not None:
                 watch.saw(fresh)
             elif not hand.has_next:  # the queue was empty: the sweep may be over, look at
@@ -309,6 +331,9 @@ class AgentSession:
             return None
         outcome = self._run(claimed)
         self.result.count(outcome)
+        state = outcome.state
+        failed = state in (RunState.FAILED, RunState.CRASHED)
+        self.guard.record(failed=failed, succeeded=state is RunState.FINISHED)
         return self._output.trial_ended(outcome)
 
     def _run(self, claimed: Claimed) -> TrialOutcome:
@@ -316,6 +341,14 @@ class AgentSession:
         in one round trip."""
         self._heart.busy(True)
         moved: tuple[Any, ...] = ()  # what the calls after the finish answered
+        if self.function is None:  # a command: say where its output goes (redsweep logs)
+            with contextlib.suppress(RedsweepError):
+                self._store.trials.note_log(
+                    self.sweep_id,
+                    claimed.trial_id,
+                    host=socket.gethostname(),
+                    path=str(self.agent_dir / f"{claimed.trial_id}.log"),  # the runner's
+                )
         try:
             outcome = self._runner.run(
                 claimed.trial_id,

@@ -1,5 +1,6 @@
 """An agent's signal handling, as W&B's agent: the first SIGINT/SIGTERM lets the current trial
-finish and then exits, the second terminates the trial, the third kills it.
+finish and then exits, the second terminates the trial, the third kills it. With
+``--forward-signals`` (W&B's ``-f``) the first goes on to the trial at once, the second kills it.
 
 :class:`Signals` counts them and acts on the trial through :class:`Interruptible` (the trial
 runner); it says what it does through ``say``. Handlers are installed in the main thread only.
@@ -28,10 +29,15 @@ class Signals:
     finish (and wakes :attr:`wake`), the second stops it, the third kills it. Without a trial
     running, a second signal raises KeyboardInterrupt."""
 
-    def __init__(self, trial: Interruptible, say: Callable[[str], None]) -> None:
+    def __init__(
+        self, trial: Interruptible, say: Callable[[str], None], *, forward: bool = False
+    ) -> None:
         self._trial = trial
         self._say = say
         self._count = 0
+        #: W&B's --forward-signals: the first signal goes on to the trial at once (it is
+        #: stopped, SIGTERM, then SIGKILL after the grace), the second kills it
+        self._forward = forward
         #: set by the first signal: waits of the session end at once
         self.wake = threading.Event()
 
@@ -59,6 +65,14 @@ class Signals:
         trial = self._trial
         busy = trial.running
         name = signal.Signals(signum).name
+        if self._forward and busy and self._count <= 2:
+            if self._count == 1:
+                self._tell(f"{name}: passed on to the current trial, then exiting (again to kill)")
+                trial.interrupt(hard=False)
+            else:
+                self._tell(f"{name}: killing the current trial")
+                trial.interrupt(hard=True)
+            return
         if self._count == 1:
             then = "finishing the current trial, then exiting" if busy else "exiting"
             self._tell(f"{name}: {then} (again to stop the trial)")

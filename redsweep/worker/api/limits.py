@@ -35,11 +35,18 @@ class RowLimits:
 
 
 def _size(value: Any) -> int:
-    """The encoded size of ``value`` (at most 4 bytes over, for scalars, without packing)."""
-    if value is None or isinstance(value, (bool, int, float)):
+    """The encoded size of ``value`` (at most 4 bytes over, for scalars, without packing);
+    ProtocolError when the wire format cannot take it (the fast paths refuse exactly what
+    packing would: a lone surrogate, an int past 64 bits)."""
+    if value is None or isinstance(value, (bool, float)):
+        return 9
+    if isinstance(value, int) and -(2**63) <= value < 2**64:
         return 9
     if isinstance(value, str) and len(value) < 1024:
-        return 5 + len(value.encode("utf-8", "replace"))
+        try:
+            return 5 + len(value.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise ProtocolError(f"cannot encode: {exc}") from None
     return len(pack_value(value))
 
 
