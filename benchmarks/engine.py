@@ -9,7 +9,11 @@ Same configs, same prior runs, same process. Run by hand (the ``bench`` extra in
 BLAS libraries are pinned to one thread for both engines (see below).
 
 Prints one table: median milliseconds per suggestion for each method and number of prior runs,
-and the ratio sweeps / redsweep (higher is better for redsweep).
+and the ratio sweeps / redsweep (higher is better for redsweep). For bayes, two rows: a call
+that fits the GP from scratch (``bayes``), and the controller's steady state, where each call
+starts from the last fit's kernel hyperparameters (``bayes+memo``, :func:`engine.fit_memo`);
+beside them Optuna's TPE sampler asking for the same space with the same prior trials, when
+``optuna`` is installed (its ratio: TPE / redsweep).
 """
 
 from __future__ import annotations
@@ -106,6 +110,38 @@ def to_sweeps_runs(runs: list[engine.RunRecord]) -> list[Any]:
     ]
 
 
+def optuna_ask(raw: dict[str, Any], runs: list[engine.RunRecord]) -> Callable[[], Any] | None:
+    """One TPE ask over the bayes config's space with ``runs`` as completed trials; None
+    without optuna."""
+    try:
+        import optuna
+    except ImportError:
+        return None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dists = {
+        "x": optuna.distributions.FloatDistribution(-2.0, 2.0),
+        "y": optuna.distributions.FloatDistribution(-2.0, 2.0),
+        "z": optuna.distributions.FloatDistribution(1e-4, 1.0, log=True),
+    }
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    study.add_trials(
+        [
+            optuna.trial.create_trial(
+                params=dict(r.params), distributions=dists, value=loss(r.params)
+            )
+            for r in runs
+        ]
+    )
+
+    def ask() -> None:
+        trial = study.ask()
+        for name, dist in dists.items():
+            trial._suggest(name, dist)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)  # not a result: keep k fixed
+
+    return ask
+
+
 def median_ms(fn: Callable[[], Any], repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -131,7 +167,10 @@ def main() -> int:
 
     counts = [int(x) for x in args.runs.split(",")]
     print(f"suggestion time, median of {args.repeats} (ms); sweeps {sweeps.__version__}")
-    header = f"{'method':<8} {'prior runs':>10} {'redsweep':>10} {'sweeps':>10} {'ratio':>8}"
+    header = (
+        f"{'method':<10} {'prior runs':>10} {'redsweep':>10} {'sweeps':>10} {'ratio':>8}"
+        f" {'TPE':>8} {'ratio':>7}"
+    )
     print(header)
     print("-" * len(header))
     for method, raw in CONFIGS.items():
@@ -141,7 +180,19 @@ def main() -> int:
             wb_runs = to_sweeps_runs(runs)
             ours = median_ms(partial(engine.suggest, config, runs, 1, 0), args.repeats)
             theirs = median_ms(partial(sweeps.next_run, raw, wb_runs), args.repeats)
-            print(f"{method:<8} {k:>10} {ours:>10.2f} {theirs:>10.2f} {theirs / ours:>7.1f}x")
+            print(f"{method:<10} {k:>10} {ours:>10.2f} {theirs:>10.2f} {theirs / ours:>7.1f}x")
+            if method != "bayes":
+                continue
+            memo = engine.fit_memo()
+            engine.suggest(config, runs, 1, 0, memo=memo)  # the controller's first call
+            warm = median_ms(partial(engine.suggest, config, runs, 1, 1, memo), args.repeats)
+            tpe = optuna_ask(raw, runs)
+            tpe_ms = median_ms(tpe, args.repeats) if tpe is not None else None
+            tpe_text = f"{tpe_ms:>8.2f} {tpe_ms / warm:>6.1f}x" if tpe_ms is not None else ""
+            print(
+                f"{'bayes+memo':<10} {k:>10} {warm:>10.2f} {theirs:>10.2f} "
+                f"{theirs / warm:>7.1f}x {tpe_text}"
+            )
     return 0
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "RunState",
     "SweepConfig",
     "command_argv",
+    "fit_memo",
     "grid_size",
     "load_config",
     "stop_runs",
@@ -44,15 +45,29 @@ def _config(config: ConfigSource) -> SweepConfig:
 
 
 def suggest(
-    config: ConfigSource, runs: Sequence[RunRecord] = (), n: int = 1, seed: int | None = None
+    config: ConfigSource,
+    runs: Sequence[RunRecord] = (),
+    n: int = 1,
+    seed: int | None = None,
+    memo: Any = None,
 ) -> list[dict[str, Any]]:
     """Up to ``n`` parameter dicts to try next (nested parameters as nested dicts).
 
     Fewer, or none, when a grid is exhausted. ``seed`` makes random and bayes reproducible.
+    ``memo``: for a bayes sweep you ask again and again, one :func:`fit_memo` kept across the
+    calls lets each fit start from the last one's kernel hyperparameters (faster, as the
+    controller does); without it every call fits from scratch.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, not {n}")
-    return _search.suggest(_config(config), list(runs), n, np.random.default_rng(seed))
+    return _search.suggest(_config(config), list(runs), n, np.random.default_rng(seed), memo)
+
+
+def fit_memo() -> Any:
+    """A fresh memo for :func:`suggest` on one bayes sweep (loads scipy)."""
+    from redsweep.shared.engine.bayes import FitMemo
+
+    return FitMemo()
 
 
 def grid_size(config: ConfigSource) -> int:

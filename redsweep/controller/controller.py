@@ -71,6 +71,7 @@ class Controller:
         self._config_raw: object = None
         self._ends: collections.deque[tuple[float, int]] = collections.deque()  # (when, how many)
         self._handled: list[str] = []  # ids of the events of the last round, acked next round
+        self._memo: object = None  # bayes: the last fit, a warm start for the next (per config)
 
     @property
     def holder(self) -> str:
@@ -100,6 +101,7 @@ class Controller:
     def _load_view(self, info: SweepInfo) -> None:
         """(Re)build the view of the sweep from Redis, with the config it has now."""
         self._config_raw = info.config
+        self._memo = None
         self.view = SweepView(self.store, self.sweep_id, parse_config(info.config))
         self.view.load()
 
@@ -248,7 +250,11 @@ class Controller:
         rng = np.random.default_rng([self._seed, info.seq])
         config = self.view.config
         runs = self.view.all_runs() if search.needs_runs(config) else ()
-        suggested = search.suggest(config, runs, want, rng)
+        if config.method is Method.BAYES and self._memo is None:
+            from redsweep.shared.engine.bayes import FitMemo  # scipy: bayes sweeps only
+
+            self._memo = FitMemo()
+        suggested = search.suggest(config, runs, want, rng, self._memo)
         # the store checks run_cap atomically: fewer are added once it is reached
         added = self.store.trials.add(
             self.sweep_id, suggested, epoch=self.lease.current(), run_cap=self.view.config.run_cap

@@ -206,10 +206,19 @@ class RunRecord:
 
     def metric_values(self, name: str) -> list[float]:
         """The finite numeric values of metric ``name`` in the history, in order."""
+        # the engines call this for every run at every suggestion: plain rows take a fast path
         out: list[float] = []
+        isfinite = math.isfinite
         for row in self.history:
-            value = row.get(name) if isinstance(row, Mapping) else None
-            if is_finite_number(value):
+            if type(row) is dict:
+                value = row.get(name)
+            else:
+                value = row.get(name) if isinstance(row, Mapping) else None
+            kind = type(value)
+            if kind is float:
+                if isfinite(value):
+                    out.append(value)
+            elif value is not None and kind is not str and is_finite_number(value):
                 out.append(float(value))
         return out
 
@@ -217,6 +226,11 @@ class RunRecord:
 def is_finite_number(value: Any) -> bool:
     """A real number that is finite: not a bool, not NaN or infinite (what counts as a metric
     value)."""
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value)
+    if kind is int:
+        return True
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

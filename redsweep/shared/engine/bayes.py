@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -49,11 +50,29 @@ _OBSERVED = frozenset({RunState.FAILED, RunState.CRASHED, RunState.KILLED, RunSt
 Point = dict[tuple[str, ...], Any]
 
 
+@dataclass
+class FitMemo:
+    """What one suggestion leaves for the next on the same sweep: the kernel hyperparameters
+    it fitted (a warm start) and how many results the last full fit saw. A caller that
+    suggests again and again (the controller) keeps one per sweep; without one, every
+    suggestion fits from scratch. Still pure: the same memo, runs and seed give the same
+    suggestions."""
+
+    theta: np.ndarray | None = None
+    cold_results: int = 0  # results seen by the last fit from scratch
+
+
 def suggest(
-    config: SweepConfig, runs: Sequence[RunRecord], n: int, rng: np.random.Generator
+    config: SweepConfig,
+    runs: Sequence[RunRecord],
+    n: int,
+    rng: np.random.Generator,
+    memo: FitMemo | None = None,
 ) -> list[Point]:
     """``n`` points for the non-constant parameters, each ``{path: value}`` (constants are
-    left to the caller: :func:`redsweep.shared.engine.search.suggest` adds them and nests)."""
+    left to the caller: :func:`redsweep.shared.engine.search.suggest` adds them and nests).
+    With ``memo`` the kernel's hyperparameters start from the last fit's, and are fitted from
+    scratch again once the results have doubled since the last such fit."""
     space = _space(config)
     if not space:
         return [{} for _ in range(n)]
@@ -65,7 +84,20 @@ def suggest(
     keep = _subset(y, GP_POINTS, rng)
     X, y = X[keep], y[keep]
     fit = rng.choice(len(y), FIT_POINTS, replace=False) if len(y) > FIT_POINTS else slice(None)
-    model = gp.GP(X, y, gp.fit(X[fit], y[fit], rng))
+    warm = None  # from scratch at first, for a new space, and when the results doubled
+    if (
+        memo is not None
+        and memo.theta is not None
+        and len(memo.theta) == X.shape[1] + 2
+        and len(y) < 2 * memo.cold_results
+    ):
+        warm = memo.theta
+    theta = gp.fit(X[fit], y[fit], rng, warm=warm)
+    if memo is not None:
+        memo.theta = theta
+        if warm is None:
+            memo.cold_results = len(y)
+    model = gp.GP(X, y, theta)
     best = float(np.min(y))
     snap = _snapper(space)
     incumbents = X[np.argsort(y)[:5]]

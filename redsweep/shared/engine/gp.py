@@ -17,6 +17,7 @@ from scipy.linalg import lapack
 
 STARTS = 5  # hyperparameter starting points screened for the one local optimisation
 MAXITER = 12  # L-BFGS-B iterations: the fit need not be exact, and each step is O(n^3)
+WARM_MAXITER = 6  # from the last fit's optimum (a warm start): a few steps follow the data
 
 _NUGGET = 1e-8
 _SQRT5 = math.sqrt(5.0)
@@ -112,28 +113,34 @@ def neg_log_likelihood(
 
     ``d2[k]`` holds the squared differences of the points along dimension ``k``, flattened.
     """
+    return _nll(theta, y, d2, gradient=True)  # type: ignore[return-value]
+
+
+def _nll(
+    theta: np.ndarray, y: np.ndarray, d2: np.ndarray, *, gradient: bool
+) -> float | tuple[float, np.ndarray]:
+    """:func:`neg_log_likelihood`, or its value alone (``gradient=False``: a third of the work,
+    for screening starting points). Small matrices: the cost is the number of numpy calls, so
+    the arithmetic is done in place where it can be."""
     d, n = d2.shape[0], len(y)
     ls2 = np.exp(2.0 * theta[:d])
     amp, noise = math.exp(theta[d]), math.exp(theta[d + 1])
-    t = np.sqrt((1.0 / ls2) @ d2)
+    t = (1.0 / ls2) @ d2
+    np.sqrt(t, out=t)
     t *= _SQRT5  # sqrt(5) r: Matern 5/2 is (1 + t + t^2/3) e^-t
     e = np.exp(-t)
-    kf = (1.0 + t + t * t / 3.0) * e
+    kf = t * (1.0 / 3.0)
+    kf += 1.0
+    kf *= t
+    kf += 1.0
+    kf *= e
     kf *= amp
     K = kf.reshape(n, n).copy()
     K.flat[:: n + 1] += noise + _NUGGET
     L, info = lapack.dpotrf(K, lower=1, clean=1, overwrite_a=1)
     if info != 0:
-        return 1e25, np.zeros_like(theta)
+        return (1e25, np.zeros_like(theta)) if gradient else 1e25
     alpha, _ = lapack.dpotrs(L, y, lower=1)
-    inverse, info = lapack.dpotri(L, lower=1)  # writes the lower triangle only
-    if info != 0:
-        return 1e25, np.zeros_like(theta)
-    # dNLL/dθ = tr(W dK/dθ) / 2 with W = K^-1 - αα'; every dK/dθ is symmetric, so the lower
-    # triangle of K^-1, doubled off the diagonal, gives the same traces
-    inverse *= 2.0
-    inverse.flat[:: n + 1] *= 0.5
-    W = (inverse - np.outer(alpha, alpha)).ravel()
     prior_mu, prior_sd = _LS_PRIOR
     z = (theta[:d] - prior_mu) / prior_sd
     value = (
@@ -142,31 +149,56 @@ def neg_log_likelihood(
         + 0.5 * n * math.log(2 * math.pi)
         + 0.5 * float(z @ z)
     )
+    if not gradient:
+        return value
+    inverse, info = lapack.dpotri(L, lower=1, overwrite_c=1)  # the lower triangle only
+    if info != 0:
+        return 1e25, np.zeros_like(theta)
+    # dNLL/dθ = tr(W dK/dθ) / 2 with W = K^-1 - αα'; every dK/dθ is symmetric, so the lower
+    # triangle of K^-1, doubled off the diagonal, gives the same traces
+    inverse *= 2.0
+    inverse.flat[:: n + 1] *= 0.5
+    W = inverse.ravel()
+    W -= np.outer(alpha, alpha).ravel()
     grad = np.empty_like(theta)
-    # dK/dlog(ls_k) = amp * 5/3 * (1 + t) e^-t * d2_k / ls_k^2
-    grad[:d] = (d2 @ (W * (1.0 + t) * e)) * (amp * 5.0 / 6.0) / ls2 + z / prior_sd
     grad[d] = 0.5 * float(W @ kf)
     grad[d + 1] = 0.5 * noise * float(W[:: n + 1].sum())  # the diagonal is exact
+    # dK/dlog(ls_k) = amp * 5/3 * (1 + t) e^-t * d2_k / ls_k^2
+    t += 1.0
+    t *= e
+    t *= W
+    grad[:d] = (d2 @ t) * (amp * 5.0 / 6.0) / ls2 + z / prior_sd
     return value, grad
 
 
-def fit(X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def fit(
+    X: np.ndarray, y: np.ndarray, rng: np.random.Generator, warm: np.ndarray | None = None
+) -> np.ndarray:
     """Hyperparameters maximising the marginal likelihood: L-BFGS-B from the best of a default
-    and ``STARTS - 1`` random starting points."""
+    and ``STARTS - 1`` random starting points, or, given the optimum of an earlier fit on
+    much the same data (``warm``), from there for at most ``WARM_MAXITER`` steps."""
     d = X.shape[1]
     d2 = ((X.T[:, :, None] - X.T[:, None, :]) ** 2).reshape(d, -1)
-    starts = [np.array([math.log(0.3)] * d + [0.0, math.log(1e-3)])]
-    for _ in range(STARTS - 1):
-        ls = rng.uniform(math.log(0.05), math.log(2.0), d)
-        starts.append(np.concatenate([ls, [rng.uniform(-1.0, 1.0), rng.uniform(-9.0, -3.0)]]))
-    start = min(starts, key=lambda theta: neg_log_likelihood(theta, y, d2)[0])
+    if warm is not None:
+        start, maxiter = np.clip(warm, *_bounds(d).T), WARM_MAXITER
+    else:
+        starts = [np.array([math.log(0.3)] * d + [0.0, math.log(1e-3)])]
+        for _ in range(STARTS - 1):
+            ls = rng.uniform(math.log(0.05), math.log(2.0), d)
+            starts.append(np.concatenate([ls, [rng.uniform(-1.0, 1.0), rng.uniform(-9.0, -3.0)]]))
+        start = min(starts, key=lambda theta: _nll(theta, y, d2, gradient=False))
+        maxiter = MAXITER
     result = optimize.minimize(
         neg_log_likelihood,
         start,
         args=(y, d2),
         jac=True,
         method="L-BFGS-B",
-        bounds=[_LS_BOUNDS] * d + [_AMP_BOUNDS, _NOISE_BOUNDS],
-        options={"maxiter": MAXITER},
+        bounds=_bounds(d),
+        options={"maxiter": maxiter},
     )
     return result.x if np.isfinite(result.fun) else start
+
+
+def _bounds(d: int) -> np.ndarray:
+    return np.array([_LS_BOUNDS] * d + [_AMP_BOUNDS, _NOISE_BOUNDS])

@@ -34,10 +34,13 @@ def suggest(
     runs: Sequence[RunRecord] = (),
     n: int = 1,
     rng: np.random.Generator | None = None,
+    memo: Any = None,
 ) -> list[dict[str, Any]]:
     """Up to ``n`` parameter dicts to try next; fewer, or none, when a grid is exhausted.
 
     ``rng`` makes random and bayes reproducible (a fresh unseeded generator when ``None``).
+    ``memo``: a :class:`~redsweep.shared.engine.bayes.FitMemo` kept by a caller that suggests
+    again and again on one bayes sweep (ignored by grid and random).
     """
     if n <= 0:
         return []
@@ -52,7 +55,7 @@ def suggest(
     # imported here: bayes pulls in scipy (~0.5 s), which grid and random sweeps never need
     from redsweep.shared.engine import bayes
 
-    flat = bayes.suggest(config, runs, n, rng)
+    flat = bayes.suggest(config, runs, n, rng, memo)
     return [
         nest(
             config.params,
