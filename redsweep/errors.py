@@ -69,6 +69,15 @@ class StoreError(RedsweepError):
     """Redis could not be reached or answered in a way the store cannot use."""
 
 
+class UnreachableError(StoreError):
+    """Redis could not be reached at all (refused, timed out, cut off): an outage to wait out,
+    not an answer. ``url`` is the masked URL."""
+
+    def __init__(self, message: str, url: str = "") -> None:
+        self.url = url
+        super().__init__(message)
+
+
 class FencedError(StoreError):
     """This process lost its lease (controller or trial) and must stop acting on it."""
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from redsweep.cli.context import Context, pass_ctx, trial_timeout_option
+from redsweep.cli.context import Context, pass_ctx, retries_option, trial_timeout_option
 
 
 @click.command("sweep")
@@ -88,6 +88,7 @@ def sweep_cmd(
 @click.option("--count", type=click.IntRange(min=1), help="Run at most N trials, then exit.")
 @click.option("--fork", "isolate", is_flag=True, help="Run each trial in a forked child.")
 @trial_timeout_option()
+@retries_option("this agent")
 @click.option("--lease-ms", type=click.IntRange(min=200), default=10_000, hidden=True)
 @click.option(
     "--history-cap",
@@ -102,6 +103,7 @@ def agent(
     count: int | None,
     isolate: bool,
     trial_timeout: float | None,
+    retries: int | None,
     lease_ms: int,
     history_cap: int | None,
 ) -> None:
@@ -116,6 +118,7 @@ def agent(
         lease_ms=lease_ms,
         history_cap=history_cap,
         trial_timeout=trial_timeout,
+        retries=retries,
     )
 
 
@@ -123,13 +126,20 @@ def agent(
 @click.argument("sweep_id", required=False)
 @click.option("--all", "all_sweeps", is_flag=True, help="Every active sweep, new ones too.")
 @click.option("--project", help="With --all: only the sweeps of this project.")
+@retries_option("this process")
 @click.option("--lease-ms", type=click.IntRange(min=200), default=10_000, hidden=True)
 @pass_ctx
 def controller(
-    obj: Context, sweep_id: str | None, all_sweeps: bool, project: str | None, lease_ms: int
+    obj: Context,
+    sweep_id: str | None,
+    all_sweeps: bool,
+    project: str | None,
+    retries: int | None,
+    lease_ms: int,
 ) -> None:
     """Run the controller of SWEEP_ID (or, with --all, of every active sweep, picking up new
-    ones) in the foreground until the sweep is over (with --all: until interrupted)."""
+    ones) in the foreground until the sweep is over (with --all: until interrupted). A Redis
+    outage is waited out: one line says so, and the controller carries on when it returns."""
     from redsweep import api
 
     if all_sweeps == (sweep_id is not None):
@@ -139,10 +149,10 @@ def controller(
     if all_sweeps:
         from redsweep.cli.daemon import run_all_controllers
 
-        run_all_controllers(obj, project, lease_ms)
+        run_all_controllers(obj, project, lease_ms, retries)
         return
     try:
-        info = api.controller(sweep_id, redis=obj.redis_url, lease_ms=lease_ms)
+        info = api.controller(sweep_id, redis=obj.redis_url, lease_ms=lease_ms, retries=retries)
     except KeyboardInterrupt:
         click.echo("controller interrupted; the lease is released", err=True)
         sys.exit(130)

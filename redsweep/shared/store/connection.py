@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from redsweep.errors import StoreError
+from redsweep.errors import StoreError, UnreachableError
 from redsweep.shared.store.scripts import Call, Script, lua_source
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -97,7 +97,7 @@ def guarded(fn: F) -> F:
         except AuthenticationError as exc:
             raise StoreError(f"Redis at {self.url} refused the credentials: {exc}") from exc
         except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise StoreError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            raise UnreachableError(f"cannot reach Redis at {self.url}: {exc}", self.url) from exc
         except ResponseError as exc:
             raise StoreError(f"Redis at {self.url} refused a command: {exc}") from exc
 

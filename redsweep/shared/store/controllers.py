@@ -29,6 +29,13 @@ class Controllers:
         return self._conn.call(AcquireController(sweep_id, holder, ttl_ms))
 
     @guarded
+    def server_run(self) -> str:
+        """The Redis server's ``run_id`` (INFO server): it changes when the server restarts, so
+        a controller can tell that every agent was cut off meanwhile."""
+        info = self._r.info("server")
+        return str(info.get("run_id", ""))
+
+    @guarded
     def holder(self, sweep_id: str) -> str | None:
         """Who holds the sweep's controller lease now (None when nobody)."""
         return text(self._r.get(keys.controller(sweep_id)))

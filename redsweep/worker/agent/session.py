@@ -73,7 +73,11 @@ def new_agent_id() -> str:
 
 
 def _start_controller(
-    url: str, sweep_id: str, on_error: Callable[[BaseException], None], lease_ms: int
+    url: str,
+    sweep_id: str,
+    on_error: Callable[[BaseException], None],
+    lease_ms: int,
+    retries: int | None = None,
 ) -> BackgroundController | None:
     """Start a controller in a background thread when none holds the sweep's lease (holding
     it for ``lease_ms``, the agent's lease: both lapse as soon after the agent dies)."""
@@ -83,7 +87,7 @@ def _start_controller(
         if exc.name not in ("redsweep.controller.background", None):
             raise
         return None
-    return start_background(url, sweep_id, on_error=on_error, lease_ms=lease_ms)
+    return start_background(url, sweep_id, on_error=on_error, lease_ms=lease_ms, retries=retries)
 
 
 class AgentSession:
@@ -116,6 +120,7 @@ class AgentSession:
         trial_timeout: float | None = None,
         out: TextIO | None = None,
         log_cap: int | None = None,
+        retries: int | None = None,
     ) -> None:
         if count is not None and count < 0:
             raise ValueError(f"count must not be negative, got {count}")
@@ -135,6 +140,9 @@ class AgentSession:
             raise ValueError(f"history_cap must be at least 2, got {history_cap}")
         self.history_cap = history_cap
         self.trial_timeout = trial_timeout
+        if retries is not None and (isinstance(retries, bool) or retries < 0):
+            raise ValueError(f"retries must be 0 or more, got {retries!r}")
+        self.retries = retries  # for its background controller and its reaper
         self.agent_id = new_agent_id()
         base = Path(".redsweep") / "agents" / self.agent_id
         self.agent_dir = Path(agent_dir) if agent_dir is not None else base.absolute()
@@ -205,7 +213,11 @@ class AgentSession:
                 heart.start()
                 with signals.installed():
                     controller = _start_controller(
-                        self.url, self.sweep_id, self._controller_failed, self.lease_ms
+                        self.url,
+                        self.sweep_id,
+                        self._controller_failed,
+                        self.lease_ms,
+                        self.retries,
                     )
                     ending = self._loop()
                     self.result.reason, self.result.done_reason = ending.reason, ending.done_reason
