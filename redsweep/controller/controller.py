@@ -36,7 +36,7 @@ __all__ = ["AGENTS_EVERY_S", "LEASE_MS", "RETRIES", "Controller", "ControllerBus
 
 #: how often a crashed trial runs again, unless the sweep's ``redsweep: {retries: N}`` or the
 #: process running the controller says otherwise (see Controller.retries)
-RETRIES = 2
+RETRIES = points.RETRIES
 POLL_MS = 200
 AGENTS_EVERY_S = 0.5  # how stale the controller's list of live agents may be
 PREFETCH_S, RATE_WINDOW_S, MAX_PREFETCH = 0.05, 1.0, 256  # see Controller._prefetch

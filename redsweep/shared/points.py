@@ -8,14 +8,18 @@ and the sweep says so (:func:`tally`, in its done reason and in ``redsweep statu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from redsweep.shared.records import RunState
 
 #: last states that are a result
 RESULT = (RunState.FINISHED, RunState.STOPPED)
+#: ended without a result (what may be retried)
+NO_RESULT = (RunState.CRASHED, RunState.FAILED, RunState.KILLED)
+#: how often a crashed trial runs again unless the sweep or the controller's process says
+RETRIES = 2
 
 
 class Attempt(Protocol):
@@ -29,6 +33,8 @@ class Attempt(Protocol):
     def attempt(self) -> int: ...
     @property
     def retry_of(self) -> str | None: ...
+    @property
+    def params(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class Point:
     @property
     def unfinished(self) -> bool:
         """It ended without a result (its last attempt crashed, failed or was killed)."""
-        return self.last.state.is_terminal and self.last.state not in RESULT
+        return self.last.state in NO_RESULT
 
 
 def points(trials: Iterable[Attempt]) -> list[Point]:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from redsweep.errors import FencedError, NotFoundError, StoreError, SweepStateError
+from redsweep.shared import points
 from redsweep.shared.protocol import encode, pack_value, unpack_value
 from redsweep.shared.records import Goal, RunState, SweepState, TrialMessage
 from redsweep.shared.store import keys
@@ -31,7 +32,7 @@ from redsweep.shared.store.scripts import (
 #: Sweep states add_trial.lua adds no trial in (until the sweep is resumed).
 CLOSED = tuple(s.value for s in SweepState if s.is_over)
 #: States a trial may be retried from: it ended without a result.
-RETRYABLE = (RunState.CRASHED, RunState.FAILED, RunState.KILLED)
+RETRYABLE = points.NO_RESULT
 _RETRYABLE = " " + " ".join(s.value for s in RETRYABLE) + " "
 _NOT_HELD = Renewal(ok=False)
 
