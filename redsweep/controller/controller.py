@@ -77,6 +77,7 @@ class Controller:
         # the grace after an outage: reap nothing before this (monotonic), so that live agents
         # cut off with us get a full lease to renew or deliver (see note_outage)
         self._grace_until = 0.0
+        self._grace_due = False  # an outage was seen: the grace starts once Redis answers
         self._server_run: str | None = None  # Redis's run_id when last looked (a restart)
         self._last_round = float("inf")  # when the last round ended (monotonic)
 
@@ -94,9 +95,10 @@ class Controller:
     def note_outage(self) -> None:
         """This controller was cut off from Redis (or Redis restarted, or this process stood
         still): the agents may have been cut off too, their leases lapsing through no fault
-        of theirs. Reap nothing for one full lease from now, so that every live agent can
-        renew its trials (renew.lua takes a lapsed lease again) or deliver their finish."""
-        self._grace_until = time.monotonic() + self.lease_ms / 1000
+        of theirs. Reap nothing for one full lease once Redis answers again (from the first
+        reap due then), so that every live agent can renew its trials (renew.lua takes a
+        lapsed lease again) or deliver their finish."""
+        self._grace_due = True
 
     @property
     def holder(self) -> str:
@@ -233,6 +235,9 @@ class Controller:
             return
         self._next_reap = time.monotonic() + min(1.0, self.lease_ms / 4000)
         self._check_server()
+        if self._grace_due:
+            self._grace_due = False
+            self._grace_until = time.monotonic() + self.lease_ms / 1000
         if time.monotonic() < self._grace_until:
             return
         lapsed = self.store.trials.lapsed(self.sweep_id)
