@@ -205,3 +205,33 @@ def test_validate_documents_retries_as_redsweeps_own(tmp_path: Path) -> None:
     bad = run_cli(None, "validate", str(path))
     assert bad.returncode == 2
     assert "redsweep.retries: must be a whole number of retries, 0 or more, got -1" in bad.stderr
+
+
+def test_an_agent_crashing_a_lapsed_trial_queues_its_retry_once(
+    store: Store, tmp_path: Path
+) -> None:
+    """No controller holds the sweep (say, the agents' background controllers failed): an
+    agent crashes the lapsed trial and, as the policy allows, queues its retry; a controller
+    that comes next is told it is retried and adds none."""
+    from redsweep.worker.agent.reaper import Reaper
+
+    controller = controller_for(store, grid(tmp_path, [1]))
+    sweep_id = controller.sweep_id
+    wait_for(lambda: controller.step() and store.queue.length(sweep_id), 10, "a queued trial")
+    controller.release()
+    lapsing = take(store, sweep_id, 1, lease_ms=50)
+    said: list[str] = []
+    reaper = Reaper(store, sweep_id, say=said.append, retries=2)
+    wait_for(lambda: reaper.now(), 10, "the agent to crash the lapsed trial")
+    [retry] = [t for t in store.reads.trials(sweep_id) if t.retry_of == lapsing.trial_id]
+    assert (retry.attempt, retry.state) == (2, RunState.PENDING)
+    assert said == [
+        f"run {lapsing.trial_id} of sweep {sweep_id} crashed: its lease lapsed (its agent is "
+        f"gone) and no controller held the sweep; running it again as {retry.id}"
+    ]
+    successor = Controller(store, sweep_id, poll_ms=10, lease_ms=400)
+    assert successor.acquire()
+    finish(store, successor, 1)
+    run_out(store, successor)
+    assert len(store.reads.trials(sweep_id)) == 2  # one retry, not two
+    assert store.sweeps.get(sweep_id).done_reason == "grid_exhausted"

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from redsweep.connect import resolve_url
 from redsweep.errors import NotFoundError, RedsweepError, SweepLostError
 from redsweep.shared.engine.config import parse_config
+from redsweep.shared.points import RETRIES
 from redsweep.shared.records import RunState
 from redsweep.shared.store import Store, SweepInfo, Taken, new_id
 from redsweep.worker.agent.hand import Budget, Claimed, QueueHand, Skip
@@ -199,7 +200,9 @@ class AgentSession:
                 say=output.message,
                 wake=signals.wake,
             )
-            self._reaper = Reaper(store, self.sweep_id, say=output.message)
+            # the policy the sweep's controller follows (see Controller.retries)
+            policy = next(p for p in (self.retries, config.retries, RETRIES) if p is not None)
+            self._reaper = Reaper(store, self.sweep_id, say=output.message, retries=policy)
             heart = self._heart = Heartbeat(
                 store,
                 self.sweep_id,
