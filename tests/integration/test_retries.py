@@ -235,3 +235,24 @@ def test_an_agent_crashing_a_lapsed_trial_queues_its_retry_once(
     run_out(store, successor)
     assert len(store.reads.trials(sweep_id)) == 2  # one retry, not two
     assert store.sweeps.get(sweep_id).done_reason == "grid_exhausted"
+
+
+def test_an_agents_last_line_says_a_point_without_a_result(
+    store: Store, redis_url: str, tmp_path: Path, procs: Any
+) -> None:
+    """The agent's closing line says how the sweep ended, honestly: a point whose run failed
+    is no result (it used to end with only "ran 2 trials (1 failed)")."""
+    config = grid(tmp_path, [1, 2])
+    (tmp_path / "train.py").write_text(
+        TRAIN + "if redsweep.config.a == 2:\n    raise SystemExit(1)\n"
+    )
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    made = run_cli(redis_url, "sweep", str(path), cwd=tmp_path, check=True)
+    sweep_id = made.stdout.strip().splitlines()[-1]
+    agent = procs.spawn(redsweep_cmd(redis_url, "agent", sweep_id), cwd=tmp_path)
+    assert agent.wait(timeout=60) == 0, procs.output(agent)
+    reason = "grid exhausted: 1 finished, 1 failed"
+    assert store.sweeps.get(sweep_id).done_reason == reason
+    last = procs.output(agent)[1].strip().splitlines()[-1]
+    assert "ran 2 trials (1 failed); sweep " in last and f": {reason}" in last, last

@@ -225,7 +225,9 @@ class AgentSession:
                     ending = self._loop()
                     self.result.reason, self.result.done_reason = ending.reason, ending.done_reason
                     if controller is not None and ending.reason is EndReason.SWEEP_DONE:
-                        self._let_controller_finish(store, controller)
+                        over = self._let_controller_finish(store, controller)
+                        if over is not None and over.done_reason:  # said as it ended (honest)
+                            self.result.done_reason = over.done_reason
             except NotFoundError:
                 lost = store.sweeps.lost(self.sweep_id)  # read once at the start: not a typo
                 if lost is None:
@@ -315,19 +317,23 @@ class AgentSession:
 
         self._output.message(f"the sweep's controller failed: {describe(error)}")
 
-    def _let_controller_finish(self, store: Store, controller: BackgroundController) -> None:
+    def _let_controller_finish(
+        self, store: Store, controller: BackgroundController
+    ) -> SweepInfo | None:
         """The sweep is done and nothing of it runs: give the controller this agent may be
-        running a moment to mark it finished before it is stopped (not one that failed)."""
+        running a moment to mark it finished before it is stopped (not one that failed); the
+        sweep as it ended, if it did."""
         deadline = time.monotonic() + FINISH_WAIT_S
         while time.monotonic() < deadline and not self._signals.received:
             if controller.failed:
-                return
+                return None
             info = store.sweeps.get(self.sweep_id)
             if info.state.is_over:
-                return
+                return info
             if info.count(RunState.RUNNING, RunState.PENDING):
-                return  # other agents still run trials; their controllers finish it
+                return None  # other agents still run trials; their controllers finish it
             self._signals.wake.wait(0.05)
+        return None
 
 
 def run_agent(
