@@ -152,7 +152,7 @@ def _unfinished_lines(sweep: Any) -> list[str]:
     flag = " --failed" if any(p.state.value == "failed" for p in unfinished) else ""
     return [
         f"  no result  {n} point{'s' if n != 1 else ''}: {points.tally(unfinished)} "
-        f"(last runs {runs})",
+        f"(last run{'s' if n != 1 else ''} {runs})",
         f"             run them again: redsweep retry {sweep.id}{flag}",
     ]
 
