@@ -90,7 +90,8 @@ class Lifecycle:
         self.on_outage = on_outage
         self._seen = False  # the sweep was read once: its vanishing is lost data, not a typo
         self._ok_at = time.monotonic()  # when Redis last answered
-        self._away: str | None = None  # what the outage being ridden out was said as
+        self._cut_off = False  # Redis is unreachable (said once)
+        self._error: str | None = None  # another error said (said again only if it changes)
 
     def run(self) -> SweepInfo | None:
         """Until stopped (None) or the sweep is over (the sweep as it ended). Raises
@@ -146,26 +147,27 @@ class Lifecycle:
         return None
 
     def _outage(self, error: StoreError) -> None:
-        """A round failed on ``error``: say it (once per outage); grace after a cut-off."""
+        """A round failed on ``error``: say it once (an outage, since when; another error
+        while it stays the same); a controller cut off from Redis then gives the agents grace."""
         if isinstance(error, UnreachableError):
             self.controller.note_outage()
-            away = f"Redis at {error.url} unreachable for {time.monotonic() - self._ok_at:.0f} s"
-            said = away if self._away is None or not self._away.startswith("Redis at") else None
-            self._away = away
+            said = None
+            if not self._cut_off:
+                away = time.monotonic() - self._ok_at
+                said = f"Redis at {error.url} unreachable for {away:.0f} s"
+            self._cut_off = True
         else:  # a change refused (the sweep changed meanwhile), or a command Redis refused
-            said = f"sweep {self.controller.sweep_id}: {error}"
-            said = None if said == self._away else said
-            self._away = said or self._away
+            said = None if str(error) == self._error else str(error)
+            self._error = str(error)
         if said is not None and self.on_outage is not None:
             self.on_outage(f"{said}; retrying")
 
     def _answered(self) -> None:
         """Redis answered: say so once after an outage was said."""
         self._ok_at = time.monotonic()
-        away, self._away = self._away, None
-        if away is not None and away.startswith("Redis at") and self.on_outage is not None:
-            url = self.controller.store.url
-            self.on_outage(f"Redis at {url} answers again; carrying on")
+        cut_off, self._cut_off, self._error = self._cut_off, False, None
+        if cut_off and self.on_outage is not None:
+            self.on_outage(f"Redis at {self.controller.store.url} answers again; carrying on")
 
     def _stand_by(self) -> None:
         if self.standby_s is None:
