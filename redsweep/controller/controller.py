@@ -249,9 +249,9 @@ class Controller:
     def _check_server(self) -> None:
         """A Redis that restarted (its run_id changed) cut every agent off: grace."""
         run = self.store.controllers.server_run()
-        if self._server_run is not None and run != self._server_run:
+        if None not in (run, self._server_run) and run != self._server_run:
             self.note_outage()
-        self._server_run = run
+        self._server_run = run or self._server_run
 
     def _retry(self, info: SweepInfo) -> None:
         if info.state is SweepState.CANCELED:

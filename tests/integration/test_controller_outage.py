@@ -166,3 +166,29 @@ def test_after_an_outage_the_controller_gives_a_live_agent_a_lease_to_renew(
     finally:
         store.close()
     assert [t.state for t in trials] == [RunState.FINISHED, RunState.FINISHED]
+
+
+def test_a_controller_runs_where_info_is_refused(redis_client: Any, redis_url: str) -> None:
+    """Restarts are seen by INFO's run_id; a server whose ACL refuses INFO (a managed Redis)
+    still gets a working controller, just without that check."""
+    redis_client.execute_command(
+        "ACL", "SETUSER", "infoless", "on", ">infoless-pw", "~*", "&*", "+@all", "-info"
+    )
+    try:
+        host = redis_url.rsplit("@", 1)[1]
+        store = Store.from_url(f"redis://infoless:infoless-pw@{host}")
+        try:
+            assert store.controllers.server_run() is None
+            sweep_id = store.sweeps.create(
+                {"method": "random", "parameters": {"x": {"values": [1]}}}
+            )
+            from redsweep.controller.controller import Controller
+
+            controller = Controller(store, sweep_id, poll_ms=10, lease_ms=400)
+            assert controller.acquire() and controller.step()
+            assert store.queue.length(sweep_id) > 0  # it issued trials
+            controller.release()
+        finally:
+            store.close()
+    finally:
+        redis_client.execute_command("ACL", "DELUSER", "infoless")
