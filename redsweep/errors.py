@@ -70,12 +70,8 @@ class StoreError(RedsweepError):
 
 
 class UnreachableError(StoreError):
-    """Redis could not be reached at all (refused, timed out, cut off): an outage to wait out,
-    not an answer. ``url`` is the masked URL."""
-
-    def __init__(self, message: str, url: str = "") -> None:
-        self.url = url
-        super().__init__(message)
+    """Redis did not answer (connection refused or reset, a timeout): the call may be tried
+    again later, unlike a refused command or credentials."""
 
 
 class FencedError(StoreError):

@@ -154,7 +154,7 @@ class Lifecycle:
             said = None
             if not self._cut_off:
                 away = time.monotonic() - self._ok_at
-                said = f"Redis at {error.url} unreachable for {away:.0f} s"
+                said = f"Redis at {self.controller.store.url} unreachable for {away:.0f} s"
             self._cut_off = True
         else:  # a change refused (the sweep changed meanwhile), or a command Redis refused
             said = None if str(error) == self._error else str(error)

@@ -97,7 +97,7 @@ def guarded(fn: F) -> F:
         except AuthenticationError as exc:
             raise StoreError(f"Redis at {self.url} refused the credentials: {exc}") from exc
         except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise UnreachableError(f"cannot reach Redis at {self.url}: {exc}", self.url) from exc
+            raise UnreachableError(f"cannot reach Redis at {self.url}: {exc}") from exc
         except ResponseError as exc:
             raise StoreError(f"Redis at {self.url} refused a command: {exc}") from exc
 

@@ -169,11 +169,11 @@ class Daemon:
                 gpus=self.gpus,
                 ttl_ms=REGISTER_TTL_MS,
             )
-        except UnreachableError as exc:
+        except UnreachableError:
             if self._registered_ok:
                 away = time.monotonic() - self._answered_at
                 self._say(
-                    f"redsweep worker {self.id}: Redis at {exc.url} unreachable for {away:.0f} s;"
+                    f"redsweep worker {self.id}: Redis at {store.url} unreachable for {away:.0f} s;"
                     " retrying (slots and sessions wait too)"
                 )
             self._registered_ok = False
