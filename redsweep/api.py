@@ -129,8 +129,11 @@ def controller(
     out: TextIO | None = None,
     stop: threading.Event | None = None,
     lease_ms: int | None = None,
+    retries: int | None = None,
 ) -> SweepInfo:
-    """Run the sweep's controller in the foreground until the sweep is over.
+    """Run the sweep's controller in the foreground until the sweep is over, riding out Redis
+    outages. ``retries``: how often a crashed trial runs again, overriding the sweep's
+    ``redsweep: {retries: N}`` (default 2).
 
     Raises ControllerBusy (naming the holder) when another controller runs it.
     """
@@ -141,7 +144,7 @@ def controller(
         config = load_config(info.config)
         progress = Progress(sweep_id, total=total_trials(config), metric=config.metric, out=out)
         options = {} if lease_ms is None else {"lease_ms": lease_ms}
-        ctl = Controller(store, sweep_id, progress=progress, **options)
+        ctl = Controller(store, sweep_id, progress=progress, retries=retries, **options)
         return ctl.run(stop)
     finally:
         store.close()

@@ -13,6 +13,8 @@ Each verb is one compare-and-set of the sweep's state in Redis (the allowed chan
 * ``cancel``: -> canceled, and every running trial is killed: its agent learns it within a
   second, sends SIGTERM to the objective's process group (SIGKILL after a grace period) or
   raises StopTrial in a function at its next ``log()``; the run ends ``killed``.
+
+And :func:`retry` (``redsweep retry``) runs again the points that ended without a result.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from redsweep.connect import connect
-from redsweep.errors import SweepStateError
+from redsweep.errors import StoreError, SweepStateError
+from redsweep.shared import points
 from redsweep.shared.engine import search
 from redsweep.shared.engine.config import load_config
 from redsweep.shared.records import Method, RunState, SweepConfig
@@ -158,3 +161,89 @@ def update(
     finally:
         store.close()
     return parsed, removed
+
+
+@dataclass(frozen=True)
+class Requeued:
+    """One point :func:`retry` runs again: its last attempt ``old`` (which ended ``state`` at
+    attempt ``attempts``) and the new trial ``new``."""
+
+    old: str
+    new: str
+    state: RunState
+    attempts: int
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    """What :func:`retry` did: the points it queued again, and the sweep's state before (it
+    resumed a finished sweep) and after."""
+
+    sweep_id: str
+    queued: tuple[Requeued, ...]
+    before: S
+    after: S
+
+
+def retry(
+    sweep_id: str,
+    *,
+    crashed: bool = True,
+    failed: bool = False,
+    redis: str | None = None,
+    store: Store | None = None,
+) -> RetryResult:
+    """Run again every point of the sweep whose last attempt crashed (``crashed``; crashed
+    points the controller still retries are taken now) and, with ``failed``, whose last
+    attempt failed (the objective's own error): each gets a new trial ``retry_of`` that attempt,
+    at the next attempt number; ended trials are never changed. A finished sweep is resumed
+    first (agents then carry it on); a paused one keeps the new trials queued until resumed.
+    Each point is retried once, however many ask at once (add_trial.lua). NotFoundError for
+    an unknown sweep; SweepStateError for a canceled one (resume it first)."""
+    sweep_id = sweep_id.rstrip("/").rsplit("/", 1)[-1]
+    wanted = {s for s, on in ((RunState.CRASHED, crashed), (RunState.FAILED, failed)) if on}
+    own = store is None
+    store = store or connect(redis)
+    try:
+        return _retry(store, sweep_id, wanted)
+    finally:
+        if own:
+            store.close()
+
+
+def _retry(store: Store, sweep_id: str, wanted: set[RunState]) -> RetryResult:
+    before = store.sweeps.state(sweep_id)
+    if before is S.CANCELED:
+        raise SweepStateError(
+            f"sweep {sweep_id} is canceled; resume it first (redsweep resume {sweep_id}), "
+            "then retry its points",
+            sweep_id,
+            before.value,
+        )
+    ended = [p for p in points.points(store.reads.trials(sweep_id)) if p.state in wanted]
+    queued: list[Requeued] = []
+    for point in ended:
+        last = point.last
+        for _ in range(3):  # a controller may finish the sweep again before the first add
+            if store.sweeps.state(sweep_id) is S.FINISHED:
+                _resume(store, sweep_id)
+            try:
+                new = store.trials.retry(sweep_id, last.id, last.params, last.attempt)
+            except SweepStateError:
+                raise
+            except StoreError:
+                if store.sweeps.state(sweep_id) is not S.FINISHED:
+                    raise
+                continue
+            if new is not None:
+                queued.append(Requeued(last.id, new, last.state, point.attempts))
+            break
+    return RetryResult(sweep_id, tuple(queued), before, store.sweeps.state(sweep_id))
+
+
+def _resume(store: Store, sweep_id: str) -> None:
+    try:
+        store.sweeps.set_state(sweep_id, S.RUNNING, allowed_from=[S.FINISHED])
+    except SweepStateError as exc:
+        if S(exc.state) is not S.RUNNING:
+            raise

@@ -21,6 +21,7 @@ from typing import Any
 
 from redsweep.connect import connect
 from redsweep.errors import NotFoundError
+from redsweep.shared import points
 from redsweep.shared.records import Goal, RunState, SweepState, is_finite_number
 from redsweep.shared.store import Store, SweepInfo, TrialInfo
 
@@ -146,6 +147,15 @@ class Sweep:
         """Running runs whose lease lapsed: their agent is gone, and they stay running until a
         controller (or an agent with nothing to do) crashes them."""
         return [r for r in self.runs if r.lapsed]
+
+    @cached_property
+    def unfinished_points(self) -> list[points.Point]:
+        """The points (suggestions, with their retries) that ended without a result: every
+        attempt crashed, or the last one failed or was killed (read once; none read while no
+        run ended so)."""
+        if not any(self.counts.get(s.value) for s in points.NO_RESULT):
+            return []
+        return points.unfinished(points.points(self._store.reads.trials(self.id)))
 
     @cached_property
     def lapsed_run_ids(self) -> list[str]:

@@ -45,3 +45,14 @@ def trial_timeout_option(more: str = "") -> Callable[[F], F]:
         help="Stop a trial that runs longer than this (SIGTERM, SIGKILL after 10 s) and fail "
         f"it; overrides the config's redsweep.trial_timeout{more}.",
     )
+
+
+def retries_option(who: str) -> Callable[[F], F]:
+    """``--retries N``: how often the controller ``who`` runs re-runs a crashed trial."""
+    return click.option(
+        "--retries",
+        type=click.IntRange(min=0),
+        metavar="N",
+        help=f"Run a crashed trial up to N more times (when {who} runs the sweep's controller); "
+        "overrides the config's redsweep.retries (default 2). Failed trials are not retried.",
+    )

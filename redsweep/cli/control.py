@@ -1,4 +1,5 @@
-"""``redsweep pause|resume|stop|cancel SWEEP_ID``: controlling a running sweep.
+"""``redsweep pause|resume|stop|cancel SWEEP_ID``: controlling a running sweep; ``redsweep
+retry SWEEP_ID``: running its points that ended without a result again.
 
 The same verbs are the W&B-style flags of ``redsweep sweep`` (``--pause ID`` ...); both call
 :mod:`redsweep.control` and print one line saying what changed.
@@ -54,4 +55,47 @@ resume = _verb("resume", "Resume a paused, finished or canceled SWEEP_ID.")
 stop = _verb("stop", "Finish SWEEP_ID: running runs finish, no new run starts.")
 cancel = _verb("cancel", "Cancel SWEEP_ID: running runs are killed, no new run starts.")
 
-COMMANDS = [pause, resume, stop, cancel]
+
+@click.command("retry")
+@click.argument("sweep_id")
+@click.option(
+    "--crashed/--no-crashed",
+    default=True,
+    show_default=True,
+    help="Run again the points whose last attempt crashed (their agent died or lost Redis).",
+)
+@click.option(
+    "--failed",
+    is_flag=True,
+    help="Also run again the points whose last attempt failed (the objective's own error).",
+)
+@pass_ctx
+def retry(obj: Context, sweep_id: str, crashed: bool, failed: bool) -> None:
+    """Run again the points of SWEEP_ID that ended without a result: by default those whose
+    every attempt crashed; with --failed, failed ones too. Each gets a new run (the ended runs
+    stay as they are); a finished sweep is resumed, and agents run the new runs."""
+    from redsweep import control
+
+    if not crashed and not failed:
+        raise click.UsageError("--no-crashed leaves nothing to retry; add --failed")
+    result = control.retry(sweep_id, crashed=crashed, failed=failed, redis=obj.redis_url)
+    sid = result.sweep_id
+    which = " or ".join(w for w, on in (("crashed", crashed), ("failed", failed)) if on)
+    if not result.queued:
+        click.echo(f"sweep {sid}: no {which} points to run again ({result.after.value})")
+        return
+    n = len(result.queued)
+    line = f"sweep {sid}: queued {n} point{'s' if n != 1 else ''} again"
+    if result.before is not result.after:
+        line += f" (the sweep was {result.before.value}: it runs again)"
+    click.echo(line)
+    for q in result.queued:
+        after = f" after {q.attempts} attempts" if q.attempts > 1 else ""
+        click.echo(f"  run {q.new} retries run {q.old} ({q.state.value}{after})")
+    if result.after.value == "paused":
+        click.echo(f"the sweep is paused: they start after `redsweep resume {sid}`")
+    else:
+        click.echo(f"agents run them: redsweep agent {sid}")
+
+
+COMMANDS = [pause, resume, stop, cancel, retry]

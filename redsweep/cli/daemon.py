@@ -144,7 +144,9 @@ def workers(obj: Context) -> None:
             click.echo(f"pool {pool!r}: {n} session{'s' if n != 1 else ''} queued")
 
 
-def run_all_controllers(obj: Context, project: str | None, lease_ms: int) -> None:
+def run_all_controllers(
+    obj: Context, project: str | None, lease_ms: int, retries: int | None = None
+) -> None:
     """``redsweep controller --all``: until SIGTERM or Ctrl+C, which release every lease."""
     import signal
     import threading
@@ -157,7 +159,9 @@ def run_all_controllers(obj: Context, project: str | None, lease_ms: int) -> Non
         sig: signal.signal(sig, lambda signum, frame: stop.set())
         for sig in (signal.SIGINT, signal.SIGTERM)
     }
-    many = ManyControllers(resolve_url(obj.redis_url), project=project, lease_ms=lease_ms)
+    many = ManyControllers(
+        resolve_url(obj.redis_url), project=project, lease_ms=lease_ms, retries=retries
+    )
     try:
         many.run(stop)
     finally:

@@ -24,6 +24,10 @@ def _describe(config: Any, grid: int | None) -> str:
         parts.append("hyperband early termination")
     if config.trial_timeout is not None:
         parts.append(f"trial timeout {config.trial_timeout:g} s (redsweep.trial_timeout)")
+    if config.retries is not None:
+        n = config.retries
+        what = "retry" if n == 1 else "retries"
+        parts.append(f"{n} {what} of a crashed trial (redsweep.retries)")
     return ", ".join(parts)
 
 

@@ -16,6 +16,7 @@ import click
 from redsweep.cli import _lapsed as lapses
 from redsweep.cli import _table as table
 from redsweep.cli.context import Context, pass_ctx
+from redsweep.shared import points
 
 _DONE = ("finished", "failed", "crashed", "killed", "stopped")
 _ORDER = ("running", "pending", "finished", "stopped", "failed", "crashed", "killed")
@@ -137,7 +138,23 @@ def _one_status(sweep: Any, best: Any, colour: bool) -> str:
     if sweep.lapsed_run_ids:
         notes = lapses.lines(sweep, sweep.lapsed_runs)
         lines += [f"  lapsed  {notes[0]}", *(f"          {n}" for n in notes[1:])]
+    lines += _unfinished_lines(sweep)
     return "\n".join(lines)
+
+
+def _unfinished_lines(sweep: Any) -> list[str]:
+    """The points that ended without a result, and how to run them again."""
+    unfinished = sweep.unfinished_points
+    if not unfinished:
+        return []
+    n = len(unfinished)
+    runs = ", ".join(p.last.id for p in unfinished[:5]) + (", ..." if n > 5 else "")
+    flag = " --failed" if any(p.state.value == "failed" for p in unfinished) else ""
+    return [
+        f"  no result  {n} point{'s' if n != 1 else ''}: {points.tally(unfinished)} "
+        f"(last run{'s' if n != 1 else ''} {runs})",
+        f"             run them again: redsweep retry {sweep.id}{flag}",
+    ]
 
 
 def _all_status(sweeps: list[Any], colour: bool) -> str:

@@ -6,7 +6,13 @@ import sys
 
 import click
 
-from redsweep.cli.context import Context, pass_ctx, positive_seconds, trial_timeout_option
+from redsweep.cli.context import (
+    Context,
+    pass_ctx,
+    positive_seconds,
+    retries_option,
+    trial_timeout_option,
+)
 
 
 @click.command("sweep")
@@ -135,6 +141,7 @@ def sweep_cmd(
     help="How long a trial asked to stop has between SIGTERM and SIGKILL.",
 )
 @trial_timeout_option()
+@retries_option("this agent")
 @click.option("--lease-ms", type=click.IntRange(min=200), default=10_000, hidden=True)
 @click.option(
     "--history-cap",
@@ -153,6 +160,7 @@ def agent(
     forward_signals: bool,
     term_timeout: float,
     trial_timeout: float | None,
+    retries: int | None,
     lease_ms: int,
     history_cap: int | None,
 ) -> None:
@@ -174,6 +182,7 @@ def agent(
         trial_timeout=trial_timeout,
         forward_signals=forward_signals,
         grace_s=term_timeout,
+        retries=retries,
     )
     if result.reason is EndReason.FAILING:
         sys.exit(1)  # the guard said why, on the agent's output
@@ -183,14 +192,20 @@ def agent(
 @click.argument("sweep_id", required=False)
 @click.option("--all", "all_sweeps", is_flag=True, help="Every active sweep, new ones too.")
 @click.option("--project", help="With --all: only the sweeps of this project.")
+@retries_option("this process")
 @click.option("--lease-ms", type=click.IntRange(min=200), default=10_000, hidden=True)
 @pass_ctx
 def controller(
-    obj: Context, sweep_id: str | None, all_sweeps: bool, project: str | None, lease_ms: int
+    obj: Context,
+    sweep_id: str | None,
+    all_sweeps: bool,
+    project: str | None,
+    retries: int | None,
+    lease_ms: int,
 ) -> None:
     """Run the controller of SWEEP_ID (or, with --all, of every active sweep, picking up new
-    ones) in the foreground until the sweep is over (with --all: until interrupted)."""
-
+    ones) in the foreground until the sweep is over (with --all: until interrupted). A Redis
+    outage is waited out: one line says so, and the controller carries on when it returns."""
     if all_sweeps == (sweep_id is not None):
         raise click.UsageError("give a SWEEP_ID or --all")
     if project is not None and not all_sweeps:
@@ -198,17 +213,19 @@ def controller(
     if all_sweeps:
         from redsweep.cli.daemon import run_all_controllers
 
-        run_all_controllers(obj, project, lease_ms)
+        run_all_controllers(obj, project, lease_ms, retries)
         return
-    _foreground_controller(obj, sweep_id, lease_ms)
+    _foreground_controller(obj, sweep_id, lease_ms, retries)
 
 
-def _foreground_controller(obj: Context, sweep_id: str, lease_ms: int | None) -> None:
+def _foreground_controller(
+    obj: Context, sweep_id: str, lease_ms: int | None, retries: int | None = None
+) -> None:
     """Run the sweep's controller here until the sweep is over; say how it ended."""
     from redsweep import api
 
     try:
-        info = api.controller(sweep_id, redis=obj.redis_url, lease_ms=lease_ms)
+        info = api.controller(sweep_id, redis=obj.redis_url, lease_ms=lease_ms, retries=retries)
     except KeyboardInterrupt:
         click.echo("controller interrupted; the lease is released", err=True)
         sys.exit(130)

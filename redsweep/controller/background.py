@@ -35,8 +35,10 @@ class BackgroundController:
         *,
         lease_ms: int = LEASE_MS,
         on_error: Callable[[BaseException], None] | None = None,
+        retries: int | None = None,
     ) -> None:
         self.url = url
+        self.retries = retries
         self.sweep_id = sweep_id
         self.lease_ms = lease_ms
         self.on_error = on_error
@@ -71,7 +73,9 @@ class BackgroundController:
         store: Store | None = None
         try:
             store = Store.from_url(self.url)
-            controller = Controller(store, self.sweep_id, background=True, lease_ms=self.lease_ms)
+            controller = Controller(
+                store, self.sweep_id, background=True, lease_ms=self.lease_ms, retries=self.retries
+            )
             Lifecycle(
                 controller, stop=self._stop, standby_s=self.lease_ms / 4000, ride_out=True
             ).run()
@@ -92,7 +96,10 @@ def start_background(
     *,
     on_error: Callable[[BaseException], None] | None = None,
     lease_ms: int = LEASE_MS,
+    retries: int | None = None,
 ) -> BackgroundController:
     """Run the sweep's controller in a background thread whenever no other controller does;
-    ``on_error`` as :class:`BackgroundController`."""
-    return BackgroundController(url, sweep_id, lease_ms=lease_ms, on_error=on_error).start()
+    ``on_error`` as :class:`BackgroundController`; ``retries`` as :class:`Controller`."""
+    return BackgroundController(
+        url, sweep_id, lease_ms=lease_ms, on_error=on_error, retries=retries
+    ).start()

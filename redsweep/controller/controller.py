@@ -25,15 +25,18 @@ from redsweep.controller.lease import LEASE_MS, ControllerBusy, Lease
 from redsweep.controller.lifecycle import Lifecycle
 from redsweep.controller.view import SweepView
 from redsweep.progress import Progress
+from redsweep.shared import points
 from redsweep.shared.engine import search, stopping
 from redsweep.shared.engine.config import parse_config
 from redsweep.shared.records import Method, RunState, SweepState
 from redsweep.shared.store import Store
 from redsweep.shared.store.replies import AgentInfo, Event, SweepInfo
 
-__all__ = ["AGENTS_EVERY_S", "LEASE_MS", "Controller", "ControllerBusy"]
+__all__ = ["AGENTS_EVERY_S", "LEASE_MS", "RETRIES", "Controller", "ControllerBusy"]
 
-RETRIES = 1  # a crashed trial runs once more
+#: how often a crashed trial runs again, unless the sweep's ``redsweep: {retries: N}`` or the
+#: process running the controller says otherwise (see Controller.retries)
+RETRIES = points.RETRIES
 POLL_MS = 200
 AGENTS_EVERY_S = 0.5  # how stale the controller's list of live agents may be
 PREFETCH_S, RATE_WINDOW_S, MAX_PREFETCH = 0.05, 1.0, 256  # see Controller._prefetch
@@ -51,7 +54,7 @@ class Controller:
         *,
         background: bool = False,
         lease_ms: int = LEASE_MS,
-        retries: int = RETRIES,
+        retries: int | None = None,
         poll_ms: int = POLL_MS,
         progress: Progress | None = None,
     ) -> None:
@@ -60,7 +63,7 @@ class Controller:
         self.background = background
         self.lease = Lease(store, sweep_id, background=background, lease_ms=lease_ms)
         self.lease_ms = lease_ms
-        self.retries = retries
+        self._retries = retries
         self.poll_ms = poll_ms
         self.progress = progress
         self.view: SweepView | None = None
@@ -72,6 +75,31 @@ class Controller:
         self._ends: collections.deque[tuple[float, int]] = collections.deque()  # (when, how many)
         self._handled: list[str] = []  # ids of the events of the last round, acked next round
         self._memo: object = None  # bayes: the last fit, a warm start for the next (per config)
+        # the grace after an outage: reap nothing before this (monotonic), so that live agents
+        # cut off with us get a full lease to renew or deliver (see note_outage)
+        self._grace_until = 0.0
+        self._grace_due = False  # an outage was seen: the grace starts once Redis answers
+        self._server_run: str | None = None  # Redis's run_id when last looked (a restart)
+        self._last_round = float("inf")  # when the last round ended (monotonic)
+
+    @property
+    def retries(self) -> int:
+        """How often a crashed trial runs again: as this process was told (``retries=``,
+        ``--retries``), else as the sweep's config says (``redsweep: {retries: N}``), else
+        :data:`RETRIES`. A failed trial (the objective's own error) is not retried."""
+        if self._retries is not None:
+            return self._retries
+        if self.view is not None and self.view.config.retries is not None:
+            return self.view.config.retries
+        return RETRIES
+
+    def note_outage(self) -> None:
+        """This controller was cut off from Redis (or Redis restarted, or this process stood
+        still): the agents may have been cut off too, their leases lapsing through no fault
+        of theirs. Reap nothing for one full lease once Redis answers again (from the first
+        reap due then), so that every live agent can renew its trials (renew.lua takes a
+        lapsed lease again) or deliver their finish."""
+        self._grace_due = True
 
     @property
     def holder(self) -> str:
@@ -90,6 +118,8 @@ class Controller:
         state from Redis and start a pending sweep."""
         if not self.lease.take(wait_s):
             return False
+        self._last_round = float("inf")  # a stall is measured within one tenure
+        self._check_server()
         info = self.store.sweeps.get(self.sweep_id)
         self._load_view(info)
         if info.state is SweepState.PENDING:
@@ -116,8 +146,15 @@ class Controller:
         it for a whole lease period, also after being fenced) and run rounds until the sweep is
         finished or canceled, or ``stop`` is set. Returns the sweep as it ended."""
         try:
-            # a holder that just died still holds the lease until it lapses: wait that long
-            life = Lifecycle(self, stop=stop, wait_s=self.lease_ms / 1000 + 0.5)
+            # a holder that just died still holds the lease until it lapses: wait that long;
+            # Redis being away is waited out, said in one line (and one when it is back)
+            life = Lifecycle(
+                self,
+                stop=stop,
+                wait_s=self.lease_ms / 1000 + 0.5,
+                ride_out=True,
+                on_outage=None if self.progress is None else self.progress.message,
+            )
             info = life.run()
         finally:
             if self.progress is not None:
@@ -129,6 +166,8 @@ class Controller:
         sweep is over or this controller must yield (a handover was asked); FencedError when
         another controller took the lease."""
         assert self.view is not None
+        if time.monotonic() - self._last_round > self.lease_ms / 1000:
+            self.note_outage()  # this process stood still (stopped, starved) for a lease
         self.lease.renew()
         if self.background and self.lease.handover_asked():
             self.release()
@@ -152,7 +191,9 @@ class Controller:
         # metric target (a claimed trial stays alive either way)
         follow = self.view.follows_reports
         touched = {
-            e.trial_id for e in events if e.trial_id and (follow or e.type in ("finish", "crash"))
+            e.trial_id
+            for e in events
+            if e.trial_id and (follow or e.type in ("finish", "crash", "retry"))
         }
         if not follow and self.progress is None:
             touched -= self._marked(events)  # only their state matters: the event has it
@@ -174,15 +215,14 @@ class Controller:
         reason = self.view.done_reason()
         if reason is not None and info.done_reason != reason:
             self.store.sweeps.set_done_reason(self.sweep_id, reason)
+        self._last_round = time.monotonic()
         if reason is None and info.state is SweepState.RUNNING:
             self._top_up(info, queued)
         elif reason is not None and self.view.alive() == 0 and info.state is SweepState.RUNNING:
-            self.store.sweeps.set_state(
-                self.sweep_id,
-                SweepState.FINISHED,
-                allowed_from=[SweepState.RUNNING],
-                reason=reason,
-            )
+            # said honestly: a point whose every attempt crashed is no result
+            reason = points.honest_reason(reason, points.points(self.view.trials.values()))
+            if not self.store.sweeps.finish(self.sweep_id, reason):
+                return True  # a retry was added meanwhile (its event comes next round)
             if self.progress is not None:
                 self.progress.message(f"sweep {self.sweep_id} finished ({reason})")
             return False
@@ -191,29 +231,45 @@ class Controller:
     # ---- the parts of a round --------------------------------------------------------------
 
     def _reap(self) -> None:
-        """Crash trials whose lease lapsed; put orphaned queue entries back."""
+        """Crash trials whose lease lapsed; put orphaned queue entries back. Not in the grace
+        after an outage (:meth:`note_outage`)."""
         if time.monotonic() < self._next_reap:
             return
         self._next_reap = time.monotonic() + min(1.0, self.lease_ms / 4000)
+        self._check_server()
+        if self._grace_due:
+            self._grace_due = False
+            self._grace_until = time.monotonic() + self.lease_ms / 1000
+        if time.monotonic() < self._grace_until:
+            return
         lapsed = self.store.trials.lapsed(self.sweep_id)
         for trial_id in lapsed:
             self.store.trials.reap(self.sweep_id, trial_id)
         self.view.refresh(lapsed)
         self.store.queue.requeue_orphans(self.sweep_id)
 
+    def _check_server(self) -> None:
+        """A Redis that restarted (its run_id changed) cut every agent off: grace."""
+        run = self.store.controllers.server_run()
+        if None not in (run, self._server_run) and run != self._server_run:
+            self.note_outage()
+        self._server_run = run or self._server_run
+
     def _retry(self, info: SweepInfo) -> None:
         if info.state is SweepState.CANCELED:
             return
         for trial in self.view.to_retry(self.retries):
-            for trial_id in self.store.trials.add(
-                self.sweep_id,
-                [trial.params],
-                epoch=self.lease.current(),
-                attempt=trial.attempt + 1,
-                retry_of=trial.id,
-            ):
-                self.view.refresh([trial_id])
-                self._say(f"run {trial.id} crashed; running it again as {trial_id}")
+            trial_id = self.store.trials.retry(
+                self.sweep_id, trial.id, trial.params, trial.attempt, epoch=self.lease.current()
+            )
+            if trial_id is None:  # retried already (`redsweep retry`, an agent): its event comes
+                self.view.note_retried(trial.id)
+                continue
+            self.view.refresh([trial_id])
+            self._say(
+                f"run {trial.id} crashed (attempt {trial.attempt} of {self.retries + 1}); "
+                f"running it again as {trial_id}"
+            )
 
     def _apply_stopping(self) -> None:
         """Ask running trials hyperband would stop to stop (stored on the trial)."""

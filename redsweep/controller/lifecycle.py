@@ -6,12 +6,16 @@ errors suppressed: an unreleased lease lapses by itself), and, where the caller 
 out Redis outages with a back-off. The three kinds only say what differs:
 
 * ``redsweep controller SWEEP`` (:meth:`Controller.run`): waits a lease period for the lease,
-  then gives up with :class:`ControllerBusy`; Redis errors end it.
+  then gives up with :class:`ControllerBusy`; rides out outages, saying so.
 * an agent's background controller (:mod:`~redsweep.controller.background`): a ``bg:`` holder,
   which yields to a dedicated controller that asks for a handover; stands by while another
   controller holds the lease; rides out outages.
 * ``redsweep controller --all`` (:mod:`~redsweep.controller.many`): stands by and rides out
   outages, saying so.
+
+No controller exits on a connection error: it says once that Redis is unreachable (and since
+when), backs off, and says when Redis is back. A controller cut off from Redis then reaps
+nothing for one lease (:meth:`Controller.note_outage`): the agents were likely cut off too.
 
 Every other error (a bug, a config it cannot read, a sweep that is gone) ends the life and is
 raised to the caller at once; a sweep that vanishes after it was read (Redis lost its data) as
@@ -22,11 +26,18 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from redsweep.controller.lease import ControllerBusy
-from redsweep.errors import FencedError, NotFoundError, RedsweepError, StoreError
+from redsweep.errors import (
+    FencedError,
+    NotFoundError,
+    RedsweepError,
+    StoreError,
+    UnreachableError,
+)
 from redsweep.shared.store import SweepInfo
 
 if TYPE_CHECKING:
@@ -50,8 +61,9 @@ class Lifecycle:
     not had, wait this long and try again (None: raise :class:`ControllerBusy` naming the
     holder). ``ride_out``: on StoreError (Redis away, or a change refused because the sweep
     changed meanwhile: every change is a compare-and-set, so a retry after a half-done round
-    is harmless) back off from RETRY_MIN_S to RETRY_MAX_S and try again, calling
-    ``on_outage(error)`` each time; else raise it. ``on_acquired()`` is called each time the
+    is harmless) back off from RETRY_MIN_S to RETRY_MAX_S and try again, saying it once with
+    ``on_outage(line)`` ("Redis at … unreachable for 14 s; retrying") and once more when Redis
+    answers again; else raise it. ``on_acquired()`` is called each time the
     lease is taken. A background controller (``controller.background``) also takes no lease
     while a dedicated controller asks for a handover.
     """
@@ -65,7 +77,7 @@ class Lifecycle:
         standby_s: float | None = None,
         ride_out: bool = False,
         on_acquired: Callable[[], None] | None = None,
-        on_outage: Callable[[StoreError], None] | None = None,
+        on_outage: Callable[[str], None] | None = None,
     ) -> None:
         if controller.background and standby_s is None:
             raise ValueError("a background controller stands by: give standby_s")
@@ -77,6 +89,9 @@ class Lifecycle:
         self.on_acquired = on_acquired
         self.on_outage = on_outage
         self._seen = False  # the sweep was read once: its vanishing is lost data, not a typo
+        self._ok_at = time.monotonic()  # when Redis last answered
+        self._cut_off = False  # Redis is unreachable (said once)
+        self._error: str | None = None  # another error said (said again only if it changes)
 
     def run(self) -> SweepInfo | None:
         """Until stopped (None) or the sweep is over (the sweep as it ended). Raises
@@ -97,8 +112,7 @@ class Lifecycle:
             except StoreError as exc:
                 if not self.ride_out:
                     raise
-                if self.on_outage is not None:
-                    self.on_outage(exc)
+                self._outage(exc)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, RETRY_MAX_S)
                 continue
@@ -112,6 +126,7 @@ class Lifecycle:
         until stopped, over or yielded, then release it."""
         ctl = self.controller
         info = ctl.store.sweeps.get(ctl.sweep_id)
+        self._answered()
         self._seen = True
         if info.state.is_over:
             return info
@@ -125,11 +140,34 @@ class Lifecycle:
             if self.on_acquired is not None:
                 self.on_acquired()
             while not self.stop.is_set() and ctl.step():
-                pass
+                self._ok_at = time.monotonic()
         finally:
             with contextlib.suppress(RedsweepError):
                 ctl.release()
         return None
+
+    def _outage(self, error: StoreError) -> None:
+        """A round failed on ``error``: say it once (an outage, since when; another error
+        while it stays the same); a controller cut off from Redis then gives the agents grace."""
+        if isinstance(error, UnreachableError):
+            self.controller.note_outage()
+            said = None
+            if not self._cut_off:
+                away = time.monotonic() - self._ok_at
+                said = f"Redis at {self.controller.store.url} unreachable for {away:.0f} s"
+            self._cut_off = True
+        else:  # a change refused (the sweep changed meanwhile), or a command Redis refused
+            said = None if str(error) == self._error else str(error)
+            self._error = str(error)
+        if said is not None and self.on_outage is not None:
+            self.on_outage(f"{said}; retrying")
+
+    def _answered(self) -> None:
+        """Redis answered: say so once after an outage was said."""
+        self._ok_at = time.monotonic()
+        cut_off, self._cut_off, self._error = self._cut_off, False, None
+        if cut_off and self.on_outage is not None:
+            self.on_outage(f"Redis at {self.controller.store.url} answers again; carrying on")
 
     def _stand_by(self) -> None:
         if self.standby_s is None:

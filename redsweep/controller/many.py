@@ -37,8 +37,10 @@ class ManyControllers:
         project: str | None = None,
         lease_ms: int = LEASE_MS,
         out: TextIO | None = None,
+        retries: int | None = None,
     ) -> None:
         self.url = url
+        self.retries = retries
         self.project = project
         self.lease_ms = lease_ms
         self.out = out if out is not None else sys.stderr
@@ -105,14 +107,14 @@ class ManyControllers:
                 announced = True
 
         try:
-            controller = Controller(store, sweep_id, lease_ms=self.lease_ms)
+            controller = Controller(store, sweep_id, lease_ms=self.lease_ms, retries=self.retries)
             info = Lifecycle(
                 controller,
                 stop=self._stop,
                 standby_s=self.lease_ms / 4000,  # while another controller has it
                 ride_out=True,
                 on_acquired=acquired,
-                on_outage=lambda exc: self._say(f"sweep {sweep_id}: {exc}; retrying"),
+                on_outage=lambda line: self._say(f"sweep {sweep_id}: {line}"),
             ).run()
             if info is not None and announced:
                 reason = f" ({info.done_reason})" if info.done_reason else ""
@@ -144,6 +146,7 @@ def run_all(
     project: str | None = None,
     lease_ms: int = LEASE_MS,
     stop: threading.Event | None = None,
+    retries: int | None = None,
 ) -> None:
     """Run :class:`ManyControllers` in the foreground until ``stop`` (or KeyboardInterrupt)."""
-    ManyControllers(url, project=project, lease_ms=lease_ms).run(stop)
+    ManyControllers(url, project=project, lease_ms=lease_ms, retries=retries).run(stop)

@@ -151,6 +151,10 @@ class SweepView:
             config = replace(config, run_cap=None)
         return goal.done_reason(config, self.first_attempts())
 
+    def note_retried(self, trial_id: str) -> None:
+        """Trial ``trial_id`` has a retry the view has not read yet (another process added it)."""
+        self._retried.add(trial_id)
+
     def to_retry(self, retries: int) -> list[TrialInfo]:
         """Crashed trials that may run again: attempt <= retries and not retried yet."""
         candidates = self._crashed - self._retried

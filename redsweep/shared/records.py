@@ -134,7 +134,9 @@ class SweepConfig:
     ``params`` holds one :class:`~redsweep.shared.engine.params.Param` per leaf parameter, flattened
     and in sorted path order (the grid's order). ``raw`` is the config as the user wrote it, for
     storing and showing; ``warnings`` lists deprecations found while loading.
-    ``trial_timeout`` (seconds) is redsweep's own key, ``redsweep: {trial_timeout: S}``.
+    ``trial_timeout`` (seconds) and ``retries`` (how often a crashed trial runs again; None:
+    the controller's default) are redsweep's own keys, ``redsweep: {trial_timeout: S,
+    retries: N}``.
     """
 
     method: Method
@@ -148,6 +150,7 @@ class SweepConfig:
     description: str | None = None
     project: str | None = None
     trial_timeout: float | None = None
+    retries: int | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
     warnings: tuple[str, ...] = ()
 
@@ -175,8 +178,10 @@ class SweepConfig:
                 out[key] = value
         if self.command is not None:
             out["command"] = list(self.command)
-        if self.trial_timeout is not None:
-            out["redsweep"] = {"trial_timeout": self.trial_timeout}
+        own = {"trial_timeout": self.trial_timeout, "retries": self.retries}
+        own = {k: v for k, v in own.items() if v is not None}
+        if own:
+            out["redsweep"] = own
         out["parameters"] = self.parameters
         return out
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
-from helpers import STARTUP_S, redsweep_cmd, run_cli, wait_for
+from helpers import STARTUP_S, redsweep_cmd, run_cli, wait_for, wait_for_output
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 
@@ -194,6 +194,37 @@ def test_a_daemon_survives_its_redis_restarting(tmp_path, procs):
         wait_for(lambda: finished(store, sweep_id), 90, "the sweep after the restart")
         assert points(store, sweep_id) == Counter({(a, b): 1 for a in (1, 2, 3) for b in (0, 1)})
         store.close()
+    finally:
+        server.stop()
+
+
+def test_a_daemon_waits_out_a_long_outage_saying_so_once(tmp_path, procs):
+    """Redis away for several of RQ's retries: the daemon says so in one line (RQ's own line
+    once, not once per retry), says when Redis answers again, and its slot serves a sweep
+    launched after that."""
+    port = free_port()
+    start = dict(unixsocket=False, port=port, password="pw", appendonly=True)
+    server = LocalServer().start(tmp_path / "redis", **start)
+    try:
+        url = server.tcp_url
+        proc = daemon(procs, url, tmp_path)
+        wait_for_output(procs, proc, "Listening on", STARTUP_S * 2, stream="stdout")
+        server.stop()
+        stopped = time.monotonic()
+        wait_for_output(procs, proc, "unreachable for", 60)
+        # the outage (the fault itself) outlasts several of RQ's retries (at most 5 s apart)
+        wait_for(lambda: time.monotonic() >= stopped + 15, 30, "the outage to last")
+        server = LocalServer().start(tmp_path / "redis", **start)
+        wait_for_output(procs, proc, "answers again; carrying on", 60)
+        store = Store.from_url(url)
+        sweep_id = create(url, tmp_path, [1], [0, 1])
+        launch(url, tmp_path, sweep_id)
+        wait_for(lambda: finished(store, sweep_id), STARTUP_S * 3, "the sweep after the outage")
+        store.close()
+        out, err = procs.output(proc)
+        assert err.count("unreachable for") == 1, err
+        assert out.count("could not connect to Redis instance") <= 1, out
+        assert proc.poll() is None
     finally:
         server.stop()
 

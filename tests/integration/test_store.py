@@ -185,7 +185,9 @@ def test_run_cap_holds_under_twenty_racing_controllers(
     assert store.queue.length(sweep_id) == 7
     assert len(store.reads.trials(sweep_id)) == 7
     assert store.sweeps.get(sweep_id).issued == 7
-    # a retry is not a new run: it does not count toward the cap
+    # a retry is not a new run: it does not count toward the cap (only a trial that ended
+    # without a result may be retried: kill it first)
+    assert store.trials.kill(sweep_id, issued[0])
     [retry] = store.trials.add(sweep_id, [{"x": 1}], epoch=epoch, attempt=2, retry_of=issued[0])
     info = store.reads.trial(sweep_id, retry)
     assert (info.attempt, info.retry_of) == (2, issued[0])

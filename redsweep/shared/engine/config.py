@@ -6,7 +6,7 @@ valid config comes back as frozen records with every default filled in. No I/O b
 file given to :func:`load_config`.
 
 redsweep's own settings live under one top-level key W&B does not have, ``redsweep:``
-(``trial_timeout``), so a W&B config means here exactly what it means on W&B.
+(``trial_timeout``, ``retries``), so a W&B config means here exactly what it means on W&B.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ _HYPERBAND_KEYS = ("type", "min_iter", "max_iter", "s", "eta", "strict")
 _STRINGS = ("program", "name", "description", "project")
 #: redsweep's own block (not W&B's) and its keys
 _OWN = "redsweep"
-_OWN_KEYS = ("trial_timeout",)
+_OWN_KEYS = ("trial_timeout", "retries")
 
 
 def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> SweepConfig:
@@ -212,8 +212,8 @@ def _command(check: Checker, value: Any, fields: dict[str, Any], warnings: list[
 
 
 def _own_block(check: Checker, value: Any, fields: dict[str, Any]) -> None:
-    """``redsweep: {trial_timeout: S}``: redsweep's own settings, beside W&B's keys."""
-    if not check.mapping(value, _OWN, "redsweep's own settings (trial_timeout)"):
+    """``redsweep: {trial_timeout: S, retries: N}``: redsweep's own settings, beside W&B's."""
+    if not check.mapping(value, _OWN, "redsweep's own settings (trial_timeout, retries)"):
         return
     check.unknown_keys(value, _OWN, _OWN_KEYS)
     timeout = value.get("trial_timeout")
@@ -223,6 +223,13 @@ def _own_block(check: Checker, value: Any, fields: dict[str, Any]) -> None:
             check.add(path, f"must be a positive number of seconds, got {timeout!r}")
         else:
             fields["trial_timeout"] = float(timeout)
+    retries = value.get("retries")
+    path = f"{_OWN}.retries"
+    if retries is not None and check.number(retries, path, integer=True):
+        if retries < 0:
+            check.add(path, f"must be a whole number of retries, 0 or more, got {retries!r}")
+        else:
+            fields["retries"] = int(retries)
 
 
 def _cross_checks(

@@ -5,6 +5,8 @@ Part of :mod:`redsweep.shared.store`.
 
 from __future__ import annotations
 
+from redis.exceptions import ResponseError
+
 from redsweep.shared.store import keys
 from redsweep.shared.store.connection import Connection, guarded, text
 from redsweep.shared.store.scripts.sweeps import (
@@ -27,6 +29,17 @@ class Controllers:
         """Take the sweep's controller lease for ``ttl_ms``; return the new fencing epoch, or
         None when another holder has it. Asking again as the same holder keeps the epoch."""
         return self._conn.call(AcquireController(sweep_id, holder, ttl_ms))
+
+    @guarded
+    def server_run(self) -> str | None:
+        """The Redis server's ``run_id`` (INFO server): it changes when the server restarts, so
+        a controller can tell that every agent was cut off meanwhile. None where INFO is
+        refused (an ACL, a managed service): no restart is seen then."""
+        try:
+            info = self._r.info("server")
+        except ResponseError:
+            return None
+        return str(info.get("run_id", "")) or None
 
     @guarded
     def holder(self, sweep_id: str) -> str | None:

@@ -138,6 +138,16 @@ class Sweeps:
         self._conn.call(SetSweepState(sweep_id, new, allowed_from=allowed_from, reason=reason))
         return self.get(sweep_id)
 
+    def finish(self, sweep_id: str, reason: str) -> bool:
+        """A running sweep -> finished with ``reason``, only while none of its trials is
+        pending or running (a controller ending it: a retry added meanwhile keeps it running);
+        False when one is."""
+        running = [SweepState.RUNNING]
+        call = SetSweepState(
+            sweep_id, SweepState.FINISHED, allowed_from=running, reason=reason, idle=True
+        )
+        return self._conn.call(call) is not None
+
     @guarded
     def state(self, sweep_id: str) -> SweepState:
         """The sweep's state alone (one HGET); NotFoundError when there is no such sweep."""

@@ -41,14 +41,15 @@ class Trials:
         sweep_id: str,
         params: Sequence[Mapping[str, Any]],
         *,
-        epoch: int,
+        epoch: int | None,
         attempt: int = 1,
         retry_of: str | None = None,
         run_cap: int | None = None,
     ) -> list[str]:
         """Add a trial per suggestion in ``params``, in order, in one round trip (each one
         compare-and-set, fenced by the controller ``epoch``); the ids of those added (fewer
-        when ``run_cap`` was reached). FencedError when another controller took over."""
+        when ``run_cap`` was reached, or, for retries, when one was retried already).
+        FencedError when another controller took over."""
         calls = [
             AddTrial(sweep_id, p, epoch=epoch, attempt=attempt, retry_of=retry_of, run_cap=run_cap)
             for p in params
@@ -64,8 +65,26 @@ class Trials:
                 raise StoreError("could not find a free trial id after 20 tries")
             if answer == "capped":
                 break
-            added.append(call.trial_id)
+            if answer == "ok":
+                added.append(call.trial_id)
         return added
+
+    def retry(
+        self,
+        sweep_id: str,
+        trial_id: str,
+        params: Mapping[str, Any],
+        attempt: int,
+        *,
+        epoch: int | None = None,
+    ) -> str | None:
+        """Add the retry of trial ``trial_id`` (which ended at ``attempt`` without a result):
+        a new pending trial with its params, at ``attempt + 1``, ``retry_of`` it. Once per
+        trial, whoever asks (a controller with its ``epoch``; ``redsweep retry`` and agents
+        with none): the new trial's id, or None when the trial has a retry already or did not
+        end without a result. StoreError when the sweep is over."""
+        added = self.add(sweep_id, [params], epoch=epoch, attempt=attempt + 1, retry_of=trial_id)
+        return added[0] if added else None
 
     def claim(
         self,

@@ -19,7 +19,7 @@ from redsweep.errors import RedsweepError
 from redsweep.progress import Progress
 from redsweep.shared.records import Metric
 from redsweep.shared.store import Store, SweepInfo
-from redsweep.worker.agent.result import AgentResult
+from redsweep.worker.agent.result import AgentResult, EndReason
 from redsweep.worker.trial.runner import TrialOutcome
 
 #: How stale the sweep's counts in a trial's line may be.
@@ -182,6 +182,8 @@ class AgentOutput:
         line = f"agent {r.agent_id} ran {r.ran} trial{'s' if r.ran != 1 else ''}"
         if r.failed:
             line += f" ({r.failed} failed)"
+        if r.reason is not None and r.reason is not EndReason.COUNT_REACHED:
+            line += f"; {r.why}"  # "sweep done: grid exhausted: 17 finished, 1 crashed ..."
         metric = self._metric
         with contextlib.suppress(RedsweepError):
             info = self._store.sweeps.get(self._sweep_id)

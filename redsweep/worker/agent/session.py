@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from redsweep.connect import resolve_url
 from redsweep.errors import NotFoundError, RedsweepError, SweepLostError, UnreachableError
 from redsweep.shared.engine.config import parse_config
+from redsweep.shared.points import RETRIES
 from redsweep.shared.records import RunState
 from redsweep.shared.server import embedded
 from redsweep.shared.store import Store, SweepInfo, Taken, new_id
@@ -83,7 +84,11 @@ def new_agent_id() -> str:
 
 
 def _start_controller(
-    url: str, sweep_id: str, on_error: Callable[[BaseException], None], lease_ms: int
+    url: str,
+    sweep_id: str,
+    on_error: Callable[[BaseException], None],
+    lease_ms: int,
+    retries: int | None = None,
 ) -> BackgroundController | None:
     """Start a controller in a background thread when none holds the sweep's lease (holding
     it for ``lease_ms``, the agent's lease: both lapse as soon after the agent dies)."""
@@ -93,7 +98,7 @@ def _start_controller(
         if exc.name not in ("redsweep.controller.background", None):
             raise
         return None
-    return start_background(url, sweep_id, on_error=on_error, lease_ms=lease_ms)
+    return start_background(url, sweep_id, on_error=on_error, lease_ms=lease_ms, retries=retries)
 
 
 class AgentSession:
@@ -129,6 +134,7 @@ class AgentSession:
         out: TextIO | None = None,
         log_cap: int | None = None,
         forward_signals: bool = False,
+        retries: int | None = None,
     ) -> None:
         if count is not None and count < 0:
             raise ValueError(f"count must not be negative, got {count}")
@@ -148,6 +154,9 @@ class AgentSession:
             raise ValueError(f"history_cap must be at least 2, got {history_cap}")
         self.history_cap = history_cap
         self.trial_timeout = trial_timeout
+        if retries is not None and (isinstance(retries, bool) or retries < 0):
+            raise ValueError(f"retries must be 0 or more, got {retries!r}")
+        self.retries = retries  # for its background controller and its reaper
         self.agent_id = new_agent_id()
         base = embedded.home() / "agents" / self.agent_id  # the project's .redsweep/
         self.agent_dir = Path(agent_dir) if agent_dir is not None else base.absolute()
@@ -229,7 +238,9 @@ class AgentSession:
                 say=output.message,
                 wake=signals.wake,
             )
-            self._reaper = Reaper(store, self.sweep_id, say=output.message)
+            # the policy the sweep's controller follows (see Controller.retries)
+            policy = next(p for p in (self.retries, config.retries, RETRIES) if p is not None)
+            self._reaper = Reaper(store, self.sweep_id, say=output.message, retries=policy)
             heart = self._heart = Heartbeat(
                 store,
                 self.sweep_id,
@@ -244,12 +255,18 @@ class AgentSession:
                 with signals.installed():
                     outage.wait_out(heart.start, signals.wake)
                     controller = _start_controller(
-                        self.url, self.sweep_id, self._controller_failed, self.lease_ms
+                        self.url,
+                        self.sweep_id,
+                        self._controller_failed,
+                        self.lease_ms,
+                        self.retries,
                     )
                     ending = self._loop()
                     self.result.reason, self.result.done_reason = ending.reason, ending.done_reason
                     if controller is not None and ending.reason is EndReason.SWEEP_DONE:
-                        self._let_controller_finish(store, controller)
+                        over = self._let_controller_finish(store, controller)
+                        if over is not None and over.done_reason:  # said as it ended (honest)
+                            self.result.done_reason = over.done_reason
             except NotFoundError:
                 lost = store.sweeps.lost(self.sweep_id)  # read once at the start: not a typo
                 if lost is None:
@@ -380,22 +397,26 @@ class AgentSession:
 
         self._output.message(f"the sweep's controller failed: {describe(error)}")
 
-    def _let_controller_finish(self, store: Store, controller: BackgroundController) -> None:
+    def _let_controller_finish(
+        self, store: Store, controller: BackgroundController
+    ) -> SweepInfo | None:
         """The sweep is done and nothing of it runs: give the controller this agent may be
-        running a moment to mark it finished before it is stopped (not one that failed)."""
+        running a moment to mark it finished before it is stopped (not one that failed); the
+        sweep as it ended, if it did."""
         deadline = time.monotonic() + FINISH_WAIT_S
         while time.monotonic() < deadline and not self._signals.received:
             if controller.failed:
-                return
+                return None
             try:
                 info = store.sweeps.get(self.sweep_id)
             except UnreachableError:
-                return  # Redis away: the controller finishes it later
+                return None  # Redis away: the controller finishes it later
             if info.state.is_over:
-                return
+                return info
             if info.count(RunState.RUNNING, RunState.PENDING):
-                return  # other agents still run trials; their controllers finish it
+                return None  # other agents still run trials; their controllers finish it
             self._signals.wake.wait(0.05)
+        return None
 
 
 def run_agent(

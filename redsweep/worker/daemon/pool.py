@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from redsweep.errors import RedsweepError
+from redsweep.errors import RedsweepError, UnreachableError
 from redsweep.shared.store import Store, keys, mask_url, new_id
 from redsweep.shared.store.daemons import DaemonInfo
 from redsweep.worker.api.run import host
@@ -84,6 +84,7 @@ class Daemon:
         self._last_signal = 0.0
         self._wake = threading.Event()
         self._registered_ok = True
+        self._answered_at = time.monotonic()  # when Redis last answered the registration
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -168,13 +169,23 @@ class Daemon:
                 gpus=self.gpus,
                 ttl_ms=REGISTER_TTL_MS,
             )
+        except UnreachableError:
+            if self._registered_ok:
+                away = time.monotonic() - self._answered_at
+                self._say(
+                    f"redsweep worker {self.id}: Redis at {store.url} unreachable for {away:.0f} s;"
+                    " retrying (slots and sessions wait too)"
+                )
+            self._registered_ok = False
+            return
         except RedsweepError as exc:
             if self._registered_ok:
                 self._say(f"redsweep worker {self.id}: {exc}; retrying")
             self._registered_ok = False
             return
+        self._answered_at = time.monotonic()
         if not self._registered_ok:
-            self._say(f"redsweep worker {self.id}: Redis is back")
+            self._say(f"redsweep worker {self.id}: Redis at {store.url} answers again; carrying on")
         self._registered_ok = True
 
     def _stop_all(self, sig: int, wait_s: float) -> None:

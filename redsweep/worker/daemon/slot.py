@@ -11,8 +11,10 @@ session. What this adds to RQ's worker:
 * a canceled sweep ends its session even if RQ's stop-job message was lost: the worker checks
   the stored sweep state while the session runs;
 * stopping a session also ends its trial's processes (they run in process groups of their own);
-* Redis outages: heartbeats that fail are skipped, and a worker loop that gives up is started
-  again with back-off, so the slot keeps serving when Redis is back.
+* Redis outages: RQ's worker retries its dequeue with back-off by itself (it logs each try:
+  only the first line of an outage is kept, :class:`OutageLines`); heartbeats that fail are
+  skipped, and a worker loop that gives up anyway is started again with back-off, so the slot
+  keeps serving when Redis is back. The session in the work horse rides the outage out itself.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import sys
@@ -43,6 +46,9 @@ MONITOR_S = 2
 #: A canceled sweep's session gets this long to end by itself before it is stopped (s).
 CANCEL_GRACE_S = 5.0
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+#: An outage line of RQ's after this long without one is a new outage (s): RQ retries at
+#: least every 5 s (SlotWorker.max_connection_wait_time) while Redis is away.
+OUTAGE_QUIET_S = 30.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -162,6 +168,24 @@ class SlotWorker(Worker):
             self.kill_horse()
 
 
+class OutageLines(logging.Filter):
+    """Keep the first of RQ's lines about Redis being unreachable in an outage, drop the rest:
+    RQ logs one per retry (every few seconds) and one per skipped heartbeat."""
+
+    MARKS = ("could not connect to Redis instance", "heartbeat skipped, Redis unreachable")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last = float("-inf")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not any(mark in str(record.msg) for mark in self.MARKS):
+            return True
+        now, last = time.monotonic(), self._last
+        self._last = now
+        return now - last > OUTAGE_QUIET_S
+
+
 def make_worker(url: str, pool: str, name: str, trial_timeout: float | None = None) -> SlotWorker:
     store = Store.from_url(url)
     rq_store = Store.from_url(url)  # RQ sets its own socket timeout on this connection
@@ -189,6 +213,7 @@ def run_slot(
     def on_signal(signum: int, frame: Any) -> None:
         stop.append(signum)
 
+    logging.getLogger("rq.worker").addFilter(OutageLines())
     generation, failures = 0, 0
     while not stop:
         name = worker_name(daemon_id, slot, generation)

@@ -1,26 +1,38 @@
 -- add_trial.lua: (new) -> pending. Record a trial and push its queue entry, fenced by the
 -- controller epoch; first attempts count toward run_cap, retries (attempt > 1) do not.
+-- A retry (retry_of given) is added once per trial it retries: the retried trial keeps the
+-- id of its retry ('retried_by'; its state never changes), and a second retry of it is refused.
+-- So a retry needs no controller epoch (ARGV[1] ''; `redsweep retry`, an agent crashing a
+-- lapsed trial): whoever adds it first wins, the others are told 'retried'.
 -- KEYS[1] sweep hash
 -- KEYS[2] trial hash
 -- KEYS[3] trials index (zset by seq)
 -- KEYS[4] sweep queue (list)
--- ARGV[1] controller epoch of the caller
+-- KEYS[5] the retried trial's hash (any key when ARGV[5] is '')
+-- KEYS[6] controller events stream (a retry is said there: "retry", for a live controller)
+-- ARGV[1] controller epoch of the caller ('' = none: only for a retry)
 -- ARGV[2] trial id
 -- ARGV[3] params (packed)
 -- ARGV[4] attempt (1 = first attempt)
 -- ARGV[5] retry_of: the trial this one retries ('' = none)
 -- ARGV[6] run_cap ('' = the sweep's own run_cap, if any)
 -- ARGV[7] the queue entry: an encoded TrialMessage
--- ARGV[8..] sweep states in which no trial may be added (finished, canceled)
+-- ARGV[8] events stream MAXLEN (approximate)
+-- ARGV[9] the states a retried trial may be in, each between spaces (' crashed failed ')
+-- ARGV[10..] sweep states in which no trial may be added (finished, canceled)
 -- Returns {'ok', seq} | {'capped'} | {'fenced', current epoch} | {'closed', sweep state}
 --       | {'exists'} (trial id taken: pick another) | {'missing'}
+--       | {'retried', id of its retry} | {'not_retryable', its state ('' = no such trial)}
 -- A retried call (same id, params and attempt; the reply was lost) returns {'ok', seq} again
 -- without adding anything.
 local sweep = redis.call('HMGET', KEYS[1], 'state', 'epoch', 'run_cap', 'issued')
 if not sweep[1] then
   return {'missing'}
 end
-if sweep[2] ~= ARGV[1] then
+if ARGV[1] ~= '' and sweep[2] ~= ARGV[1] then
+  return {'fenced', sweep[2]}
+end
+if ARGV[1] == '' and ARGV[5] == '' then
   return {'fenced', sweep[2]}
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then
@@ -30,9 +42,18 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
   end
   return {'exists'}
 end
-for i = 8, #ARGV do
+for i = 10, #ARGV do
   if sweep[1] == ARGV[i] then
     return {'closed', sweep[1]}
+  end
+end
+if ARGV[5] ~= '' then
+  local orig = redis.call('HMGET', KEYS[5], 'state', 'retried_by')
+  if orig[2] then
+    return {'retried', orig[2]}
+  end
+  if not orig[1] or not string.find(ARGV[9], ' ' .. orig[1] .. ' ', 1, true) then
+    return {'not_retryable', orig[1] or ''}
   end
 end
 local attempt = tonumber(ARGV[4])
@@ -52,6 +73,8 @@ redis.call('HSET', KEYS[2], 'id', ARGV[2], 'seq', seq, 'state', 'pending', 'atte
   'params', ARGV[3], 'created_ms', now, 'stop_requested', 0)
 if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[2], 'retry_of', ARGV[5])
+  redis.call('HSET', KEYS[5], 'retried_by', ARGV[2])
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'type', 'retry', 'trial', ARGV[2])
 end
 redis.call('ZADD', KEYS[3], seq, ARGV[2])
 redis.call('RPUSH', KEYS[4], ARGV[7])

@@ -12,8 +12,11 @@
 -- ARGV[2] reason ('' = keep the old done_reason)
 -- ARGV[3] '1' when the new state is over (SweepState.is_over: finished_ms is set), else '0'
 -- ARGV[4] the states that are over, each between spaces (' finished canceled ')
--- ARGV[5..] the states the sweep may be in for the change to happen
--- Returns {'ok', old state} | {'refused', current state} | {'missing'}
+-- ARGV[5] '1': only while no trial is pending or running (a controller finishing the sweep:
+--         a retry added meanwhile by `redsweep retry` or an agent keeps it running)
+-- ARGV[6..] the states the sweep may be in for the change to happen
+-- Returns {'ok', old state} | {'refused', current state} | {'busy', current state}
+--       | {'missing'}
 -- Setting the state the sweep already has changes nothing and returns {'ok', it} (so a
 -- retried call is harmless).
 local cur = redis.call('HGET', KEYS[1], 'state')
@@ -24,7 +27,7 @@ if cur == ARGV[1] then
   return {'ok', cur}
 end
 local allowed = false
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   if ARGV[i] == cur then
     allowed = true
     break
@@ -32,6 +35,12 @@ for i = 5, #ARGV do
 end
 if not allowed then
   return {'refused', cur}
+end
+if ARGV[5] == '1' then
+  local n = redis.call('HMGET', KEYS[1], 'n_pending', 'n_running')
+  if tonumber(n[1] or '0') > 0 or tonumber(n[2] or '0') > 0 then
+    return {'busy', cur}
+  end
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -65,8 +65,9 @@ _OVER = " " + " ".join(s.value for s in SweepState if s.is_over) + " "
 class SetSweepState(Script):
     """set_sweep_state.lua: the sweep's state becomes ``new`` if it is now in ``allowed_from``
     (and the change is in :data:`keys.SWEEP_TRANSITIONS`); ``reason`` is kept as
-    ``done_reason``. Parses to the state it had; NotFoundError, or SweepStateError ("sweep X
-    is finished; cannot pause")."""
+    ``done_reason``; with ``idle``, only while no trial is pending or running. Parses to the
+    state it had, None when not ``idle``; NotFoundError, or SweepStateError ("sweep X is
+    finished; cannot pause")."""
 
     script = "set_sweep_state"
 
@@ -77,6 +78,7 @@ class SetSweepState(Script):
         *,
         allowed_from: Iterable[SweepState | str],
         reason: str | None = None,
+        idle: bool = False,
     ) -> None:
         self.sweep_id = sweep_id
         self.new = new = SweepState(new)
@@ -84,12 +86,15 @@ class SetSweepState(Script):
             s.value for s in map(SweepState, allowed_from) if new in keys.SWEEP_TRANSITIONS[s]
         ]
         self.keys = [keys.sweep(sweep_id)]
-        self.args = [new.value, optional(reason), "1" if new.is_over else "0", _OVER, *allowed]
+        over = "1" if new.is_over else "0"
+        self.args = [new.value, optional(reason), over, _OVER, "1" if idle else "0", *allowed]
 
-    def parse(self, reply: list[Any]) -> SweepState:
+    def parse(self, reply: list[Any]) -> SweepState | None:
         answer = reply[0]
         if answer == b"missing":
             raise NotFoundError(f"no sweep {self.sweep_id!r}")
+        if answer == b"busy":
+            return None
         current = reply[1].decode()
         if answer == b"refused":
             raise SweepStateError(

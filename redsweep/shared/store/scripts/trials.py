@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from redsweep.errors import FencedError, NotFoundError, StoreError, SweepStateError
+from redsweep.shared import points
 from redsweep.shared.protocol import encode, pack_value, unpack_value
 from redsweep.shared.records import Goal, RunState, SweepState, TrialMessage
 from redsweep.shared.store import keys
@@ -30,6 +31,9 @@ from redsweep.shared.store.scripts import (
 
 #: Sweep states add_trial.lua adds no trial in (until the sweep is resumed).
 CLOSED = tuple(s.value for s in SweepState if s.is_over)
+#: States a trial may be retried from: it ended without a result.
+RETRYABLE = points.NO_RESULT
+_RETRYABLE = " " + " ".join(s.value for s in RETRYABLE) + " "
 _NOT_HELD = Renewal(ok=False)
 
 
@@ -51,9 +55,12 @@ def renewal(reply: list[Any]) -> Renewal:
 
 class AddTrial(Script):
     """add_trial.lua: record a trial with a new id and push its queue entry, fenced by the
-    controller's ``epoch``. Parses to 'ok' (added, or added already by this very call),
-    'capped' (``run_cap`` reached: nothing added) or 'exists' (the id is taken: try
-    :meth:`again`); FencedError, StoreError (the sweep is over) or NotFoundError."""
+    controller's ``epoch`` (None: no controller, allowed for a retry only). Parses to 'ok'
+    (added, or added already by this very call), 'capped' (``run_cap`` reached: nothing
+    added), 'exists' (the id is taken: try :meth:`again`) or, for a retry, 'retried' (the
+    trial ``retry_of`` has a retry already: ``retried_by`` names it) or 'not_retryable' (it
+    did not end without a result); FencedError, StoreError (the sweep is over) or
+    NotFoundError."""
 
     script = "add_trial"
 
@@ -62,7 +69,7 @@ class AddTrial(Script):
         sweep_id: str,
         params: Mapping[str, Any],
         *,
-        epoch: int,
+        epoch: int | None,
         attempt: int = 1,
         retry_of: str | None = None,
         run_cap: int | None = None,
@@ -70,7 +77,8 @@ class AddTrial(Script):
     ) -> None:
         self.sweep_id = sweep_id
         self.params = params
-        self.epoch = int(epoch)
+        self.epoch = None if epoch is None else int(epoch)
+        self.retried_by: str | None = None
         self.attempt = int(attempt)
         self.retry_of = retry_of
         self.run_cap = run_cap
@@ -82,15 +90,19 @@ class AddTrial(Script):
             keys.trial(sweep_id, trial_id),
             keys.trials(sweep_id),
             keys.queue(sweep_id),
+            keys.trial(sweep_id, retry_of or trial_id),
+            keys.events(sweep_id),
         ]
         self.args = [
-            self.epoch,
+            optional(self.epoch),
             trial_id,
             self.packed,
             self.attempt,
             retry_of or "",
             optional(run_cap),
             message,
+            EVENTS_MAXLEN,
+            _RETRYABLE,
             *CLOSED,
         ]
 
@@ -106,9 +118,13 @@ class AddTrial(Script):
             packed=self.packed,
         )
 
-    def parse(self, reply: list[Any]) -> Literal["ok", "capped", "exists"]:
+    def parse(
+        self, reply: list[Any]
+    ) -> Literal["ok", "capped", "exists", "retried", "not_retryable"]:
         answer = reply[0].decode()
-        if answer in ("ok", "capped", "exists"):
+        if answer == "retried":
+            self.retried_by = reply[1].decode()
+        if answer in ("ok", "capped", "exists", "retried", "not_retryable"):
             return answer  # type: ignore[return-value]
         sweep_id = self.sweep_id
         if answer == "fenced":
