@@ -20,15 +20,8 @@ import numpy as np
 
 from redsweep.errors import ConfigError, ConfigProblem
 from redsweep.shared.engine.command import MACROS, unknown_macros
-from redsweep.shared.engine.config_params import (
-    Checker,
-    bad_choice,
-    check_parameters,
-    did_you_mean,
-    grid_problem,
-    name_clashes,
-    unknown_key,
-)
+from redsweep.shared.engine.config_checker import Checker, bad_choice, did_you_mean, unknown_key
+from redsweep.shared.engine.config_params import check_parameters, grid_problem, name_clashes
 from redsweep.shared.engine.params import Constant, Param
 from redsweep.shared.engine.yaml_lines import join, load_json, load_yaml
 from redsweep.shared.records import Goal, Hyperband, Impute, Method, Metric, SweepConfig
