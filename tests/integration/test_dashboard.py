@@ -311,3 +311,19 @@ def test_the_list_is_empty_without_sweeps(procs: Any, redis_url: str, store: Sto
     _, base = start_dashboard(procs, redis_url)
     assert get(f"{base}/api/sweeps")[1]["sweeps"] == []
     wait_for(lambda: get(f"{base}/")[0] == 200, 10, "the page")
+
+
+def test_redis_is_taken_after_the_subcommand_too(
+    procs: Any, redis_url: str, seeded: str, tmp_path: Path
+) -> None:
+    """``redsweep dashboard --redis URL`` (the issue's spelling) wins over the global one."""
+    wrong = "redis://127.0.0.1:1/0"
+    proc = procs.spawn(redsweep_cmd(wrong, "dashboard", "--port", "0", "--redis", redis_url))
+    out = wait_for_output(procs, proc, "redsweep dashboard: http", STARTUP_S * 2, "stdout")
+    base = re.search(r"http://\S+", out).group(0).rstrip("/")  # type: ignore[union-attr]
+    assert [s["id"] for s in get(f"{base}/api/sweeps")[1]["sweeps"]] == [seeded]
+    out_file = tmp_path / "r.html"
+    run_cli(wrong, "report", seeded, "--redis", redis_url, "-o", str(out_file), check=True)
+    assert out_file.exists()
+    missing = run_cli(wrong, "watch", "nosuch", "--redis", redis_url)
+    assert missing.returncode != 0 and missing.stderr.strip() == "error: no sweep 'nosuch'"
