@@ -67,8 +67,12 @@ def shell(kind: str, *, guard: Guard, sweep: str | None = None, run: str | None 
         title=html.escape(TITLES[kind].format(sweep=sweep, run=run)),
         style='<link rel="stylesheet" href="/static/app.css">',
         page=_script_json(page),
-        scripts='<script src="/static/plotly.min.js"></script>\n'
-        '<script src="/static/app.js"></script>',
+        scripts=(
+            '<script id="plotly-js" src="/static/plotly.min.js" async></script>\n'
+            if kind != "sweeps"
+            else ""
+        )
+        + '<script src="/static/app.js"></script>',
     )
 
 
