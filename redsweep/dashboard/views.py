@@ -27,6 +27,9 @@ MAX_CURVES = 100
 #: an even spread of the rest in order of creation (each line costs the browser's WebGL)
 MAX_LINES = 1000
 MAX_POINTS = 200
+#: the scatter draws at most this many runs' dots (as the parallel coordinates choose them;
+#: SVG markers, each a DOM node) and its best-so-far line from every run
+MAX_DOTS = 2000
 #: a run page's charts keep this many points of each metric
 RUN_POINTS = 1000
 DONE = tuple(s.value for s in RunState if s.is_terminal)
@@ -180,12 +183,17 @@ def _scatter(rows: list[dict[str, Any]], goal: Goal) -> dict[str, Any]:
     )
     y = np.asarray([r["value"] for r in scored], dtype=float)
     best = (np.maximum if goal is Goal.MAXIMIZE else np.minimum).accumulate(y) if len(y) else y
+    # the best-so-far line where it steps (and its end): the same line, drawn from far fewer
+    steps = [i for i in range(len(y)) if i == 0 or i == len(y) - 1 or best[i] != best[i - 1]]
+    dots = _spread(scored, goal, MAX_DOTS) if len(scored) > MAX_DOTS else scored
     return {
-        "x": [number[r["id"]] for r in scored],
-        "created_ms": [r["created_ms"] for r in scored],
-        "y": y.tolist(),
-        "ids": [r["id"] for r in scored],
-        "best": best.tolist(),
+        "x": [number[r["id"]] for r in dots],
+        "created_ms": [r["created_ms"] for r in dots],
+        "y": [r["value"] for r in dots],
+        "ids": [r["id"] for r in dots],
+        "best_x": [number[scored[i]["id"]] for i in steps],
+        "best": [float(best[i]) for i in steps],
+        "scored": len(scored),
     }
 
 
@@ -265,7 +273,7 @@ def sweep_view(
     importances only with an ``importance`` cache to fit them with (else None: the dashboard
     serves them apart, as the forest takes a while on a big sweep)."""
     sweep = api.sweep(sweep_id)
-    runs = sweep.runs
+    runs = sweep.read_runs(summaries=False)  # the page shows none
     rows = [_run_row(r) for r in runs]
     params = sorted({k for r in rows for k in r["config"]})
     metric = sweep.metric

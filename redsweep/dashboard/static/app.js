@@ -27,7 +27,7 @@
       if (window.Plotly) { resolve(); return; }
       const tag = document.getElementById("plotly-js");
       if (!tag) { reject(new Error("plotly.js is not on this page")); return; }
-      tag.addEventListener("load", () => resolve());
+      tag.addEventListener("load", () => { window.redsweepDrawMs.plotlyAt = Math.round(performance.now()); resolve(); });
       tag.addEventListener("error", () => reject(new Error("plotly.js did not load")));
     });
     return plotlyLoaded;
@@ -376,18 +376,17 @@
             h("span", null, num(r.correlation)))))))));
   }
 
-  function drawScatter(node, data) {
+  function drawScatter(node, note, data) {
     const s = data.scatter;
-    // SVG up to a few thousand points (no WebGL start-up), WebGL past that
-    const kind = s && s.x.length > 3000 ? "scattergl" : "scatter";
+    note.textContent = s && s.x.length < s.scored ? s.x.length + " of " + s.scored + " runs: the best quarter and an even spread of the rest; the best so far of all" : "";
     if (!s || !s.x.length) { node.replaceChildren(h("p", { class: "muted empty" }, "No run has a value of the metric yet.")); return; }
     const x = s.x;
     Plotly.react(node, [
-      { type: kind, mode: "markers", name: "runs", x: x, y: s.y, customdata: s.ids,
+      { type: "scatter", mode: "markers", name: "runs", x: x, y: s.y, customdata: s.ids,
         text: s.created_ms.map(when),
         marker: { size: 7, color: s.y, colorscale: reversedScale(data.sweep.goal), opacity: 0.85 },
         hovertemplate: "run %{customdata} (#%{x}, created %{text})<br>%{y}<extra></extra>" },
-      { type: "scatter", mode: "lines", name: "best so far", x: x, y: s.best, line: { shape: "hv", color: "#d64545", width: 2 } },
+      { type: "scatter", mode: "lines", name: "best so far", x: s.best_x, y: s.best, line: { shape: "hv", color: "#d64545", width: 2 } },
     ], { margin: { l: 60, r: 20, t: 10, b: 40 }, height: 320, showlegend: true,
       legend: { orientation: "h", y: 1.08 }, xaxis: { title: { text: "run, in order of creation" } },
       yaxis: { title: { text: data.sweep.metric } }, paper_bgcolor: "rgba(0,0,0,0)" }, PLOT_CONFIG);
@@ -496,6 +495,7 @@
         importance: h("div", { id: "importance" }), scatter: h("div", { id: "scatter", class: "plot" }),
         curves: h("div", { id: "curves", class: "plot" }), curvesNote: h("span", { class: "muted note" }),
         parallelNote: h("span", { class: "muted note", id: "parallel-note" }),
+        scatterNote: h("span", { class: "muted note" }),
         table: h("div", { id: "table" }),
       };
       const n = sweepNodes;
@@ -503,7 +503,7 @@
         card(h("span", null, "Parallel coordinates ", n.parallelNote), n.parallel, "wide"),
         h("div", { class: "pair" },
           card("Parameter importance", n.importance),
-          card("Metric by run", n.scatter)),
+          card(h("span", null, "Metric by run ", n.scatterNote), n.scatter)),
         card(h("span", null, "Curves ", n.curvesNote), n.curves, "wide"),
         card("Runs", n.table, "wide"),
         REPORT ? h("p", { class: "muted foot" }, "redsweep report of sweep " + s.id + ", made " + PAGE.generated + ".") : null,
@@ -521,7 +521,7 @@
     const fitted = data.importance !== null ? Promise.resolve() : fetchImportance(n.importance);
     const plots = later(() => timed("parallel", () => drawParallel(n.parallel, n.parallelNote, data)))
       .then(plotlyReady)
-      .then(() => later(() => timed("scatter", () => drawScatter(n.scatter, data))))
+      .then(() => later(() => timed("scatter", () => drawScatter(n.scatter, n.scatterNote, data))))
       .then(() => later(() => timed("curves", () => drawCurves(n.curves, n.curvesNote, data))));
     return Promise.all([fitted, plots]);
   }

@@ -128,16 +128,22 @@ class Reads:
 
     @guarded
     def runs(
-        self, sweep_id: str, trial_ids: Iterable[str] | None = None, *, history: bool = True
+        self,
+        sweep_id: str,
+        trial_ids: Iterable[str] | None = None,
+        *,
+        history: bool = True,
+        summary: bool = True,
     ) -> list[tuple[TrialInfo, RunRecord]]:
-        """Each trial's record and its engine :class:`~redsweep.shared.records.RunRecord` (summary
-        and, with ``history``, every logged row), in one pipelined round trip; trials that do
-        not exist are left out."""
+        """Each trial's record and its engine :class:`~redsweep.shared.records.RunRecord` (with
+        ``summary`` its summary, else an empty one; with ``history`` every logged row), in one
+        pipelined round trip; trials that do not exist are left out."""
         ids = self.trial_ids(sweep_id) if trial_ids is None else list(trial_ids)
         pipe = self._r.pipeline(transaction=False)
         for trial_id in ids:
             pipe.hgetall(keys.trial(sweep_id, trial_id))
-            pipe.hgetall(keys.trial_summary(sweep_id, trial_id))
+            if summary:
+                pipe.hgetall(keys.trial_summary(sweep_id, trial_id))
             if history:
                 pipe.xrange(keys.trial_history(sweep_id, trial_id))
                 pipe.hgetall(keys.trial_latest(sweep_id, trial_id))
@@ -145,7 +151,7 @@ class Reads:
         out = []
         for trial_id in ids:
             raw = next(replies)
-            summary = next(replies)
+            summed = next(replies) if summary else {}
             rows = _rows(next(replies), next(replies)) if history else []
             if not raw:
                 continue
@@ -155,7 +161,7 @@ class Reads:
                 state=trial.state,
                 params=trial.params,
                 history=tuple(rows),
-                summary=_summary(summary),
+                summary=_summary(summed),
             )
             out.append((trial, run))
         return out
