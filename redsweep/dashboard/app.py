@@ -100,9 +100,9 @@ class Views:
     once per mark (a reload, a second tab, a refresh after an unrelated event: served from
     memory); its importances apart, from the same rows, as the forest takes a while."""
 
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, fit: Callable[..., list] | None = None) -> None:
         self.api = api
-        self._importance = ImportanceCache()
+        self._importance = ImportanceCache(fit) if fit else ImportanceCache()
         self._lock = threading.Lock()
         self._sweeps: dict[str, tuple[str, dict[str, Any], bytes]] = {}
         #: one computation of a sweep's page at a time: a second caller waits and reuses it
@@ -150,9 +150,12 @@ class Views:
         return _dumps({**run_view(self.api, sweep_id, run_id), "mark": mark})
 
 
-def create_app(api: Api, redis_url: str, guard: Guard) -> Starlette:
-    """The app, reading through ``api`` and controlling sweeps on ``redis_url``."""
-    views = Views(api)
+def create_app(
+    api: Api, redis_url: str, guard: Guard, fit: Callable[..., list] | None = None
+) -> Starlette:
+    """The app, reading through ``api`` and controlling sweeps on ``redis_url``; importances
+    fitted by ``fit`` (a :class:`~redsweep.dashboard.forest.Forest`'s), else in-process."""
+    views = Views(api, fit)
 
     def shell(kind: str) -> Callable[[Request], Any]:
         async def handler(request: Request) -> HTMLResponse:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ MAX_LINES = 1000
 MAX_POINTS = 200
 #: the scatter draws at most this many runs' dots (as the parallel coordinates choose them;
 #: SVG markers, each a DOM node) and its best-so-far line from every run
-MAX_DOTS = 2000
+MAX_DOTS = 1000
 #: a run page's charts keep this many points of each metric
 RUN_POINTS = 1000
 DONE = tuple(s.value for s in RunState if s.is_terminal)
@@ -240,7 +240,8 @@ class ImportanceCache:
     """Importances fitted once per set of scored runs (a forest per refresh would cost the
     live page a second each time on a big sweep)."""
 
-    def __init__(self) -> None:
+    def __init__(self, fit: Callable[..., list[dict[str, Any]]] = parameter_importance) -> None:
+        self._fit = fit
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[tuple, list[dict[str, Any]]]] = {}
 
@@ -252,7 +253,7 @@ class ImportanceCache:
             hit = self._cache.get(sweep_id)
         if hit and hit[0] == key:
             return hit[1]
-        result = parameter_importance(
+        result = self._fit(
             [{p: r["config"].get(p) for p in params} for r in scored],
             [r["value"] for r in scored],
         )

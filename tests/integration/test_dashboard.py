@@ -7,6 +7,7 @@ import json
 import math
 import os
 import pty
+import random
 import re
 import select
 import signal
@@ -20,6 +21,8 @@ from dashboard_helpers import NO_PROXY, csrf_of, dropout_loss, get, mixed, post,
 from helpers import STARTUP_S, redsweep_cmd, run_cli, wait_for, wait_for_output
 from sweep_seed import finish_run, seed_sweep, start_run
 
+from redsweep.dashboard.forest import Forest
+from redsweep.dashboard.importance import parameter_importance
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import Store
 
@@ -327,3 +330,20 @@ def test_redis_is_taken_after_the_subcommand_too(
     assert out_file.exists()
     missing = run_cli(wrong, "watch", "nosuch", "--redis", redis_url)
     assert missing.returncode != 0 and missing.stderr.strip() == "error: no sweep 'nosuch'"
+
+
+def test_the_forest_fits_in_its_own_process_and_in_the_dashboards_once_that_is_gone() -> None:
+    rng = random.Random(5)
+    configs = [{"x": rng.uniform(0, 1), "noise": rng.uniform(0, 1)} for _ in range(60)]
+    values = [3 * c["x"] + 0.01 * rng.random() for c in configs]
+    expected = parameter_importance(configs, values)
+    assert expected[0]["name"] == "x"
+    forest = Forest()
+    try:
+        pid = forest.pid
+        assert pid is not None and forest.fit(configs, values) == expected
+        os.kill(pid, signal.SIGKILL)
+        assert forest.fit(configs, values) == expected  # in this process
+        assert forest.pid is None
+    finally:
+        forest.close()
