@@ -12,8 +12,11 @@ runs against it as a subprocess. Measured, medians of ``--repeats``:
 - ``table``: headless Chromium (Debian's ``chromium``, driven by Playwright) from the start
   of the navigation until the header and the runs table are in the page (the page's own
   clock: ``body[data-shown]``);
-- ``OPEN``: the time to open the sweep page: until every panel is drawn too, the
-  importances included (``body[data-loaded]``).
+- ``OPEN``: the time to open the sweep page: until every panel is drawn too
+  (``body[data-loaded]``; the importance panel with its correlations, which numpy computes
+  with the page's JSON);
+- ``forest``: until the random forest's importances fill that panel in (``body[data-fitted]``:
+  scikit-learn imports in a process of its own as the dashboard starts, a second or two).
 
 Cold: the first visit: each repeat starts the dashboard afresh and opens the page at once,
 with an empty browser cache (plotly.js to load, scikit-learn still importing beside, the
@@ -50,7 +53,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]  # fmt: skip
 #: when the page had its text and its plots, by its own clock (ms from the navigation's start)
-MARKS = "() => [document.body.dataset.shown, document.body.dataset.loaded]"
+MARKS = "() => ['shown', 'loaded', 'fitted'].map((k) => document.body.dataset[k])"
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -77,27 +80,28 @@ def _start_dashboard(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]
     raise SystemExit(f"the dashboard did not start:\n{log.read_text()}")
 
 
-def _open(context: object, url: str) -> tuple[float, float]:
-    """Open ``url`` in a fresh tab of ``context``: seconds until the text (header, table) and
-    until every panel was drawn, by the page's own clock from the navigation's start."""
+def _open(context: object, url: str) -> tuple[float, float, float]:
+    """Open ``url`` in a fresh tab of ``context``: seconds until the text (header, table),
+    until every panel was drawn, until the forest's importances came, by the page's own
+    clock from the navigation's start."""
     page = context.new_page()  # type: ignore[attr-defined]
     try:
         page.goto(url)
-        page.wait_for_selector("body[data-loaded]", timeout=120_000)
+        page.wait_for_selector("body[data-loaded][data-fitted]", timeout=120_000)
         marks = page.evaluate(MARKS)
         draws = page.evaluate("() => window.redsweepDrawMs")
     finally:
         page.close()
     print(f"    ms per plot: {draws}", file=sys.stderr, flush=True)
-    return int(marks[0]) / 1000, int(marks[1]) / 1000
+    return int(marks[0]) / 1000, int(marks[1]) / 1000, int(marks[2]) / 1000
 
 
 def measure(runs: int, repeats: int, browser: object) -> dict[str, list[float]]:
     """Each repeat starts the dashboard afresh and opens the sweep page at once in a browser
     with an empty cache (the first visit: cold, scikit-learn still loading beside), then
     again (warm: a reload, a second tab), and times the page's JSON the same way."""
-    keys = ("seed", "api", "json_cold", "json_warm", "table_cold", "page_cold", "table_warm",
-            "page_warm")  # fmt: skip
+    keys = ("seed", "api", "json_cold", "json_warm", "table_cold", "page_cold", "forest_cold",
+            "table_warm", "page_warm", "forest_warm")  # fmt: skip
     times: dict[str, list[float]] = {k: [] for k in keys}
     with tempfile.TemporaryDirectory() as tmp:
         server = LocalServer().start(Path(tmp), port=free_port(), password="bench-pw")
@@ -124,9 +128,10 @@ def measure(runs: int, repeats: int, browser: object) -> dict[str, list[float]]:
                             continue
                         context = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
                         for temp in ("cold", "warm"):
-                            table, page = _open(context, f"{base}/sweeps/{sweep_id}")
+                            table, page, fitted = _open(context, f"{base}/sweeps/{sweep_id}")
                             times[f"table_{temp}"].append(table)
                             times[f"page_{temp}"].append(page)
+                            times[f"forest_{temp}"].append(fitted)
                         context.close()
                     finally:
                         os.killpg(proc.pid, signal.SIGTERM)
@@ -152,16 +157,19 @@ def main() -> None:
             rows.append((n, t))
             print(f"{n:>6} runs seeded in {t['seed'][0]:.1f} s", file=sys.stderr, flush=True)
         browser.close()
-    heads = ("Api() read", "JSON cold", "JSON warm", "table cold", "OPEN cold", "table warm",
-             "OPEN warm")  # fmt: skip
-    keys = ("api", "json_cold", "json_warm", "table_cold", "page_cold", "table_warm", "page_warm")
+    heads = ("Api() read", "JSON cold", "JSON warm", "table cold", "OPEN cold", "forest cold",
+             "table warm", "OPEN warm", "forest warm")  # fmt: skip
+    keys = ("api", "json_cold", "json_warm", "table_cold", "page_cold", "forest_cold",
+            "table_warm", "page_warm", "forest_warm")  # fmt: skip
     print(f"{'runs':>6}  " + "  ".join(f"{h:>10}" for h in heads))
     for n, t in rows:
         print(f"{n:>6}  " + "  ".join(f"{statistics.median(t[k]):>10.2f}" for k in keys))
     after = os.getloadavg()
     print(
         f"seconds, medians of {args.repeats}. OPEN: the time to open the sweep page (header,"
-        " runs table and every panel drawn); table: until the header and runs table show."
+        " runs table and every panel drawn, the importance panel with its correlations);"
+        " forest: until the forest's importances fill that panel in; table: until the"
+        " header and runs table show."
         " cold: the first visit (a dashboard just started, an empty browser cache); warm:"
         " the next one. Api() read: the reference (reading the runs in Python)."
         f" Load average (1 min) {load[0]:.1f} before, {after[0]:.1f} after, {os.cpu_count()}"

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from redsweep.dashboard.files import run_files
-from redsweep.dashboard.importance import parameter_importance
+from redsweep.dashboard.importance import correlations, parameter_importance
 from redsweep.results import Api, RunResult, Sweep, flatten
 from redsweep.shared.records import Goal, RunState
 
@@ -236,6 +236,13 @@ def _curves(sweep: Sweep, runs: list[RunResult], limit: int, points: int) -> dic
     return {"metric": metric, "runs": out, "logged": sum(1 for r in runs if r.history_rows)}
 
 
+def _correlations(rows: list[dict[str, Any]], params: list[str]) -> list[dict[str, Any]]:
+    scored = [r for r in rows if r["value"] is not None and math.isfinite(r["value"])]
+    return correlations(
+        [{p: r["config"].get(p) for p in params} for r in scored], [r["value"] for r in scored]
+    )
+
+
 class ImportanceCache:
     """Importances fitted once per set of scored runs (a forest per refresh would cost the
     live page a second each time on a big sweep)."""
@@ -288,6 +295,8 @@ def sweep_view(
         "importance": None
         if importance is None
         else (importance.get(sweep.id, rows, params) if metric else []),
+        # shown until the importances come (the forest takes a while, its import longer)
+        "correlations": _correlations(rows, params) if metric and importance is None else None,
         "scatter": _scatter(rows, sweep.goal) if metric else None,
         "curves": _curves(sweep, runs, max_curves, max_points),
     }

@@ -71,6 +71,10 @@ def test_the_sweeps_list_and_a_sweep_page_show_what_the_store_holds(
     # importance (served apart: the forest takes a while on a big sweep): only dropout moves
     # the loss, so it leads, strongly and positively correlated
     assert page["importance"] is None
+    # meanwhile the page shows the correlations (numpy alone, sent with the page)
+    corr = {c["name"]: c for c in page["correlations"]}
+    assert set(corr) == {"dropout", "layers", "lr", "optimizer"}
+    assert corr["dropout"]["correlation"] > 0.9 and corr["dropout"]["importance"] is None
     status, fitted = get(f"{base}/api/sweeps/{seeded}/importance")
     assert status == 200 and fitted["mark"] == page["mark"]
     top = fitted["importance"][0]

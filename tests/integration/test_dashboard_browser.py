@@ -115,6 +115,7 @@ def test_a_sweep_page_draws_its_panels_and_its_table_matches_the_store(
     assert 0 < kept < scored and f"{kept} of {scored} lines" in note.inner_text()
     page.mouse.click(x, top + 8)
     assert note.get_attribute("data-kept") == str(scored)
+    page.wait_for_selector("#importance[data-fitted]")  # the correlations alone before
     names = page.locator("#importance tr[data-param]").evaluate_all(
         "rs => rs.map(r => r.dataset.param)"
     )
@@ -185,6 +186,7 @@ def test_a_run_that_finishes_while_the_page_is_open_appears_without_a_reload(
     page.wait_for_function("() => document.querySelector('.head .fact .v') !== null")
     assert navigations == [], "the page was not reloaded"
     page.wait_for_selector("body[data-loaded] #parallel svg.pc")
+    page.wait_for_selector("#importance[data-fitted]")
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=False)
     readme = DOCS / "dashboard.png"

@@ -349,7 +349,8 @@
     node._redraw = () => drawParallel(node, note, data);
   }
 
-  // the forest is fitted apart on the server: the last importances stay until new ones come
+  // the forest is fitted apart on the server: the correlations (sent with the page) show
+  // until it answers; the last importances stay until new ones come
   async function fetchImportance(node) {
     if (!node.firstChild) node.append(h("p", { class: "muted empty" }, "Fitting the random forest…"));
     try {
@@ -357,6 +358,8 @@
       const body = await r.json();
       if (!r.ok) throw new Error(body.error || r.statusText);
       drawImportance(node, body.importance);
+      node.setAttribute("data-fitted", "1");
+      if (!document.body.hasAttribute("data-fitted")) document.body.setAttribute("data-fitted", String(Math.round(performance.now())));
     } catch (e) {
       node.replaceChildren(h("p", { class: "bad" }, String(e.message || e)));
     }
@@ -364,12 +367,13 @@
 
   function drawImportance(node, rows) {
     if (!rows.length) { node.replaceChildren(h("p", { class: "muted empty" }, "Needs three runs with a value of the metric, and a parameter that varies.")); return; }
-    const top = Math.max(...rows.map((r) => r.importance), 1e-12);
+    const top = Math.max(...rows.map((r) => r.importance || 0), 1e-12);
     node.replaceChildren(h("table", { class: "importance" },
       h("thead", null, h("tr", null, h("th", null, "Parameter"), h("th", null, "Importance"), h("th", null, "Correlation"))),
       h("tbody", null, rows.map((r) => h("tr", { "data-param": r.name },
         h("td", { class: "mono" }, r.name),
-        h("td", null, h("div", { class: "hbar", title: num(r.importance) }, h("div", { class: "imp", style: "width:" + (100 * r.importance / top) + "%" }), h("span", null, num(r.importance)))),
+        h("td", null, r.importance === null ? h("span", { class: "muted fitting" }, "fitting the forest…") :
+          h("div", { class: "hbar", title: num(r.importance) }, h("div", { class: "imp", style: "width:" + (100 * r.importance / top) + "%" }), h("span", null, num(r.importance)))),
         h("td", null, r.correlation === null ? h("span", { class: "muted" }, "—") :
           h("div", { class: "cbar", title: num(r.correlation) },
             h("div", { class: r.correlation >= 0 ? "pos" : "neg", style: "width:" + (50 * Math.abs(r.correlation)) + "%;" + (r.correlation >= 0 ? "left:50%" : "right:50%") }),
@@ -517,8 +521,10 @@
     // the table first (plain HTML, at once), then each plot in its own task, so the page is
     // readable at once; the importances come when the server has fitted them, meanwhile
     if (data.importance !== null) drawImportance(n.importance, data.importance);
+    else if (data.correlations && !n.importance.hasAttribute("data-fitted")) drawImportance(n.importance, data.correlations);
     drawTable(n.table, data);
-    const fitted = data.importance !== null ? Promise.resolve() : fetchImportance(n.importance);
+    const forest = data.importance !== null ? Promise.resolve() : fetchImportance(n.importance);
+    const fitted = data.correlations ? Promise.resolve() : forest;
     const plots = later(() => timed("parallel", () => drawParallel(n.parallel, n.parallelNote, data)))
       .then(plotlyReady)
       .then(() => later(() => timed("scatter", () => drawScatter(n.scatter, n.scatterNote, data))))
