@@ -24,7 +24,7 @@ from redsweep.shared.records import Goal, RunState
 
 MAX_CURVES = 100
 #: the parallel coordinates draw at most this many runs' lines: the best quarter of them and
-#: an even spread of the rest in order of creation (each line costs the browser's WebGL)
+#: an even spread of the rest in order of creation (past that the lines are a blur)
 MAX_LINES = 1000
 MAX_POINTS = 200
 #: the scatter draws at most this many runs' dots (as the parallel coordinates choose them;
