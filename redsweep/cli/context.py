@@ -23,6 +23,24 @@ pass_ctx = click.make_pass_decorator(Context, ensure=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _set_redis(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(Context).redis_url = value
+
+
+def redis_option(f: F) -> F:
+    """``--redis URL`` on a subcommand too (``redsweep dashboard --redis URL``), as the issue
+    and W&B users write it; it wins over the global one."""
+    return click.option(
+        "--redis",
+        metavar="URL",
+        expose_value=False,
+        is_eager=True,
+        callback=_set_redis,
+        help="Redis URL (as the global --redis; this one wins).",
+    )(f)
+
+
 def positive_seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     """A click callback: a positive, finite number of seconds (None stays None)."""
     if value is None:

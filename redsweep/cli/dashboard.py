@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from redsweep.cli.context import Context, pass_ctx
+from redsweep.cli.context import Context, pass_ctx, redis_option
 from redsweep.errors import RedsweepError
 
 
@@ -26,6 +26,7 @@ from redsweep.errors import RedsweepError
     help="Port to listen on (0: any free port; the URL printed says which).",
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a browser.")
+@redis_option
 @pass_ctx
 def dashboard(obj: Context, host: str, port: int, open_browser: bool) -> None:
     """A live web dashboard of every sweep: panels, runs, controls (Ctrl+C stops it)."""
@@ -48,6 +49,7 @@ def dashboard(obj: Context, host: str, port: int, open_browser: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The HTML file to write (default: SWEEP_ID.html).",
 )
+@redis_option
 @pass_ctx
 def report(obj: Context, sweep_id: str, output: Path | None) -> None:
     """Write the sweep's panels and runs as one self-contained HTML file."""
@@ -64,6 +66,7 @@ def report(obj: Context, sweep_id: str, output: Path | None) -> None:
 
 @click.command()
 @click.argument("sweep_id")
+@redis_option
 @pass_ctx
 def watch(obj: Context, sweep_id: str) -> None:
     """Follow a sweep in the terminal until it is over (q or Ctrl+C quits)."""

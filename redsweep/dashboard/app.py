@@ -18,6 +18,7 @@ browser never name it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import sys
@@ -99,11 +100,13 @@ class Views:
     once per mark (a reload, a second tab, a refresh after an unrelated event: served from
     memory); its importances apart, from the same rows, as the forest takes a while."""
 
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, fit: Callable[..., list] | None = None) -> None:
         self.api = api
-        self._importance = ImportanceCache()
+        self._importance = ImportanceCache(fit) if fit else ImportanceCache()
         self._lock = threading.Lock()
         self._sweeps: dict[str, tuple[str, dict[str, Any], bytes]] = {}
+        #: one computation of a sweep's page at a time: a second caller waits and reuses it
+        self._computing: dict[str, threading.Lock] = {}
 
     def sweeps(self) -> bytes:
         data = sweeps_view(self.api)
@@ -113,13 +116,25 @@ class Views:
         mark = self.api.mark(sweep_id)
         with self._lock:
             hit = self._sweeps.get(sweep_id)
+            computing = self._computing.setdefault(sweep_id, threading.Lock())
         if hit is not None and hit[0] == mark:
             return hit
-        data = sweep_view(self.api, sweep_id)
-        entry = (mark, data, _dumps({**data, "mark": mark}))
-        with self._lock:
-            self._sweeps[sweep_id] = entry
+        with computing:
+            with self._lock:
+                hit = self._sweeps.get(sweep_id)
+            if hit is not None and hit[0] == mark:  # computed while this call waited
+                return hit
+            data = sweep_view(self.api, sweep_id)
+            entry = (mark, data, _dumps({**data, "mark": mark}))
+            with self._lock:
+                self._sweeps[sweep_id] = entry
         return entry
+
+    def prepare(self, sweep_id: str) -> None:
+        """Compute the sweep's page now (as its HTML goes out, while the browser loads the
+        scripts), so that its JSON request finds it ready; errors wait for that request."""
+        with contextlib.suppress(RedsweepError):
+            self._sweep(sweep_id)
 
     def sweep(self, sweep_id: str) -> bytes:
         return self._sweep(sweep_id)[2]
@@ -135,13 +150,18 @@ class Views:
         return _dumps({**run_view(self.api, sweep_id, run_id), "mark": mark})
 
 
-def create_app(api: Api, redis_url: str, guard: Guard) -> Starlette:
-    """The app, reading through ``api`` and controlling sweeps on ``redis_url``."""
-    views = Views(api)
+def create_app(
+    api: Api, redis_url: str, guard: Guard, fit: Callable[..., list] | None = None
+) -> Starlette:
+    """The app, reading through ``api`` and controlling sweeps on ``redis_url``; importances
+    fitted by ``fit`` (a :class:`~redsweep.dashboard.forest.Forest`'s), else in-process."""
+    views = Views(api, fit)
 
     def shell(kind: str) -> Callable[[Request], Any]:
         async def handler(request: Request) -> HTMLResponse:
             ids = request.path_params
+            if kind == "sweep":  # (the guard let this request through)
+                threading.Thread(target=views.prepare, args=(ids["sweep_id"],), daemon=True).start()
             html = page.shell(kind, guard=guard, sweep=ids.get("sweep_id"), run=ids.get("run_id"))
             return HTMLResponse(html, headers=HEADERS)
 

@@ -35,18 +35,11 @@ def _column(values: Sequence[Any]) -> tuple[np.ndarray, list[str] | None]:
     return onehot, labels
 
 
-def parameter_importance(
-    configs: Sequence[Mapping[str, Any]],
-    values: Sequence[float],
-    *,
-    max_rows: int = MAX_ROWS,
-    seed: int = 0,
-) -> list[dict[str, Any]]:
-    """For each parameter (key of the flat ``configs``) that varies: ``{"name", "importance",
-    "correlation"}``, most important first. ``values`` holds each config's metric. Empty when
-    fewer than three runs have a value."""
-    if len(values) < 3:
-        return []
+def _prepared(
+    configs: Sequence[Mapping[str, Any]], values: Sequence[float], max_rows: int, seed: int
+) -> tuple[np.ndarray, list[np.ndarray], list[int], list[tuple[str, float | None]]]:
+    """The metric, each varying parameter's columns, which parameter owns each column, and
+    each parameter's name and correlation: over ``max_rows`` seeded samples of the runs."""
     rng = np.random.default_rng(seed)
     rows = np.arange(len(values))
     if len(rows) > max_rows:
@@ -67,6 +60,37 @@ def parameter_importance(
         columns.append(block)
         owners += [len(kept)] * block.shape[1]
         kept.append((name, correlation))
+    return y, columns, owners, kept
+
+
+def correlations(
+    configs: Sequence[Mapping[str, Any]],
+    values: Sequence[float],
+    *,
+    max_rows: int = MAX_ROWS,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """:func:`parameter_importance`'s rows without the forest (numpy alone: at once): each
+    ``importance`` None, by name."""
+    if len(values) < 3:
+        return []
+    kept = _prepared(configs, values, max_rows, seed)[3]
+    return [{"name": name, "importance": None, "correlation": corr} for name, corr in kept]
+
+
+def parameter_importance(
+    configs: Sequence[Mapping[str, Any]],
+    values: Sequence[float],
+    *,
+    max_rows: int = MAX_ROWS,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """For each parameter (key of the flat ``configs``) that varies: ``{"name", "importance",
+    "correlation"}``, most important first. ``values`` holds each config's metric. Empty when
+    fewer than three runs have a value."""
+    if len(values) < 3:
+        return []
+    y, columns, owners, kept = _prepared(configs, values, max_rows, seed)
     if not kept:
         return []
     importance = np.zeros(len(kept))

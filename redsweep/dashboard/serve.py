@@ -4,7 +4,6 @@ needed), serve with uvicorn until interrupted."""
 from __future__ import annotations
 
 import socket
-import threading
 import webbrowser
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -32,10 +31,6 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _warm() -> None:
-    import sklearn.ensemble  # noqa: F401
-
-
 def url_of(host: str, port: int, token: str | None) -> str:
     name = f"[{host.strip('[]')}]" if ":" in host else host
     return f"http://{name}:{port}/" + (f"?token={token}" if token else "")
@@ -53,14 +48,15 @@ def serve(
     import uvicorn
 
     from redsweep.dashboard.app import create_app
+    from redsweep.dashboard.forest import Forest
 
     url = resolve_url(redis_url)
     api = Api(url)
     api.sweeps()  # fail now, in one line, when the store cannot be read
-    # scikit-learn takes seconds to import: do it now, beside start-up, not on the first page
-    threading.Thread(target=_warm, daemon=True).start()
     guard = Guard.for_host(host)
     sock = _bind(host, port)
+    # scikit-learn takes seconds to import: in a process of its own, from now on
+    forest = Forest()
     link = url_of(host, sock.getsockname()[1], guard.token)
     echo(f"redsweep dashboard: {link}")
     if guard.token:
@@ -68,7 +64,7 @@ def serve(
     if open_browser:
         webbrowser.open(link)
     config = uvicorn.Config(
-        create_app(api, url, guard),
+        create_app(api, url, guard, forest.fit),
         log_level="warning",
         timeout_graceful_shutdown=2,
         lifespan="off",
@@ -77,6 +73,7 @@ def serve(
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+        forest.close()
         api.close()
 
 

@@ -12,21 +12,24 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from redsweep.dashboard.files import run_files
-from redsweep.dashboard.importance import parameter_importance
+from redsweep.dashboard.importance import correlations, parameter_importance
 from redsweep.results import Api, RunResult, Sweep, flatten
 from redsweep.shared.records import Goal, RunState
 
 MAX_CURVES = 100
 #: the parallel coordinates draw at most this many runs' lines: the best quarter of them and
-#: an even spread of the rest in order of creation (each line costs the browser's WebGL)
+#: an even spread of the rest in order of creation (past that the lines are a blur)
 MAX_LINES = 1000
 MAX_POINTS = 200
+#: the scatter draws at most this many runs' dots (as the parallel coordinates choose them;
+#: SVG markers, each a DOM node) and its best-so-far line from every run
+MAX_DOTS = 1000
 #: a run page's charts keep this many points of each metric
 RUN_POINTS = 1000
 DONE = tuple(s.value for s in RunState if s.is_terminal)
@@ -180,12 +183,17 @@ def _scatter(rows: list[dict[str, Any]], goal: Goal) -> dict[str, Any]:
     )
     y = np.asarray([r["value"] for r in scored], dtype=float)
     best = (np.maximum if goal is Goal.MAXIMIZE else np.minimum).accumulate(y) if len(y) else y
+    # the best-so-far line where it steps (and its end): the same line, drawn from far fewer
+    steps = [i for i in range(len(y)) if i == 0 or i == len(y) - 1 or best[i] != best[i - 1]]
+    dots = _spread(scored, goal, MAX_DOTS) if len(scored) > MAX_DOTS else scored
     return {
-        "x": [number[r["id"]] for r in scored],
-        "created_ms": [r["created_ms"] for r in scored],
-        "y": y.tolist(),
-        "ids": [r["id"] for r in scored],
-        "best": best.tolist(),
+        "x": [number[r["id"]] for r in dots],
+        "created_ms": [r["created_ms"] for r in dots],
+        "y": [r["value"] for r in dots],
+        "ids": [r["id"] for r in dots],
+        "best_x": [number[scored[i]["id"]] for i in steps],
+        "best": [float(best[i]) for i in steps],
+        "scored": len(scored),
     }
 
 
@@ -228,11 +236,19 @@ def _curves(sweep: Sweep, runs: list[RunResult], limit: int, points: int) -> dic
     return {"metric": metric, "runs": out, "logged": sum(1 for r in runs if r.history_rows)}
 
 
+def _correlations(rows: list[dict[str, Any]], params: list[str]) -> list[dict[str, Any]]:
+    scored = [r for r in rows if r["value"] is not None and math.isfinite(r["value"])]
+    return correlations(
+        [{p: r["config"].get(p) for p in params} for r in scored], [r["value"] for r in scored]
+    )
+
+
 class ImportanceCache:
     """Importances fitted once per set of scored runs (a forest per refresh would cost the
     live page a second each time on a big sweep)."""
 
-    def __init__(self) -> None:
+    def __init__(self, fit: Callable[..., list[dict[str, Any]]] = parameter_importance) -> None:
+        self._fit = fit
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[tuple, list[dict[str, Any]]]] = {}
 
@@ -244,7 +260,7 @@ class ImportanceCache:
             hit = self._cache.get(sweep_id)
         if hit and hit[0] == key:
             return hit[1]
-        result = parameter_importance(
+        result = self._fit(
             [{p: r["config"].get(p) for p in params} for r in scored],
             [r["value"] for r in scored],
         )
@@ -265,7 +281,7 @@ def sweep_view(
     importances only with an ``importance`` cache to fit them with (else None: the dashboard
     serves them apart, as the forest takes a while on a big sweep)."""
     sweep = api.sweep(sweep_id)
-    runs = sweep.runs
+    runs = sweep.read_runs(summaries=False)  # the page shows none
     rows = [_run_row(r) for r in runs]
     params = sorted({k for r in rows for k in r["config"]})
     metric = sweep.metric
@@ -279,6 +295,8 @@ def sweep_view(
         "importance": None
         if importance is None
         else (importance.get(sweep.id, rows, params) if metric else []),
+        # shown until the importances come (the forest takes a while, its import longer)
+        "correlations": _correlations(rows, params) if metric and importance is None else None,
         "scatter": _scatter(rows, sweep.goal) if metric else None,
         "curves": _curves(sweep, runs, max_curves, max_points),
     }

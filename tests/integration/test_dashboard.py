@@ -7,6 +7,7 @@ import json
 import math
 import os
 import pty
+import random
 import re
 import select
 import signal
@@ -20,6 +21,8 @@ from dashboard_helpers import NO_PROXY, csrf_of, dropout_loss, get, mixed, post,
 from helpers import STARTUP_S, redsweep_cmd, run_cli, wait_for, wait_for_output
 from sweep_seed import finish_run, seed_sweep, start_run
 
+from redsweep.dashboard.forest import Forest
+from redsweep.dashboard.importance import parameter_importance
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import Store
 
@@ -68,6 +71,10 @@ def test_the_sweeps_list_and_a_sweep_page_show_what_the_store_holds(
     # importance (served apart: the forest takes a while on a big sweep): only dropout moves
     # the loss, so it leads, strongly and positively correlated
     assert page["importance"] is None
+    # meanwhile the page shows the correlations (numpy alone, sent with the page)
+    corr = {c["name"]: c for c in page["correlations"]}
+    assert set(corr) == {"dropout", "layers", "lr", "optimizer"}
+    assert corr["dropout"]["correlation"] > 0.9 and corr["dropout"]["importance"] is None
     status, fitted = get(f"{base}/api/sweeps/{seeded}/importance")
     assert status == 200 and fitted["mark"] == page["mark"]
     top = fitted["importance"][0]
@@ -311,3 +318,36 @@ def test_the_list_is_empty_without_sweeps(procs: Any, redis_url: str, store: Sto
     _, base = start_dashboard(procs, redis_url)
     assert get(f"{base}/api/sweeps")[1]["sweeps"] == []
     wait_for(lambda: get(f"{base}/")[0] == 200, 10, "the page")
+
+
+def test_redis_is_taken_after_the_subcommand_too(
+    procs: Any, redis_url: str, seeded: str, tmp_path: Path
+) -> None:
+    """``redsweep dashboard --redis URL`` (the issue's spelling) wins over the global one."""
+    wrong = "redis://127.0.0.1:1/0"
+    proc = procs.spawn(redsweep_cmd(wrong, "dashboard", "--port", "0", "--redis", redis_url))
+    out = wait_for_output(procs, proc, "redsweep dashboard: http", STARTUP_S * 2, "stdout")
+    base = re.search(r"http://\S+", out).group(0).rstrip("/")  # type: ignore[union-attr]
+    assert [s["id"] for s in get(f"{base}/api/sweeps")[1]["sweeps"]] == [seeded]
+    out_file = tmp_path / "r.html"
+    run_cli(wrong, "report", seeded, "--redis", redis_url, "-o", str(out_file), check=True)
+    assert out_file.exists()
+    missing = run_cli(wrong, "watch", "nosuch", "--redis", redis_url)
+    assert missing.returncode != 0 and missing.stderr.strip() == "error: no sweep 'nosuch'"
+
+
+def test_the_forest_fits_in_its_own_process_and_in_the_dashboards_once_that_is_gone() -> None:
+    rng = random.Random(5)
+    configs = [{"x": rng.uniform(0, 1), "noise": rng.uniform(0, 1)} for _ in range(60)]
+    values = [3 * c["x"] + 0.01 * rng.random() for c in configs]
+    expected = parameter_importance(configs, values)
+    assert expected[0]["name"] == "x"
+    forest = Forest()
+    try:
+        pid = forest.pid
+        assert pid is not None and forest.fit(configs, values) == expected
+        os.kill(pid, signal.SIGKILL)
+        assert forest.fit(configs, values) == expected  # in this process
+        assert forest.pid is None
+    finally:
+        forest.close()

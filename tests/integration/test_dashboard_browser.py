@@ -96,10 +96,26 @@ def test_a_sweep_page_draws_its_panels_and_its_table_matches_the_store(
     sweep_id = seed_sweep(store, 16, states=mixed, loss=dropout_loss).sweep_id
     _, base = start_dashboard(procs, redis_url)
     loaded(page, f"{base}/sweeps/{sweep_id}")
-    # plotly drew the three panels and the curves (each has its SVG or WebGL layers)
-    for panel in ("#parallel", "#scatter", "#curves"):
-        page.wait_for_selector(f"{panel} .main-svg")
-    assert page.locator("#parallel .parcoords .y-axis").count() == 5  # 4 parameters + loss
+    # the three panels and the curves are drawn (the parallel coordinates on a canvas, with
+    # SVG axes; plotly's SVG for the others)
+    for panel in ("#parallel svg.pc", "#scatter .main-svg", "#curves .main-svg"):
+        page.wait_for_selector(panel)
+    axes = page.locator("#parallel .pc-axis").evaluate_all("xs => xs.map(x => x.dataset.label)")
+    assert axes == ["dropout", "layers", "lr (log)", "optimizer", "loss"]
+    # dragging along the loss axis keeps the lines in that range alone; a click clears it
+    hit = page.locator('#parallel .pc-axis[data-label="loss"] rect').last.bounding_box()
+    x, top = hit["x"] + hit["width"] / 2, hit["y"]
+    page.mouse.move(x, top + 8)
+    page.mouse.down()
+    page.mouse.move(x, top + hit["height"] / 2, steps=4)
+    page.mouse.up()
+    note = page.locator("#parallel-note")
+    scored = sum(1 for t in store.reads.trials(sweep_id) if t.best is not None)
+    kept = int(note.get_attribute("data-kept") or "0")
+    assert 0 < kept < scored and f"{kept} of {scored} lines" in note.inner_text()
+    page.mouse.click(x, top + 8)
+    assert note.get_attribute("data-kept") == str(scored)
+    page.wait_for_selector("#importance[data-fitted]")  # the correlations alone before
     names = page.locator("#importance tr[data-param]").evaluate_all(
         "rs => rs.map(r => r.dataset.param)"
     )
@@ -159,7 +175,7 @@ def test_a_run_that_finishes_while_the_page_is_open_appears_without_a_reload(
     sweep_id, late = seeded.sweep_id, seeded.run_ids[29]
     _, base = start_dashboard(procs, redis_url)
     loaded(page, f"{base}/sweeps/{sweep_id}")
-    page.wait_for_selector("#parallel .main-svg")
+    page.wait_for_selector("#parallel svg.pc")
     row = page.locator(f'#runs tr[data-run-id="{late}"]')
     assert row.get_attribute("data-state") == "pending"
     navigations: list[str] = []
@@ -169,7 +185,8 @@ def test_a_run_that_finishes_while_the_page_is_open_appears_without_a_reload(
     assert row.locator("td.value").inner_text() == "0.001"
     page.wait_for_function("() => document.querySelector('.head .fact .v') !== null")
     assert navigations == [], "the page was not reloaded"
-    page.wait_for_selector("body[data-loaded] #parallel .main-svg")
+    page.wait_for_selector("body[data-loaded] #parallel svg.pc")
+    page.wait_for_selector("#importance[data-fitted]")
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=False)
     readme = DOCS / "dashboard.png"

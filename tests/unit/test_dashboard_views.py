@@ -7,7 +7,8 @@ import random
 import pytest
 
 from redsweep.dashboard.importance import parameter_importance
-from redsweep.dashboard.views import downsample
+from redsweep.dashboard.views import MAX_DOTS, _scatter, downsample
+from redsweep.shared.records import Goal
 
 
 def test_importance_ranks_the_parameters_that_move_the_metric() -> None:
@@ -38,3 +39,27 @@ def test_downsample_keeps_the_ends_and_at_most_the_points_asked() -> None:
     assert len(x) <= 200 and x[0] == 0 and x[-1] == 9_999
     assert y == [v * 2 for v in x]
     assert downsample([1, 2], [3, 4], 200) == ([1, 2], [3, 4])
+
+
+def test_a_big_scatter_keeps_the_best_runs_and_draws_the_exact_best_so_far_line() -> None:
+    """Past MAX_DOTS scored runs the scatter sends the best quarter and a spread of the rest;
+    its best-so-far line keeps only its steps, and is the line over every run."""
+    rng = random.Random(3)
+    rows = [
+        {"id": f"r{i}", "created_ms": 1000 + i, "value": rng.uniform(0, 10)} for i in range(5000)
+    ]
+    rows[4321]["value"] = -1.0
+    got = _scatter(rows, Goal.MINIMIZE)
+    assert len(got["x"]) == MAX_DOTS and got["scored"] == 5000
+    assert "r4321" in got["ids"] and got["x"] == sorted(got["x"])
+    best_quarter = sorted(rows, key=lambda r: r["value"])[: MAX_DOTS // 4]
+    assert {r["id"] for r in best_quarter} <= set(got["ids"])
+    # expanded as plotly's "hv" line does, the steps give the running minimum at every run
+    steps = dict(zip(got["best_x"], got["best"], strict=True))
+    level, drawn = float("inf"), float("inf")
+    for n, row in enumerate(rows, start=1):
+        level = min(level, row["value"])
+        drawn = steps.get(n, drawn)
+        assert drawn == level
+    assert got["best_x"][0] == 1 and got["best_x"][-1] == 5000
+    assert got["best"][-1] == -1.0 and len(got["best"]) < 30

@@ -19,6 +19,19 @@
     cancel: ["pending", "running", "paused", "finished"],
   };
   const PLOT_CONFIG = { displaylogo: false, responsive: true };
+  // plotly.js loads beside this file (async: the page's text and the parallel coordinates,
+  // which need none of it, show before its megabytes are compiled); the plots wait for it
+  let plotlyLoaded = null;
+  function plotlyReady() {
+    plotlyLoaded = plotlyLoaded || new Promise((resolve, reject) => {
+      if (window.Plotly) { resolve(); return; }
+      const tag = document.getElementById("plotly-js");
+      if (!tag) { reject(new Error("plotly.js is not on this page")); return; }
+      tag.addEventListener("load", () => { window.redsweepDrawMs.plotlyAt = Math.round(performance.now()); resolve(); });
+      tag.addEventListener("error", () => reject(new Error("plotly.js did not load")));
+    });
+    return plotlyLoaded;
+  }
   const table = { key: "created_ms", dir: 1, filter: "", state: "", page: 0, size: 50 };
 
   // ---- small helpers ----------------------------------------------------------------------
@@ -174,23 +187,170 @@
     return goal === "maximize" ? "Viridis" : [[0, "#fde725"], [0.25, "#5ec962"], [0.5, "#21918c"], [0.75, "#3b528b"], [1, "#440154"]];
   }
 
-  function drawParallel(node, note, data) {
-    const p = data.parallel;
-    note.textContent = p && p.runs < p.scored ? p.runs + " of " + p.scored + " runs: the best quarter and an even spread of the rest" : "";
-    if (!p || !p.runs) { node.replaceChildren(h("p", { class: "muted empty" }, "No run has a value of the metric yet.")); return; }
-    const dims = p.dimensions.map((d) => Object.assign({}, d));
-    Plotly.react(node, [{
-      type: "parcoords",
-      line: { color: p.color, colorscale: reversedScale(data.sweep.goal), showscale: true,
-        colorbar: { title: { text: data.sweep.metric }, thickness: 12 } },
-      dimensions: dims,
-      labelangle: 0,
-      labelfont: { size: 12 },
-      tickfont: { size: 10 },
-    }], { margin: { l: 60, r: 40, t: 40, b: 20 }, height: 360, paper_bgcolor: "rgba(0,0,0,0)" }, PLOT_CONFIG);
+  // ---- parallel coordinates: lines on a 2D canvas, axes in SVG ------------------------------
+  // (plotly's parcoords draws with WebGL, which costs seconds wherever the GPU is missing or
+  // software; a thousand polylines on a canvas cost milliseconds.) Drag along an axis to keep
+  // the lines in that range (the ranges stay across live refreshes); click the axis to clear.
+  const SVG = "http://www.w3.org/2000/svg";
+  const VIRIDIS = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"];
+  const brushes = {};
+  function svgEl(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return node;
+  }
+  function rgb(hex) { return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)); }
+  // the colour of t in [0, 1] on viridis; the best runs bright (yellow) whatever the goal
+  function colourOf(t) {
+    const x = Math.max(0, Math.min(1, t)) * (VIRIDIS.length - 1);
+    const i = Math.min(VIRIDIS.length - 2, Math.floor(x));
+    const [c0, c1] = [rgb(VIRIDIS[i]), rgb(VIRIDIS[i + 1])];
+    return "rgb(" + c0.map((c, k) => Math.round(c + (c1[k] - c) * (x - i))).join(",") + ")";
+  }
+  function niceTicks(lo, hi, integers) {
+    if (!(hi > lo)) return [lo];
+    const raw = (hi - lo) / 5, mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    let step = mag * (raw / mag >= 5 ? 5 : raw / mag >= 2 ? 2 : 1);
+    if (integers) step = Math.max(1, Math.round(step));
+    const out = [];
+    for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+    return out;
+  }
+  function extent(values, extra) {
+    let lo = Infinity, hi = -Infinity;
+    for (const v of values.concat(extra || [])) if (v !== null && isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    if (lo === Infinity) return [0, 1];
+    return lo === hi ? [lo - 0.5, hi + 0.5] : [lo, hi];
   }
 
-  // the forest is fitted apart on the server: the last importances stay until new ones come
+  function drawParallel(node, note, data) {
+    const p = data.parallel;
+    const sample = p && p.runs < p.scored ? p.runs + " of " + p.scored + " runs: the best quarter and an even spread of the rest" : "";
+    if (!p || !p.runs) { note.textContent = ""; node.replaceChildren(h("p", { class: "muted empty" }, "No run has a value of the metric yet.")); return; }
+    const width = Math.max(480, node.clientWidth || 900), height = 360;
+    const m = { l: 60, r: 110, t: 44, b: 22 };
+    const dims = p.dimensions.map((d) => {
+      const [lo, hi] = extent(d.values, d.tickvals);
+      return Object.assign({ lo: lo, hi: hi }, d);
+    });
+    const gap = (width - m.l - m.r) / Math.max(1, dims.length - 1);
+    const xOf = (i) => m.l + i * gap;
+    const yOf = (d, v) => m.t + (1 - (v - d.lo) / (d.hi - d.lo)) * (height - m.t - m.b);
+    const vOf = (d, y) => d.lo + (1 - (y - m.t) / (height - m.t - m.b)) * (d.hi - d.lo);
+    const metric = dims[dims.length - 1];
+    const maximize = data.sweep.goal === "maximize";
+    const tOf = (v) => { const t = (v - metric.lo) / (metric.hi - metric.lo); return maximize ? t : 1 - t; };
+    // worst first, so the best lines lie on top
+    const order = p.color.map((_, i) => i).sort((i, j) => tOf(p.color[i]) - tOf(p.color[j]));
+
+    const canvas = h("canvas", { class: "pc-lines", style: "position:absolute;left:0;top:0;width:" + width + "px;height:" + height + "px" });
+    const ratio = window.devicePixelRatio || 1;
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+    const svg = svgEl("svg", { class: "pc", width: width, height: height, style: "position:absolute;left:0;top:0" });
+    const box = h("div", { class: "pc-box", style: "position:relative;height:" + height + "px" }, canvas, svg);
+
+    function inside(i) {
+      return dims.every((d) => {
+        const b = brushes[d.label];
+        if (!b) return true;
+        const v = d.values[i];
+        return v !== null && v >= Math.min(b[0], b[1]) && v <= Math.max(b[0], b[1]);
+      });
+    }
+    function paint() {
+      const ctx = canvas.getContext("2d");
+      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      ctx.clearRect(0, 0, width, height);
+      ctx.lineWidth = 1;
+      const keep = order.filter(inside);
+      const kept = new Set(keep);
+      const path = (i) => {
+        ctx.beginPath();
+        dims.forEach((d, k) => { const y = yOf(d, d.values[i]); if (k) ctx.lineTo(xOf(k), y); else ctx.moveTo(xOf(k), y); });
+        ctx.stroke();
+      };
+      ctx.strokeStyle = "rgba(160,168,184,0.25)";
+      for (const i of order) if (!kept.has(i)) path(i);
+      ctx.globalAlpha = p.runs > 300 ? 0.55 : 0.85;
+      for (const i of keep) { ctx.strokeStyle = colourOf(tOf(p.color[i])); path(i); }
+      ctx.globalAlpha = 1;
+      const brushed = Object.keys(brushes).some((k) => dims.some((d) => d.label === k));
+      note.textContent = [sample, brushed ? keep.length + " of " + p.runs + " lines in the ranges chosen (click an axis to clear)" : ""].filter(Boolean).join("; ");
+      note.setAttribute("data-kept", String(keep.length));
+    }
+
+    dims.forEach((d, k) => {
+      const x = xOf(k);
+      const ticks = d.tickvals ? d.tickvals.map((v, j) => [v, d.ticktext[j]]) : niceTicks(d.lo, d.hi, d.values.every(Number.isInteger)).map((v) => [v, num(v)]);
+      const axis = svgEl("g", { class: "pc-axis", "data-label": d.label, transform: "translate(" + x + ",0)" },
+        svgEl("line", { x1: 0, x2: 0, y1: m.t, y2: height - m.b, stroke: "#5b6477", "stroke-width": 1 }),
+        svgEl("text", { x: 0, y: m.t - 16, "text-anchor": "middle", class: "pc-label" }, d.label));
+      for (const [v, text] of ticks) {
+        if (v < d.lo || v > d.hi) continue;
+        const y = yOf(d, v);
+        axis.append(svgEl("line", { x1: -4, x2: 0, y1: y, y2: y, stroke: "#5b6477" }),
+          svgEl("text", { x: -6, y: y + 3.5, "text-anchor": "end", class: "pc-tick" }, text));
+      }
+      const band = svgEl("rect", { class: "pc-brush", x: -6, width: 12, y: 0, height: 0, fill: "rgba(47,111,222,0.25)", stroke: "#2f6fde" });
+      const showBand = () => {
+        const b = brushes[d.label];
+        if (!b) { band.setAttribute("height", 0); return; }
+        const [y0, y1] = [yOf(d, b[0]), yOf(d, b[1])];
+        band.setAttribute("y", Math.min(y0, y1));
+        band.setAttribute("height", Math.abs(y1 - y0));
+      };
+      const hit = svgEl("rect", { x: -12, width: 24, y: m.t - 4, height: height - m.t - m.b + 8, fill: "transparent", style: "cursor:crosshair" });
+      hit.addEventListener("mousedown", (ev) => {
+        ev.preventDefault();
+        const top = svg.getBoundingClientRect().top;
+        const clamp = (y) => Math.max(m.t, Math.min(height - m.b, y));
+        const start = clamp(ev.clientY - top);
+        let moved = false;
+        const move = (e) => {
+          const y = clamp(e.clientY - top);
+          if (Math.abs(y - start) < 3 && !moved) return;
+          moved = true;
+          brushes[d.label] = [vOf(d, start), vOf(d, y)];
+          showBand();
+          paint();
+        };
+        const up = () => {
+          window.removeEventListener("mousemove", move);
+          window.removeEventListener("mouseup", up);
+          if (!moved) { delete brushes[d.label]; showBand(); paint(); }
+        };
+        window.addEventListener("mousemove", move);
+        window.addEventListener("mouseup", up);
+      });
+      axis.append(band, hit);
+      showBand();
+      svg.append(axis);
+    });
+    // the colour bar: the metric's range, best bright
+    const barX = width - m.r + 52, barH = height - m.t - m.b;
+    const grad = svgEl("linearGradient", { id: "pc-grad", x1: 0, y1: 1, x2: 0, y2: 0 });
+    for (let j = 0; j <= 10; j++) {
+      const t = j / 10;
+      grad.append(svgEl("stop", { offset: t, "stop-color": colourOf(maximize ? t : 1 - t) }));
+    }
+    svg.append(svgEl("defs", null, grad),
+      svgEl("rect", { x: barX, y: m.t, width: 12, height: barH, fill: "url(#pc-grad)" }),
+      ...niceTicks(metric.lo, metric.hi).filter((v) => v >= metric.lo && v <= metric.hi).map((v) =>
+        svgEl("text", { x: barX + 16, y: yOf(metric, v) + 3.5, class: "pc-tick" }, num(v))));
+    node.replaceChildren(box);
+    paint();
+    if (!node._resize && !REPORT) {
+      node._resize = true;
+      let timer = null;
+      window.addEventListener("resize", () => { clearTimeout(timer); timer = setTimeout(() => node._redraw && node._redraw(), 150); });
+    }
+    node._redraw = () => drawParallel(node, note, data);
+  }
+
+  // the forest is fitted apart on the server: the correlations (sent with the page) show
+  // until it answers; the last importances stay until new ones come
   async function fetchImportance(node) {
     if (!node.firstChild) node.append(h("p", { class: "muted empty" }, "Fitting the random forest…"));
     try {
@@ -198,6 +358,8 @@
       const body = await r.json();
       if (!r.ok) throw new Error(body.error || r.statusText);
       drawImportance(node, body.importance);
+      node.setAttribute("data-fitted", "1");
+      if (!document.body.hasAttribute("data-fitted")) document.body.setAttribute("data-fitted", String(Math.round(performance.now())));
     } catch (e) {
       node.replaceChildren(h("p", { class: "bad" }, String(e.message || e)));
     }
@@ -205,30 +367,30 @@
 
   function drawImportance(node, rows) {
     if (!rows.length) { node.replaceChildren(h("p", { class: "muted empty" }, "Needs three runs with a value of the metric, and a parameter that varies.")); return; }
-    const top = Math.max(...rows.map((r) => r.importance), 1e-12);
+    const top = Math.max(...rows.map((r) => r.importance || 0), 1e-12);
     node.replaceChildren(h("table", { class: "importance" },
       h("thead", null, h("tr", null, h("th", null, "Parameter"), h("th", null, "Importance"), h("th", null, "Correlation"))),
       h("tbody", null, rows.map((r) => h("tr", { "data-param": r.name },
         h("td", { class: "mono" }, r.name),
-        h("td", null, h("div", { class: "hbar", title: num(r.importance) }, h("div", { class: "imp", style: "width:" + (100 * r.importance / top) + "%" }), h("span", null, num(r.importance)))),
+        h("td", null, r.importance === null ? h("span", { class: "muted fitting" }, "fitting the forest…") :
+          h("div", { class: "hbar", title: num(r.importance) }, h("div", { class: "imp", style: "width:" + (100 * r.importance / top) + "%" }), h("span", null, num(r.importance)))),
         h("td", null, r.correlation === null ? h("span", { class: "muted" }, "—") :
           h("div", { class: "cbar", title: num(r.correlation) },
             h("div", { class: r.correlation >= 0 ? "pos" : "neg", style: "width:" + (50 * Math.abs(r.correlation)) + "%;" + (r.correlation >= 0 ? "left:50%" : "right:50%") }),
             h("span", null, num(r.correlation)))))))));
   }
 
-  function drawScatter(node, data) {
+  function drawScatter(node, note, data) {
     const s = data.scatter;
-    // SVG up to a few thousand points (no WebGL start-up), WebGL past that
-    const kind = s && s.x.length > 3000 ? "scattergl" : "scatter";
+    note.textContent = s && s.x.length < s.scored ? s.x.length + " of " + s.scored + " runs: the best quarter and an even spread of the rest; the best so far of all" : "";
     if (!s || !s.x.length) { node.replaceChildren(h("p", { class: "muted empty" }, "No run has a value of the metric yet.")); return; }
     const x = s.x;
     Plotly.react(node, [
-      { type: kind, mode: "markers", name: "runs", x: x, y: s.y, customdata: s.ids,
+      { type: "scatter", mode: "markers", name: "runs", x: x, y: s.y, customdata: s.ids,
         text: s.created_ms.map(when),
         marker: { size: 7, color: s.y, colorscale: reversedScale(data.sweep.goal), opacity: 0.85 },
         hovertemplate: "run %{customdata} (#%{x}, created %{text})<br>%{y}<extra></extra>" },
-      { type: "scatter", mode: "lines", name: "best so far", x: x, y: s.best, line: { shape: "hv", color: "#d64545", width: 2 } },
+      { type: "scatter", mode: "lines", name: "best so far", x: s.best_x, y: s.best, line: { shape: "hv", color: "#d64545", width: 2 } },
     ], { margin: { l: 60, r: 20, t: 10, b: 40 }, height: 320, showlegend: true,
       legend: { orientation: "h", y: 1.08 }, xaxis: { title: { text: "run, in order of creation" } },
       yaxis: { title: { text: data.sweep.metric } }, paper_bgcolor: "rgba(0,0,0,0)" }, PLOT_CONFIG);
@@ -336,7 +498,8 @@
         head: h("div"), parallel: h("div", { id: "parallel", class: "plot" }),
         importance: h("div", { id: "importance" }), scatter: h("div", { id: "scatter", class: "plot" }),
         curves: h("div", { id: "curves", class: "plot" }), curvesNote: h("span", { class: "muted note" }),
-        parallelNote: h("span", { class: "muted note" }),
+        parallelNote: h("span", { class: "muted note", id: "parallel-note" }),
+        scatterNote: h("span", { class: "muted note" }),
         table: h("div", { id: "table" }),
       };
       const n = sweepNodes;
@@ -344,7 +507,7 @@
         card(h("span", null, "Parallel coordinates ", n.parallelNote), n.parallel, "wide"),
         h("div", { class: "pair" },
           card("Parameter importance", n.importance),
-          card("Metric by run", n.scatter)),
+          card(h("span", null, "Metric by run ", n.scatterNote), n.scatter)),
         card(h("span", null, "Curves ", n.curvesNote), n.curves, "wide"),
         card("Runs", n.table, "wide"),
         REPORT ? h("p", { class: "muted foot" }, "redsweep report of sweep " + s.id + ", made " + PAGE.generated + ".") : null,
@@ -355,14 +518,18 @@
     const kept = flash ? [flash.textContent, flash.className] : null;
     n.head.replaceChildren(sweepHeader(s));
     if (kept) { const f = document.getElementById("flash"); f.textContent = kept[0]; f.className = kept[1]; }
-    // the table and importances first (plain HTML, at once), then each plot in its own task,
-    // so the page is readable while plotly builds the WebGL panels
+    // the table first (plain HTML, at once), then each plot in its own task, so the page is
+    // readable at once; the importances come when the server has fitted them, meanwhile
     if (data.importance !== null) drawImportance(n.importance, data.importance);
+    else if (data.correlations && !n.importance.hasAttribute("data-fitted")) drawImportance(n.importance, data.correlations);
     drawTable(n.table, data);
-    const fitted = data.importance !== null ? Promise.resolve() : fetchImportance(n.importance);
-    return fitted.then(() => later(() => timed("scatter", () => drawScatter(n.scatter, data))))
-      .then(() => later(() => timed("curves", () => drawCurves(n.curves, n.curvesNote, data))))
-      .then(() => later(() => timed("parallel", () => drawParallel(n.parallel, n.parallelNote, data))));
+    const forest = data.importance !== null ? Promise.resolve() : fetchImportance(n.importance);
+    const fitted = data.correlations ? Promise.resolve() : forest;
+    const plots = later(() => timed("parallel", () => drawParallel(n.parallel, n.parallelNote, data)))
+      .then(plotlyReady)
+      .then(() => later(() => timed("scatter", () => drawScatter(n.scatter, n.scatterNote, data))))
+      .then(() => later(() => timed("curves", () => drawCurves(n.curves, n.curvesNote, data))));
+    return Promise.all([fitted, plots]);
   }
 
   // ---- one run --------------------------------------------------------------------------------
@@ -405,6 +572,9 @@
         card("Log tail", data.log_tail ? h("pre", { class: "log", id: "log" }, data.log_tail) : h("p", { class: "muted" }, "No output kept (a function's runs keep none; a command's is kept when it ends).")),
         card("Files", files(r.id, data.files))));
     if (!data.charts.length) charts.append(h("p", { class: "muted" }, "Nothing logged yet."));
+    return plotlyReady().then(() => drawCharts(charts, data));
+  }
+  function drawCharts(charts, data) {
     for (const c of data.charts) {
       const div = h("div", { class: "chart", "data-metric": c.name });
       charts.append(div);
@@ -471,8 +641,7 @@
 
   if (REPORT) {
     document.getElementById("live").textContent = "report";
-    RENDER[PAGE.kind](PAGE.data);
-    document.body.setAttribute("data-loaded", "report");
+    Promise.resolve(RENDER[PAGE.kind](PAGE.data)).then(() => document.body.setAttribute("data-loaded", "report"));
   } else {
     refresh();
     live();
