@@ -86,6 +86,10 @@ def test_two_controllers_at_once_one_runs_the_sweep_and_each_point_is_issued_onc
 ) -> None:
     sweep_id = grid_sweep(redis_url, tmp_path, 8)
     ctls = [controller(procs, redis_url, sweep_id, tmp_path) for _ in range(2)]
+    # no agent yet, so the sweep cannot finish before the loser has seen the winner's lease
+    # (else it could find the sweep over and leave saying so, which is right too)
+    wait_for(lambda: any(c.poll() is not None for c in ctls), STARTUP_S + 4 * LEASE_S,
+             "one controller gives way", procs=procs)  # fmt: skip
     agents = [agent(procs, redis_url, sweep_id, tmp_path) for _ in range(2)]
     wait_finished(store, sweep_id, procs, [*agents])
     wait_exit_0(procs, *agents)
