@@ -249,3 +249,53 @@ def test_a_local_run_waits_for_redis_to_come_back(redis: Redis, tmp_path: Path, 
     assert store.reads.summary(sweep_id, run_id)["score"] == 0.5
     assert len([line for line in err.splitlines() if OUTAGE_LINE in line]) == 1, err
     store.close()
+
+
+# many rows, a summary override and a saved file: everything the exit path still has to
+# store, with Redis away; it must hand it all to the agent and exit at once
+GATED_RICH = """\
+import os, sys, time
+import redsweep
+run = redsweep.init()
+with open(f"ready-{redsweep.config.a}", "w") as fh:
+    fh.write(str(os.getpid()))
+while not os.path.exists("go"):
+    time.sleep(0.02)
+for step in range(50):
+    redsweep.log({"score": redsweep.config.a * 10 + step})
+run.summary["best"] = -1
+with open("model.txt", "w") as fh:
+    fh.write("weights")
+redsweep.save("model.txt")
+open(f"logged-{redsweep.config.a}", "w").close()
+"""
+
+
+def test_a_trial_finishing_in_an_outage_exits_before_its_fence_and_hands_everything_over(
+    redis: Redis, tmp_path: Path, procs
+) -> None:
+    sweep_id = create(redis.url, tmp_path, GATED_RICH, [4])
+    agent = procs.spawn(
+        redsweep_cmd(redis.url, "agent", sweep_id, "--lease-ms", "3000"), cwd=tmp_path
+    )
+    ready = tmp_path / "ready-4"
+    wait_for(ready.exists, 2 * STARTUP_S, "the trial's init()", procs=procs, watched=[agent])
+    redis.stop()
+    (tmp_path / "go").touch()  # the trial logs, sets its summary, saves a file, exits
+    wait_for((tmp_path / "logged-4").exists, 30, "the trial's work", procs=procs, watched=[agent])
+    pid = int(ready.read_text())
+    wait_for(lambda: not alive(pid), 30, "the trial to exit", procs=procs, watched=[agent])
+    wait_for_output(procs, agent, OUTAGE_LINE)  # its finish waits for Redis
+    redis.start()
+    assert wait_exit(procs, agent) == 0, procs.output(agent)
+
+    store = Store.from_url(redis.url)
+    trials = store.reads.trials(sweep_id)
+    # stopped while exiting it would have ended crashed, and run again (work done twice)
+    assert [t.state for t in trials] == [RunState.FINISHED], (trials, procs.output(agent))
+    [trial] = trials
+    summary = store.reads.summary(sweep_id, trial.id)
+    assert summary["best"] == -1, summary
+    assert "model.txt" in summary.get("_files", []), summary
+    assert [row["score"] for row in store.reads.history(sweep_id, trial.id)] == list(range(40, 90))
+    store.close()

@@ -84,5 +84,16 @@ def test_unsent_rows_reach_the_agent_in_order_and_a_cut_tail_is_left_out(tmp_pat
     assert write_unsent(path, [(2, {"bad": object()}), (3, {"loss": 0.1})]) == 1
     with open(path, "ab") as fh:
         fh.write(b"\x00\x00\x00\x09\x92")  # the process was killed while writing a row
-    assert read_unsent(path) == [*rows, (3, {"loss": 0.1})]
-    assert not path.exists() and read_unsent(path) == []
+    assert read_unsent(path).rows == [*rows, (3, {"loss": 0.1})]
+    assert not path.exists() and read_unsent(path).rows == []
+
+
+def test_summary_keys_a_trial_could_not_store_reach_the_agent_the_last_write_winning(
+    tmp_path,
+) -> None:
+    path = tmp_path / "t.unsent"
+    assert write_unsent(path, [(0, {"loss": 0.5})], {"best": 1, "_files": ["a.txt"]}) == 1
+    assert write_unsent(path, [], {"best": 2}) == 0
+    unsent = read_unsent(path)
+    assert unsent.rows == [(0, {"loss": 0.5})]
+    assert unsent.summary == {"best": 2, "_files": ["a.txt"]}

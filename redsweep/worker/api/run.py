@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from redsweep.errors import RedsweepError
+from redsweep.errors import RedsweepError, UnreachableError
 from redsweep.worker.api import notices
 from redsweep.worker.api.away import ENV_UNSENT, outage_of, write_unsent
 from redsweep.worker.api.config import Config
@@ -96,6 +96,7 @@ class Run:
         self._pending: tuple[int, dict[str, Any]] | None = None  # (step, row) not committed
         self._finished = False
         self._files_announced = False
+        self._handed_over = False  # finish() found Redis away: the rest goes to the agent
         self._lock = threading.Lock()
 
     # ---- W&B's read-only fields ---------------------------------------------------------------
@@ -351,17 +352,36 @@ class Run:
 
     def send_summary(self) -> bool:
         """Send the summary keys the script (or define_metric, or the files) set to the store;
-        logged values are there already. A problem is printed, never raised."""
+        logged values are there already. A problem is printed, never raised. A finished
+        command trial that finds Redis away hands them to its agent instead
+        (:mod:`~redsweep.worker.api.away`): it must exit now, not wait for Redis."""
         overrides = self.summary.overrides()
         if not overrides:
             return True
         row, _ = fit({k: storable(v) for k, v in overrides.items()}, self._link.limits)
         link = self._link
+        handoff = self._handoff_path() if self._finished else None
+        if handoff and self._handed_over:
+            write_unsent(handoff, [], row)
+            return True
         try:
             return link.store.trials.set_summary(link.sweep_id, link.trial_id, link.token, row)
+        except UnreachableError:
+            if handoff:
+                self._handed_over = True
+                write_unsent(handoff, [], row)
+                return True
+            notices.once(f"summary-{self.id}", f"run {self.id}: summary not stored yet: Redis away")
+            return False
         except RedsweepError as exc:
             notices.once(f"summary-{self.id}", f"run {self.id}: summary not stored: {exc}")
             return False
+
+    def _handoff_path(self) -> str | None:
+        """Where this process hands its agent what it could not store (a trial's process)."""
+        if self.mode == "local" or not self._owns_reporter:
+            return None
+        return os.environ.get(ENV_UNSENT) or None
 
     def _release_reporter(self, timeout: float) -> bool:
         """Send what is left: by closing our own reporter; a reporter we were lent (the
@@ -369,8 +389,9 @@ class Run:
         command trial that finds Redis away hands its unsent rows to its agent instead."""
         if not self._owns_reporter:
             return True
-        unsent = os.environ.get(ENV_UNSENT) if self.mode != "local" else None
+        unsent = self._handoff_path()
         if unsent and not self._reporter.flush(timeout, while_reachable=True):
+            self._handed_over = True
             write_unsent(unsent, self._reporter.take(timeout))
         if self.mode == "local":  # nobody else sends them: wait for Redis, however long
             return self._reporter.close(None)

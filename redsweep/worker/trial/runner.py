@@ -35,7 +35,7 @@ from redsweep.shared.store.calls import Call, Finish
 from redsweep.shared.store.connection import lease_options
 from redsweep.shared.store.outage import Outage
 from redsweep.worker.api import functions as run_api
-from redsweep.worker.api.away import ENV_UNSENT, read_unsent
+from redsweep.worker.api.away import ENV_UNSENT, Unsent, read_unsent
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
 from redsweep.worker.api.starts import wandb_env
@@ -96,7 +96,7 @@ class TrialRunner:
         self._in_function = False
         self._running = False
         self._link: TrialLink | None = None
-        self._unsent: list[tuple[int, dict[str, Any]]] = []  # rows a command handed back
+        self._unsent = Unsent()  # what a command (or forked child) handed back
 
     def close(self) -> None:
         """End the runner's background threads."""
@@ -183,7 +183,7 @@ class TrialRunner:
         self._running = True
         self._fence.watch(link)
         self._deadline.start(link, self.config.trial_timeout)
-        self._unsent = []
+        self._unsent = Unsent()
         summary: dict[str, Any] = {}
         log_tail = None
         reraise: BaseException | None = None
@@ -199,7 +199,8 @@ class TrialRunner:
             self._running = False
             self._link = None
             rows = self._keeper.take(run_api.FLUSH_TIMEOUT_S)  # unsent: sent with the finish
-            rows += self._unsent  # what a command could not send itself
+            rows += self._unsent.rows  # what a command could not send itself
+            summary = {**summary, **self._unsent.summary}
         state, error = self._deadline.end(state, error)  # failed, if it timed out
         ended = link.ended_as  # killed from outside (a canceled sweep): the store says so
         if link.lost:
