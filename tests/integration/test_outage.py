@@ -299,3 +299,43 @@ def test_a_trial_finishing_in_an_outage_exits_before_its_fence_and_hands_everyth
     assert "model.txt" in summary.get("_files", []), summary
     assert [row["score"] for row in store.reads.history(sweep_id, trial.id)] == list(range(40, 90))
     store.close()
+
+
+@pytest.mark.parametrize("seen", [True, False], ids=["outage-seen", "restart-unseen"])
+def test_an_idle_agents_reaper_gives_live_trials_a_lease_after_an_outage(
+    redis: Redis, seen: bool
+) -> None:
+    """A live agent's trial whose lease lapsed while Redis was away is not crashed by an idle
+    agent's reaper before that agent could renew it (one lease), whether the reaper's agent
+    saw the outage itself or only finds Redis restarted; after the lease it is reaped."""
+    from redsweep.errors import UnreachableError
+    from redsweep.shared.store.outage import Outage
+    from redsweep.worker.agent.reaper import Reaper
+
+    lease_ms = 1500
+    store = Store.from_url(redis.url, socket_timeout=1.0, retries=0)
+    sweep_id = store.sweeps.create({"method": "grid", "parameters": {"a": {"values": [1]}}})
+    epoch = store.controllers.acquire(sweep_id, "ctl", 1000)
+    [trial_id] = store.trials.add(sweep_id, [{"a": 1}], epoch=epoch)
+    claimed = store.trials.claim(sweep_id, trial_id, 1, "live-agent", lease_ms)
+    assert claimed is not None
+    said: list[str] = []
+    outage = Outage(store.url, said.append)
+    reaper = Reaper(store, sweep_id, say=said.append, lease_ms=lease_ms, outage=outage)
+    assert reaper.now() == []  # it knows the server now
+    redis.stop()
+    if seen:  # the idle agent's loop finds Redis away, as the session's loop does
+        with pytest.raises(UnreachableError):
+            reaper.now()
+        outage.failed()
+    redis.start()
+    # the controller's lease and the trial's lapsed during the outage (or just after it)
+    wait_for(lambda: store.trials.lapsed(sweep_id) == [trial_id], 30, "the lease to lapse")
+    assert store.controllers.holder(sweep_id) is None
+    assert reaper.now() == [], said  # grace: the live agent renews meanwhile
+    assert store.trials.renew(sweep_id, trial_id, claimed[0], lease_ms).ok
+    assert store.reads.trial(sweep_id, trial_id).state is RunState.RUNNING
+    # a trial whose agent does not come back is reaped once the grace is over
+    wait_for(lambda: reaper.now() == [trial_id], 30, "the reaper to crash the lapsed trial")
+    assert store.reads.trial(sweep_id, trial_id).state is RunState.CRASHED
+    store.close()

@@ -35,6 +35,7 @@ class Outage:
         self._lock = threading.Lock()
         self._since: float | None = None  # the first failure of the current outage
         self._said = False
+        self.begun = 0  # how many outages began (a reader notes that one happened since)
 
     @property
     def down_for(self) -> float | None:
@@ -48,6 +49,7 @@ class Outage:
             now = time.monotonic()
             if self._since is None:
                 self._since = now
+                self.begun += 1
                 return
             waited = now - self._since
             if self._said or waited < NOTICE_AFTER_S:

@@ -240,7 +240,14 @@ class AgentSession:
             )
             # the policy the sweep's controller follows (see Controller.retries)
             policy = next(p for p in (self.retries, config.retries, RETRIES) if p is not None)
-            self._reaper = Reaper(store, self.sweep_id, say=output.message, retries=policy)
+            self._reaper = Reaper(
+                store,
+                self.sweep_id,
+                say=output.message,
+                retries=policy,
+                lease_ms=self.lease_ms,
+                outage=outage,
+            )
             heart = self._heart = Heartbeat(
                 store,
                 self.sweep_id,
@@ -326,6 +333,7 @@ class AgentSession:
                 hand.keep(taken)  # given back at the end of the session
                 return Ending(EndReason.INTERRUPTED)
             fresh = self._handle(taken)
+            self._reaper.worked()
             why = self.guard.tripped()
             if why is not None:
                 self._output.message(f"agent {self.agent_id}: {why}")
