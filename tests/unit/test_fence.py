@@ -97,3 +97,21 @@ def test_summary_keys_a_trial_could_not_store_reach_the_agent_the_last_write_win
     unsent = read_unsent(path)
     assert unsent.rows == [(0, {"loss": 0.5})]
     assert unsent.summary == {"best": 2, "_files": ["a.txt"]}
+
+
+def test_the_end_of_an_outage_is_said_once_and_only_after_one_that_was_said() -> None:
+    said: list[str] = []
+    outage = Outage("redis://:***@h:6379/0", said.append, back=True)
+    outage.failed()
+    outage.ok()
+    assert said == []  # a blip: neither its start nor its end
+    outage.failed()
+    outage._since = time.monotonic() - NOTICE_AFTER_S - 1
+    outage.failed()
+    outage.ok()
+    outage.ok()
+    assert said == [
+        "Redis at redis://:***@h:6379/0 unreachable for 3 s; retrying",
+        "Redis at redis://:***@h:6379/0 answers again; carrying on",
+    ]
+    assert outage.begun == 2

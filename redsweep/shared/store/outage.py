@@ -2,9 +2,12 @@
 
 An :class:`Outage` is shared by the threads of one process that talk to one Redis: each
 failed call is told to :meth:`Outage.failed`, each answered one to :meth:`Outage.ok`. Once an
-outage has lasted :data:`NOTICE_AFTER_S` it is said once ("Redis at URL unreachable for
-N s; retrying", the URL masked); a blip says nothing. :meth:`Outage.wait_out` runs a call
-until Redis answers it.
+outage has lasted ``notice_after`` (default :data:`NOTICE_AFTER_S`) it is said once ("Redis
+at URL unreachable for N s; retrying", the URL masked, N from the first failed call); a
+blip says nothing. With ``back`` its end is said too ("Redis at URL answers again; carrying
+on"), once the outage was said. :meth:`Outage.wait_out` runs a call until Redis answers it.
+This is the one place these lines are made: agents, the in-trial API, controllers and worker
+daemons all say them through one.
 """
 
 from __future__ import annotations
@@ -27,11 +30,21 @@ MAX_BACKOFF_S = 2.0
 
 class Outage:
     """Whether Redis at ``url`` (masked) answers, as this process sees it; ``say`` gets the
-    one line per outage."""
+    one line per outage (said once it lasted ``notice_after`` seconds; with ``back``, also
+    the line when Redis answers again)."""
 
-    def __init__(self, url: str, say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        url: str,
+        say: Callable[[str], None],
+        *,
+        notice_after: float = NOTICE_AFTER_S,
+        back: bool = False,
+    ) -> None:
         self.url = url
         self._say = say
+        self._notice_after = notice_after
+        self._back = back
         self._lock = threading.Lock()
         self._since: float | None = None  # the first failure of the current outage
         self._said = False
@@ -50,19 +63,22 @@ class Outage:
             if self._since is None:
                 self._since = now
                 self.begun += 1
-                return
-            waited = now - self._since
-            if self._said or waited < NOTICE_AFTER_S:
+            if self._said or now - self._since < self._notice_after:
                 return
             self._said = True
+            waited = now - self._since
         self._say(f"Redis at {self.url} unreachable for {waited:.0f} s; retrying")
 
     def ok(self) -> None:
-        """A call was answered: the outage (if any) is over."""
-        if self._since is not None:
-            with self._lock:
-                self._since = None
-                self._said = False
+        """A call was answered: the outage (if any) is over (said, with ``back``)."""
+        if self._since is None:
+            return
+        with self._lock:
+            said = self._said and self._since is not None
+            self._since = None
+            self._said = False
+        if said and self._back:
+            self._say(f"Redis at {self.url} answers again; carrying on")
 
     def wait_out(self, call: Callable[[], T], wake: threading.Event | None = None) -> T:
         """``call()`` again and again until it does not raise UnreachableError, backing off;
