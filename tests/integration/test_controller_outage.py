@@ -220,7 +220,7 @@ def test_a_controller_started_in_an_outage_waits_for_redis_and_then_runs_the_swe
     ("url", "said"),
     [
         ("http://127.0.0.1:1/0", "redis://"),  # not a Redis URL
-        (f"redis://:wrong-pw@127.0.0.1:{{port}}/0", "refused the credentials"),
+        ("redis://:wrong-pw@127.0.0.1:{port}/0", "refused the credentials"),
     ],
     ids=["not-redis", "wrong-password"],
 )

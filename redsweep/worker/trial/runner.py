@@ -21,12 +21,10 @@ import signal
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from redsweep.connect import ENV_URL
 from redsweep.errors import ProtocolError, RedsweepError, StoreError, UnreachableError
 from redsweep.shared.engine.command import command_argv
 from redsweep.shared.records import RunState, SweepConfig
@@ -38,12 +36,11 @@ from redsweep.worker.api import functions as run_api
 from redsweep.worker.api.away import ENV_UNSENT, Unsent, read_unsent
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
-from redsweep.worker.api.starts import wandb_env
 from redsweep.worker.trial.children import kill_group, supervise, tail_of
-from redsweep.worker.trial.command import CommandChild
+from redsweep.worker.trial.command import CommandChild, command_env
 from redsweep.worker.trial.deadline import TrialDeadline
 from redsweep.worker.trial.fence import Fence
-from redsweep.worker.trial.forked import STOPPED_CODE, child_main, format_error
+from redsweep.worker.trial.forked import STOPPED_CODE, fork_trial, format_error
 from redsweep.worker.trial.outcome import TrialOutcome
 from redsweep.worker.trial.output import log_cap_from_env
 
@@ -317,39 +314,17 @@ class TrialRunner:
     # ---- a function, in a forked child -------------------------------------------------------
 
     def _run_forked(self, link: TrialLink) -> tuple[RunState, str | None]:
+        assert self.function is not None
         unsent = str(self.agent_dir / f"{link.trial_id}.unsent")
-        read_fd, write_fd = os.pipe()
-        life_read, life_write = os.pipe()  # only this process holds life_write: the lifeline
-        with warnings.catch_warnings():  # "fork() may deadlock" with threads: the child
-            warnings.simplefilter("ignore", DeprecationWarning)  # only starts fresh ones
-            pid = os.fork()
-        if pid == 0:  # the child: never returns
-            os.close(read_fd)
-            os.close(life_write)
-            child_main(write_fd, self.url, link, self.function, life_read, unsent)  # type: ignore[arg-type]
-        os.close(write_fd)
-        os.close(life_read)
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)
-        exited = threading.Event()
-        status: list[int] = []
-
-        def reap() -> None:
-            status.append(os.waitpid(pid, 0)[1])
-            exited.set()
-            self._wake.set()
-
-        threading.Thread(target=reap, name=f"redsweep-wait-{pid}", daemon=True).start()
-        try:
-            signalled = self._supervise(link, pid, exited.is_set)
-        finally:
-            kill_group(pid, signal.SIGKILL)
-            exited.wait()
-            os.close(life_write)
-        with os.fdopen(read_fd, "rb") as pipe:
-            error_text = pipe.read().decode("utf-8", "replace") or None
+        code, signalled, error_text = fork_trial(
+            self.url,
+            link,
+            self.function,
+            unsent,
+            supervise=lambda pid, exited: self._supervise(link, pid, exited),
+            on_exit=self._wake.set,
+        )
         self._unsent = read_unsent(unsent)
-        code = os.waitstatus_to_exitcode(status[0])
         if code == 0:
             return RunState.FINISHED, None
         if code == STOPPED_CODE or (code < 0 and signalled):
@@ -371,17 +346,7 @@ class TrialRunner:
             )
         except RedsweepError as exc:
             return RunState.FAILED, f"cannot build the command: {exc}", None
-        env = {
-            **os.environ,
-            run_api.ENV_SWEEP_ID: link.sweep_id,
-            run_api.ENV_RUN_ID: link.trial_id,
-            run_api.ENV_TOKEN: link.token,
-            run_api.ENV_LEASE_MS: str(link.lease_ms),
-            run_api.ENV_HISTORY_CAP: str(link.history_cap or ""),
-            ENV_URL: self.url,
-            ENV_UNSENT: str(self.agent_dir / f"{link.trial_id}.unsent"),
-            **wandb_env(link.sweep_id, link.trial_id, link.params),  # W&B's, for the script
-        }
+        env = command_env(link, self.url, self.agent_dir / f"{link.trial_id}.unsent")
         log_path = self.agent_dir / f"{link.trial_id}.log"
         try:
             child = CommandChild(argv, env, log_path, self.log_cap, on_exit=self._wake.set)
