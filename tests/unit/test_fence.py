@@ -115,3 +115,37 @@ def test_the_end_of_an_outage_is_said_once_and_only_after_one_that_was_said() ->
         "Redis at redis://:***@h:6379/0 answers again; carrying on",
     ]
     assert outage.begun == 2
+
+
+class _Counted(Outage):
+    """An Outage that counts the failed calls told to it."""
+
+    failures = 0
+
+    def failed(self) -> None:
+        self.failures += 1
+        super().failed()
+
+
+def test_a_reporter_closed_in_an_outage_ends_at_once_not_after_its_back_off() -> None:
+    """A command trial's exit path closes its reporter: in a long outage the reporter backs
+    off 2 s between tries, and a close() that waited that out kept the finished trial alive
+    into its agent's self-fencing deadline (stopped, crashed, run again: work done twice)."""
+    from helpers import wait_for
+
+    from redsweep.shared.server.local import free_port
+    from redsweep.shared.store import Store
+    from redsweep.worker.api.link import TrialLink
+    from redsweep.worker.api.reporter import Reporter
+
+    store = Store.from_url(f"redis://127.0.0.1:{free_port()}/0", **lease_options(3000))
+    link = TrialLink(store, "s", "t", "tok", params={}, lease_ms=3000)
+    outage = _Counted(store.url, lambda line: None)
+    reporter = Reporter(link, outage=outage)
+    reporter.add(0, {"loss": 1.0})
+    # back-offs of 0.1, 0.2, 0.4, 0.8 and 1.6 s: after the sixth failure it waits 2 s
+    wait_for(lambda: outage.failures >= 6, 30, "six failed sends")
+    assert not reporter.close(0.5)  # the row is not sent
+    thread = reporter._thread
+    assert thread is not None and not thread.is_alive()
+    store.close()

@@ -237,8 +237,8 @@ class Reporter:
                     self._rows_at = time.monotonic()
                 self._sending = False
                 self._cond.notify_all()
-            if not sent:
-                time.sleep(backoff)
+                if not sent:  # a close() cuts the back-off short: a trial exits at once
+                    self._cond.wait_for(lambda: self._closed, backoff)
 
     def _send(self, link: TrialLink, rows: list[tuple[int, dict[str, Any]]]) -> None:
         def report(rows: list[tuple[int, dict[str, Any]]]) -> None:
