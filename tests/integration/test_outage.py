@@ -339,3 +339,57 @@ def test_an_idle_agents_reaper_gives_live_trials_a_lease_after_an_outage(
     wait_for(lambda: reaper.now() == [trial_id], 30, "the reaper to crash the lapsed trial")
     assert store.reads.trial(sweep_id, trial_id).state is RunState.CRASHED
     store.close()
+
+
+# the script's own teardown (atexit, registered before init(): it runs after redsweep's
+# finish) outlasts the agent's self-fencing deadline in an outage: the work is done
+SLOW_TEARDOWN = """\
+import atexit, os, time
+
+def teardown():
+    open(f"tearing-down-{os.getpid()}", "w").close()
+    while not os.path.exists("never"):
+        time.sleep(0.05)
+
+atexit.register(teardown)
+import redsweep
+run = redsweep.init()
+with open(f"ready-{redsweep.config.a}", "w") as fh:
+    fh.write(str(os.getpid()))
+while not os.path.exists("go"):
+    time.sleep(0.02)
+redsweep.log({"score": redsweep.config.a})
+run.summary["best"] = -1
+with open("work", "a") as fh:
+    fh.write("x")
+"""
+
+
+def test_a_trial_fenced_after_its_objective_ended_is_recorded_finished_not_run_again(
+    redis: Redis, tmp_path: Path, procs
+) -> None:
+    sweep_id = create(redis.url, tmp_path, SLOW_TEARDOWN, [6])
+    agent = procs.spawn(
+        redsweep_cmd(redis.url, "agent", sweep_id, "--lease-ms", "3000"), cwd=tmp_path
+    )
+    ready = tmp_path / "ready-6"
+    wait_for(ready.exists, 2 * STARTUP_S, "the trial's init()", procs=procs, watched=[agent])
+    pid = int(ready.read_text())
+    redis.stop()
+    (tmp_path / "go").touch()
+    wait_for((tmp_path / f"tearing-down-{pid}").exists, 30, "the script's teardown",
+             procs=procs, watched=[agent])  # fmt: skip
+    # its agent cannot renew the lease: it stops the trial, in its teardown
+    wait_for(lambda: not alive(pid), 30, "the agent to stop its trial", procs=procs,
+             watched=[agent])  # fmt: skip
+    wait_for_output(procs, agent, OUTAGE_LINE)
+    redis.start()
+    assert wait_exit(procs, agent) == 0, procs.output(agent)
+
+    store = Store.from_url(redis.url)
+    trials = store.reads.trials(sweep_id)
+    assert [t.state for t in trials] == [RunState.FINISHED], (trials, procs.output(agent))
+    assert (tmp_path / "work").read_text() == "x"  # done once
+    summary = store.reads.summary(sweep_id, trials[0].id)
+    assert summary["score"] == 6 and summary["best"] == -1, summary
+    store.close()

@@ -149,3 +149,18 @@ def test_a_reporter_closed_in_an_outage_ends_at_once_not_after_its_back_off() ->
     thread = reporter._thread
     assert thread is not None and not thread.is_alive()
     store.close()
+
+
+def test_a_fenced_command_is_recorded_as_it_ended_only_once_it_marked_its_end(tmp_path) -> None:
+    from redsweep.shared.records import RunState
+    from redsweep.worker.trial.fence import FENCED, ended_before_fence
+
+    path = tmp_path / "t.unsent"
+    write_unsent(path, [(0, {"loss": 0.5})])
+    assert read_unsent(path).done is None  # rows, but the objective had not ended
+    write_unsent(path, [], {"best": 1}, done=0)
+    assert read_unsent(path).done == 0
+    assert ended_before_fence(FENCED, None, -15) is None  # fenced mid-work: crashed
+    assert ended_before_fence("the trial was stopped", 0, 0) is None  # not a fence
+    assert ended_before_fence(FENCED, 0, -9) == (RunState.FINISHED, None)  # killed after
+    assert ended_before_fence(FENCED, 0, 2)[0] is RunState.FAILED  # its own exit code

@@ -6,9 +6,12 @@ done it must not wait for Redis (its agent stops it when its lease can no longer
 and a trial stopped then ends crashed and runs again: its work done twice). So what it could
 not store when it finishes goes to the file its agent named in ``REDSWEEP_UNSENT``: the rows
 (each a packed ``[step, row]`` with a length before it) and the summary keys the script set
-(a packed ``["summary", keys]``). The agent reads that file when the command has exited and
-sends it all with the trial's finish, which it holds until Redis answers. A forked function
-trial's child does the same.
+(a packed ``["summary", keys]``), and last, once nothing more is to come, ``["done", code]``:
+the objective ended with exit code ``code``. The agent reads that file when the command has
+exited and sends it all with the trial's finish, which it holds until Redis answers. A
+trial its agent stops (self-fencing) after that mark has done its work: its agent records
+it as it ended, not crashed, so that its point is not run twice. A forked function trial's
+child does the same.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ ENV_UNSENT = "REDSWEEP_UNSENT"
 _outages: dict[str, Outage] = {}
 _LENGTH = struct.Struct(">I")
 _SUMMARY = "summary"  # the tag of a record of summary keys (a row's first item is its step)
+_DONE = "done"  # the tag of the last record: the objective's exit code
 
 
 @dataclass
@@ -43,6 +47,8 @@ class Unsent:
 
     rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    #: the objective's exit code, once all of the above was handed over (None: not done)
+    done: int | None = None
 
 
 def say(text: str) -> None:
@@ -66,22 +72,26 @@ def write_unsent(
     path: str | os.PathLike[str],
     rows: Sequence[tuple[int, dict[str, Any]]],
     summary: Mapping[str, Any] | None = None,
+    done: int | None = None,
 ) -> int:
-    """Append ``rows`` (and the ``summary`` keys, if any) to the file at ``path`` for the
-    agent; how many rows were written (a row the wire format refuses is left out)."""
+    """Append ``rows`` (and the ``summary`` keys, and the ``done`` mark, if any) to the file
+    at ``path`` for the agent; how many rows were written (a row the wire format refuses is
+    left out)."""
     written = 0
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as fh:
         records: list[list[Any]] = [[step, row] for step, row in rows]
         if summary:
             records.append([_SUMMARY, dict(summary)])
+        if done is not None:
+            records.append([_DONE, int(done)])
         for record in records:
             try:
                 raw = pack_value(record)
             except ProtocolError:
                 continue
             fh.write(_LENGTH.pack(len(raw)) + raw)
-            written += record[0] != _SUMMARY
+            written += isinstance(record[0], int)
     return written
 
 
@@ -105,9 +115,11 @@ def read_unsent(path: str | os.PathLike[str]) -> Unsent:
             step, row = unpack_value(chunk)
         except (ProtocolError, ValueError, TypeError):
             break  # cut short (the process was killed while writing): the records before count
-        if not isinstance(row, dict):
+        if step == _DONE and isinstance(row, int):
+            unsent.done = row
+        elif not isinstance(row, dict):
             continue
-        if step == _SUMMARY:
+        elif step == _SUMMARY:
             unsent.summary.update(row)
         elif isinstance(step, int):
             unsent.rows.append((step, row))

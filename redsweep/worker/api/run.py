@@ -323,16 +323,31 @@ class Run:
                 self.exit_code = int(exit_code)
             self._commit()
             self._finished = True
-        self._release_reporter(FLUSH_TIMEOUT_S)
-        self.end_summary()
-        if self.mode == "local":
-            from redsweep.worker.api.starts import finish_local
+        handoff = self._handoff_path() if self.mode == "command" else None
+        if handoff:
+            _ENDING.append(self)  # the objective is done: SIGTERM now hurries the end
+        try:
+            self._release_reporter(FLUSH_TIMEOUT_S)
+            self.end_summary()
+            if self.mode == "local":
+                from redsweep.worker.api.starts import finish_local
 
-            finish_local(self)
-        else:
-            self.send_summary()
+                finish_local(self)
+            else:
+                self.send_summary()
+            if handoff:  # all was stored or handed over: the agent may record the end
+                write_unsent(handoff, [], None, done=self.exit_code or 0)
+        finally:
+            if handoff:
+                _ENDING.remove(self)
         if self._on_end is not None:
             self._on_end(self)
+
+    def hurry(self) -> None:
+        """The agent stops this process while it ends (self-fencing in an outage): stop
+        waiting for Redis, hand the rest to the agent (called from the SIGTERM handler)."""
+        self._handed_over = True
+        self._reporter.give_up()
 
     def end_summary(self) -> None:
         """Copy ``live`` saved files again; record on the summary the run's files and W&B's
@@ -392,7 +407,7 @@ class Run:
         unsent = self._handoff_path()
         if unsent and not self._reporter.flush(timeout, while_reachable=True):
             self._handed_over = True
-            write_unsent(unsent, self._reporter.take(timeout))
+            write_unsent(unsent, self._reporter.take(0.2))
         if self.mode == "local":  # nobody else sends them: wait for Redis, however long
             return self._reporter.close(None)
         return self._reporter.close(timeout)
@@ -415,7 +430,15 @@ class Run:
         return f"<Run {self.id} of sweep {self.sweep_id} ({self.mode})>"
 
 
+#: A command trial's run in finish(): its objective is done, so SIGTERM hurries its end
+#: (:meth:`Run.hurry`) instead of raising StopTrial into it.
+_ENDING: list[Run] = []
+
+
 def raise_stop(signum: int, frame: Any) -> None:
+    for run in _ENDING:
+        run.hurry()
+        return
     raise StopTrial("terminated by the agent (SIGTERM)")
 
 

@@ -5,8 +5,8 @@ While the objective runs, a thread renews the trial's lease every third of it. W
 a function's next ``log()`` raises :class:`~redsweep.worker.api.run.StopTrial`; a child
 process (command, or forked function) gets SIGTERM on its process group, SIGKILL after a grace
 period. When the lease cannot be renewed (Redis away) the trial is stopped on time, before
-the lease can lapse (:mod:`redsweep.worker.trial.fence`), and ends crashed.
-No child process outlives its trial: the group is killed at the end in every path.
+the lease can lapse (:mod:`redsweep.worker.trial.fence`), and ends crashed (unless it had
+ended: :func:`~.fence.ended_before_fence`). No child process outlives its trial.
 
 A trial that ended while Redis was away keeps its end: the finish (with its unsent rows) is
 held and delivered when Redis answers again, token-checked, so it lands if the trial still
@@ -39,7 +39,7 @@ from redsweep.worker.api.reporter import Reporter
 from redsweep.worker.trial.children import kill_group, supervise, tail_of
 from redsweep.worker.trial.command import CommandChild, command_env
 from redsweep.worker.trial.deadline import TrialDeadline
-from redsweep.worker.trial.fence import Fence
+from redsweep.worker.trial.fence import Fence, ended_before_fence
 from redsweep.worker.trial.forked import STOPPED_CODE, fork_trial, format_error
 from redsweep.worker.trial.outcome import TrialOutcome
 from redsweep.worker.trial.output import log_cap_from_env
@@ -94,6 +94,7 @@ class TrialRunner:
         self._running = False
         self._link: TrialLink | None = None
         self._unsent = Unsent()  # what a command (or forked child) handed back
+        self._exit_code: int | None = None  # the command's (negative: killed by a signal)
 
     def close(self) -> None:
         """End the runner's background threads."""
@@ -181,6 +182,7 @@ class TrialRunner:
         self._fence.watch(link)
         self._deadline.start(link, self.config.trial_timeout)
         self._unsent = Unsent()
+        self._exit_code = None
         summary: dict[str, Any] = {}
         log_tail = None
         reraise: BaseException | None = None
@@ -200,7 +202,10 @@ class TrialRunner:
             summary = {**summary, **self._unsent.summary}
         state, error = self._deadline.end(state, error)  # failed, if it timed out
         ended = link.ended_as  # killed from outside (a canceled sweep): the store says so
-        if link.lost:
+        done = ended_before_fence(link.why(), self._unsent.done, self._exit_code)  # a command
+        if done is not None:  # fenced while it ended: its work is done, record it once
+            state, error = done
+        elif link.lost:
             state = ended or RunState.CRASHED
             error = f"{link.why()}; the objective was stopped"
             rows = []  # not ours to report any more
@@ -361,7 +366,7 @@ class TrialRunner:
         if not_started is not None:
             return RunState.FAILED, f"cannot start {argv[0]!r}: {not_started}", None
         tail = tail_of(log_path)
-        code = child.returncode
+        code = self._exit_code = child.returncode
         self._unsent = read_unsent(env[ENV_UNSENT])
         if code == 0:
             return RunState.FINISHED, None, tail
