@@ -341,8 +341,9 @@ class AgentSession:
         outcome = self._run(claimed)
         self.result.count(outcome)
         state = outcome.state
-        failed = state in (RunState.FAILED, RunState.CRASHED)
-        self.guard.record(failed=failed, succeeded=state is RunState.FINISHED)
+        # W&B's guards count the objective's failures: a crash is this infrastructure's (an
+        # outage, a lost lease), and the point runs again
+        self.guard.record(failed=state is RunState.FAILED, succeeded=state is RunState.FINISHED)
         return self._output.trial_ended(outcome)
 
     def _run(self, claimed: Claimed) -> TrialOutcome:
