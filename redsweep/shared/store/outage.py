@@ -80,11 +80,17 @@ class Outage:
         if said and self._back:
             self._say(f"Redis at {self.url} answers again; carrying on")
 
-    def wait_out(self, call: Callable[[], T], wake: threading.Event | None = None) -> T:
-        """``call()`` again and again until it does not raise UnreachableError, backing off;
-        what it returned. Once ``wake`` is set (a signal: the caller wants to stop) the
-        UnreachableError is raised instead of waiting on."""
-        backoff = FIRST_BACKOFF_S
+    def wait_out(
+        self,
+        call: Callable[[], T],
+        wake: threading.Event | None = None,
+        max_backoff: float = MAX_BACKOFF_S,
+    ) -> T:
+        """``call()`` again and again until it does not raise UnreachableError, backing off
+        (at most ``max_backoff`` between tries); what it returned. Once ``wake`` is set (a
+        signal: the caller wants to stop) the UnreachableError is raised instead of waiting
+        on."""
+        backoff = min(FIRST_BACKOFF_S, max_backoff)
         while True:
             try:
                 result = call()
@@ -95,7 +101,7 @@ class Outage:
                         raise
                 else:
                     time.sleep(backoff)
-                backoff = min(MAX_BACKOFF_S, backoff * 2)
+                backoff = min(max_backoff, backoff * 2)
                 continue
             self.ok()
             return result

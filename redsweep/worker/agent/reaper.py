@@ -15,7 +15,8 @@ After an outage the reaper waits one lease before it reaps anything, as a contro
 (:meth:`~redsweep.controller.controller.Controller.note_outage`): the agents cut off with it
 renew their trials (renew.lua takes a lapsed lease again) or deliver their finish meanwhile.
 An outage is one this agent saw (its :class:`~redsweep.shared.store.outage.Outage` began
-one), a restart of Redis (its ``run_id`` changed), or this process standing still for longer
+one), a restart of Redis (its ``run_id`` changed, or it is up for less than a lease at the
+first look), or this process standing still for longer
 than a lease (stopped, starved: it may have missed one).
 """
 
@@ -102,8 +103,9 @@ class Reaper:
         if self._outage is not None and self._outage.begun != self._outages:
             self._outages = self._outage.begun
             self.note_outage()
-        run = self._store.controllers.server_run()
-        if None not in (run, self._server_run) and run != self._server_run:
+        run, uptime = self._store.controllers.server()
+        first = self._server_run is None and uptime < self._lease_s
+        if run is not None and run != self._server_run and (self._server_run or first):
             self.note_outage()  # Redis restarted: every agent was cut off
         self._server_run = run or self._server_run
         if self._grace_due:

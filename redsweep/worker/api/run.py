@@ -335,7 +335,7 @@ class Run:
                 finish_local(self)
             else:
                 self.send_summary()
-            if handoff:  # all was stored or handed over: the agent may record the end
+            if handoff and not _STOPPED:  # all was stored or handed over: the end counts
                 write_unsent(handoff, [], None, done=self.exit_code or 0)
         finally:
             if handoff:
@@ -435,10 +435,15 @@ class Run:
 _ENDING: list[Run] = []
 
 
+#: SIGTERM stopped the objective (set once): its end is no end of its own
+_STOPPED: list[bool] = []
+
+
 def raise_stop(signum: int, frame: Any) -> None:
     for run in _ENDING:
         run.hurry()
         return
+    _STOPPED.append(True)
     raise StopTrial("terminated by the agent (SIGTERM)")
 
 

@@ -274,7 +274,8 @@ class TrialRunner:
                 # same calls: a report that landed already is not applied twice, the same
                 # finish again is answered ok). The entry is acked with the next pop.
                 self.outage.failed()
-                results = self.outage.wait_out(lambda: self.store.batch(*ending))
+                retry = self.lease_ms / 10_000  # often: the grace once Redis is back is a lease
+                results = self.outage.wait_out(lambda: self.store.batch(*ending), None, retry)
                 return bool(results[-1]), ()
             self.outage.ok()
         except RedsweepError:
