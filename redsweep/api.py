@@ -143,7 +143,9 @@ def controller(
     store = connect(redis)
     try:
         said = out if out is not None else sys.stderr
-        outage = Outage(store.url, lambda line: print(line, file=said, flush=True), back=True)
+        outage = Outage(
+            store.url, lambda line: print(line, file=said, flush=True), notice_after=0, back=True
+        )
         info = outage.wait_out(lambda: store.sweeps.get(sweep_id), stop)
         config = load_config(info.config)
         progress = Progress(sweep_id, total=total_trials(config), metric=config.metric, out=out)

@@ -91,7 +91,7 @@ class Lifecycle:
         self.on_acquired = on_acquired
         self.on_outage = on_outage
         self._seen = False  # the sweep was read once: its vanishing is lost data, not a typo
-        self._redis = Outage(controller.store.url, self._say, back=True)
+        self._redis = Outage(controller.store.url, self._say, notice_after=0, back=True)
         self._error: str | None = None  # another error said (said again only if it changes)
 
     def run(self) -> SweepInfo | None:

@@ -57,7 +57,7 @@ class ManyControllers:
         if stop is not None:
             self._stop = stop
         store = Store.from_url(self.url)
-        redis = Outage(store.url, self._say, back=True)
+        redis = Outage(store.url, self._say, notice_after=0, back=True)
         failing = False
         try:
             while not self._stop.is_set():

@@ -47,6 +47,7 @@ class Outage:
         self._back = back
         self._lock = threading.Lock()
         self._since: float | None = None  # the first failure of the current outage
+        self._answered: float | None = None  # the last answer (counted from when said at once)
         self._said = False
         self.begun = 0  # how many outages began (a reader notes that one happened since)
 
@@ -66,11 +67,16 @@ class Outage:
             if self._said or now - self._since < self._notice_after:
                 return
             self._said = True
-            waited = now - self._since
+            # said at once (notice_after 0): the outage began after the last answer, and its
+            # first call may have taken long to fail
+            since = self._since if self._answered is None or self._notice_after else self._answered
+            waited = now - since
         self._say(f"Redis at {self.url} unreachable for {waited:.0f} s; retrying")
 
     def ok(self) -> None:
         """A call was answered: the outage (if any) is over (said, with ``back``)."""
+        if not self._notice_after:
+            self._answered = time.monotonic()
         if self._since is None:
             return
         with self._lock:

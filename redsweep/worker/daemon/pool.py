@@ -85,7 +85,7 @@ class Daemon:
         self._last_signal = 0.0
         self._wake = threading.Event()
         self._registered_ok = True
-        self._redis = Outage(mask_url(url), self._say_outage, back=True)
+        self._redis = Outage(mask_url(url), self._say_outage, notice_after=0, back=True)
 
     # ---- the loop ----------------------------------------------------------------------------
 
