@@ -27,7 +27,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "sweep": ("redsweep.api", "sweep"),
     "controller": ("redsweep.api", "controller"),
     "Api": ("redsweep.results", "Api"),
-    "agent": ("redsweep.worker.agent.session", "run_agent"),
+    "agent": ("redsweep.worker.agent.entry", "run_agent"),
     "Run": ("redsweep.worker.api.functions", "Run"),
     "StopTrial": ("redsweep.worker.api.functions", "StopTrial"),
     "config": ("redsweep.worker.api.functions", "config"),

@@ -19,6 +19,7 @@ from redsweep.shared.engine.config import load_config
 from redsweep.shared.records import Method, SweepConfig
 from redsweep.shared.store import Store
 from redsweep.shared.store.connection import mask_url
+from redsweep.shared.store.outage import Outage
 from redsweep.shared.store.replies import SweepInfo
 
 ConfigSource = Mapping[str, Any] | str | os.PathLike
@@ -132,15 +133,20 @@ def controller(
     retries: int | None = None,
 ) -> SweepInfo:
     """Run the sweep's controller in the foreground until the sweep is over, riding out Redis
-    outages. ``retries``: how often a crashed trial runs again, overriding the sweep's
-    ``redsweep: {retries: N}`` (default 2).
+    outages, from its first read on (a URL that is no Redis URL, or credentials Redis
+    refuses, fail at once). ``retries``: how often a crashed trial runs again, overriding
+    the sweep's ``redsweep: {retries: N}`` (default 2).
 
     Raises ControllerBusy (naming the holder) when another controller runs it.
     """
     sweep_id = sweep_id.rstrip("/").rsplit("/", 1)[-1]
     store = connect(redis)
     try:
-        info = store.sweeps.get(sweep_id)
+        said = out if out is not None else sys.stderr
+        outage = Outage(
+            store.url, lambda line: print(line, file=said, flush=True), notice_after=0, back=True
+        )
+        info = outage.wait_out(lambda: store.sweeps.get(sweep_id), stop)
         config = load_config(info.config)
         progress = Progress(sweep_id, total=total_trials(config), metric=config.metric, out=out)
         options = {} if lease_ms is None else {"lease_ms": lease_ms}

@@ -169,8 +169,8 @@ def agent(
     As W&B's agent, it stops when its trials keep failing: three failures in its first 60 s
     (WANDB_AGENT_DISABLE_FLAPPING=true turns that off), or at least five failures and no
     fewer than its successes (WANDB_AGENT_MAX_INITIAL_FAILURES=N sets the five)."""
+    from redsweep.worker.agent.entry import run_agent
     from redsweep.worker.agent.result import EndReason
-    from redsweep.worker.agent.session import run_agent
 
     result = run_agent(
         sweep_id,

@@ -249,9 +249,11 @@ class Controller:
         self.store.queue.requeue_orphans(self.sweep_id)
 
     def _check_server(self) -> None:
-        """A Redis that restarted (its run_id changed) cut every agent off: grace."""
-        run = self.store.controllers.server_run()
-        if None not in (run, self._server_run) and run != self._server_run:
+        """A Redis that restarted (its run_id changed, or it is younger than a lease at the
+        first look) cut every agent off: grace."""
+        run, uptime = self.store.controllers.server()
+        first = self._server_run is None and uptime < self.lease_ms / 1000
+        if run is not None and run != self._server_run and (self._server_run or first):
             self.note_outage()
         self._server_run = run or self._server_run
 

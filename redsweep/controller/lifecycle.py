@@ -14,8 +14,10 @@ out Redis outages with a back-off. The three kinds only say what differs:
   outages, saying so.
 
 No controller exits on a connection error: it says once that Redis is unreachable (and since
-when), backs off, and says when Redis is back. A controller cut off from Redis then reaps
-nothing for one lease (:meth:`Controller.note_outage`): the agents were likely cut off too.
+when), backs off, and says when Redis is back (the lines of
+:class:`~redsweep.shared.store.outage.Outage`, as every process says them). A controller cut
+off from Redis then reaps nothing for one lease (:meth:`Controller.note_outage`): the agents
+were likely cut off too.
 
 Every other error (a bug, a config it cannot read, a sweep that is gone) ends the life and is
 raised to the caller at once; a sweep that vanishes after it was read (Redis lost its data) as
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,7 @@ from redsweep.errors import (
     UnreachableError,
 )
 from redsweep.shared.store import SweepInfo
+from redsweep.shared.store.outage import Outage
 
 if TYPE_CHECKING:
     from redsweep.controller.controller import Controller
@@ -89,8 +91,7 @@ class Lifecycle:
         self.on_acquired = on_acquired
         self.on_outage = on_outage
         self._seen = False  # the sweep was read once: its vanishing is lost data, not a typo
-        self._ok_at = time.monotonic()  # when Redis last answered
-        self._cut_off = False  # Redis is unreachable (said once)
+        self._redis = Outage(controller.store.url, self._say, notice_after=0, back=True)
         self._error: str | None = None  # another error said (said again only if it changes)
 
     def run(self) -> SweepInfo | None:
@@ -140,7 +141,7 @@ class Lifecycle:
             if self.on_acquired is not None:
                 self.on_acquired()
             while not self.stop.is_set() and ctl.step():
-                self._ok_at = time.monotonic()
+                self._redis.ok()
         finally:
             with contextlib.suppress(RedsweepError):
                 ctl.release()
@@ -151,23 +152,21 @@ class Lifecycle:
         while it stays the same); a controller cut off from Redis then gives the agents grace."""
         if isinstance(error, UnreachableError):
             self.controller.note_outage()
-            said = None
-            if not self._cut_off:
-                away = time.monotonic() - self._ok_at
-                said = f"Redis at {self.controller.store.url} unreachable for {away:.0f} s"
-            self._cut_off = True
-        else:  # a change refused (the sweep changed meanwhile), or a command Redis refused
-            said = None if str(error) == self._error else str(error)
-            self._error = str(error)
-        if said is not None and self.on_outage is not None:
-            self.on_outage(f"{said}; retrying")
+            self._redis.failed()
+            return
+        # a change refused (the sweep changed meanwhile), or a command Redis refused
+        if str(error) != self._error:
+            self._say(f"{error}; retrying")
+        self._error = str(error)
 
     def _answered(self) -> None:
         """Redis answered: say so once after an outage was said."""
-        self._ok_at = time.monotonic()
-        cut_off, self._cut_off, self._error = self._cut_off, False, None
-        if cut_off and self.on_outage is not None:
-            self.on_outage(f"Redis at {self.controller.store.url} answers again; carrying on")
+        self._redis.ok()
+        self._error = None
+
+    def _say(self, line: str) -> None:
+        if self.on_outage is not None:
+            self.on_outage(line)
 
     def _stand_by(self) -> None:
         if self.standby_s is None:

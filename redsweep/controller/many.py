@@ -20,8 +20,9 @@ from typing import TextIO
 
 from redsweep.controller.controller import LEASE_MS, Controller
 from redsweep.controller.lifecycle import Lifecycle, describe
-from redsweep.errors import NotFoundError, RedsweepError, SweepLostError
+from redsweep.errors import NotFoundError, RedsweepError, SweepLostError, UnreachableError
 from redsweep.shared.store import Store
+from redsweep.shared.store.outage import Outage
 
 #: How often the list of sweeps is read for new ones (s).
 SCAN_S = 1.0
@@ -56,14 +57,16 @@ class ManyControllers:
         if stop is not None:
             self._stop = stop
         store = Store.from_url(self.url)
+        redis = Outage(store.url, self._say, notice_after=0, back=True)
         failing = False
         try:
             while not self._stop.is_set():
                 try:
                     self._scan(store)
-                    if failing:
-                        self._say("Redis is back")
+                    redis.ok()
                     failing = False
+                except UnreachableError:
+                    redis.failed()
                 except RedsweepError as exc:
                     if not failing:
                         self._say(f"cannot list sweeps: {exc}; retrying")

@@ -192,3 +192,45 @@ def test_a_controller_runs_where_info_is_refused(redis_client: Any, redis_url: s
             store.close()
     finally:
         redis_client.execute_command("ACL", "DELUSER", "infoless")
+
+
+def test_a_controller_started_in_an_outage_waits_for_redis_and_then_runs_the_sweep(
+    restartable: Restartable, tmp_path: Path, procs: Any
+) -> None:
+    """It used to exit at its first read: ``error: cannot reach Redis at …``."""
+    url = restartable.url
+    sweep_id = create(url, tmp_path)
+    (tmp_path / "gate").touch()  # the trials end at once
+    restartable.stop()
+    ctl = procs.spawn(redsweep_cmd(url, "controller", sweep_id, "--lease-ms", LEASE_MS))
+    wait_for_output(procs, ctl, "unreachable for", 60)
+    assert ctl.poll() is None, procs.output(ctl)
+    restartable.start()
+    wait_for_output(procs, ctl, "answers again; carrying on", 60)
+    agent = procs.spawn(redsweep_cmd(url, "agent", sweep_id, "--lease-ms", LEASE_MS), cwd=tmp_path)
+    assert ctl.wait(timeout=60) == 0, procs.output(ctl)
+    assert agent.wait(timeout=60) == 0, procs.output(agent)
+    out, err = procs.output(ctl)
+    assert err.count("unreachable for") == 1, err
+    assert PASSWORD not in err
+    assert out.strip().splitlines()[-1] == f"sweep {sweep_id} is finished (grid_exhausted)", out
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("http://127.0.0.1:1/0", "redis://"),  # not a Redis URL
+        ("redis://:wrong-pw@127.0.0.1:{port}/0", "refused the credentials"),
+    ],
+    ids=["not-redis", "wrong-password"],
+)
+def test_a_controller_with_a_bad_url_fails_at_once_in_one_line(
+    restartable: Restartable, url: str, said: str
+) -> None:
+    result = run_cli(
+        url.format(port=restartable.port), "controller", "abcd1234", check=False, timeout=60
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0], result.stderr
+    assert "unreachable" not in result.stderr

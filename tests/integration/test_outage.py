@@ -114,7 +114,10 @@ def test_an_outage_longer_than_the_lease_during_init_ends_each_point_finished_on
 ) -> None:
     sweep_id = create(redis.url, tmp_path, LATE_INIT, [1, 2])
     agent = procs.spawn(
-        redsweep_cmd(redis.url, "agent", sweep_id, "--lease-ms", "2000"), cwd=tmp_path
+        redsweep_cmd(redis.url, "agent", sweep_id, "--lease-ms", "2000"),
+        cwd=tmp_path,
+        # W&B's guard stops an agent at its first failure so: a crash of an outage is none
+        env={"WANDB_AGENT_MAX_INITIAL_FAILURES": "1"},
     )
     first = wait_for(
         lambda: started(tmp_path, 1) or started(tmp_path, 2),
@@ -248,4 +251,148 @@ def test_a_local_run_waits_for_redis_to_come_back(redis: Redis, tmp_path: Path, 
     assert store.reads.trial(sweep_id, run_id).state is RunState.FINISHED
     assert store.reads.summary(sweep_id, run_id)["score"] == 0.5
     assert len([line for line in err.splitlines() if OUTAGE_LINE in line]) == 1, err
+    store.close()
+
+
+# many rows, a summary override and a saved file: everything the exit path still has to
+# store, with Redis away; it must hand it all to the agent and exit at once
+GATED_RICH = """\
+import os, sys, time
+import redsweep
+run = redsweep.init()
+with open(f"ready-{redsweep.config.a}", "w") as fh:
+    fh.write(str(os.getpid()))
+while not os.path.exists("go"):
+    time.sleep(0.02)
+for step in range(50):
+    redsweep.log({"score": redsweep.config.a * 10 + step})
+run.summary["best"] = -1
+with open("model.txt", "w") as fh:
+    fh.write("weights")
+redsweep.save("model.txt")
+open(f"logged-{redsweep.config.a}", "w").close()
+"""
+
+
+def test_a_trial_finishing_in_an_outage_exits_before_its_fence_and_hands_everything_over(
+    redis: Redis, tmp_path: Path, procs
+) -> None:
+    sweep_id = create(redis.url, tmp_path, GATED_RICH, [4])
+    agent = procs.spawn(
+        redsweep_cmd(redis.url, "agent", sweep_id, "--lease-ms", "3000"), cwd=tmp_path
+    )
+    ready = tmp_path / "ready-4"
+    wait_for(ready.exists, 2 * STARTUP_S, "the trial's init()", procs=procs, watched=[agent])
+    redis.stop()
+    (tmp_path / "go").touch()  # the trial logs, sets its summary, saves a file, exits
+    wait_for((tmp_path / "logged-4").exists, 30, "the trial's work", procs=procs, watched=[agent])
+    pid = int(ready.read_text())
+    wait_for(lambda: not alive(pid), 30, "the trial to exit", procs=procs, watched=[agent])
+    wait_for_output(procs, agent, OUTAGE_LINE)  # its finish waits for Redis
+    redis.start()
+    assert wait_exit(procs, agent) == 0, procs.output(agent)
+
+    store = Store.from_url(redis.url)
+    trials = store.reads.trials(sweep_id)
+    # stopped while exiting it would have ended crashed, and run again (work done twice)
+    assert [t.state for t in trials] == [RunState.FINISHED], (trials, procs.output(agent))
+    [trial] = trials
+    summary = store.reads.summary(sweep_id, trial.id)
+    assert summary["best"] == -1, summary
+    assert "model.txt" in summary.get("_files", []), summary
+    assert [row["score"] for row in store.reads.history(sweep_id, trial.id)] == list(range(40, 90))
+    store.close()
+
+
+@pytest.mark.parametrize("seen", [True, False], ids=["outage-seen", "restart-unseen"])
+def test_an_idle_agents_reaper_gives_live_trials_a_lease_after_an_outage(
+    redis: Redis, seen: bool
+) -> None:
+    """A live agent's trial whose lease lapsed while Redis was away is not crashed by an idle
+    agent's reaper before that agent could renew it (one lease), whether the reaper's agent
+    saw the outage itself or only finds Redis restarted; after the lease it is reaped."""
+    from redsweep.errors import UnreachableError
+    from redsweep.shared.store.outage import Outage
+    from redsweep.worker.agent.reaper import Reaper
+
+    lease_ms = 1500
+    store = Store.from_url(redis.url, socket_timeout=1.0, retries=0)
+    sweep_id = store.sweeps.create({"method": "grid", "parameters": {"a": {"values": [1]}}})
+    epoch = store.controllers.acquire(sweep_id, "ctl", 1000)
+    [trial_id] = store.trials.add(sweep_id, [{"a": 1}], epoch=epoch)
+    claimed = store.trials.claim(sweep_id, trial_id, 1, "live-agent", lease_ms)
+    assert claimed is not None
+    said: list[str] = []
+    outage = Outage(store.url, said.append)
+    reaper = Reaper(store, sweep_id, say=said.append, lease_ms=lease_ms, outage=outage)
+    assert reaper.now() == []  # it knows the server now
+    redis.stop()
+    if seen:  # the idle agent's loop finds Redis away, as the session's loop does
+        with pytest.raises(UnreachableError):
+            reaper.now()
+        outage.failed()
+    redis.start()
+    # the controller's lease and the trial's lapsed during the outage (or just after it)
+    wait_for(lambda: store.trials.lapsed(sweep_id) == [trial_id], 30, "the lease to lapse")
+    assert store.controllers.holder(sweep_id) is None
+    assert reaper.now() == [], said  # grace: the live agent renews meanwhile
+    assert store.trials.renew(sweep_id, trial_id, claimed[0], lease_ms).ok
+    assert store.reads.trial(sweep_id, trial_id).state is RunState.RUNNING
+    # a trial whose agent does not come back is reaped once the grace is over
+    wait_for(lambda: reaper.now() == [trial_id], 30, "the reaper to crash the lapsed trial")
+    assert store.reads.trial(sweep_id, trial_id).state is RunState.CRASHED
+    store.close()
+
+
+# the script's own teardown (atexit, registered before init(): it runs after redsweep's
+# finish) outlasts the agent's self-fencing deadline in an outage: the work is done
+SLOW_TEARDOWN = """\
+import atexit, os, time
+
+def teardown():
+    open(f"tearing-down-{os.getpid()}", "w").close()
+    while not os.path.exists("never"):
+        time.sleep(0.05)
+
+atexit.register(teardown)
+import redsweep
+run = redsweep.init()
+with open(f"ready-{redsweep.config.a}", "w") as fh:
+    fh.write(str(os.getpid()))
+while not os.path.exists("go"):
+    time.sleep(0.02)
+redsweep.log({"score": redsweep.config.a})
+run.summary["best"] = -1
+with open("work", "a") as fh:
+    fh.write("x")
+"""
+
+
+def test_a_trial_fenced_after_its_objective_ended_is_recorded_finished_not_run_again(
+    redis: Redis, tmp_path: Path, procs
+) -> None:
+    sweep_id = create(redis.url, tmp_path, SLOW_TEARDOWN, [6])
+    agent = procs.spawn(
+        redsweep_cmd(redis.url, "agent", sweep_id, "--lease-ms", "3000"), cwd=tmp_path
+    )
+    ready = tmp_path / "ready-6"
+    wait_for(ready.exists, 2 * STARTUP_S, "the trial's init()", procs=procs, watched=[agent])
+    pid = int(ready.read_text())
+    redis.stop()
+    (tmp_path / "go").touch()
+    wait_for((tmp_path / f"tearing-down-{pid}").exists, 30, "the script's teardown",
+             procs=procs, watched=[agent])  # fmt: skip
+    # its agent cannot renew the lease: it stops the trial, in its teardown
+    wait_for(lambda: not alive(pid), 30, "the agent to stop its trial", procs=procs,
+             watched=[agent])  # fmt: skip
+    wait_for_output(procs, agent, OUTAGE_LINE)
+    redis.start()
+    assert wait_exit(procs, agent) == 0, procs.output(agent)
+
+    store = Store.from_url(redis.url)
+    trials = store.reads.trials(sweep_id)
+    assert [t.state for t in trials] == [RunState.FINISHED], (trials, procs.output(agent))
+    assert (tmp_path / "work").read_text() == "x"  # done once
+    summary = store.reads.summary(sweep_id, trials[0].id)
+    assert summary["score"] == 6 and summary["best"] == -1, summary
     store.close()

@@ -84,5 +84,83 @@ def test_unsent_rows_reach_the_agent_in_order_and_a_cut_tail_is_left_out(tmp_pat
     assert write_unsent(path, [(2, {"bad": object()}), (3, {"loss": 0.1})]) == 1
     with open(path, "ab") as fh:
         fh.write(b"\x00\x00\x00\x09\x92")  # the process was killed while writing a row
-    assert read_unsent(path) == [*rows, (3, {"loss": 0.1})]
-    assert not path.exists() and read_unsent(path) == []
+    assert read_unsent(path).rows == [*rows, (3, {"loss": 0.1})]
+    assert not path.exists() and read_unsent(path).rows == []
+
+
+def test_summary_keys_a_trial_could_not_store_reach_the_agent_the_last_write_winning(
+    tmp_path,
+) -> None:
+    path = tmp_path / "t.unsent"
+    assert write_unsent(path, [(0, {"loss": 0.5})], {"best": 1, "_files": ["a.txt"]}) == 1
+    assert write_unsent(path, [], {"best": 2}) == 0
+    unsent = read_unsent(path)
+    assert unsent.rows == [(0, {"loss": 0.5})]
+    assert unsent.summary == {"best": 2, "_files": ["a.txt"]}
+
+
+def test_the_end_of_an_outage_is_said_once_and_only_after_one_that_was_said() -> None:
+    said: list[str] = []
+    outage = Outage("redis://:***@h:6379/0", said.append, back=True)
+    outage.failed()
+    outage.ok()
+    assert said == []  # a blip: neither its start nor its end
+    outage.failed()
+    outage._since = time.monotonic() - NOTICE_AFTER_S - 1
+    outage.failed()
+    outage.ok()
+    outage.ok()
+    assert said == [
+        "Redis at redis://:***@h:6379/0 unreachable for 3 s; retrying",
+        "Redis at redis://:***@h:6379/0 answers again; carrying on",
+    ]
+    assert outage.begun == 2
+
+
+class _Counted(Outage):
+    """An Outage that counts the failed calls told to it."""
+
+    failures = 0
+
+    def failed(self) -> None:
+        self.failures += 1
+        super().failed()
+
+
+def test_a_reporter_closed_in_an_outage_ends_at_once_not_after_its_back_off() -> None:
+    """A command trial's exit path closes its reporter: in a long outage the reporter backs
+    off 2 s between tries, and a close() that waited that out kept the finished trial alive
+    into its agent's self-fencing deadline (stopped, crashed, run again: work done twice)."""
+    from helpers import wait_for
+
+    from redsweep.shared.server.local import free_port
+    from redsweep.shared.store import Store
+    from redsweep.worker.api.link import TrialLink
+    from redsweep.worker.api.reporter import Reporter
+
+    store = Store.from_url(f"redis://127.0.0.1:{free_port()}/0", **lease_options(3000))
+    link = TrialLink(store, "s", "t", "tok", params={}, lease_ms=3000)
+    outage = _Counted(store.url, lambda line: None)
+    reporter = Reporter(link, outage=outage)
+    reporter.add(0, {"loss": 1.0})
+    # back-offs of 0.1, 0.2, 0.4, 0.8 and 1.6 s: after the sixth failure it waits 2 s
+    wait_for(lambda: outage.failures >= 6, 30, "six failed sends")
+    assert not reporter.close(0.5)  # the row is not sent
+    thread = reporter._thread
+    assert thread is not None and not thread.is_alive()
+    store.close()
+
+
+def test_a_fenced_command_is_recorded_as_it_ended_only_once_it_marked_its_end(tmp_path) -> None:
+    from redsweep.shared.records import RunState
+    from redsweep.worker.trial.fence import FENCED, ended_before_fence
+
+    path = tmp_path / "t.unsent"
+    write_unsent(path, [(0, {"loss": 0.5})])
+    assert read_unsent(path).done is None  # rows, but the objective had not ended
+    write_unsent(path, [], {"best": 1}, done=0)
+    assert read_unsent(path).done == 0
+    assert ended_before_fence(FENCED, None, -15) is None  # fenced mid-work: crashed
+    assert ended_before_fence("the trial was stopped", 0, 0) is None  # not a fence
+    assert ended_before_fence(FENCED, 0, -9) == (RunState.FINISHED, None)  # killed after
+    assert ended_before_fence(FENCED, 0, 2)[0] is RunState.FAILED  # its own exit code

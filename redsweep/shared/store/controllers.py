@@ -30,16 +30,23 @@ class Controllers:
         None when another holder has it. Asking again as the same holder keeps the epoch."""
         return self._conn.call(AcquireController(sweep_id, holder, ttl_ms))
 
-    @guarded
     def server_run(self) -> str | None:
         """The Redis server's ``run_id`` (INFO server): it changes when the server restarts, so
         a controller can tell that every agent was cut off meanwhile. None where INFO is
         refused (an ACL, a managed service): no restart is seen then."""
+        return self.server()[0]
+
+    @guarded
+    def server(self) -> tuple[str | None, float]:
+        """The Redis server's ``run_id`` and how long it has been up (s): a process that
+        first looks at a server that just started cannot tell by the ``run_id`` alone that
+        it restarted. ``(None, inf)`` where INFO is refused."""
         try:
             info = self._r.info("server")
         except ResponseError:
-            return None
-        return str(info.get("run_id", "")) or None
+            return None, float("inf")
+        uptime = info.get("uptime_in_seconds")
+        return str(info.get("run_id", "")) or None, float("inf") if uptime is None else uptime
 
     @guarded
     def holder(self, sweep_id: str) -> str | None:

@@ -34,7 +34,9 @@ signal stops it and ends failed (:mod:`redsweep.worker.trial.deadline`); the ses
   whether the session goes on, waits or ends (:class:`~.result.EndReason`);
 * :class:`~redsweep.worker.agent.signals.Signals` counts SIGINT/SIGTERM and acts on the runner;
 * :class:`~redsweep.worker.agent.output.AgentOutput` prints;
-* :class:`~redsweep.worker.agent.heartbeat.Heartbeat` says the agent lives.
+* :class:`~redsweep.worker.agent.heartbeat.Heartbeat` says the agent lives;
+* :mod:`~redsweep.worker.agent.companion` starts the background controller and lets it
+  finish a done sweep.
 """
 
 from __future__ import annotations
@@ -43,12 +45,10 @@ import contextlib
 import os
 import socket
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
-from redsweep.connect import resolve_url
 from redsweep.errors import NotFoundError, RedsweepError, SweepLostError, UnreachableError
 from redsweep.shared.engine.config import parse_config
 from redsweep.shared.points import RETRIES
@@ -56,6 +56,7 @@ from redsweep.shared.records import RunState
 from redsweep.shared.server import embedded
 from redsweep.shared.store import Store, SweepInfo, Taken, new_id
 from redsweep.shared.store.outage import FIRST_BACKOFF_S, MAX_BACKOFF_S, Outage
+from redsweep.worker.agent.companion import let_controller_finish, start_controller
 from redsweep.worker.agent.guards import FailureGuard
 from redsweep.worker.agent.hand import Budget, Claimed, QueueHand, Skip
 from redsweep.worker.agent.heartbeat import Heartbeat
@@ -69,11 +70,6 @@ from redsweep.worker.trial.deadline import check_timeout
 from redsweep.worker.trial.output import log_cap_from_env
 from redsweep.worker.trial.runner import TrialOutcome, TrialRunner
 
-if TYPE_CHECKING:
-    from redsweep.controller.background import BackgroundController
-
-#: How long an agent that ends with its sweep waits for the controller to mark it finished.
-FINISH_WAIT_S = 3.0
 #: How long the session's calls wait for an answer (longer than any blocking pop's wait).
 SOCKET_TIMEOUT_S = 5.0
 
@@ -81,24 +77,6 @@ SOCKET_TIMEOUT_S = 5.0
 def new_agent_id() -> str:
     """``{hostname}-{pid}-{random}``."""
     return f"{host()}-{os.getpid()}-{new_id(4)}"
-
-
-def _start_controller(
-    url: str,
-    sweep_id: str,
-    on_error: Callable[[BaseException], None],
-    lease_ms: int,
-    retries: int | None = None,
-) -> BackgroundController | None:
-    """Start a controller in a background thread when none holds the sweep's lease (holding
-    it for ``lease_ms``, the agent's lease: both lapse as soon after the agent dies)."""
-    try:
-        from redsweep.controller.background import start_background
-    except ImportError as exc:  # not there: a separate controller process must run
-        if exc.name not in ("redsweep.controller.background", None):
-            raise
-        return None
-    return start_background(url, sweep_id, on_error=on_error, lease_ms=lease_ms, retries=retries)
 
 
 class AgentSession:
@@ -240,7 +218,14 @@ class AgentSession:
             )
             # the policy the sweep's controller follows (see Controller.retries)
             policy = next(p for p in (self.retries, config.retries, RETRIES) if p is not None)
-            self._reaper = Reaper(store, self.sweep_id, say=output.message, retries=policy)
+            self._reaper = Reaper(
+                store,
+                self.sweep_id,
+                say=output.message,
+                retries=policy,
+                lease_ms=self.lease_ms,
+                outage=outage,
+            )
             heart = self._heart = Heartbeat(
                 store,
                 self.sweep_id,
@@ -254,7 +239,7 @@ class AgentSession:
             try:
                 with signals.installed():
                     outage.wait_out(heart.start, signals.wake)
-                    controller = _start_controller(
+                    controller = start_controller(
                         self.url,
                         self.sweep_id,
                         self._controller_failed,
@@ -264,7 +249,13 @@ class AgentSession:
                     ending = self._loop()
                     self.result.reason, self.result.done_reason = ending.reason, ending.done_reason
                     if controller is not None and ending.reason is EndReason.SWEEP_DONE:
-                        over = self._let_controller_finish(store, controller)
+                        over = let_controller_finish(
+                            store,
+                            self.sweep_id,
+                            controller,
+                            signals.wake,
+                            lambda: signals.received > 0,
+                        )
                         if over is not None and over.done_reason:  # said as it ended (honest)
                             self.result.done_reason = over.done_reason
             except NotFoundError:
@@ -326,6 +317,7 @@ class AgentSession:
                 hand.keep(taken)  # given back at the end of the session
                 return Ending(EndReason.INTERRUPTED)
             fresh = self._handle(taken)
+            self._reaper.worked()
             why = self.guard.tripped()
             if why is not None:
                 self._output.message(f"agent {self.agent_id}: {why}")
@@ -349,8 +341,9 @@ class AgentSession:
         outcome = self._run(claimed)
         self.result.count(outcome)
         state = outcome.state
-        failed = state in (RunState.FAILED, RunState.CRASHED)
-        self.guard.record(failed=failed, succeeded=state is RunState.FINISHED)
+        # W&B's guards count the objective's failures: a crash is this infrastructure's (an
+        # outage, a lost lease), and the point runs again
+        self.guard.record(failed=state is RunState.FAILED, succeeded=state is RunState.FINISHED)
         return self._output.trial_ended(outcome)
 
     def _run(self, claimed: Claimed) -> TrialOutcome:
@@ -396,48 +389,3 @@ class AgentSession:
         from redsweep.controller.lifecycle import describe
 
         self._output.message(f"the sweep's controller failed: {describe(error)}")
-
-    def _let_controller_finish(
-        self, store: Store, controller: BackgroundController
-    ) -> SweepInfo | None:
-        """The sweep is done and nothing of it runs: give the controller this agent may be
-        running a moment to mark it finished before it is stopped (not one that failed); the
-        sweep as it ended, if it did."""
-        deadline = time.monotonic() + FINISH_WAIT_S
-        while time.monotonic() < deadline and not self._signals.received:
-            if controller.failed:
-                return None
-            try:
-                info = store.sweeps.get(self.sweep_id)
-            except UnreachableError:
-                return None  # Redis away: the controller finishes it later
-            if info.state.is_over:
-                return info
-            if info.count(RunState.RUNNING, RunState.PENDING):
-                return None  # other agents still run trials; their controllers finish it
-            self._signals.wake.wait(0.05)
-        return None
-
-
-def run_agent(
-    sweep_id: str,
-    function: Callable[[], Any] | None = None,
-    entity: str | None = None,
-    project: str | None = None,
-    count: int | None = None,
-    *,
-    redis: str | None = None,
-    isolate: bool = False,
-    **options: Any,
-) -> AgentResult:
-    """W&B's ``wandb.agent(sweep_id, function=None, entity=None, project=None, count=None)``:
-    run an agent session on ``redis`` (else ``REDSWEEP_REDIS_URL``, else the embedded local
-    server). ``sweep_id`` may be W&B's ``entity/project/id`` path; only the id is used.
-    ``options`` go to :class:`AgentSession` (agent_dir, lease_ms, grace_s, history_cap, out,
-    and trial_timeout: seconds a trial may run before it is stopped and failed, overriding
-    the config's ``redsweep: {trial_timeout: S}``)."""
-    sweep_id = sweep_id.rstrip("/").rsplit("/", 1)[-1]
-    session = AgentSession(
-        resolve_url(redis), sweep_id, function=function, count=count, isolate=isolate, **options
-    )
-    return session.run()

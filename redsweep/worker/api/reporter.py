@@ -140,6 +140,13 @@ class Reporter:
             finally:
                 self._flushing -= 1
 
+    def give_up(self) -> None:
+        """Count Redis as unreachable now: a ``flush(while_reachable=True)`` returns at once
+        (its process must end without waiting for Redis)."""
+        with self._cond:
+            self._failing = True
+            self._cond.notify_all()
+
     def close(self, timeout: float | None = 10.0) -> bool:
         """Flush, then end the thread. False when rows were left unsent."""
         done = self.flush(timeout)
@@ -237,8 +244,8 @@ class Reporter:
                     self._rows_at = time.monotonic()
                 self._sending = False
                 self._cond.notify_all()
-            if not sent:
-                time.sleep(backoff)
+                if not sent:  # a close() cuts the back-off short: a trial exits at once
+                    self._cond.wait_for(lambda: self._closed, backoff)
 
     def _send(self, link: TrialLink, rows: list[tuple[int, dict[str, Any]]]) -> None:
         def report(rows: list[tuple[int, dict[str, Any]]]) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from redsweep.errors import RedsweepError
+from redsweep.errors import RedsweepError, UnreachableError
 from redsweep.worker.api import notices
 from redsweep.worker.api.away import ENV_UNSENT, outage_of, write_unsent
 from redsweep.worker.api.config import Config
@@ -96,6 +96,7 @@ class Run:
         self._pending: tuple[int, dict[str, Any]] | None = None  # (step, row) not committed
         self._finished = False
         self._files_announced = False
+        self._handed_over = False  # finish() found Redis away: the rest goes to the agent
         self._lock = threading.Lock()
 
     # ---- W&B's read-only fields ---------------------------------------------------------------
@@ -322,16 +323,31 @@ class Run:
                 self.exit_code = int(exit_code)
             self._commit()
             self._finished = True
-        self._release_reporter(FLUSH_TIMEOUT_S)
-        self.end_summary()
-        if self.mode == "local":
-            from redsweep.worker.api.starts import finish_local
+        handoff = self._handoff_path() if self.mode == "command" else None
+        if handoff:
+            _ENDING.append(self)  # the objective is done: SIGTERM now hurries the end
+        try:
+            self._release_reporter(FLUSH_TIMEOUT_S)
+            self.end_summary()
+            if self.mode == "local":
+                from redsweep.worker.api.starts import finish_local
 
-            finish_local(self)
-        else:
-            self.send_summary()
+                finish_local(self)
+            else:
+                self.send_summary()
+            if handoff and not _STOPPED:  # all was stored or handed over: the end counts
+                write_unsent(handoff, [], None, done=self.exit_code or 0)
+        finally:
+            if handoff:
+                _ENDING.remove(self)
         if self._on_end is not None:
             self._on_end(self)
+
+    def hurry(self) -> None:
+        """The agent stops this process while it ends (self-fencing in an outage): stop
+        waiting for Redis, hand the rest to the agent (called from the SIGTERM handler)."""
+        self._handed_over = True
+        self._reporter.give_up()
 
     def end_summary(self) -> None:
         """Copy ``live`` saved files again; record on the summary the run's files and W&B's
@@ -351,17 +367,36 @@ class Run:
 
     def send_summary(self) -> bool:
         """Send the summary keys the script (or define_metric, or the files) set to the store;
-        logged values are there already. A problem is printed, never raised."""
+        logged values are there already. A problem is printed, never raised. A finished
+        command trial that finds Redis away hands them to its agent instead
+        (:mod:`~redsweep.worker.api.away`): it must exit now, not wait for Redis."""
         overrides = self.summary.overrides()
         if not overrides:
             return True
         row, _ = fit({k: storable(v) for k, v in overrides.items()}, self._link.limits)
         link = self._link
+        handoff = self._handoff_path() if self._finished else None
+        if handoff and self._handed_over:
+            write_unsent(handoff, [], row)
+            return True
         try:
             return link.store.trials.set_summary(link.sweep_id, link.trial_id, link.token, row)
+        except UnreachableError:
+            if handoff:
+                self._handed_over = True
+                write_unsent(handoff, [], row)
+                return True
+            notices.once(f"summary-{self.id}", f"run {self.id}: summary not stored yet: Redis away")
+            return False
         except RedsweepError as exc:
             notices.once(f"summary-{self.id}", f"run {self.id}: summary not stored: {exc}")
             return False
+
+    def _handoff_path(self) -> str | None:
+        """Where this process hands its agent what it could not store (a trial's process)."""
+        if self.mode == "local" or not self._owns_reporter:
+            return None
+        return os.environ.get(ENV_UNSENT) or None
 
     def _release_reporter(self, timeout: float) -> bool:
         """Send what is left: by closing our own reporter; a reporter we were lent (the
@@ -369,9 +404,10 @@ class Run:
         command trial that finds Redis away hands its unsent rows to its agent instead."""
         if not self._owns_reporter:
             return True
-        unsent = os.environ.get(ENV_UNSENT) if self.mode != "local" else None
+        unsent = self._handoff_path()
         if unsent and not self._reporter.flush(timeout, while_reachable=True):
-            write_unsent(unsent, self._reporter.take(timeout))
+            self._handed_over = True
+            write_unsent(unsent, self._reporter.take(0.2))
         if self.mode == "local":  # nobody else sends them: wait for Redis, however long
             return self._reporter.close(None)
         return self._reporter.close(timeout)
@@ -394,7 +430,20 @@ class Run:
         return f"<Run {self.id} of sweep {self.sweep_id} ({self.mode})>"
 
 
+#: A command trial's run in finish(): its objective is done, so SIGTERM hurries its end
+#: (:meth:`Run.hurry`) instead of raising StopTrial into it.
+_ENDING: list[Run] = []
+
+
+#: SIGTERM stopped the objective (set once): its end is no end of its own
+_STOPPED: list[bool] = []
+
+
 def raise_stop(signum: int, frame: Any) -> None:
+    for run in _ENDING:
+        run.hurry()
+        return
+    _STOPPED.append(True)
     raise StopTrial("terminated by the agent (SIGTERM)")
 
 

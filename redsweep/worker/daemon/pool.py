@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from redsweep.errors import RedsweepError, UnreachableError
 from redsweep.shared.store import Store, keys, mask_url, new_id
 from redsweep.shared.store.daemons import DaemonInfo
+from redsweep.shared.store.outage import Outage
 from redsweep.worker.api.run import host
 from redsweep.worker.daemon.job import DEFAULT_POOL, SessionJob, pool_queue
 from redsweep.worker.daemon.slot import RESTART_BACKOFF_S, parse_worker_name
@@ -84,7 +85,7 @@ class Daemon:
         self._last_signal = 0.0
         self._wake = threading.Event()
         self._registered_ok = True
-        self._answered_at = time.monotonic()  # when Redis last answered the registration
+        self._redis = Outage(mask_url(url), self._say_outage, notice_after=0, back=True)
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -170,23 +171,19 @@ class Daemon:
                 ttl_ms=REGISTER_TTL_MS,
             )
         except UnreachableError:
-            if self._registered_ok:
-                away = time.monotonic() - self._answered_at
-                self._say(
-                    f"redsweep worker {self.id}: Redis at {store.url} unreachable for {away:.0f} s;"
-                    " retrying (slots and sessions wait too)"
-                )
-            self._registered_ok = False
+            self._redis.failed()
             return
         except RedsweepError as exc:
             if self._registered_ok:
                 self._say(f"redsweep worker {self.id}: {exc}; retrying")
             self._registered_ok = False
             return
-        self._answered_at = time.monotonic()
-        if not self._registered_ok:
-            self._say(f"redsweep worker {self.id}: Redis at {store.url} answers again; carrying on")
+        self._redis.ok()
         self._registered_ok = True
+
+    def _say_outage(self, line: str) -> None:
+        wait = " (slots and sessions wait too)" if line.endswith("; retrying") else ""
+        self._say(f"redsweep worker {self.id}: {line}{wait}")
 
     def _stop_all(self, sig: int, wait_s: float) -> None:
         procs = [s.proc for s in self.slots if s.proc is not None and s.proc.poll() is None]

@@ -15,10 +15,32 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from redsweep.connect import ENV_URL
+from redsweep.worker.api import run as run_api
+from redsweep.worker.api.away import ENV_UNSENT
+from redsweep.worker.api.link import TrialLink
+from redsweep.worker.api.starts import wandb_env
 from redsweep.worker.trial import supervisor
 from redsweep.worker.trial.output import CappedLog, OutputPump
 
 SUPERVISOR = str(Path(supervisor.__file__).resolve())
+
+
+def command_env(link: TrialLink, url: str, unsent: str | os.PathLike[str]) -> dict[str, str]:
+    """The environment of the command trial of ``link``: this process's, plus what the
+    in-trial API reads (the trial, its token and lease, the Redis URL, where to leave what it
+    cannot send: ``unsent``) and W&B's variables for the script."""
+    return {
+        **os.environ,
+        run_api.ENV_SWEEP_ID: link.sweep_id,
+        run_api.ENV_RUN_ID: link.trial_id,
+        run_api.ENV_TOKEN: link.token,
+        run_api.ENV_LEASE_MS: str(link.lease_ms),
+        run_api.ENV_HISTORY_CAP: str(link.history_cap or ""),
+        ENV_URL: url,
+        ENV_UNSENT: str(unsent),
+        **wandb_env(link.sweep_id, link.trial_id, link.params),
+    }
 
 
 class CommandChild:

@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from redsweep.shared.records import RunState
 from redsweep.worker.api.link import TrialLink
 
 #: The margin's floor (seconds).
@@ -94,3 +95,18 @@ class Fence:
                 link.mark_lost(FENCED)
                 if self._on_fence is not None:
                     self._on_fence()
+
+
+def ended_before_fence(
+    why: str, mark: int | None, code: int | None
+) -> tuple[RunState, str | None] | None:
+    """How a command trial ended that its agent fenced (``why``) after its objective had
+    ended and handed everything over (``mark``: the exit code it wrote last to its agent's
+    file, :mod:`redsweep.worker.api.away`): by its exit ``code`` if it exited by itself, else
+    by the mark. None when that is not so: fenced mid-work, it ends crashed and runs again."""
+    if mark is None or why != FENCED:
+        return None
+    code = code if code is not None and code >= 0 else mark
+    if code == 0:
+        return RunState.FINISHED, None
+    return RunState.FAILED, f"the command exited with code {code}"

@@ -1,4 +1,4 @@
-"""A function trial in a forked child (``isolate=True``): what runs in the child.
+"""A function trial in a forked child (``isolate=True``): the fork, and what runs in the child.
 
 The child leads its own process group (killed when the agent dies: it watches a lifeline),
 opens its own Store, reports its rows itself and exits
@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import traceback
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +22,7 @@ from redsweep.worker.api.away import ENV_UNSENT
 from redsweep.worker.api.functions import bind_trial, unbind_trial
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.run import StopTrial, raise_stop
+from redsweep.worker.trial.children import kill_group
 from redsweep.worker.trial.supervisor import watch
 
 #: Exit code of a forked function trial that was stopped (StopTrial).
@@ -32,6 +35,52 @@ def format_error(exc: BaseException) -> str:
     if tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def fork_trial(
+    url: str,
+    link: TrialLink,
+    function: Callable[[], Any],
+    unsent: str,
+    *,
+    supervise: Callable[[int, Callable[[], bool]], bool],
+    on_exit: Callable[[], None],
+) -> tuple[int, bool, str | None]:
+    """Run ``function`` for the trial of ``link`` in a forked child (its rows left unsent go
+    to ``unsent``), watched by ``supervise(pgid, exited)`` (whether it signalled the group);
+    ``on_exit`` is called from a thread when the child exits. The group is killed at the end.
+    Returns (the exit code, negative for a signal; whether it was signalled; the traceback)."""
+    read_fd, write_fd = os.pipe()
+    life_read, life_write = os.pipe()  # only this process holds life_write: the lifeline
+    with warnings.catch_warnings():  # "fork() may deadlock" with threads: the child
+        warnings.simplefilter("ignore", DeprecationWarning)  # only starts fresh ones
+        pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_fd)
+        os.close(life_write)
+        child_main(write_fd, url, link, function, life_read, unsent)
+    os.close(write_fd)
+    os.close(life_read)
+    with contextlib.suppress(OSError):
+        os.setpgid(pid, pid)
+    exited = threading.Event()
+    status: list[int] = []
+
+    def reap() -> None:
+        status.append(os.waitpid(pid, 0)[1])
+        exited.set()
+        on_exit()
+
+    threading.Thread(target=reap, name=f"redsweep-wait-{pid}", daemon=True).start()
+    try:
+        signalled = supervise(pid, exited.is_set)
+    finally:
+        kill_group(pid, signal.SIGKILL)
+        exited.wait()
+        os.close(life_write)
+    with os.fdopen(read_fd, "rb") as pipe:
+        error_text = pipe.read().decode("utf-8", "replace") or None
+    return os.waitstatus_to_exitcode(status[0]), signalled, error_text
 
 
 def child_main(

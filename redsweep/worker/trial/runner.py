@@ -5,8 +5,8 @@ While the objective runs, a thread renews the trial's lease every third of it. W
 a function's next ``log()`` raises :class:`~redsweep.worker.api.run.StopTrial`; a child
 process (command, or forked function) gets SIGTERM on its process group, SIGKILL after a grace
 period. When the lease cannot be renewed (Redis away) the trial is stopped on time, before
-the lease can lapse (:mod:`redsweep.worker.trial.fence`), and ends crashed.
-No child process outlives its trial: the group is killed at the end in every path.
+the lease can lapse (:mod:`redsweep.worker.trial.fence`), and ends crashed (unless it had
+ended: :func:`~.fence.ended_before_fence`). No child process outlives its trial.
 
 A trial that ended while Redis was away keeps its end: the finish (with its unsent rows) is
 held and delivered when Redis answers again, token-checked, so it lands if the trial still
@@ -21,12 +21,10 @@ import signal
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from redsweep.connect import ENV_URL
 from redsweep.errors import ProtocolError, RedsweepError, StoreError, UnreachableError
 from redsweep.shared.engine.command import command_argv
 from redsweep.shared.records import RunState, SweepConfig
@@ -35,15 +33,14 @@ from redsweep.shared.store.calls import Call, Finish
 from redsweep.shared.store.connection import lease_options
 from redsweep.shared.store.outage import Outage
 from redsweep.worker.api import functions as run_api
-from redsweep.worker.api.away import ENV_UNSENT, read_unsent
+from redsweep.worker.api.away import ENV_UNSENT, Unsent, read_unsent
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
-from redsweep.worker.api.starts import wandb_env
 from redsweep.worker.trial.children import kill_group, supervise, tail_of
-from redsweep.worker.trial.command import CommandChild
+from redsweep.worker.trial.command import CommandChild, command_env
 from redsweep.worker.trial.deadline import TrialDeadline
-from redsweep.worker.trial.fence import Fence
-from redsweep.worker.trial.forked import STOPPED_CODE, child_main, format_error
+from redsweep.worker.trial.fence import Fence, ended_before_fence
+from redsweep.worker.trial.forked import STOPPED_CODE, fork_trial, format_error
 from redsweep.worker.trial.outcome import TrialOutcome
 from redsweep.worker.trial.output import log_cap_from_env
 
@@ -96,7 +93,8 @@ class TrialRunner:
         self._in_function = False
         self._running = False
         self._link: TrialLink | None = None
-        self._unsent: list[tuple[int, dict[str, Any]]] = []  # rows a command handed back
+        self._unsent = Unsent()  # what a command (or forked child) handed back
+        self._exit_code: int | None = None  # the command's (negative: killed by a signal)
 
     def close(self) -> None:
         """End the runner's background threads."""
@@ -183,7 +181,8 @@ class TrialRunner:
         self._running = True
         self._fence.watch(link)
         self._deadline.start(link, self.config.trial_timeout)
-        self._unsent = []
+        self._unsent = Unsent()
+        self._exit_code = None
         summary: dict[str, Any] = {}
         log_tail = None
         reraise: BaseException | None = None
@@ -199,10 +198,14 @@ class TrialRunner:
             self._running = False
             self._link = None
             rows = self._keeper.take(run_api.FLUSH_TIMEOUT_S)  # unsent: sent with the finish
-            rows += self._unsent  # what a command could not send itself
+            rows += self._unsent.rows  # what a command could not send itself
+            summary = {**summary, **self._unsent.summary}
         state, error = self._deadline.end(state, error)  # failed, if it timed out
         ended = link.ended_as  # killed from outside (a canceled sweep): the store says so
-        if link.lost:
+        done = ended_before_fence(link.why(), self._unsent.done, self._exit_code)  # a command
+        if done is not None:  # fenced while it ended: its work is done, record it once
+            state, error = done
+        elif link.lost:
             state = ended or RunState.CRASHED
             error = f"{link.why()}; the objective was stopped"
             rows = []  # not ours to report any more
@@ -271,7 +274,8 @@ class TrialRunner:
                 # same calls: a report that landed already is not applied twice, the same
                 # finish again is answered ok). The entry is acked with the next pop.
                 self.outage.failed()
-                results = self.outage.wait_out(lambda: self.store.batch(*ending))
+                retry = self.lease_ms / 10_000  # often: the grace once Redis is back is a lease
+                results = self.outage.wait_out(lambda: self.store.batch(*ending), None, retry)
                 return bool(results[-1]), ()
             self.outage.ok()
         except RedsweepError:
@@ -316,39 +320,17 @@ class TrialRunner:
     # ---- a function, in a forked child -------------------------------------------------------
 
     def _run_forked(self, link: TrialLink) -> tuple[RunState, str | None]:
+        assert self.function is not None
         unsent = str(self.agent_dir / f"{link.trial_id}.unsent")
-        read_fd, write_fd = os.pipe()
-        life_read, life_write = os.pipe()  # only this process holds life_write: the lifeline
-        with warnings.catch_warnings():  # "fork() may deadlock" with threads: the child
-            warnings.simplefilter("ignore", DeprecationWarning)  # only starts fresh ones
-            pid = os.fork()
-        if pid == 0:  # the child: never returns
-            os.close(read_fd)
-            os.close(life_write)
-            child_main(write_fd, self.url, link, self.function, life_read, unsent)  # type: ignore[arg-type]
-        os.close(write_fd)
-        os.close(life_read)
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)
-        exited = threading.Event()
-        status: list[int] = []
-
-        def reap() -> None:
-            status.append(os.waitpid(pid, 0)[1])
-            exited.set()
-            self._wake.set()
-
-        threading.Thread(target=reap, name=f"redsweep-wait-{pid}", daemon=True).start()
-        try:
-            signalled = self._supervise(link, pid, exited.is_set)
-        finally:
-            kill_group(pid, signal.SIGKILL)
-            exited.wait()
-            os.close(life_write)
-        with os.fdopen(read_fd, "rb") as pipe:
-            error_text = pipe.read().decode("utf-8", "replace") or None
+        code, signalled, error_text = fork_trial(
+            self.url,
+            link,
+            self.function,
+            unsent,
+            supervise=lambda pid, exited: self._supervise(link, pid, exited),
+            on_exit=self._wake.set,
+        )
         self._unsent = read_unsent(unsent)
-        code = os.waitstatus_to_exitcode(status[0])
         if code == 0:
             return RunState.FINISHED, None
         if code == STOPPED_CODE or (code < 0 and signalled):
@@ -370,17 +352,7 @@ class TrialRunner:
             )
         except RedsweepError as exc:
             return RunState.FAILED, f"cannot build the command: {exc}", None
-        env = {
-            **os.environ,
-            run_api.ENV_SWEEP_ID: link.sweep_id,
-            run_api.ENV_RUN_ID: link.trial_id,
-            run_api.ENV_TOKEN: link.token,
-            run_api.ENV_LEASE_MS: str(link.lease_ms),
-            run_api.ENV_HISTORY_CAP: str(link.history_cap or ""),
-            ENV_URL: self.url,
-            ENV_UNSENT: str(self.agent_dir / f"{link.trial_id}.unsent"),
-            **wandb_env(link.sweep_id, link.trial_id, link.params),  # W&B's, for the script
-        }
+        env = command_env(link, self.url, self.agent_dir / f"{link.trial_id}.unsent")
         log_path = self.agent_dir / f"{link.trial_id}.log"
         try:
             child = CommandChild(argv, env, log_path, self.log_cap, on_exit=self._wake.set)
@@ -395,7 +367,7 @@ class TrialRunner:
         if not_started is not None:
             return RunState.FAILED, f"cannot start {argv[0]!r}: {not_started}", None
         tail = tail_of(log_path)
-        code = child.returncode
+        code = self._exit_code = child.returncode
         self._unsent = read_unsent(env[ENV_UNSENT])
         if code == 0:
             return RunState.FINISHED, None, tail
