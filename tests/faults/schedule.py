@@ -10,6 +10,10 @@ restarts Redis on its AOF. After each round it checks the invariants (:mod:`inva
 - no process left of those the round started, nor of their descendants;
 - no agent or controller exited on its own before its sweep was over (a fault is waited out).
 
+Every round gets all its faults, however fast or slow the machine: trials of even grid points
+wait, before their work, while the checker still has faults to inject (the odd ones run through,
+so faults hit trials before, during and after their work).
+
 By hand: ``python -m tests.faults.schedule --rounds 20 --seed 12``; ``--help`` for the rest.
 It prints each round's faults and figures, then PASS or FAIL, and exits 0 only on PASS.
 """
@@ -73,6 +77,7 @@ class Options:
     faults: int = 4
     lease_ms: int = 2000
     work_s: float = 1.0
+    retries: int = 2
     round_timeout: float = 180.0
     workdir: Path | None = None
     out: TextIO = sys.stdout
@@ -131,12 +136,15 @@ class Run:
         self.side = self.round_dir / "side"
         self.side.mkdir(parents=True)
         (self.round_dir / "trial.py").write_text(TRIAL)
+        hold = self.side / "hold"
+        hold.touch()  # even points wait while faults are left to inject
         points = list(range(1, self.opts.points + 1))
         config = {
             "program": "trial.py",
             "method": "grid",
             "metric": {"name": "score", "goal": "maximize"},
             "parameters": {"a": {"values": points}},
+            "redsweep": {"retries": self.opts.retries},
         }
         (self.round_dir / "sweep.yaml").write_text(yaml.safe_dump(config))
         made = subprocess.run(
@@ -164,7 +172,9 @@ class Run:
 
         self.used = dict.fromkeys(KINDS, 0)
         crashes: dict[int, int] = {}  # point -> faults that may have crashed one of its trials
-        for _ in range(self.opts.faults):
+        attempts = 0
+        while len(result.faults) < self.opts.faults and attempts < 3 * self.opts.faults:
+            attempts += 1  # an attempt finds no target when every kind waits (rare)
             time.sleep(rng.uniform(0.3, 1.5 * self.lease_s))
             if self._over(sweep_id):
                 break
@@ -173,6 +183,7 @@ class Run:
                 self.used[fault.kind] += 1
                 result.faults.append(fault)
                 print(f"  round {number}: {fault.describe()}", file=self.opts.out, flush=True)
+        hold.unlink()
         self.wait_over(sweep_id, result)
         self.retry_killed(sweep_id, points, result)
         self.check(sweep_id, points, events, result)
@@ -215,7 +226,7 @@ class Run:
         kinds.sort(key=lambda k: self.used[k])  # the least used first: a round mixes them
         for kind in kinds:
             if kind in ("kill-agent", "kill-trial", "stop-agent"):
-                # a point's trial may crash twice (two retries by default), never a third time
+                # a point's trial may crash as often as it is retried, never once more
                 targets = self.targets(crashes)
                 if not targets:
                     continue
@@ -250,7 +261,7 @@ class Run:
                 # counts against each running point's retries, and waits while one is at its
                 # last attempt
                 running = {t[0] for t in running_trials(self.side)}
-                if any(crashes.get(p, 0) >= 2 for p in running):
+                if any(crashes.get(p, 0) >= self.opts.retries for p in running):
                     continue
                 now = time.time()
                 self.restart_redis(rng.uniform(0.3, 3.0) * self.lease_s)  # often past a lease
@@ -263,8 +274,9 @@ class Run:
         """Running trials (point, trial pid, agent pid) whose point may crash once more,
         waiting up to a lease for one (between two trials an agent runs none)."""
         deadline = time.monotonic() + self.lease_s
+        limit = self.opts.retries
         while True:
-            found = [t for t in running_trials(self.side) if crashes.get(t[0], 0) < 2]
+            found = [t for t in running_trials(self.side) if crashes.get(t[0], 0) < limit]
             if found or time.monotonic() >= deadline:
                 return found
             time.sleep(0.05)
@@ -382,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", type=int, default=5, help="faults per round, at most")
     parser.add_argument("--lease-ms", type=int, default=2000)
     parser.add_argument("--work-s", type=float, default=1.0, help="each trial's work (sleep)")
+    parser.add_argument("--retries", type=int, default=2, help="the sweep's retries per point")
     parser.add_argument("--workdir", type=Path, help="keep the run's files here")
     args = parser.parse_args(argv)
     opts = Options(
@@ -392,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         faults=args.faults,
         lease_ms=args.lease_ms,
         work_s=args.work_s,
+        retries=args.retries,
         workdir=args.workdir,
     )
     rounds = run(opts)
