@@ -10,9 +10,8 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
+from redsweep.shared import points
 from redsweep.shared.records import Goal, Metric
-
-_DONE_STATES = ("finished", "failed", "crashed", "killed", "stopped")
 
 
 def _fmt(value: float | None) -> str:
@@ -38,8 +37,10 @@ class Progress:
         self.tty = self.out.isatty() if tty is None else tty
         self._line = ""
 
-    def status_text(self, counts: Mapping[str, int], best: float | None) -> str:
-        done = sum(counts.get(s, 0) for s in _DONE_STATES)
+    def status_text(
+        self, counts: Mapping[str, int], best: float | None, issued: int | None = None
+    ) -> str:
+        done = points.ended(counts, issued)
         of = f"/{self.total}" if self.total else ""
         parts = [f"sweep {self.sweep_id}: {done}{of} done", f"{counts.get('running', 0)} running"]
         failed = counts.get("failed", 0) + counts.get("crashed", 0)
@@ -60,6 +61,7 @@ class Progress:
         counts: Mapping[str, int],
         best: float | None,
         note: str = "",
+        issued: int | None = None,
     ) -> None:
         """A trial reached a terminal state (on a terminal a failure gets a line of its own, with
         its ``note``: why)."""
@@ -67,19 +69,21 @@ class Progress:
         if self.tty:
             if note and state in ("failed", "crashed"):
                 self.message(f"run {trial_id} {state}{took} ({note})")
-            self.update(counts, best)
+            self.update(counts, best, issued)
             return
         metric = f" {self.metric.name}={_fmt(value)}" if self.metric is not None else ""
         extra = f" ({note})" if note else ""
         self._print(
-            f"run {trial_id} {state}{took}{metric}{extra}; {self.status_text(counts, best)}"
+            f"run {trial_id} {state}{took}{metric}{extra}; {self.status_text(counts, best, issued)}"
         )
 
-    def update(self, counts: Mapping[str, int], best: float | None) -> None:
+    def update(
+        self, counts: Mapping[str, int], best: float | None, issued: int | None = None
+    ) -> None:
         """Rewrite the status line (terminals only)."""
         if not self.tty:
             return
-        line = self.status_text(counts, best)
+        line = self.status_text(counts, best, issued)
         pad = max(0, len(self._line) - len(line))
         self.out.write("\r" + line + " " * pad)
         self.out.flush()

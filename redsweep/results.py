@@ -110,6 +110,7 @@ class Sweep:
         self.grid_size = info.grid_size
         self.run_cap = info.run_cap
         self.counts: Mapping[str, int] = dict(info.counts)
+        self.issued = info.issued
         self.best_value = info.best_value
         self.done_reason = info.done_reason
         self.created_ms = info.created_ms
@@ -128,6 +129,12 @@ class Sweep:
         """The grid size and/or the run cap, whichever is smaller (None: unbounded)."""
         sizes = [n for n in (self.grid_size, self.run_cap) if n is not None]
         return min(sizes) if sizes else None
+
+    @property
+    def points_done(self) -> int:
+        """The points (suggestions) that ended, with a result or for good: what
+        ``expected_run_count`` counts (retries are not points of their own)."""
+        return points.ended(self.counts, self.issued)
 
     @cached_property
     def runs(self) -> list[RunResult]:

@@ -18,7 +18,6 @@ from redsweep.cli import _table as table
 from redsweep.cli.context import Context, pass_ctx
 from redsweep.shared import points
 
-_DONE = ("finished", "failed", "crashed", "killed", "stopped")
 _ORDER = ("running", "pending", "finished", "stopped", "failed", "crashed", "killed")
 
 
@@ -124,7 +123,7 @@ def _one_status(sweep: Any, best: Any, colour: bool) -> str:
     lines.append(f"  method  {sweep.method}" + (f", {', '.join(size)}" if size else ""))
     if sweep.metric:
         lines.append(f"  metric  {sweep.metric} ({sweep.goal.value})")
-    done = sum(sweep.counts.get(s, 0) for s in _DONE)
+    done = sweep.points_done
     total = sweep.expected_run_count
     of = f"{done}/{total}" if total is not None else f"{done}"
     lines.append(f"  runs    {of} done: {_counts_text(sweep.counts)}")
@@ -163,7 +162,7 @@ def _all_status(sweeps: list[Any], colour: bool) -> str:
     for s in sweeps:
         running, note = lapses.running_cell(s)
         notes += [note] if note else []
-        done = sum(s.counts.get(x, 0) for x in _DONE)
+        done = s.points_done
         total = s.expected_run_count
         best = "-"
         if s.metric and s.best_value is not None:

@@ -32,7 +32,6 @@ MAX_POINTS = 200
 MAX_DOTS = 1000
 #: a run page's charts keep this many points of each metric
 RUN_POINTS = 1000
-DONE = tuple(s.value for s in RunState if s.is_terminal)
 
 
 def to_json(data: Any) -> str:
@@ -68,7 +67,7 @@ def sweep_row(sweep: Sweep) -> dict[str, Any]:
         "name": sweep.name,
         "metric": sweep.metric,
         "goal": sweep.goal.value,
-        "done": sum(counts.get(s, 0) for s in DONE),
+        "done": sweep.points_done,
         "expected": sweep.expected_run_count,
         "running": counts.get(RunState.RUNNING.value, 0),
         "pending": counts.get(RunState.PENDING.value, 0),

@@ -22,6 +22,18 @@ NO_RESULT = (RunState.CRASHED, RunState.FAILED, RunState.KILLED)
 RETRIES = 2
 
 
+def ended(counts: Mapping[str, int], issued: int | None) -> int:
+    """How many points ended (with a result or for good), from a sweep's run counts by state
+    and its ``issued`` first attempts: ended runs less the crashed ones a retry followed, each
+    retry being a run beyond the first attempts (so retries never make a sweep say 4/3 done).
+    Without ``issued``, the ended runs."""
+    runs_ended = sum(counts.get(s.value, 0) for s in RunState if s.is_terminal)
+    if issued is None:
+        return runs_ended
+    retries = max(0, sum(counts.values()) - issued)
+    return max(0, runs_ended - retries)
+
+
 class Attempt(Protocol):
     """What a point needs of a trial record (a store's TrialInfo has it)."""
 

@@ -48,6 +48,7 @@ def test_a_point_crashed_three_times_ends_the_sweep_honestly_and_retry_runs_it_a
     assert "1 crashed after 3 attempts" in reason, reason
     status = run_cli(redis_url, "status", sweep_id, check=True).stdout
     assert "1 crashed after 3 attempts" in status, status
+    assert "runs    1/1 done" in status, status  # one point, however many attempts
 
     retried = run_cli(redis_url, "retry", sweep_id, "--crashed", cwd=tmp_path)
     assert retried.returncode == 0, retried.stderr
@@ -56,3 +57,5 @@ def test_a_point_crashed_three_times_ends_the_sweep_honestly_and_retry_runs_it_a
     finished = [t for t in store.reads.trials(sweep_id) if t.state is RunState.FINISHED]
     assert [t.params for t in finished] == [{"a": 1}]
     assert store.sweeps.get(sweep_id).state.value == "finished"
+    status = run_cli(redis_url, "status", sweep_id, check=True).stdout
+    assert "runs    1/1 done" in status, status

@@ -168,6 +168,7 @@ class AgentOutput:
                 counts=counts,
                 best=best,
                 note=note,
+                issued=info.issued,
             )
         return fresh
 
