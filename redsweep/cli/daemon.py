@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from redsweep.cli.context import Context, pass_ctx, trial_timeout_option
+from redsweep.cli.context import Context, pass_ctx, retries_option, trial_timeout_option
 
 _POOL_HELP = "The pool (an RQ queue of agent sessions)."
 
@@ -60,6 +60,7 @@ def launch_sessions(
     pool: str,
     count: int | None = None,
     trial_timeout: float | None = None,
+    retries: int | None = None,
 ) -> list[str]:
     """Enqueue ``n`` sessions and say so (shared with ``redsweep sweep --launch``)."""
     from redsweep.connect import connect
@@ -67,7 +68,15 @@ def launch_sessions(
 
     store = connect(obj.redis_url)
     try:
-        ids = launch(store, sweep_id, n, pool=pool, count=count, trial_timeout=trial_timeout)
+        ids = launch(
+            store,
+            sweep_id,
+            n,
+            pool=pool,
+            count=count,
+            trial_timeout=trial_timeout,
+            retries=retries,
+        )
         serving = [d for d in store.daemons.live() if d.pool == pool]
     finally:
         store.close()
@@ -75,6 +84,8 @@ def launch_sessions(
     limit = f", {count} trials each at most" if count is not None else ""
     if trial_timeout is not None:
         limit += f", trials stopped after {trial_timeout:g} s"
+    if retries is not None:
+        limit += f", a crashed trial retried {retries} time{'s' if retries != 1 else ''}"
     click.echo(f"Launched {what} for sweep {sweep_id} on pool {pool!r}{limit}")
     if not serving:
         click.echo(
@@ -98,16 +109,23 @@ def launch_sessions(
 @click.option("--pool", default="default", show_default=True, help=_POOL_HELP)
 @click.option("--count", type=click.IntRange(min=1), help="Each session runs at most N trials.")
 @trial_timeout_option(" and the worker daemon's")
+@retries_option("a session")
 @pass_ctx
 def launch(
-    obj: Context, sweep_id: str, n: int, pool: str, count: int | None, trial_timeout: float | None
+    obj: Context,
+    sweep_id: str,
+    n: int,
+    pool: str,
+    count: int | None,
+    trial_timeout: float | None,
+    retries: int | None,
 ) -> None:
     """Launch N agent sessions of SWEEP_ID onto the worker daemons of POOL.
 
     The sweep needs a program or command: a Python function cannot travel to a daemon.
     """
     sweep_id = sweep_id.rstrip("/").rsplit("/", 1)[-1]
-    launch_sessions(obj, sweep_id, n, pool, count, trial_timeout)
+    launch_sessions(obj, sweep_id, n, pool, count, trial_timeout, retries)
 
 
 @click.command()

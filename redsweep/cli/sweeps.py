@@ -52,6 +52,7 @@ from redsweep.cli.context import (
     help="Also launch K agent sessions onto the worker daemons' pool (see --pool).",
 )
 @click.option("--pool", default="default", show_default=True, help="The pool for --launch.")
+@retries_option("the sessions of --launch or the --controller")
 @pass_ctx
 def sweep_cmd(
     obj: Context,
@@ -66,6 +67,7 @@ def sweep_cmd(
     update_id: str | None,
     launch_n: int | None = None,
     pool: str = "default",
+    retries: int | None = None,
 ) -> None:
     """Create a sweep from CONFIG and print its id and the agent command.
 
@@ -112,10 +114,12 @@ def sweep_cmd(
     if launch_n is not None:
         from redsweep.cli.daemon import launch_sessions
 
-        launch_sessions(Context(debug=obj.debug, redis_url=url), sweep_id, launch_n, pool)
+        launch_sessions(
+            Context(debug=obj.debug, redis_url=url), sweep_id, launch_n, pool, retries=retries
+        )
     click.echo(sweep_id)
     if run_controller:
-        _foreground_controller(Context(debug=obj.debug, redis_url=url), sweep_id, None)
+        _foreground_controller(Context(debug=obj.debug, redis_url=url), sweep_id, None, retries)
 
 
 @click.command()

@@ -287,3 +287,27 @@ def trial_processes(tmp_path: Path) -> list[int]:
         if script in cmdline:
             found.append(int(entry.name))
     return found
+
+
+def test_launch_passes_retries_to_its_sessions_and_the_daemon_runs_them(
+    store, redis_url, tmp_path, procs
+):
+    sweep_id = create(redis_url, tmp_path, [1], [0, 1])
+    said = launch(redis_url, tmp_path, sweep_id, "--retries", "0")
+    assert "a crashed trial retried 0 times" in said
+    (tmp_path / "more.yaml").write_text((tmp_path / "sweep.yaml").read_text())
+    made = run_cli(redis_url, "sweep", "more.yaml", "--launch", "1", "--retries", "3", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "a crashed trial retried 3 times" in made.stdout
+    other = made.stdout.strip().splitlines()[-1]
+    queue = Queue(keys.pool_queue("default"), connection=store.client, serializer=MsgpackSerializer)
+    sessions = {job.args[0]: job.kwargs for job in queue.jobs}
+    assert sessions == {
+        sweep_id: {"count": None, "retries": 0},
+        other: {"count": None, "retries": 3},
+    }
+
+    daemon(procs, redis_url, tmp_path)  # takes both sessions (not refused) and runs them
+    for sweep in (sweep_id, other):
+        wait_for(lambda s=sweep: finished(store, s), STARTUP_S * 3, f"sweep {sweep}", procs=procs)
+    assert points(store, sweep_id) == points(store, other) == Counter({(1, 0): 1, (1, 1): 1})

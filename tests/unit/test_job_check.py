@@ -14,8 +14,9 @@ def job(**kwargs: Any) -> list[Any]:
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"count": 3}, {"count": None, "trial_timeout": 2.5},
-                                    {"trial_timeout": 30}, {"trial_timeout": None}])  # fmt: skip
-def test_a_session_with_a_count_and_a_trial_timeout_passes(kwargs: dict[str, Any]) -> None:
+                                    {"trial_timeout": 30}, {"trial_timeout": None},
+                                    {"retries": 0}, {"count": 2, "retries": 5}])  # fmt: skip
+def test_a_session_with_a_count_a_trial_timeout_and_retries_passes(kwargs: dict[str, Any]) -> None:
     assert _check("j1", job(**kwargs))[2] == kwargs
 
 
@@ -29,8 +30,12 @@ def test_a_session_with_a_count_and_a_trial_timeout_passes(kwargs: dict[str, Any
         {"trial_timeout": float("nan")},
         {"trial_timeout": float("inf")},
         {"timeout": 30},
+        {"retries": -1},
+        {"retries": 1.5},
+        {"retries": True},
+        {"retries": "2"},
     ],
 )
-def test_a_bad_trial_timeout_or_another_keyword_is_refused(kwargs: dict[str, Any]) -> None:
+def test_a_bad_trial_timeout_retries_or_another_keyword_is_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(RefusedJob, match="refused job j1: an agent session takes"):
         _check("j1", job(**kwargs))

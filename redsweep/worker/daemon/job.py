@@ -58,6 +58,11 @@ def _seconds(value: Any) -> bool:
     return number and math.isfinite(value) and value > 0
 
 
+def _count(value: Any) -> bool:
+    """A whole number, 0 or more (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _check(job_id: str, data: Any) -> tuple[str, list[Any], dict[str, Any]]:
     """The job's (func name, args, kwargs) if it is an agent session; RefusedJob otherwise."""
     if not isinstance(data, list) or len(data) != 4:
@@ -70,19 +75,21 @@ def _check(job_id: str, data: Any) -> tuple[str, list[Any], dict[str, Any]]:
         )
     count = kwargs.get("count") if isinstance(kwargs, dict) else None
     timeout = kwargs.get("trial_timeout") if isinstance(kwargs, dict) else None
+    retries = kwargs.get("retries") if isinstance(kwargs, dict) else None
     if (
         not isinstance(args, list)
         or len(args) != 1
         or not isinstance(args[0], str)
         or not keys.valid_id(args[0])
         or not isinstance(kwargs, dict)
-        or set(kwargs) - {"count", "trial_timeout"}
+        or set(kwargs) - {"count", "trial_timeout", "retries"}
         or not (count is None or (isinstance(count, int) and count >= 0))
         or not _seconds(timeout)
+        or not (retries is None or _count(retries))
     ):
         raise RefusedJob(
             f"refused job {job_id}: an agent session takes (sweep_id, count=None, "
-            "trial_timeout=None: seconds > 0), "
+            "trial_timeout=None: seconds > 0, retries=None: 0 or more), "
             f"not args={args!r} kwargs={kwargs!r}; nothing ran"
         )
     return func_name, args, kwargs
@@ -158,12 +165,15 @@ def run_session(
     sweep_id: str,
     count: int | None = None,
     trial_timeout: float | None = None,
+    retries: int | None = None,
     *,
     daemon_trial_timeout: float | None = None,
 ) -> dict[str, Any]:
     """Serve ``sweep_id`` as an agent session until the sweep is over, ``count`` trials ran or
     the daemon drains; returns what it did (plain values, stored by RQ as the job's result).
-    Trials are limited to ``trial_timeout`` seconds, else the daemon's, else the config's.
+    Trials are limited to ``trial_timeout`` seconds, else the daemon's, else the config's; a
+    crashed trial runs again up to ``retries`` times (else the config's) when the session runs
+    the sweep's controller or reaps a lapsed trial.
 
     A Redis outage does not end the session: it waits with back-off and serves on. When the
     sweep is done but trials still run elsewhere, the session stays (with a controller on
@@ -184,7 +194,9 @@ def run_session(
             if left is not None and left <= 0:
                 done["reason"] = EndReason.COUNT_REACHED.text(ran=done["ran"])
                 break
-            session = AgentSession(url, sweep_id, count=left, trial_timeout=timeout)
+            session = AgentSession(
+                url, sweep_id, count=left, trial_timeout=timeout, retries=retries
+            )
             try:
                 try:
                     result = session.run()
@@ -290,9 +302,11 @@ def launch(
     pool: str = DEFAULT_POOL,
     count: int | None = None,
     trial_timeout: float | None = None,
+    retries: int | None = None,
 ) -> list[str]:
     """Enqueue ``n`` agent sessions for ``sweep_id`` on ``pool`` (each stopping a trial after
-    ``trial_timeout`` seconds, if given); returns the RQ job ids.
+    ``trial_timeout`` seconds and retrying a crashed one ``retries`` times, if given); returns
+    the RQ job ids.
 
     Only a sweep with a ``program`` or ``command`` can be launched: a Python function
     objective lives in the process that calls ``redsweep.agent`` and cannot travel.
@@ -311,9 +325,13 @@ def launch(
         raise LaunchError(
             f"trial_timeout must be a positive number of seconds, not {trial_timeout!r}"
         )
+    if not (retries is None or _count(retries)):
+        raise LaunchError(f"retries must be 0 or more, not {retries!r}")
     kwargs: dict[str, Any] = {"count": count}
     if trial_timeout is not None:  # only then: a daemon of an older version refuses the key
         kwargs["trial_timeout"] = float(trial_timeout)
+    if retries is not None:  # likewise
+        kwargs["retries"] = retries
     queue = pool_queue(store, pool)
     store.daemons.add_pool(pool)
     ids = []
