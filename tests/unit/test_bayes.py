@@ -226,6 +226,38 @@ def test_likelihood_gradient_matches_finite_differences() -> None:
     assert grad == pytest.approx(numeric, rel=1e-4, abs=1e-4)
 
 
+def test_the_predictions_gradients_match_finite_differences() -> None:
+    rng = seeded(3)
+    X, y = rng.random((40, 3)), rng.standard_normal(40)
+    model = gp.GP(X, y, np.array([-1.0, -0.5, 0.3, 0.2, -4.0]))
+    points = rng.random((5, 3))
+    mean, std, dmean, dstd = model.predict_grads(points)
+    assert (mean, std) == (pytest.approx(model.predict(points)[0]),
+                           pytest.approx(model.predict(points)[1]))  # fmt: skip
+    step = 1e-6
+    for j in range(3):
+        up, down = points.copy(), points.copy()
+        up[:, j] += step
+        down[:, j] -= step
+        (mean_up, std_up), (mean_down, std_down) = model.predict(up), model.predict(down)
+        assert dmean[:, j] == pytest.approx((mean_up - mean_down) / (2 * step), rel=1e-4, abs=1e-6)
+        assert dstd[:, j] == pytest.approx((std_up - std_down) / (2 * step), rel=1e-4, abs=1e-6)
+
+
+def test_polishing_climbs_expected_improvement_and_holds_discrete_dimensions() -> None:
+    rng = seeded(4)
+    X = rng.random((30, 2))
+    y = ((X - 0.3) ** 2).sum(1)
+    y = (y - y.mean()) / y.std()
+    model = gp.GP(X, y, gp.fit(X, y, rng))
+    starts = rng.random((4, 2))
+    before = bayes._ei_and_gradient(model, float(y.min()), starts)[0]
+    free = np.array([True, False])
+    after_x, after = bayes._polish(model, float(y.min()), starts, free, np.ones(2))
+    assert (after >= before).all() and after.max() > before.max()
+    assert (after_x[:, 1] == starts[:, 1]).all()  # the held dimension never moves
+
+
 def test_gp_interpolates_its_data_and_is_unsure_far_from_it() -> None:
     X = np.array([[0.1], [0.4], [0.5], [0.9]])
     y = np.array([1.0, -0.5, -0.7, 0.8])

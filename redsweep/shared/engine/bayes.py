@@ -6,7 +6,9 @@ parameter) has its hyperparameters fitted on at most ``FIT_POINTS`` observations
 on up to ``GP_POINTS`` (beyond that, the best quarter and a random rest), which keeps a
 suggestion at 1,000 runs within tens of milliseconds. The metric is minimised (a maximised
 metric is negated) and normalised to mean 0, std 1; the next point maximises expected
-improvement over random candidates and perturbations of the best points.
+improvement over random candidates and perturbations of the best points, the best few then
+polished together by gradient ascent on the expected improvement (analytic gradients of the
+GP's mean and deviation, :meth:`gp.GP.predict_grads`).
 
 Finished runs are observations; failed, crashed, killed and stopped runs are imputed per
 ``metric.impute``; pending and running runs (unless ``impute_while_running``) are fantasies at
@@ -41,9 +43,13 @@ GP_POINTS = 128  # observations the GP conditions on; beyond, the best quarter +
 RANDOM_CANDIDATES = 500
 LOCAL_CANDIDATES = 200  # perturbations around the best observations
 REFINE_CANDIDATES = 100  # perturbations around the best candidates of the first round
+POLISH_STARTS = 8  # best candidates polished by gradient ascent on expected improvement
+POLISH_STEPS = 16  # steps of that ascent (all of them at once: one model call a step)
 
 _BLOCK = 256  # candidates per kernel block
 _EDGE = 1e-9  # candidates stay inside (0, 1): ppf(0) and ppf(1) are infinite for some
+
+_DISCRETE = (Categorical, CategoricalProb, IntUniform)  # snapped, never polished
 
 _OBSERVED = frozenset({RunState.FAILED, RunState.CRASHED, RunState.KILLED, RunState.STOPPED})
 
@@ -100,13 +106,14 @@ def suggest(
     model = gp.GP(X, y, theta)
     best = float(np.min(y))
     snap = _snapper(space)
+    free = np.array([not isinstance(p, _DISCRETE) for p in space])
     incumbents = X[np.argsort(y)[:5]]
     out: list[Point] = []
     for k in range(len(pending) + n):
         if k < len(pending):
             x = pending[k]
         else:
-            raw = _maximise_ei(model, best, incumbents, snap, rng)
+            raw = _maximise_ei(model, best, incumbents, snap, rng, free)
             out.append({p.path: p.ppf(float(raw[j])) for j, p in enumerate(space)})
             if len(out) == n:
                 break
@@ -276,9 +283,11 @@ def _maximise_ei(
     incumbents: np.ndarray,
     snap: Callable[[np.ndarray], np.ndarray],
     rng: np.random.Generator,
+    free: np.ndarray,
 ) -> np.ndarray:
     """The candidate (unit cube, before snapping) with the highest expected improvement:
-    random points, perturbations of the best observations, then of the best candidates."""
+    random points, perturbations of the best observations, then of the best candidates, the
+    best few polished by gradient ascent over the ``free`` (continuous) dimensions."""
     d = incumbents.shape[1]
     reach = np.minimum(model.ls, 1.0)
     centres = incumbents[rng.integers(len(incumbents), size=LOCAL_CANDIDATES)]
@@ -296,7 +305,49 @@ def _maximise_ei(
     ei = np.concatenate([ei, _expected_improvement(model, best, snap(fine))])
     if not np.isfinite(ei).any() or np.nanmax(ei) <= 1e-12:
         return raw[int(rng.integers(len(raw)))]  # nothing to gain anywhere: explore
-    return raw[int(np.nanargmax(ei))]
+    top = np.argsort(-np.nan_to_num(ei, nan=-1.0))[: max(1, POLISH_STARTS)]
+    if POLISH_STARTS and free.any():
+        # from where the runs would sit: discrete dimensions snapped, and held there
+        polished, polished_ei = _polish(model, best, snap(raw[top]), free, reach)
+        if np.nanmax(polished_ei) > ei[top[0]]:
+            return polished[int(np.nanargmax(polished_ei))]
+    return raw[top[0]]
+
+
+def _polish(
+    model: gp.GP, best: float, starts: np.ndarray, free: np.ndarray, reach: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient ascent on expected improvement from each of ``starts`` at once, over the
+    ``free`` (continuous) dimensions, the others held: the screening above finds the basins,
+    this their tops, which random candidates reach ever more rarely as dimensions grow. Each
+    point steps along its normalised gradient; a step that gains grows by half, one that
+    loses is undone and halved (EI near its top is tiny, so its raw gradient sets no scale)."""
+    x = starts.copy()
+    value, grad = _ei_and_gradient(model, best, x)
+    step = 0.05 * float(np.mean(reach[free])) * np.ones(len(x))
+    mask = free.astype(float)
+    for _ in range(POLISH_STEPS):
+        g = grad * mask
+        norm = np.sqrt((g * g).sum(1))
+        moving = norm > 0
+        if not moving.any():
+            break
+        direction = np.where(moving[:, None], g / np.where(moving, norm, 1.0)[:, None], 0.0)
+        trial = np.clip(x + step[:, None] * direction, _EDGE, 1.0 - _EDGE)
+        trial_value, trial_grad = _ei_and_gradient(model, best, trial)
+        better = trial_value > value
+        x[better], value[better] = trial[better], trial_value[better]
+        grad[better] = trial_grad[better]
+        step = np.where(better, step * 1.5, step * 0.5)
+    return x, value
+
+
+def _ei_and_gradient(model: gp.GP, best: float, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, std, dmean, dstd = model.predict_grads(X)
+    z = (best - mean) / std
+    cdf, pdf = special.ndtr(z), np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    value = (best - mean) * cdf + std * pdf
+    return value, dmean * -cdf[:, None] + dstd * pdf[:, None]  # dEI/dmean -cdf, dEI/dstd pdf
 
 
 def _snapper(space: Sequence[Param]) -> Callable[[np.ndarray], np.ndarray]:

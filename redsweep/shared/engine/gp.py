@@ -44,6 +44,7 @@ class GP:
 
     def _set_points(self, X: np.ndarray, y: np.ndarray) -> None:
         self.X, self.y = X, y
+        self._inverse: np.ndarray | None = None  # K^-1, made by predict_grad when first asked
         self._scaled = X / self.ls
         self._norms = (self._scaled * self._scaled).sum(1)
 
@@ -78,6 +79,37 @@ class GP:
         v = linalg.solve_triangular(self.L, Ks, lower=True, check_finite=False, overwrite_b=True)
         var = self.amp - np.einsum("ij,ij->j", v, v)
         return mean, np.sqrt(np.maximum(var, 1e-12))
+
+    def predict_grads(
+        self, Xs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Mean and standard deviation at a few points ``Xs`` and their gradients (rows).
+
+        With ``u = x - x_i`` scaled by the length scales and ``t = sqrt(5) |u|``, Matern 5/2
+        gives ``dk/dx = -amp 5/3 (1 + t) e^-t u / ls`` (the ``r`` of the chain rule cancels);
+        ``var = amp - k' K^-1 k``, so ``dvar/dx = -2 (K^-1 k)' dk/dx``."""
+        if self._inverse is None:  # K^-1 once per model: a point's cost is then two products
+            self._inverse = linalg.cho_solve((self.L, True), np.eye(len(self.L)))
+        b = Xs / self.ls
+        t = (b @ self._scaled.T) * -2.0  # |b - s_i|^2 = |b|^2 + |s_i|^2 - 2 b.s_i, (points, n)
+        t += self._norms[None, :]
+        t += (b * b).sum(1)[:, None]
+        np.maximum(t, 0.0, out=t)
+        np.sqrt(t, out=t)
+        t *= _SQRT5
+        e = np.exp(-t)
+        k = self.amp * (1.0 + t + t * t / 3.0) * e
+        c = (-self.amp * 5.0 / 3.0) * (1.0 + t) * e  # dk/dx = c (b - s_i) / ls
+        mean = k @ self.alpha
+        beta = k @ self._inverse
+        var = self.amp - (k * beta).sum(1)
+        std = np.sqrt(np.maximum(var, 1e-12))
+        # sum_i w_i (b - s_i) / ls = (b sum_i w_i - w @ S) / ls, for w = c alpha and c beta
+        wa, wb = c * self.alpha, c * beta
+        dmean = (b * wa.sum(1)[:, None] - wa @ self._scaled) / self.ls
+        dstd = (b * wb.sum(1)[:, None] - wb @ self._scaled) / self.ls * (-1.0 / std)[:, None]
+        dstd[var <= 1e-12] = 0.0
+        return mean, std, dmean, dstd
 
     def mean(self, x: np.ndarray) -> float:
         return float(self.alpha @ self.kernel(x[None, :])[:, 0])
