@@ -9,7 +9,9 @@ Same configs, same prior runs, same process. Run by hand (the ``bench`` extra in
 BLAS libraries are pinned to one thread for both engines (see below).
 
 Prints one table: median milliseconds per suggestion for each method and number of prior runs,
-and the ratio sweeps / redsweep (higher is better for redsweep). For bayes, two rows: a call
+and the ratio sweeps / redsweep (higher is better for redsweep). The engines take turns within
+each repeat (paired), and each ratio is the median of the repeats' own ratios, so a busy spell
+of a shared machine weighs on both sides of a ratio alike. For bayes, two rows: a call
 that fits the GP from scratch (``bayes``), and the controller's steady state, where each call
 starts from the last fit's kernel hyperparameters (``bayes+memo``, :func:`engine.fit_memo`);
 beside them Optuna's TPE sampler asking for the same space with the same prior trials, when
@@ -142,13 +144,22 @@ def optuna_ask(raw: dict[str, Any], runs: list[engine.RunRecord]) -> Callable[[]
     return ask
 
 
-def median_ms(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
+def paired_ms(fns: dict[str, Callable[[], Any] | None], repeats: int) -> dict[str, list[float]]:
+    """Milliseconds of each call in ``fns`` (None: skipped), taking turns within each repeat."""
+    times: dict[str, list[float]] = {name: [] for name, fn in fns.items() if fn is not None}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            if fn is None:
+                continue
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def ratio(slow: list[float], fast: list[float]) -> float:
+    """The median of the repeats' own ratios slow / fast."""
+    return statistics.median(a / b for a, b in zip(slow, fast, strict=True))
 
 
 def main() -> int:
@@ -178,20 +189,29 @@ def main() -> int:
         for k in counts:
             runs = prior_runs(method, k)
             wb_runs = to_sweeps_runs(runs)
-            ours = median_ms(partial(engine.suggest, config, runs, 1, 0), args.repeats)
-            theirs = median_ms(partial(sweeps.next_run, raw, wb_runs), args.repeats)
-            print(f"{method:<10} {k:>10} {ours:>10.2f} {theirs:>10.2f} {theirs / ours:>7.1f}x")
+            fns: dict[str, Callable[[], Any] | None] = {
+                "ours": partial(engine.suggest, config, runs, 1, 0),
+                "sweeps": partial(sweeps.next_run, raw, wb_runs),
+            }
+            if method == "bayes":
+                memo = engine.fit_memo()
+                engine.suggest(config, runs, 1, 0, memo=memo)  # the controller's first call
+                fns["memo"] = partial(engine.suggest, config, runs, 1, 1, memo)
+                fns["tpe"] = optuna_ask(raw, runs)
+            t = paired_ms(fns, args.repeats)
+            med = {name: statistics.median(v) for name, v in t.items()}
+            print(
+                f"{method:<10} {k:>10} {med['ours']:>10.2f} {med['sweeps']:>10.2f} "
+                f"{ratio(t['sweeps'], t['ours']):>7.1f}x"
+            )
             if method != "bayes":
                 continue
-            memo = engine.fit_memo()
-            engine.suggest(config, runs, 1, 0, memo=memo)  # the controller's first call
-            warm = median_ms(partial(engine.suggest, config, runs, 1, 1, memo), args.repeats)
-            tpe = optuna_ask(raw, runs)
-            tpe_ms = median_ms(tpe, args.repeats) if tpe is not None else None
-            tpe_text = f"{tpe_ms:>8.2f} {tpe_ms / warm:>6.1f}x" if tpe_ms is not None else ""
+            tpe_text = ""
+            if "tpe" in t:
+                tpe_text = f"{med['tpe']:>8.2f} {ratio(t['tpe'], t['memo']):>6.1f}x"
             print(
-                f"{'bayes+memo':<10} {k:>10} {warm:>10.2f} {theirs:>10.2f} "
-                f"{theirs / warm:>7.1f}x {tpe_text}"
+                f"{'bayes+memo':<10} {k:>10} {med['memo']:>10.2f} {med['sweeps']:>10.2f} "
+                f"{ratio(t['sweeps'], t['memo']):>7.1f}x {tpe_text}"
             )
     return 0
 

@@ -9,6 +9,7 @@ import pytest
 from scipy import optimize
 
 from redsweep.shared.engine import bayes, gp, search
+from redsweep.shared.engine.observations import FactsCache, observations
 from redsweep.shared.engine.params import (
     Categorical,
     Constant,
@@ -133,7 +134,7 @@ def test_runs_outside_the_space_are_left_out() -> None:
         finished("3", {"a": "y"}, 3.0),  # no b
         finished("4", {"a": "y", "b": "high"}, 4.0),  # not a number
     ]
-    X, y, pending = bayes.observations(config, runs)
+    X, y, pending = observations(config, runs)
     assert X.tolist() == [[0.5, 0.5]] and y.tolist() == [1.0] and len(pending) == 0
 
 
@@ -164,17 +165,32 @@ def imputation_runs() -> list[RunRecord]:
 )
 def test_failed_and_crashed_runs_are_imputed(impute: Impute, expected: list[float]) -> None:
     config = make_config(Uniform(("x",), 0.0, 1.0), metric=Metric("loss", impute=impute))
-    X, y, pending = bayes.observations(config, imputation_runs())
+    X, y, pending = observations(config, imputation_runs())
     assert X[:, 0].tolist() == pytest.approx([0.1, 0.2, 0.3])
     assert y.tolist() == expected
     assert pending[:, 0].tolist() == pytest.approx([0.4, 0.5])  # the fantasies
 
 
+@pytest.mark.parametrize("impute", list(Impute))
+def test_a_facts_cache_reads_each_ended_run_once_and_changes_nothing(impute: Impute) -> None:
+    config = make_config(Uniform(("x",), 0.0, 1.0), metric=Metric("loss", impute=impute))
+    cache = FactsCache()
+    plain = observations(config, imputation_runs())
+    first = observations(config, imputation_runs(), cache)
+    assert set(cache.facts) == {"done", "fail", "crash"}  # ended; not the live or queued ones
+    again = observations(config, imputation_runs(), cache)
+    for seen in (first, again):
+        assert seen.X.tolist() == plain.X.tolist() and seen.y.tolist() == plain.y.tolist()
+        assert seen.pending.tolist() == plain.pending.tolist()
+    other = make_config(Uniform(("x",), 0.0, 2.0), metric=Metric("loss", impute=impute))
+    assert observations(other, imputation_runs(), cache).X[:, 0].tolist() == pytest.approx(
+        [0.05, 0.1, 0.15]  # another space: the cache starts again, nothing stale is used
+    )
+
+
 def test_running_runs_count_when_imputed_while_running() -> None:
     metric = Metric("loss", impute_while_running=Impute.BEST)
-    seen = bayes.observations(
-        make_config(Uniform(("x",), 0.0, 1.0), metric=metric), imputation_runs()
-    )
+    seen = observations(make_config(Uniform(("x",), 0.0, 1.0), metric=metric), imputation_runs())
     assert seen.y.tolist() == [3.0, 6.0, 6.0, 0.5]
     assert seen.pending[:, 0].tolist() == pytest.approx([0.5])
 
@@ -186,7 +202,7 @@ def test_a_maximised_metric_is_negated() -> None:
         RunRecord("b", "killed", {"x": 0.2}, history=[{"acc": 0.4}]),
     ]
     # the killed run gets the worst (lowest) accuracy any ended run logged: 0.2
-    assert bayes.observations(config, runs).y.tolist() == [-0.9, -0.2]
+    assert observations(config, runs).y.tolist() == [-0.9, -0.2]
 
 
 # ---- parallel suggestions --------------------------------------------------------------------
@@ -366,6 +382,19 @@ def test_a_memo_starts_each_fit_from_the_last_and_refits_when_results_double() -
     twice = [*more, finished("z", runs[0].params, quadratic(runs[0].params))]
     search.suggest(xy_config(), twice, n=1, rng=seeded(1), memo=memo)
     assert memo.cold_results == 12  # the results doubled: from scratch again
+
+
+def test_a_memo_keeps_the_fit_until_the_results_grew_by_a_thirty_second() -> None:
+    memo = bayes.FitMemo()
+    runs = sweep_with_memo(0, 70, None)
+    search.suggest(xy_config(), runs[:64], n=1, rng=seeded(1), memo=memo)
+    assert memo.fit_results == 64 and memo.theta is not None
+    theta = memo.theta
+    search.suggest(xy_config(), runs[:65], n=1, rng=seeded(1), memo=memo)
+    assert memo.fit_results == 64 and memo.theta is theta  # one more result: the same fit
+    search.suggest(xy_config(), runs[:66], n=1, rng=seeded(1), memo=memo)
+    assert memo.fit_results == 66  # 66 // 32 = 2 more: fitted again (warm)
+    assert memo.cold_results == 64
 
 
 def test_a_memo_finds_the_optimum_as_well_as_fitting_from_scratch() -> None:

@@ -14,35 +14,39 @@ Finished runs are observations; failed, crashed, killed and stopped runs are imp
 ``metric.impute``; pending and running runs (unless ``impute_while_running``) are fantasies at
 the GP's predicted mean, so parallel suggestions spread out, and so is each suggestion of a
 batch for the next one. With fewer than two results, parameters are sampled at random.
+
+A caller that suggests again and again (the controller) keeps a :class:`FitMemo`: each fit
+starts from the last one's hyperparameters, a fit is kept until the results grew by a 32nd,
+and each ended run is read once (:class:`~redsweep.shared.engine.observations.FactsCache`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import special
 
 from redsweep.shared.engine import gp
+from redsweep.shared.engine.observations import FactsCache, observations, space_of
 from redsweep.shared.engine.params import (
     Categorical,
     CategoricalProb,
-    Constant,
     IntUniform,
     Param,
 )
-from redsweep.shared.engine.values import MISSING, canonical, value_at
-from redsweep.shared.records import Goal, Impute, RunRecord, RunState, SweepConfig, is_finite_number
+from redsweep.shared.records import RunRecord, SweepConfig
 
 MIN_RESULTS = 2  # below this, sample at random
 FIT_POINTS = 40  # observations the hyperparameters are fitted on (O(n^3) per step)
-GP_POINTS = 128  # observations the GP conditions on; beyond, the best quarter + a random rest
+GP_POINTS = 96  # observations the GP conditions on; beyond, the best quarter + a random rest
 RANDOM_CANDIDATES = 500
 LOCAL_CANDIDATES = 200  # perturbations around the best observations
 REFINE_CANDIDATES = 100  # perturbations around the best candidates of the first round
+REFIT_EVERY = 32  # with a memo, refit once the results grew by 1/32 (at once below 64)
 POLISH_STARTS = 8  # best candidates polished by gradient ascent on expected improvement
 POLISH_STEPS = 16  # steps of that ascent (all of them at once: one model call a step)
 
@@ -50,8 +54,6 @@ _BLOCK = 256  # candidates per kernel block
 _EDGE = 1e-9  # candidates stay inside (0, 1): ppf(0) and ppf(1) are infinite for some
 
 _DISCRETE = (Categorical, CategoricalProb, IntUniform)  # snapped, never polished
-
-_OBSERVED = frozenset({RunState.FAILED, RunState.CRASHED, RunState.KILLED, RunState.STOPPED})
 
 Point = dict[tuple[str, ...], Any]
 
@@ -66,6 +68,9 @@ class FitMemo:
 
     theta: np.ndarray | None = None
     cold_results: int = 0  # results seen by the last fit from scratch
+    fit_results: int = 0  # results seen by the last fit, warm or cold
+    #: what each ended run tells the GP, by run id: an ended run never changes
+    facts: FactsCache = field(default_factory=FactsCache)
 
 
 def suggest(
@@ -79,13 +84,14 @@ def suggest(
     left to the caller: :func:`redsweep.shared.engine.search.suggest` adds them and nests).
     With ``memo`` the kernel's hyperparameters start from the last fit's, and are fitted from
     scratch again once the results have doubled since the last such fit."""
-    space = _space(config)
+    space = space_of(config)
     if not space:
         return [{} for _ in range(n)]
-    X, y, pending = observations(config, runs)
+    X, y, pending = observations(config, runs, None if memo is None else memo.facts)
     if len(y) < MIN_RESULTS:
         return [{p.path: p.sample(rng) for p in space} for _ in range(n)]
 
+    results = len(y)  # all of them: the memo's counts are of results, not of the subset
     y = _normalise(y)
     keep = _subset(y, GP_POINTS, rng)
     X, y = X[keep], y[keep]
@@ -95,14 +101,21 @@ def suggest(
         memo is not None
         and memo.theta is not None
         and len(memo.theta) == X.shape[1] + 2
-        and len(y) < 2 * memo.cold_results
+        and results < 2 * memo.cold_results
     ):
         warm = memo.theta
-    theta = gp.fit(X[fit], y[fit], rng, warm=warm)
-    if memo is not None:
-        memo.theta = theta
+    if (
+        warm is not None
+        and memo is not None
+        and results - memo.fit_results < results // REFIT_EVERY
+    ):
+        theta = warm  # a few results more than the last fit saw: the same hyperparameters
+    else:
+        theta = gp.fit(X[fit], y[fit], rng, warm=warm)
+    if memo is not None and theta is not warm:
+        memo.theta, memo.fit_results = theta, results
         if warm is None:
-            memo.cold_results = len(y)
+            memo.cold_results = results
     model = gp.GP(X, y, theta)
     best = float(np.min(y))
     snap = _snapper(space)
@@ -126,126 +139,6 @@ def suggest(
 
 
 # ---- runs -> data ----------------------------------------------------------------------------
-
-
-class Observations(NamedTuple):
-    """What the GP learns from: the unit-cube locations ``X`` (one column per non-constant
-    parameter) and values ``y`` (negated when maximising) of the runs with a result, real or
-    imputed, and the locations of the ``pending`` runs (fantasies)."""
-
-    X: np.ndarray
-    y: np.ndarray
-    pending: np.ndarray
-
-
-def _space(config: SweepConfig) -> list[Param]:
-    if config.metric is None:
-        raise ValueError("bayes search needs a metric to optimise")
-    return [p for p in config.params if not isinstance(p, Constant)]
-
-
-def observations(config: SweepConfig, runs: Sequence[RunRecord]) -> Observations:
-    """The runs as the GP sees them (runs whose parameters fall outside the space are left
-    out): finished runs by their best value, failed, crashed, killed and stopped runs (and
-    finished ones without a value) imputed per ``metric.impute``, running runs imputed per
-    ``metric.impute_while_running`` unless it is ``false``, the rest pending."""
-    space = _space(config)
-    metric = config.metric
-    assert metric is not None
-    # lean loops: this runs over every run (and history row) at every suggestion
-    all_params = [run.params for run in runs]
-    units = np.empty((len(runs), len(space)))
-    for j, param in enumerate(space):
-        if len(param.path) == 1:
-            key = param.path[0]
-            raw = [params.get(key, MISSING) for params in all_params]
-        else:
-            raw = [value_at(params, param.path) for params in all_params]
-        if isinstance(param, (Categorical, CategoricalProb)):
-            convert = _unit_converter(param)
-            units[:, j] = [convert(value) for value in raw]
-        else:  # numbers: one vectorised cdf over every run
-            numbers = np.array([_number(value) for value in raw], dtype=float)
-            with np.errstate(invalid="ignore"):
-                units[:, j] = param.cdf_array(numbers)
-    maximise = metric.goal is Goal.MAXIMIZE
-    pick_best, pick_worst = (max, min) if maximise else (min, max)
-    name, while_running = metric.name, metric.impute_while_running
-    ys = np.full(len(runs), np.nan)
-    pending = np.zeros(len(runs), dtype=bool)
-    imputed = []  # (index, strategy, best, history, values): needs the sweep's worst first
-    worst = None  # W&B's "worst": the worst value any ended run ever logged
-    for i, run in enumerate(runs):
-        history = run.metric_values(name)  # goal.metric_values, with the history kept apart
-        summary = run.summary.get(name)
-        values = [*history, summary] if is_finite_number(summary) else history
-        best = pick_best(values) if values else None
-        state = run.state
-        if values and state.is_terminal:
-            worst = pick_worst(values) if worst is None else pick_worst(worst, *values)
-        if state is RunState.RUNNING and while_running is not Impute.FALSE:
-            strategy = while_running
-        elif state is RunState.FINISHED or state in _OBSERVED:
-            strategy = metric.impute
-        else:
-            pending[i] = True
-            continue
-        if best is not None and state not in _OBSERVED:
-            ys[i] = best
-        else:
-            imputed.append((i, strategy, best, history, values))
-    for i, strategy, best, history, values in imputed:
-        value = _impute(strategy, best, history, values, worst)
-        ys[i] = math.nan if value is None else value
-    if maximise:
-        ys = -ys
-    inside = ~np.isnan(units).any(axis=1)  # a run outside the space tells the GP nothing
-    observed = inside & ~np.isnan(ys)
-    return Observations(units[observed], ys[observed], units[inside & pending])
-
-
-def _impute(
-    strategy: Impute,
-    best: float | None,
-    history: list[float],
-    values: list[float],
-    worst: float | None,
-) -> float | None:
-    """A value for a run without a usable result: ``best`` is the run's own best value,
-    ``latest`` its last logged value, each falling back to ``worst`` (the sweep's worst)."""
-    if strategy is Impute.BEST and best is not None:
-        return best
-    if strategy is Impute.LATEST and values:
-        return history[-1] if history else values[-1]
-    return worst
-
-
-def _number(value: Any) -> float:
-    """A run's value as a float for a numeric parameter; NaN when absent or not a number."""
-    kind = type(value)
-    if kind is float or kind is int:
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return math.nan
-
-
-def _unit_converter(param: Param) -> Callable[[Any], float]:
-    """value -> its place in [0, 1] (``param.cdf``); NaN when absent or off the space."""
-    if isinstance(param, Categorical):  # its cdf, by a table: there may be many runs
-        table: dict[Any, float] = {}
-        for i, value in enumerate(param.values):
-            table.setdefault(canonical(value), (i + 1) / len(param.values))
-        return lambda value: table.get(canonical(value), math.nan)
-
-    def convert(value: Any) -> float:
-        try:
-            u = param.cdf(value)
-        except (ValueError, TypeError, IndexError, ArithmeticError):  # absent, or not a number
-            return math.nan
-        return u if 0.0 <= u <= 1.0 else math.nan
-
-    return convert
 
 
 def _normalise(y: np.ndarray) -> np.ndarray:
@@ -297,12 +190,13 @@ def _maximise_ei(
     )
     raw = np.clip(raw, _EDGE, 1.0 - _EDGE)
     ei = _expected_improvement(model, best, snap(raw))
-    top = raw[np.argsort(-ei)[:10]]
-    centres = top[rng.integers(len(top), size=REFINE_CANDIDATES)]
-    scale = rng.choice([0.002, 0.01, 0.03], size=(REFINE_CANDIDATES, 1)) * reach
-    fine = np.clip(centres + scale * rng.standard_normal(centres.shape), _EDGE, 1.0 - _EDGE)
-    raw = np.vstack([raw, fine])
-    ei = np.concatenate([ei, _expected_improvement(model, best, snap(fine))])
+    if REFINE_CANDIDATES:
+        top = raw[np.argsort(-ei)[:10]]
+        centres = top[rng.integers(len(top), size=REFINE_CANDIDATES)]
+        scale = rng.choice([0.002, 0.01, 0.03], size=(REFINE_CANDIDATES, 1)) * reach
+        fine = np.clip(centres + scale * rng.standard_normal(centres.shape), _EDGE, 1.0 - _EDGE)
+        raw = np.vstack([raw, fine])
+        ei = np.concatenate([ei, _expected_improvement(model, best, snap(fine))])
     if not np.isfinite(ei).any() or np.nanmax(ei) <= 1e-12:
         return raw[int(rng.integers(len(raw)))]  # nothing to gain anywhere: explore
     top = np.argsort(-np.nan_to_num(ei, nan=-1.0))[: max(1, POLISH_STARTS)]

@@ -1,0 +1,209 @@
+"""What bayes learns from: the runs as points of the unit cube with a value each.
+
+Every non-constant parameter is mapped to [0, 1] by its ``cdf`` (as in W&B's ``sweeps``); the
+metric's value is each run's best, or imputed per ``metric.impute``. An ended run never
+changes, so a :class:`FactsCache` (kept in the controller's memo) reads each one once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from redsweep.shared.engine.params import Categorical, CategoricalProb, Constant, Param
+from redsweep.shared.engine.values import MISSING, canonical, value_at
+from redsweep.shared.records import (
+    Goal,
+    Impute,
+    Metric,
+    RunRecord,
+    RunState,
+    SweepConfig,
+    is_finite_number,
+)
+
+_OBSERVED = frozenset({RunState.FAILED, RunState.CRASHED, RunState.KILLED, RunState.STOPPED})
+
+
+class RunFacts(NamedTuple):
+    """One run as the GP sees it: its place in the unit cube (NaN off the space), its state,
+    and its best, worst and latest values of the metric (None without any)."""
+
+    unit: np.ndarray
+    state: RunState
+    best: float | None
+    worst: float | None
+    latest: float | None
+
+
+@dataclass
+class FactsCache:
+    """The :class:`RunFacts` of ended runs by run id, for the space and metric in ``key``."""
+
+    facts: dict[str, RunFacts] = field(default_factory=dict)
+    key: tuple[Any, ...] = ()
+
+
+class Observations(NamedTuple):
+    """What the GP learns from: the unit-cube locations ``X`` (one column per non-constant
+    parameter) and values ``y`` (negated when maximising) of the runs with a result, real or
+    imputed, and the locations of the ``pending`` runs (fantasies)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    pending: np.ndarray
+
+
+def space_of(config: SweepConfig) -> list[Param]:
+    if config.metric is None:
+        raise ValueError("bayes search needs a metric to optimise")
+    return [p for p in config.params if not isinstance(p, Constant)]
+
+
+def observations(
+    config: SweepConfig, runs: Sequence[RunRecord], cache: FactsCache | None = None
+) -> Observations:
+    """The runs as the GP sees them (runs whose parameters fall outside the space are left
+    out): finished runs by their best value, failed, crashed, killed and stopped runs (and
+    finished ones without a value) imputed per ``metric.impute``, running runs imputed per
+    ``metric.impute_while_running`` unless it is ``false``, the rest pending. With ``cache``,
+    ended runs are read once (by id) and their facts kept there."""
+    space = space_of(config)
+    metric = config.metric
+    assert metric is not None
+    facts = _facts(space, metric, runs, cache)
+    maximise = metric.goal is Goal.MAXIMIZE
+    pick_worst = min if maximise else max
+    while_running = metric.impute_while_running
+    ys = np.full(len(runs), np.nan)
+    pending = np.zeros(len(runs), dtype=bool)
+    imputed = []  # (index, strategy, facts): needs the sweep's worst first
+    worst = None  # W&B's "worst": the worst value any ended run ever logged
+    for i, fact in enumerate(facts):
+        state = fact.state
+        if fact.worst is not None and state.is_terminal:
+            worst = fact.worst if worst is None else pick_worst(worst, fact.worst)
+        if state is RunState.RUNNING and while_running is not Impute.FALSE:
+            strategy = while_running
+        elif state is RunState.FINISHED or state in _OBSERVED:
+            strategy = metric.impute
+        else:
+            pending[i] = True
+            continue
+        if fact.best is not None and state not in _OBSERVED:
+            ys[i] = fact.best
+        else:
+            imputed.append((i, strategy, fact))
+    for i, strategy, fact in imputed:
+        value = _impute(strategy, fact, worst)
+        ys[i] = math.nan if value is None else value
+    if maximise:
+        ys = -ys
+    units = np.array([fact.unit for fact in facts]).reshape(len(runs), len(space))
+    inside = ~np.isnan(units).any(axis=1)  # a run outside the space tells the GP nothing
+    observed = inside & ~np.isnan(ys)
+    return Observations(units[observed], ys[observed], units[inside & pending])
+
+
+def _facts(
+    space: Sequence[Param], metric: Metric, runs: Sequence[RunRecord], cache: FactsCache | None
+) -> list[RunFacts]:
+    """Each run's :class:`RunFacts`: from ``cache`` for an ended run read before, else read
+    (and kept in ``cache`` once the run has ended)."""
+    known: dict[str, RunFacts] = {}
+    if cache is not None:
+        key = (tuple(map(repr, space)), metric.name, metric.goal)
+        if cache.key != key:
+            cache.facts, cache.key = {}, key
+        known = cache.facts
+    out: list[RunFacts | None] = [None] * len(runs)
+    todo = []
+    for i, run in enumerate(runs):
+        fact = known.get(run.id)
+        if fact is not None and fact.state is run.state:
+            out[i] = fact
+        else:
+            todo.append(i)
+    if todo:
+        fresh = [runs[i] for i in todo]
+        units = _units(space, fresh)
+        pick_best, pick_worst = (max, min) if metric.goal is Goal.MAXIMIZE else (min, max)
+        name = metric.name
+        for k, (i, run) in enumerate(zip(todo, fresh, strict=True)):
+            # lean: this runs over every new run (and its history rows)
+            history = run.metric_values(name)  # goal.metric_values, the history kept apart
+            summary = run.summary.get(name)
+            values = [*history, summary] if is_finite_number(summary) else history
+            fact = RunFacts(
+                units[k],
+                run.state,
+                pick_best(values) if values else None,
+                pick_worst(values) if values else None,
+                (history[-1] if history else values[-1]) if values else None,
+            )
+            out[i] = fact
+            if cache is not None and run.state.is_terminal:
+                known[run.id] = fact
+    return out  # type: ignore[return-value]  # every slot is filled above
+
+
+def _units(space: Sequence[Param], runs: Sequence[RunRecord]) -> np.ndarray:
+    """The runs' places in the unit cube, a row each (NaN where a value is off the space)."""
+    all_params = [run.params for run in runs]
+    units = np.empty((len(runs), len(space)))
+    for j, param in enumerate(space):
+        if len(param.path) == 1:
+            key = param.path[0]
+            raw = [params.get(key, MISSING) for params in all_params]
+        else:
+            raw = [value_at(params, param.path) for params in all_params]
+        if isinstance(param, (Categorical, CategoricalProb)):
+            convert = _unit_converter(param)
+            units[:, j] = [convert(value) for value in raw]
+        else:  # numbers: one vectorised cdf over every run
+            numbers = np.array([_number(value) for value in raw], dtype=float)
+            with np.errstate(invalid="ignore"):
+                units[:, j] = param.cdf_array(numbers)
+    return units
+
+
+def _impute(strategy: Impute, fact: RunFacts, worst: float | None) -> float | None:
+    """A value for a run without a usable result: its own best value (``best``) or its last
+    logged one (``latest``), each falling back to ``worst`` (the sweep's worst)."""
+    if strategy is Impute.BEST and fact.best is not None:
+        return fact.best
+    if strategy is Impute.LATEST and fact.latest is not None:
+        return fact.latest
+    return worst
+
+
+def _number(value: Any) -> float:
+    """A run's value as a float for a numeric parameter; NaN when absent or not a number."""
+    kind = type(value)
+    if kind is float or kind is int:
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return math.nan
+
+
+def _unit_converter(param: Param) -> Callable[[Any], float]:
+    """value -> its place in [0, 1] (``param.cdf``); NaN when absent or off the space."""
+    if isinstance(param, Categorical):  # its cdf, by a table: there may be many runs
+        table: dict[Any, float] = {}
+        for i, value in enumerate(param.values):
+            table.setdefault(canonical(value), (i + 1) / len(param.values))
+        return lambda value: table.get(canonical(value), math.nan)
+
+    def convert(value: Any) -> float:
+        try:
+            u = param.cdf(value)
+        except (ValueError, TypeError, IndexError, ArithmeticError):  # absent, or not a number
+            return math.nan
+        return u if 0.0 <= u <= 1.0 else math.nan
+
+    return convert
