@@ -12,6 +12,7 @@ no trailing bytes, at most :data:`MAX_MESSAGE_BYTES`; every failure raises
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from typing import Any, NoReturn, TypeVar
 
@@ -111,25 +112,23 @@ def _refuse_ext(code: int, data: bytes) -> NoReturn:
     raise _Invalid(f"msgpack ext type {code} is not allowed")
 
 
-def _pack(obj: Any) -> bytes:
+def _pack(obj: Any, limit: int = MAX_MESSAGE_BYTES) -> bytes:
     try:
         raw = msgpack.packb(obj, use_bin_type=True, strict_types=True)
     except (OverflowError, ValueError, TypeError) as exc:
         raise ProtocolError(f"cannot encode: {exc}") from None
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(
-            f"encoded message is {len(raw)} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes"
-        )
+    if len(raw) > limit:
+        raise ProtocolError(f"encoded message is {len(raw)} bytes, over the limit of {limit} bytes")
     return raw
 
 
-def _unpack(raw: Any) -> Any:
+def _unpack(raw: Any, limit: int = MAX_MESSAGE_BYTES) -> Any:
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise ProtocolError(f"expected bytes, got {type(raw).__name__}", raw=b"")
     raw = bytes(raw)
-    if len(raw) > MAX_MESSAGE_BYTES:
+    if len(raw) > limit:
         raise ProtocolError(
-            f"message is {len(raw)} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes", raw=raw
+            f"message is {len(raw)} bytes, over the limit of {limit} bytes", raw=raw
         )
     if not raw:
         raise ProtocolError("empty message", raw=raw)
@@ -172,6 +171,46 @@ def pack_value(obj: Any) -> bytes:
 def unpack_value(raw: bytes) -> Any:
     """Decode bytes made by :func:`pack_value`; anything else raises ProtocolError."""
     return _unpack(raw)
+
+
+# ---- frames: the channel between an agent and its command trial ------------------------------
+
+#: A frame's length prefix; a frame (a report of up to 500 rows) may be well over a message.
+_FRAME_LENGTH = struct.Struct(">I")
+MAX_FRAME_BYTES = 64 << 20
+
+
+def pack_frame(obj: Any) -> bytes:
+    """A plain value as one length-prefixed frame (ProtocolError as :func:`pack_value`)."""
+    try:
+        plain = _plain(obj)
+    except _Invalid as exc:
+        raise ProtocolError(f"cannot encode: {exc}") from None
+    raw = _pack(plain, MAX_FRAME_BYTES)
+    return _FRAME_LENGTH.pack(len(raw)) + raw
+
+
+class FrameReader:
+    """Splits a byte stream into the values of the frames :func:`pack_frame` made."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        """Take in ``data``; return the values of the frames it completed (ProtocolError on a
+        frame that is not a plain value, or too long)."""
+        self._buffer += data
+        out = []
+        while len(self._buffer) >= _FRAME_LENGTH.size:
+            (size,) = _FRAME_LENGTH.unpack_from(self._buffer)
+            if size > MAX_FRAME_BYTES:
+                raise ProtocolError(f"a frame of {size} bytes is over the limit", raw=b"")
+            end = _FRAME_LENGTH.size + size
+            if len(self._buffer) < end:
+                break
+            out.append(_unpack(self._buffer[_FRAME_LENGTH.size : end], MAX_FRAME_BYTES))
+            del self._buffer[:end]
+        return out
 
 
 # ---- wire records ------------------------------------------------------------------------------

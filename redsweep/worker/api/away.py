@@ -23,12 +23,14 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from redsweep.errors import ProtocolError
 from redsweep.shared.protocol import pack_value, unpack_value
-from redsweep.shared.store import Store
-from redsweep.shared.store.outage import Outage
+
+if TYPE_CHECKING:
+    from redsweep.shared.store import Store
+    from redsweep.shared.store.outage import Outage
 
 T = TypeVar("T")
 
@@ -59,6 +61,8 @@ def outage_of(store: Store) -> Outage:
     """This process's view of whether ``store``'s Redis answers (one per URL)."""
     outage = _outages.get(store.url)
     if outage is None:
+        from redsweep.shared.store.outage import Outage
+
         outage = _outages[store.url] = Outage(store.url, say)
     return outage
 

@@ -11,12 +11,14 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redsweep.shared.records import RunState
-from redsweep.shared.store import Renewal, Store
-from redsweep.shared.store.calls import ReportRows
 from redsweep.worker.api.limits import RowLimits
+
+if TYPE_CHECKING:  # a command trial's API talks to its agent: it never imports redis
+    from redsweep.shared.store import Renewal, Store
+    from redsweep.shared.store.calls import ReportRows
 
 
 class TrialLink:
@@ -106,6 +108,8 @@ class TrialLink:
     ) -> ReportRows:
         """The call that reports ``rows`` of this trial (``note``: its one warning), to run
         alone (:meth:`report`) or in a batch with its finish."""
+        from redsweep.shared.store.calls import ReportRows
+
         return ReportRows(
             self.sweep_id,
             self.trial_id,
@@ -125,6 +129,10 @@ class TrialLink:
         [renewal] = self.store.batch(self.report_call(rows, note))
         self._renewed(renewal, sent)
         return renewal
+
+    def set_summary(self, row: Mapping[str, Any]) -> bool:
+        """Set the summary keys ``row`` of the trial (False: the token no longer holds it)."""
+        return self.store.trials.set_summary(self.sweep_id, self.trial_id, self.token, row)
 
     def _renewed(self, renewal: Renewal, sent: float) -> None:
         if renewal.ok and sent > self.renewed_at:

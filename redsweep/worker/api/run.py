@@ -380,7 +380,7 @@ class Run:
             write_unsent(handoff, [], row)
             return True
         try:
-            return link.store.trials.set_summary(link.sweep_id, link.trial_id, link.token, row)
+            return link.set_summary(row)
         except UnreachableError:
             if handoff:
                 self._handed_over = True
