@@ -12,28 +12,29 @@ no trailing bytes, at most :data:`MAX_MESSAGE_BYTES`; every failure raises
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Mapping
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import msgpack
 
 from redsweep.errors import ProtocolError
-from redsweep.shared.records import TrialMessage
+
+if TYPE_CHECKING:  # imported on first use: a command trial's frames need no records
+    from redsweep.shared.records import TrialMessage
+
+    WireRecord = TrialMessage
 
 WIRE_VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB: far above any real trial message, far below harm
 MAX_DEPTH = 64  # nesting of lists/dicts in a plain value
 
-WireRecord = TrialMessage
-R = TypeVar("R", bound=TrialMessage)
+R = TypeVar("R", bound="TrialMessage")
 
 #: The type tag ``t`` of a trial message (take.lua is given it to recognise one).
 TRIAL_TAG = "trial"
 
-_TAGS: dict[type, str] = {TrialMessage: TRIAL_TAG}
-_TYPES: dict[str, type] = {tag: cls for cls, tag in _TAGS.items()}
-_NAMES: dict[type, str] = {TrialMessage: "trial message"}
 _HEADER = ("v", "t")
 
 
@@ -234,25 +235,31 @@ def _count(value: Any, name: str) -> int:
     return int(value)
 
 
-# Per record: field name -> checker returning the normalised value (used both ways).
-_FIELDS: dict[type, dict[str, Any]] = {
-    TrialMessage: {"sweep_id": _str, "trial_id": _str, "attempt": _count},
-}
+@functools.cache
+def _records() -> tuple[dict[type, str], dict[str, type], dict[type, dict[str, Any]]]:
+    """The wire records: tag by class, class by tag, and per record its field name ->
+    checker returning the normalised value (used both ways)."""
+    from redsweep.shared.records import TrialMessage
+
+    tags: dict[type, str] = {TrialMessage: TRIAL_TAG}
+    fields = {TrialMessage: {"sweep_id": _str, "trial_id": _str, "attempt": _count}}
+    return tags, {tag: cls for cls, tag in tags.items()}, fields
 
 
 def _describe(cls: type) -> str:
-    return _NAMES.get(cls, cls.__name__)
+    return "trial message" if cls.__name__ == "TrialMessage" else cls.__name__
 
 
 def encode(record: WireRecord) -> bytes:
     """Encode a wire record; raises ProtocolError when a field has the wrong type or the
     message would exceed :data:`MAX_MESSAGE_BYTES`."""
     cls = type(record)
-    if cls not in _TAGS:
+    tags, _, all_fields = _records()
+    if cls not in tags:
         raise ProtocolError(f"cannot encode {cls.__name__}: not a wire record")
-    out: dict[str, Any] = {"v": WIRE_VERSION, "t": _TAGS[cls]}
+    out: dict[str, Any] = {"v": WIRE_VERSION, "t": tags[cls]}
     try:
-        for name, check in _FIELDS[cls].items():
+        for name, check in all_fields[cls].items():
             value = check(getattr(record, name), name)
             out[name] = value
     except _Invalid as exc:
@@ -279,13 +286,14 @@ def decode(raw: bytes, expected: type[R] | None = None) -> R | WireRecord:
             raw=raw,
         )
     tag = obj.get("t")
-    cls = _TYPES.get(tag) if type(tag) is str else None
+    _, types, all_fields = _records()
+    cls = types.get(tag) if type(tag) is str else None
     if cls is None:
-        known = ", ".join(_TYPES)
+        known = ", ".join(types)
         raise ProtocolError(f"invalid message: unknown type tag {tag!r} (known: {known})", raw=raw)
     if expected is not None and cls is not expected:
         raise ProtocolError(f"expected a {_describe(expected)}, got a {_describe(cls)}", raw=raw)
-    fields = _FIELDS[cls]
+    fields = all_fields[cls]
     missing = [name for name in fields if name not in obj]
     extra = sorted(key for key in obj if key not in fields and key not in _HEADER)
     if missing or extra:

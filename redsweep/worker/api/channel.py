@@ -18,18 +18,18 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import stat
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redsweep.errors import ProtocolError, RedsweepError, StoreError, UnreachableError
 from redsweep.shared.protocol import FrameReader, pack_frame
-from redsweep.shared.records import RunState
 from redsweep.worker.api.link import TrialLink
+
+if TYPE_CHECKING:
+    from redsweep.shared.records import RunState
 
 #: The number of the trial's end of the channel (set by its agent).
 ENV_AGENT_FD = "REDSWEEP_AGENT_FD"
@@ -43,16 +43,26 @@ _ERRORS: dict[str, type[RedsweepError]] = {
 }
 
 
-@dataclass(frozen=True)
 class Answer:
     """What the store said to a report or renewal, as the agent passed it on (the fields of
-    :class:`~redsweep.shared.store.Renewal`)."""
+    :class:`~redsweep.shared.store.Renewal`). A plain class: dataclasses cost a trial's start
+    more than they give here."""
 
-    ok: bool
-    stop_requested: bool = False
-    stop_reason: Mapping[str, Any] | None = None
-    state: RunState | None = None
-    attempt: int | None = None
+    __slots__ = ("attempt", "ok", "state", "stop_reason", "stop_requested")
+
+    def __init__(
+        self,
+        ok: bool,
+        stop_requested: bool = False,
+        stop_reason: Mapping[str, Any] | None = None,
+        state: RunState | None = None,
+        attempt: int | None = None,
+    ) -> None:
+        self.ok = ok
+        self.stop_requested = stop_requested
+        self.stop_reason = stop_reason
+        self.state = state
+        self.attempt = attempt
 
 
 def renewal_fields(renewal: Any) -> dict[str, Any]:
@@ -69,21 +79,26 @@ def renewal_fields(renewal: Any) -> dict[str, Any]:
 
 def _answer(fields: Mapping[str, Any]) -> Answer:
     state = fields.get("state")
+    if state:  # only when the trial is not held any more
+        from redsweep.shared.records import RunState
+
+        state = RunState(state)
     return Answer(
         ok=bool(fields.get("ok")),
         stop_requested=bool(fields.get("stop")),
         stop_reason=fields.get("reason"),
-        state=RunState(state) if state else None,
+        state=state or None,
         attempt=fields.get("attempt"),
     )
 
 
 class AgentChannel:
-    """Calls to the agent over the socket ``sock`` (from any thread); a reader thread takes
-    the answers in and, at end of file, ends this process."""
+    """Calls to the agent over the socket ``fd`` (from any thread); a reader thread takes
+    the answers in and, at end of file, ends this process. Plain reads and writes on the
+    descriptor: the socket module costs a trial's start more than it gives."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
         self._send_lock = threading.Lock()
         self._cond = threading.Condition()
         self._answers: dict[int, list[Any]] = {}
@@ -100,7 +115,9 @@ class AgentChannel:
         frame = pack_frame([ident, kind, *args])  # ProtocolError: a value the wire refuses
         try:
             with self._send_lock:
-                self._sock.sendall(frame)
+                view = memoryview(frame)
+                while view:
+                    view = view[os.write(self._fd, view) :]
         except OSError as exc:
             raise UnreachableError(f"the agent's channel is closed: {exc}") from None
         with self._cond:
@@ -117,7 +134,7 @@ class AgentChannel:
         reader = FrameReader()
         while True:
             try:
-                data = self._sock.recv(1 << 16)
+                data = os.read(self._fd, 1 << 16)
             except ConnectionResetError:
                 data = b""
             except OSError:  # closed by the trial's own code: not a sign of the agent
@@ -163,13 +180,12 @@ def agent_channel() -> AgentChannel | None:
         fd = int(raw)
         if not stat.S_ISSOCK(os.fstat(fd).st_mode):
             raise OSError(f"descriptor {fd} is not a socket")
-        sock = socket.socket(fileno=fd)
+        os.set_inheritable(fd, False)  # the script's own child processes start runs of their own
     except (ValueError, OSError) as exc:
         raise RedsweepError(
             f"{ENV_AGENT_FD}={raw!r} names no channel to an agent ({exc}): not started by one?"
         ) from None
-    sock.set_inheritable(False)  # the script's own child processes start runs of their own
-    _channel = (os.getpid(), AgentChannel(sock))
+    _channel = (os.getpid(), AgentChannel(fd))
     return _channel[1]
 
 

@@ -13,10 +13,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from redsweep.shared.records import RunState
 from redsweep.worker.api.limits import RowLimits
 
 if TYPE_CHECKING:  # a command trial's API talks to its agent: it never imports redis
+    from redsweep.shared.records import RunState
     from redsweep.shared.store import Renewal, Store
     from redsweep.shared.store.calls import ReportRows
 
@@ -141,6 +141,8 @@ class TrialLink:
     def note(self, renewal: Renewal) -> None:
         """Take in what a renew or report answered."""
         if not renewal.ok:
+            from redsweep.shared.records import RunState  # not at import: a trial's start
+
             if renewal.state in (RunState.KILLED, RunState.STOPPED) and not self.lost:
                 self.ended_as = renewal.state
                 self.mark_lost(
@@ -185,6 +187,8 @@ def _describe_stop(reason: Mapping[str, Any] | None) -> str:
 
 def refused_text(link: TrialLink, renewal: Renewal) -> str:
     """Why the store dropped a report of ``link``'s trial (its token does not hold it)."""
+    from redsweep.shared.records import RunState
+
     if renewal.state is None:
         return f"logged rows were dropped: sweep {link.sweep_id} has no such run"
     attempt = f" (attempt {renewal.attempt})" if renewal.attempt is not None else ""

@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from redsweep.errors import RedsweepError, StoreError
-from redsweep.shared.records import RunState, SweepState
 from redsweep.worker.api import notices
 from redsweep.worker.api.away import outage_of, waited
 from redsweep.worker.api.channel import agent_channel, channel_link
@@ -135,6 +134,7 @@ def local_run(
     controller for a moment to add the trial); :meth:`Run.finish` finishes both. A Redis
     outage is waited out, call by call."""
     from redsweep.connect import connect
+    from redsweep.shared.records import SweepState
     from redsweep.shared.store import new_id
 
     store = connect()
@@ -182,6 +182,8 @@ def local_run(
 
 
 def finish_local(run: Run) -> None:
+    from redsweep.shared.records import RunState, SweepState
+
     link = run._link
     failed = bool(run.exit_code)
     store = link.store
