@@ -11,8 +11,14 @@ bare-process floor measured in the same run.
 
 Each repeat measures both, alternating which goes first; the table shows medians and the
 median of the per-repeat ratios. It also splits a trial's time: from its claim to the
-script's first line (the agent's fork/exec, the supervisor, the interpreter's start), and
-the script's ``import redsweep; redsweep.init()``. Run by hand::
+script's first line (the agent's fork/exec, the supervisor, the interpreter's start), the
+script's ``import redsweep; redsweep.init()``, and from its ``log()`` to its finish; and it
+counts the CPU per trial of the agents and everything they started.
+
+Every process gets a bytecode cache of its own in the benchmark's temporary directory
+(``PYTHONPYCACHEPREFIX``), as an installed package has its ``.pyc`` files: with
+``PYTHONDONTWRITEBYTECODE`` set (and an editable install) each trial would compile redsweep's
+modules anew. ``--no-pyc`` measures that case. Run by hand::
 
     python benchmarks/command.py            # --trials 60 --repeats 5
 """
@@ -23,6 +29,7 @@ import argparse
 import contextlib
 import io
 import os
+import resource
 import secrets
 import statistics
 import subprocess
@@ -60,28 +67,36 @@ class Measure:
 
     trials: int
     seconds: float
+    cpu_ms: float  # CPU per trial of the agents and their children (supervisors, scripts)
     before_ms: float
     init_ms: float
     after_ms: float
 
 
-def floor(n: int) -> float:
-    """Seconds for ``n`` starts of ``python -c pass``, two at a time."""
+def _children_cpu() -> float:
+    """CPU seconds of this process's waited-for children (and theirs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def floor(n: int, env: dict[str, str]) -> tuple[float, float]:
+    """Seconds for ``n`` starts of ``python -c pass``, two at a time, and CPU ms per start."""
 
     def starts(k: int) -> None:
         for _ in range(k):
-            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            subprocess.run([sys.executable, "-c", "pass"], check=True, env=env)
 
+    cpu = _children_cpu()
     start = time.perf_counter()
     threads = [threading.Thread(target=starts, args=(n // 2 + n % 2 * (i == 0),)) for i in (0, 1)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, (_children_cpu() - cpu) * 1000 / n
 
 
-def run_redsweep(url: str, trials: int, workdir: Path) -> Measure:
+def run_redsweep(url: str, trials: int, workdir: Path, env: dict[str, str]) -> Measure:
     """A program sweep of ``trials`` trials served by two agent processes."""
     import redsweep
     from redsweep.shared.store import Store
@@ -97,8 +112,9 @@ def run_redsweep(url: str, trials: int, workdir: Path) -> Measure:
     with contextlib.redirect_stderr(io.StringIO()):  # its "Created sweep" lines
         sweep_id = redsweep.sweep(config, redis=url)
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "REDSWEEP_REDIS_URL": url, "PYTHONPATH": path}
+    env = {**env, "REDSWEEP_REDIS_URL": url, "PYTHONPATH": path}
     procs = []
+    cpu = _children_cpu()
     for i in range(AGENTS):
         with open(workdir / f"agent-{i}.log", "ab") as log:
             argv = [sys.executable, "-m", "redsweep", "agent", sweep_id]
@@ -117,6 +133,7 @@ def run_redsweep(url: str, trials: int, workdir: Path) -> Measure:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+    cpu_ms = (_children_cpu() - cpu) * 1000
     with Store.from_url(url) as store:
         done = [t for t in store.reads.trials(sweep_id) if t.finished_ms and t.claimed_ms]
         before, init, after = [], [], []
@@ -131,6 +148,7 @@ def run_redsweep(url: str, trials: int, workdir: Path) -> Measure:
     return Measure(
         len(done),
         (last - first) / 1000,
+        cpu_ms / max(1, len(done)),
         statistics.median(before) if before else float("nan"),
         statistics.median(init) if init else float("nan"),
         statistics.median(after) if after else float("nan"),
@@ -141,15 +159,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=60, help="trials (and starts) per run")
     parser.add_argument("--repeats", type=int, default=5, help="paired runs")
+    parser.add_argument(
+        "--no-pyc", action="store_true", help="no bytecode cache: every process compiles"
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.trials < AGENTS or args.repeats < 1:
         parser.error(f"--trials must be at least {AGENTS} and --repeats at least 1")
     print(
         f"{args.trials} trials per run, {args.repeats} repeats, {AGENTS} agents, "
-        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}",
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
+        f"{', no bytecode cache' if args.no_pyc else ''}",
         file=sys.stderr,
     )
     floors: list[float] = []
+    floor_cpu: list[float] = []
     runs: list[Measure] = []
     with tempfile.TemporaryDirectory(prefix="rs-command-") as tmp:
         server = LocalServer()
@@ -158,14 +181,22 @@ def main(argv: list[str] | None = None) -> int:
         server.start(Path(tmp) / "redis", unixsocket=False, port=port, password=password)
         try:
             url = f"redis://:{password}@127.0.0.1:{port}/0"
+            env = dict(os.environ)
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+            if args.no_pyc:
+                env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+                env.pop("PYTHONPYCACHEPREFIX", None)
             for rep in range(args.repeats):
                 workdir = Path(tmp) / f"run-{rep}"
                 workdir.mkdir()
                 for which in ("floor", "redsweep") if rep % 2 == 0 else ("redsweep", "floor"):
                     if which == "floor":
-                        floors.append(args.trials / floor(args.trials))
+                        seconds, cpu_ms = floor(args.trials, env)
+                        floors.append(args.trials / seconds)
+                        floor_cpu.append(cpu_ms)
                     else:
-                        runs.append(run_redsweep(url, args.trials, workdir))
+                        runs.append(run_redsweep(url, args.trials, workdir, env))
                 m = runs[-1]
                 print(
                     f"repeat {rep + 1}/{args.repeats}: redsweep {m.trials} trials in "
@@ -190,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         f"import redsweep + init() {statistics.median(m.init_ms for m in runs):.0f}, "
         f"log() -> finished {statistics.median(m.after_ms for m in runs):.0f}; "
         f"python -c pass {2000 / statistics.median(floors):.0f} (2 at once)"
+    )
+    print(
+        f"CPU per trial (median ms, agents with their supervisors and scripts, controller "
+        f"thread included): {statistics.median(m.cpu_ms for m in runs):.0f}; "
+        f"per python -c pass: {statistics.median(floor_cpu):.1f}"
     )
     return 0
 
