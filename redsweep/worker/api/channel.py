@@ -171,19 +171,23 @@ _channel: tuple[int, AgentChannel] | None = None  # (pid, channel): a forked chi
 def agent_channel() -> AgentChannel | None:
     """This process's channel to its agent, if its agent passed one (opened once)."""
     global _channel
+    raw = os.environ.get(ENV_AGENT_FD)
+    if not raw:
+        return None
     if _channel is not None and _channel[0] == os.getpid():
         return _channel[1]
-    raw = os.environ.get(ENV_AGENT_FD)
-    if not raw or _channel is not None:
-        return None
     try:
+        if _channel is not None:
+            raise OSError("forked from the trial's process, which holds it")
         fd = int(raw)
         if not stat.S_ISSOCK(os.fstat(fd).st_mode):
             raise OSError(f"descriptor {fd} is not a socket")
         os.set_inheritable(fd, False)  # the script's own child processes start runs of their own
     except (ValueError, OSError) as exc:
         raise RedsweepError(
-            f"{ENV_AGENT_FD}={raw!r} names no channel to an agent ({exc}): not started by one?"
+            f"{ENV_AGENT_FD}={raw!r} names no channel to an agent ({exc}): only the process the"
+            " agent started joins its trial (give other processes runs of their own: clear"
+            " WANDB_RUN_ID)"
         ) from None
     _channel = (os.getpid(), AgentChannel(fd))
     return _channel[1]
