@@ -12,27 +12,29 @@ no trailing bytes, at most :data:`MAX_MESSAGE_BYTES`; every failure raises
 
 from __future__ import annotations
 
+import functools
+import struct
 from collections.abc import Mapping
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import msgpack
 
 from redsweep.errors import ProtocolError
-from redsweep.shared.records import TrialMessage
+
+if TYPE_CHECKING:  # imported on first use: a command trial's frames need no records
+    from redsweep.shared.records import TrialMessage
+
+    WireRecord = TrialMessage
 
 WIRE_VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB: far above any real trial message, far below harm
 MAX_DEPTH = 64  # nesting of lists/dicts in a plain value
 
-WireRecord = TrialMessage
-R = TypeVar("R", bound=TrialMessage)
+R = TypeVar("R", bound="TrialMessage")
 
 #: The type tag ``t`` of a trial message (take.lua is given it to recognise one).
 TRIAL_TAG = "trial"
 
-_TAGS: dict[type, str] = {TrialMessage: TRIAL_TAG}
-_TYPES: dict[str, type] = {tag: cls for cls, tag in _TAGS.items()}
-_NAMES: dict[type, str] = {TrialMessage: "trial message"}
 _HEADER = ("v", "t")
 
 
@@ -111,25 +113,23 @@ def _refuse_ext(code: int, data: bytes) -> NoReturn:
     raise _Invalid(f"msgpack ext type {code} is not allowed")
 
 
-def _pack(obj: Any) -> bytes:
+def _pack(obj: Any, limit: int = MAX_MESSAGE_BYTES) -> bytes:
     try:
         raw = msgpack.packb(obj, use_bin_type=True, strict_types=True)
     except (OverflowError, ValueError, TypeError) as exc:
         raise ProtocolError(f"cannot encode: {exc}") from None
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(
-            f"encoded message is {len(raw)} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes"
-        )
+    if len(raw) > limit:
+        raise ProtocolError(f"encoded message is {len(raw)} bytes, over the limit of {limit} bytes")
     return raw
 
 
-def _unpack(raw: Any) -> Any:
+def _unpack(raw: Any, limit: int = MAX_MESSAGE_BYTES) -> Any:
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise ProtocolError(f"expected bytes, got {type(raw).__name__}", raw=b"")
     raw = bytes(raw)
-    if len(raw) > MAX_MESSAGE_BYTES:
+    if len(raw) > limit:
         raise ProtocolError(
-            f"message is {len(raw)} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes", raw=raw
+            f"message is {len(raw)} bytes, over the limit of {limit} bytes", raw=raw
         )
     if not raw:
         raise ProtocolError("empty message", raw=raw)
@@ -174,6 +174,46 @@ def unpack_value(raw: bytes) -> Any:
     return _unpack(raw)
 
 
+# ---- frames: the channel between an agent and its command trial ------------------------------
+
+#: A frame's length prefix; a frame (a report of up to 500 rows) may be well over a message.
+_FRAME_LENGTH = struct.Struct(">I")
+MAX_FRAME_BYTES = 64 << 20
+
+
+def pack_frame(obj: Any) -> bytes:
+    """A plain value as one length-prefixed frame (ProtocolError as :func:`pack_value`)."""
+    try:
+        plain = _plain(obj)
+    except _Invalid as exc:
+        raise ProtocolError(f"cannot encode: {exc}") from None
+    raw = _pack(plain, MAX_FRAME_BYTES)
+    return _FRAME_LENGTH.pack(len(raw)) + raw
+
+
+class FrameReader:
+    """Splits a byte stream into the values of the frames :func:`pack_frame` made."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        """Take in ``data``; return the values of the frames it completed (ProtocolError on a
+        frame that is not a plain value, or too long)."""
+        self._buffer += data
+        out = []
+        while len(self._buffer) >= _FRAME_LENGTH.size:
+            (size,) = _FRAME_LENGTH.unpack_from(self._buffer)
+            if size > MAX_FRAME_BYTES:
+                raise ProtocolError(f"a frame of {size} bytes is over the limit", raw=b"")
+            end = _FRAME_LENGTH.size + size
+            if len(self._buffer) < end:
+                break
+            out.append(_unpack(self._buffer[_FRAME_LENGTH.size : end], MAX_FRAME_BYTES))
+            del self._buffer[:end]
+        return out
+
+
 # ---- wire records ------------------------------------------------------------------------------
 
 
@@ -195,25 +235,31 @@ def _count(value: Any, name: str) -> int:
     return int(value)
 
 
-# Per record: field name -> checker returning the normalised value (used both ways).
-_FIELDS: dict[type, dict[str, Any]] = {
-    TrialMessage: {"sweep_id": _str, "trial_id": _str, "attempt": _count},
-}
+@functools.cache
+def _records() -> tuple[dict[type, str], dict[str, type], dict[type, dict[str, Any]]]:
+    """The wire records: tag by class, class by tag, and per record its field name ->
+    checker returning the normalised value (used both ways)."""
+    from redsweep.shared.records import TrialMessage
+
+    tags: dict[type, str] = {TrialMessage: TRIAL_TAG}
+    fields = {TrialMessage: {"sweep_id": _str, "trial_id": _str, "attempt": _count}}
+    return tags, {tag: cls for cls, tag in tags.items()}, fields
 
 
 def _describe(cls: type) -> str:
-    return _NAMES.get(cls, cls.__name__)
+    return "trial message" if cls.__name__ == "TrialMessage" else cls.__name__
 
 
 def encode(record: WireRecord) -> bytes:
     """Encode a wire record; raises ProtocolError when a field has the wrong type or the
     message would exceed :data:`MAX_MESSAGE_BYTES`."""
     cls = type(record)
-    if cls not in _TAGS:
+    tags, _, all_fields = _records()
+    if cls not in tags:
         raise ProtocolError(f"cannot encode {cls.__name__}: not a wire record")
-    out: dict[str, Any] = {"v": WIRE_VERSION, "t": _TAGS[cls]}
+    out: dict[str, Any] = {"v": WIRE_VERSION, "t": tags[cls]}
     try:
-        for name, check in _FIELDS[cls].items():
+        for name, check in all_fields[cls].items():
             value = check(getattr(record, name), name)
             out[name] = value
     except _Invalid as exc:
@@ -240,13 +286,14 @@ def decode(raw: bytes, expected: type[R] | None = None) -> R | WireRecord:
             raw=raw,
         )
     tag = obj.get("t")
-    cls = _TYPES.get(tag) if type(tag) is str else None
+    _, types, all_fields = _records()
+    cls = types.get(tag) if type(tag) is str else None
     if cls is None:
-        known = ", ".join(_TYPES)
+        known = ", ".join(types)
         raise ProtocolError(f"invalid message: unknown type tag {tag!r} (known: {known})", raw=raw)
     if expected is not None and cls is not expected:
         raise ProtocolError(f"expected a {_describe(expected)}, got a {_describe(cls)}", raw=raw)
-    fields = _FIELDS[cls]
+    fields = all_fields[cls]
     missing = [name for name in fields if name not in obj]
     extra = sorted(key for key in obj if key not in fields and key not in _HEADER)
     if missing or extra:

@@ -27,6 +27,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import redsweep as wandb
 
+if os.path.exists("redis_url.txt"):  # a command trial is given no Redis URL: Api() and the
+    os.environ["REDSWEEP_REDIS_URL"] = open("redis_url.txt").read()  # child want the sweep's
+
 parser = argparse.ArgumentParser()
 parser.add_argument("--lr", type=float, default=0.5)
 parser.add_argument("--epochs", type=int, default=3)
@@ -106,6 +109,7 @@ def test_a_command_trial_runs_a_wandb_style_script_unchanged(
     store: Store, agents: Agents, tmp_path: Path, redis_url: str
 ) -> None:
     (tmp_path / "train.py").write_text(TRAIN)
+    (tmp_path / "redis_url.txt").write_text(redis_url)
     sweep_id = store.sweeps.create(
         {
             "method": "grid",
@@ -463,6 +467,9 @@ FOLDS = """\
 import multiprocessing, os
 import redsweep as wandb
 
+# a command trial is given no Redis URL: the folds' runs of their own want the sweep's Redis
+os.environ["REDSWEEP_REDIS_URL"] = open("redis_url.txt").read()
+
 def fold(num, config, out):
     for key in [k for k in os.environ if k.startswith("WANDB_")]:
         del os.environ[key]
@@ -488,9 +495,10 @@ if __name__ == "__main__":
 
 
 def test_folds_forked_after_init_with_wandb_cleared_get_runs_of_their_own(
-    store: Store, agents: Agents, tmp_path: Path
+    store: Store, agents: Agents, tmp_path: Path, redis_url: str
 ) -> None:
     (tmp_path / "cv.py").write_text(FOLDS)
+    (tmp_path / "redis_url.txt").write_text(redis_url)
     sweep_id = store.sweeps.create(
         {"method": "grid", "program": "cv.py", "parameters": {"x": {"values": [2]}}},
         grid_size=1,

@@ -45,6 +45,7 @@ import contextlib
 import os
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -351,14 +352,9 @@ class AgentSession:
         in one round trip."""
         self._heart.busy(True)
         moved: tuple[Any, ...] = ()  # what the calls after the finish answered
-        if self.function is None:  # a command: say where its output goes (redsweep logs)
-            with contextlib.suppress(RedsweepError):
-                self._store.trials.note_log(
-                    self.sweep_id,
-                    claimed.trial_id,
-                    host=socket.gethostname(),
-                    path=str(self.agent_dir / f"{claimed.trial_id}.log"),  # the runner's
-                )
+        if self.function is None:  # a command: say where its output goes (redsweep logs),
+            # from a thread: two round trips the trial's start need not wait for
+            threading.Thread(target=self._note_log, args=(claimed.trial_id,), daemon=True).start()
         try:
             outcome = self._runner.run(
                 claimed.trial_id,
@@ -374,6 +370,15 @@ class AgentSession:
         if outcome.interrupt is not None:  # the function raised KeyboardInterrupt: pass it on
             raise outcome.interrupt
         return outcome
+
+    def _note_log(self, trial_id: str) -> None:
+        with contextlib.suppress(RedsweepError):
+            self._store.trials.note_log(
+                self.sweep_id,
+                trial_id,
+                host=socket.gethostname(),
+                path=str(self.agent_dir / f"{trial_id}.log"),  # the runner's
+            )
 
     def _follow_config(self, info: SweepInfo) -> None:
         """Take in a config replaced by ``sweep --update`` (only before any trial started)."""

@@ -21,14 +21,15 @@ import os
 import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from redsweep.errors import ProtocolError
 from redsweep.shared.protocol import pack_value, unpack_value
-from redsweep.shared.store import Store
-from redsweep.shared.store.outage import Outage
+
+if TYPE_CHECKING:
+    from redsweep.shared.store import Store
+    from redsweep.shared.store.outage import Outage
 
 T = TypeVar("T")
 
@@ -41,14 +42,15 @@ _SUMMARY = "summary"  # the tag of a record of summary keys (a row's first item 
 _DONE = "done"  # the tag of the last record: the objective's exit code
 
 
-@dataclass
 class Unsent:
-    """What a trial's process handed its agent: rows, and summary keys it set."""
+    """What a trial's process handed its agent: rows, and summary keys it set. (Plain
+    classes in the in-trial API: dataclasses cost a command trial's start.)"""
 
-    rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
-    #: the objective's exit code, once all of the above was handed over (None: not done)
-    done: int | None = None
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, dict[str, Any]]] = []
+        self.summary: dict[str, Any] = {}
+        #: the objective's exit code, once all of the above was handed over (None: not done)
+        self.done: int | None = None
 
 
 def say(text: str) -> None:
@@ -59,6 +61,8 @@ def outage_of(store: Store) -> Outage:
     """This process's view of whether ``store``'s Redis answers (one per URL)."""
     outage = _outages.get(store.url)
     if outage is None:
+        from redsweep.shared.store.outage import Outage
+
         outage = _outages[store.url] = Outage(store.url, say)
     return outage
 

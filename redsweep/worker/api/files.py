@@ -14,9 +14,7 @@ A run records its files on its summary as ``_files`` (paths relative to ``files/
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -89,6 +87,8 @@ class RunFiles:
         return self.add(name)
 
     def copy(self, source: str | os.PathLike[str], name: str) -> str:
+        import shutil  # not at import: a trial's init() pays only for what it uses
+
         shutil.copyfile(source, self.path(name))
         return self.add(name)
 
@@ -128,6 +128,8 @@ class RunFiles:
             self._copy_matches(pattern, base)
 
     def _copy_matches(self, pattern: str, base: str) -> list[str]:
+        import glob
+
         saved = []
         for match in sorted(glob.glob(pattern, recursive=True)):
             if not os.path.isfile(match):

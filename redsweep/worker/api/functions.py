@@ -27,7 +27,6 @@ from collections.abc import Mapping, Sequence
 from types import SimpleNamespace, TracebackType
 from typing import Any
 
-from redsweep.connect import ENV_URL, connect
 from redsweep.errors import RedsweepError, StoreError
 from redsweep.worker.api import notices
 from redsweep.worker.api.config import Config, ConfigProxy, merge
@@ -295,6 +294,8 @@ def login(redis: str | None = None, **ignored: Any) -> bool:
     server, started on demand); returns True. A URL given here is used by later calls of this
     process and its children. Raises :class:`~redsweep.errors.StoreError` naming the URL with
     its password masked when Redis cannot be reached."""
+    from redsweep.connect import ENV_URL, connect
+
     store = connect(redis)
     try:
         if not store.ping():

@@ -4,7 +4,6 @@ absl flags object, a path to a YAML or JSON file, or any object with ``__dict__`
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -68,6 +67,8 @@ def _from_file(path: Path) -> dict[str, Any]:
     text = path.read_text("utf-8")
     try:
         if path.suffix.lower() == ".json":
+            import json
+
             loaded = json.loads(text)
         else:
             import yaml

@@ -7,8 +7,7 @@ A row over a limit loses only the keys that break it (the rest of the row is log
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from redsweep.errors import ProtocolError
 from redsweep.shared.protocol import pack_value
@@ -24,9 +23,9 @@ MAX_VALUE_BYTES = 64 * 1024
 MAX_ROW_BYTES = 512 * 1024
 
 
-@dataclass(frozen=True)
-class RowLimits:
-    """The limits one row is held to (the defaults are the module's constants)."""
+class RowLimits(NamedTuple):
+    """The limits one row is held to (the defaults are the module's constants). A named
+    tuple: the dataclasses module costs a command trial's start."""
 
     max_keys: int = MAX_ROW_KEYS
     max_key_chars: int = MAX_KEY_CHARS

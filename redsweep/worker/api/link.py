@@ -11,12 +11,14 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from redsweep.shared.records import RunState
-from redsweep.shared.store import Renewal, Store
-from redsweep.shared.store.calls import ReportRows
 from redsweep.worker.api.limits import RowLimits
+
+if TYPE_CHECKING:  # a command trial's API talks to its agent: it never imports redis
+    from redsweep.shared.records import RunState
+    from redsweep.shared.store import Renewal, Store
+    from redsweep.shared.store.calls import ReportRows
 
 
 class TrialLink:
@@ -106,6 +108,8 @@ class TrialLink:
     ) -> ReportRows:
         """The call that reports ``rows`` of this trial (``note``: its one warning), to run
         alone (:meth:`report`) or in a batch with its finish."""
+        from redsweep.shared.store.calls import ReportRows
+
         return ReportRows(
             self.sweep_id,
             self.trial_id,
@@ -126,6 +130,10 @@ class TrialLink:
         self._renewed(renewal, sent)
         return renewal
 
+    def set_summary(self, row: Mapping[str, Any]) -> bool:
+        """Set the summary keys ``row`` of the trial (False: the token no longer holds it)."""
+        return self.store.trials.set_summary(self.sweep_id, self.trial_id, self.token, row)
+
     def _renewed(self, renewal: Renewal, sent: float) -> None:
         if renewal.ok and sent > self.renewed_at:
             self.renewed_at = sent
@@ -133,6 +141,8 @@ class TrialLink:
     def note(self, renewal: Renewal) -> None:
         """Take in what a renew or report answered."""
         if not renewal.ok:
+            from redsweep.shared.records import RunState  # not at import: a trial's start
+
             if renewal.state in (RunState.KILLED, RunState.STOPPED) and not self.lost:
                 self.ended_as = renewal.state
                 self.mark_lost(
@@ -177,6 +187,8 @@ def _describe_stop(reason: Mapping[str, Any] | None) -> str:
 
 def refused_text(link: TrialLink, renewal: Renewal) -> str:
     """Why the store dropped a report of ``link``'s trial (its token does not hold it)."""
+    from redsweep.shared.records import RunState
+
     if renewal.state is None:
         return f"logged rows were dropped: sweep {link.sweep_id} has no such run"
     attempt = f" (attempt {renewal.attempt})" if renewal.attempt is not None else ""

@@ -14,12 +14,14 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redsweep.errors import ProtocolError, StoreError, UnreachableError
 from redsweep.shared.protocol import pack_value
-from redsweep.shared.store.outage import Outage
 from redsweep.worker.api.link import TrialLink, refused_text
+
+if TYPE_CHECKING:
+    from redsweep.shared.store.outage import Outage
 
 #: Rows buffered before the oldest are dropped (only when Redis is far slower than log()).
 MAX_BUFFERED_ROWS = 100_000

@@ -8,7 +8,6 @@ the ways a run starts (a command trial's subprocess, a local run) are in
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -380,7 +379,7 @@ class Run:
             write_unsent(handoff, [], row)
             return True
         try:
-            return link.store.trials.set_summary(link.sweep_id, link.trial_id, link.token, row)
+            return link.set_summary(row)
         except UnreachableError:
             if handoff:
                 self._handed_over = True
@@ -448,4 +447,5 @@ def raise_stop(signum: int, frame: Any) -> None:
 
 
 def host() -> str:
-    return "".join(c if c.isalnum() or c in "_.-" else "_" for c in socket.gethostname())[:60]
+    name = os.uname().nodename  # socket.gethostname(), without importing socket
+    return "".join(c if c.isalnum() or c in "_.-" else "_" for c in name)[:60]

@@ -9,13 +9,10 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from redsweep.connect import ENV_URL, connect
 from redsweep.errors import RedsweepError, StoreError
-from redsweep.shared.records import RunState, SweepState
-from redsweep.shared.store import Store, new_id
-from redsweep.shared.store.connection import lease_options
 from redsweep.worker.api import notices
 from redsweep.worker.api.away import outage_of, waited
+from redsweep.worker.api.channel import agent_channel, channel_link
 from redsweep.worker.api.config import Config, merge
 from redsweep.worker.api.files import ENV_RUNS_DIR, run_folder, runs_root, write_config_yaml
 from redsweep.worker.api.link import TrialLink
@@ -71,7 +68,20 @@ def command_run(
     on_end: Callable[[Run], None] | None = None,
     root: str | os.PathLike[str] | None = None,
 ) -> Run:
-    """The run of the command trial this process was started for (from the environment)."""
+    """The run of the command trial this process was started for: from its agent, over the
+    channel the agent passed; else (a script given the variables by hand) from Redis."""
+    channel = agent_channel()
+    if channel is not None:
+        link = channel_link(channel)
+        cfg = Config(merge(defaults, link.params), locked=link.params)
+        reporter = Reporter(link)  # no outage of its own: the agent says it
+        return Run(
+            link, mode="command", config=cfg, name=name, reporter=reporter, on_end=on_end, root=root
+        )
+    from redsweep.connect import ENV_URL
+    from redsweep.shared.store import Store
+    from redsweep.shared.store.connection import lease_options
+
     env = os.environ
     missing = [k for k in (ENV_SWEEP_ID, ENV_TOKEN, ENV_URL) if not env.get(k)]
     if missing:
@@ -123,6 +133,10 @@ def local_run(
     """A run outside any sweep: a one-trial sweep of its own, claimed by this process (it plays
     controller for a moment to add the trial); :meth:`Run.finish` finishes both. A Redis
     outage is waited out, call by call."""
+    from redsweep.connect import connect
+    from redsweep.shared.records import SweepState
+    from redsweep.shared.store import new_id
+
     store = connect()
     params = {k: storable(v) for k, v in defaults.items()}
     parameters = {k: {"value": v} for k, v in params.items()} or {"_local": {"value": True}}
@@ -168,6 +182,8 @@ def local_run(
 
 
 def finish_local(run: Run) -> None:
+    from redsweep.shared.records import RunState, SweepState
+
     link = run._link
     failed = bool(run.exit_code)
     store = link.store

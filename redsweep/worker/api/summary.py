@@ -8,7 +8,6 @@ import fnmatch
 import math
 import threading
 from collections.abc import Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
 from typing import Any
 
 from redsweep.errors import RedsweepError
@@ -72,25 +71,44 @@ class Summary(MutableMapping[str, Any]):
         return f"Summary({self._data!r})"
 
 
-@dataclass
 class MetricDef:
-    """One ``define_metric`` call (``name`` may end in ``*``)."""
+    """One ``define_metric`` call (``name`` may end in ``*``). (Plain classes here: the
+    dataclasses module costs a command trial's start.)"""
 
-    name: str
-    step_metric: str | None = None
-    ops: tuple[str, ...] = ()
-    goal: str | None = None
-    hidden: bool = False
-    step_sync: bool = True
+    def __init__(
+        self,
+        name: str,
+        step_metric: str | None = None,
+        ops: tuple[str, ...] = (),
+        goal: str | None = None,
+        hidden: bool = False,
+        step_sync: bool = True,
+    ) -> None:
+        self.name = name
+        self.step_metric = step_metric
+        self.ops = ops
+        self.goal = goal
+        self.hidden = hidden
+        self.step_sync = step_sync
+
+    def __repr__(self) -> str:
+        return f"MetricDef({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MetricDef) and vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
 
 
-@dataclass
 class _Agg:
-    count: int = 0
-    total: float = 0.0
-    low: float = math.inf
-    high: float = -math.inf
-    first: float | None = None
+    __slots__ = ("count", "first", "high", "low", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.low = math.inf
+        self.high = -math.inf
+        self.first: float | None = None
 
 
 class Metrics:

@@ -36,6 +36,7 @@ from redsweep.worker.api import functions as run_api
 from redsweep.worker.api.away import ENV_UNSENT, Unsent, read_unsent
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
+from redsweep.worker.trial.channel import TrialChannel
 from redsweep.worker.trial.children import kill_group, supervise, tail_of
 from redsweep.worker.trial.command import CommandChild, command_env
 from redsweep.worker.trial.deadline import TrialDeadline
@@ -352,10 +353,11 @@ class TrialRunner:
             )
         except RedsweepError as exc:
             return RunState.FAILED, f"cannot build the command: {exc}", None
-        env = command_env(link, self.url, self.agent_dir / f"{link.trial_id}.unsent")
+        channel = TrialChannel(link)  # the trial's calls, made by this agent
+        env = command_env(link, self.url, self.agent_dir / f"{link.trial_id}.unsent", channel.fd)
         log_path = self.agent_dir / f"{link.trial_id}.log"
         try:
-            child = CommandChild(argv, env, log_path, self.log_cap, on_exit=self._wake.set)
+            child = CommandChild(argv, env, log_path, self.log_cap, self._wake.set, channel)
         except OSError as exc:
             return RunState.FAILED, f"cannot start {argv[0]!r}: {exc}", None
         try:

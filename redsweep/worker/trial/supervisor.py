@@ -94,6 +94,8 @@ def main(argv: list[str]) -> int:
         with contextlib.suppress(OSError):
             os.write(fd, str(exc).encode("utf-8", "replace"))
         return START_FAILED
+    with contextlib.suppress(OSError, ValueError):  # the command's channel to the agent is its own
+        os.close(int(os.environ.get("REDSWEEP_AGENT_FD", "")))
     try:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:
