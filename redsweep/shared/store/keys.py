@@ -17,19 +17,23 @@ one cluster slot and one Lua script may touch them together. The layout::
                                                     background controller to yield, PX ttl
     redsweep:{S}:trials                      zset   trial id -> seq
     redsweep:{S}:running                     set    ids of running trials (for trials.lapsed)
-    redsweep:{S}:trial:{T}                   hash   id, seq, state, attempt, retry_of, token,
-                                                    params (packed), worker, created_ms,
-                                                    claimed_ms, finished_ms, error, log_tail,
-                                                    best, last_step, last_report, finished_by,
-                                                    stop_requested, stop_reason, lease_until
-                                                    (the lease's deadline, server ms),
-                                                    history_rows, history_stride (report.lua),
-                                                    log_host, log_path (where its output is)
+    redsweep:{S}:trial:{T}                   hash   seq, state, attempt, retry_of,
+                                                    retried_by, token (while running, and of
+                                                    the finish that ended it), params (packed),
+                                                    worker, created_ms, claimed_ms,
+                                                    finished_ms, error, log_tail, best,
+                                                    last_step, history_rows, warning,
+                                                    stop_requested, stop_reason (once asked),
+                                                    history_stride (once not 1), log_host,
+                                                    log_path (where its output is); while it
+                                                    runs: lease_until (the lease's deadline,
+                                                    server ms), last_report (report.lua)
     redsweep:{S}:trial:{T}:lease             string the trial lease: token, PX lease_ms
     redsweep:{S}:trial:{T}:summary           hash   metric name -> packed last value
-    redsweep:{S}:trial:{T}:history           stream logged rows, thinned past the history cap:
-                                                    step, row (packed)
-    redsweep:{S}:trial:{T}:latest            hash   the latest row when the stream lacks it
+    redsweep:{S}:trial:{T}:rows              string logged rows, thinned past the history cap:
+                                                    per row its step, then the row (packed),
+                                                    appended (protocol.unpack_rows reads it)
+    redsweep:{S}:trial:{T}:latest            hash   the latest row when the rows lack it
     redsweep:{S}:queue                       list   encoded TrialMessage bytes (LPOP side first)
     redsweep:{S}:inflight:{A}                list   entries agent A popped and has not acked
     redsweep:{S}:inflight_agents             set    agents that ever popped (to find orphans)
@@ -190,7 +194,9 @@ def trial_summary(sweep_id: str, trial_id: str) -> str:
 
 
 def trial_history(sweep_id: str, trial_id: str) -> str:
-    return f"{trial(sweep_id, trial_id)}:history"
+    """The trial's stored rows, one string (not the stream ``:history`` of stores before
+    the packed layout: that one is not read)."""
+    return f"{trial(sweep_id, trial_id)}:rows"
 
 
 def trial_latest(sweep_id: str, trial_id: str) -> str:

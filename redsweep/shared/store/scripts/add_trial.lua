@@ -69,8 +69,8 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('HSET', KEYS[2], 'id', ARGV[2], 'seq', seq, 'state', 'pending', 'attempt', attempt,
-  'params', ARGV[3], 'created_ms', now, 'stop_requested', 0)
+redis.call('HSET', KEYS[2], 'seq', seq, 'state', 'pending', 'attempt', attempt, 'params', ARGV[3],
+  'created_ms', now)
 if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[2], 'retry_of', ARGV[5])
   redis.call('HSET', KEYS[5], 'retried_by', ARGV[2])
