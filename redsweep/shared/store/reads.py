@@ -20,7 +20,7 @@ def trial_info(sweep_id: str, raw: Mapping[bytes, bytes], trial_id: str = "") ->
     """A TrialInfo of trial ``trial_id`` from its hash as HGETALL returns it (the hash holds
     no id: the key has it)."""
     get = raw.get  # (bytes keys, written out: this runs once per run of a 10,000-run page)
-    params = get(b"params")
+    params = keys.unchunked(raw, "params")
     reason = get(b"stop_reason")
     return TrialInfo(
         id=trial_id or text(get(b"id")) or "",
@@ -44,7 +44,7 @@ def trial_info(sweep_id: str, raw: Mapping[bytes, bytes], trial_id: str = "") ->
         history_rows=opt_int(get(b"history_rows")) or 0,
         warning=text(get(b"warning")),
         log_host=text(get(b"log_host")),
-        log_path=text(get(b"log_path")),
+        log_path=text(keys.unchunked(raw, "log_path")),
     )
 
 

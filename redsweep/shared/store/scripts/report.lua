@@ -121,8 +121,16 @@ end
 if #appended > 0 then
   redis.call('APPEND', KEYS[4], table.concat(appended))
 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local fields = {'last_step', step, 'last_report', ARGV[6], 'history_rows', n, 'lease_until',
+  now + tonumber(ARGV[2])}
+local function field(name, value)
+  fields[#fields + 1] = name
+  fields[#fields + 1] = value
+end
 if stride ~= old_stride then
-  redis.call('HSET', KEYS[1], 'history_stride', stride)
+  field('history_stride', stride)
 end
 if latest ~= nil then
   redis.call('HSET', KEYS[7], 'step', latest[1], 'row', latest[2])
@@ -132,7 +140,7 @@ end
 if best ~= nil then
   local trial_best = tonumber(tr[3] or '')
   if trial_best == nil or better(best, trial_best) then
-    redis.call('HSET', KEYS[1], 'best', best_text)
+    field('best', best_text)
   end
   local sweep_best = tonumber(redis.call('HGET', KEYS[6], 'best_value') or '')
   if sweep_best == nil or better(best, sweep_best) then
@@ -144,9 +152,6 @@ else
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'type', 'report', 'trial', ARGV[4],
     'step', step)
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-redis.call('HSET', KEYS[1], 'last_step', step, 'last_report', ARGV[6], 'history_rows', n,
-  'lease_until', now + tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], unpack(fields))
 return {1, tonumber(tr[4] or '0') or 0, tr[5] or ''}
