@@ -64,6 +64,11 @@ def test_history_rows_read_back_as_logged(store: Store, sweep: tuple[str, int]) 
         store.trials.report(sweep_id, trial_id, token, [row], metric_name="loss", lease_ms=LONG)
     more = [(2**40 + i, {"i": i}) for i in range(1, 50)]
     store.trials.report(sweep_id, trial_id, token, more, metric_name="loss", lease_ms=LONG)
+    # past 8 KiB the rows are appended, not written whole: both read back the same
+    for start in range(50, 250, 20):
+        batch = [(2**40 + i, {"i": i, "t": "y" * 100}) for i in range(start, start + 20)]
+        store.trials.report(sweep_id, trial_id, token, batch, metric_name="loss", lease_ms=LONG)
+        more += batch
     expected = [{**row, "_step": step} for step, row in rows + more]
     assert store.reads.history(sweep_id, trial_id) == expected
     assert store.reads.histories(sweep_id, [trial_id]) == {trial_id: expected}

@@ -3,8 +3,8 @@
 -- sweep metric by goal; the lease is renewed (its deadline kept as the trial's 'lease_until',
 -- as renew.lua) and the controller told (one event for the whole batch). The history is one
 -- string of packed entries (KEYS[4]: per row its step, then the row, two msgpack values;
--- appended, so a trial's rows cost their bytes and no per-row overhead). It is capped by
--- thinning: row n (0, 1, 2, ... counted on the trial as 'history_rows') is stored when n is a
+-- added at its end, so a trial's rows cost their bytes and no per-row overhead). It is capped
+-- by thinning: row n (0, 1, 2, ... counted on the trial as 'history_rows') is stored when n is a
 -- multiple of the trial's 'history_stride' k (1 at first, the field written once it is not);
 -- when the stored rows reach the cap the string is rewritten with every other entry (rows 0,
 -- 2k, 4k, ...) and k doubles. The latest row, when not stored, is kept in KEYS[7] (deleted
@@ -119,7 +119,14 @@ if step == nil then
   return {1, tonumber(tr[4] or '0') or 0, tr[5] or ''}
 end
 if #appended > 0 then
-  redis.call('APPEND', KEYS[4], table.concat(appended))
+  -- APPEND grows a string to twice what it needs (Redis' greedy growth): a short history is
+  -- written whole instead (SET allocates it exactly), a long one appended (no copying of it)
+  local add = table.concat(appended)
+  if redis.call('STRLEN', KEYS[4]) + #add <= 8192 then
+    redis.call('SET', KEYS[4], (redis.call('GET', KEYS[4]) or '') .. add)
+  else
+    redis.call('APPEND', KEYS[4], add)
+  end
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
