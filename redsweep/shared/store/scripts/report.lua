@@ -58,6 +58,7 @@ local old_stride = tonumber(tr[9] or '1') or 1
 local stride = old_stride
 -- the rows kept are those whose index is a multiple of the stride
 local stored = math.ceil(n / stride)
+local stored_before = stored -- 0: the history string is not there yet (thin() sets it)
 local appended = {} -- entries of this batch for the end of KEYS[4]
 local latest = nil -- the batch's last row when the packed rows do not hold it: {step, row}
 local function thin()
@@ -77,6 +78,7 @@ local function thin()
   end
   redis.call('SET', KEYS[4], table.concat(kept))
   appended = {}
+  stored_before = #kept
   stored = #kept
   stride = stride * 2
   return p % 2 == 1 -- the last entry was kept
@@ -122,7 +124,9 @@ if #appended > 0 then
   -- APPEND grows a string to twice what it needs (Redis' greedy growth): a short history is
   -- written whole instead (SET allocates it exactly), a long one appended (no copying of it)
   local add = table.concat(appended)
-  if redis.call('STRLEN', KEYS[4]) + #add <= 8192 then
+  if stored_before == 0 then -- the first rows: nothing to read
+    redis.call('SET', KEYS[4], add)
+  elseif redis.call('STRLEN', KEYS[4]) + #add <= 8192 then
     redis.call('SET', KEYS[4], (redis.call('GET', KEYS[4]) or '') .. add)
   else
     redis.call('APPEND', KEYS[4], add)
