@@ -4,10 +4,11 @@ One trial of a sweep logs ``--rows`` rows (default 100,000) through the in-trial
 (:class:`redsweep.Run`, its reporter thread, ``report.lua``) against a private redis-server
 (a unix socket in a temporary directory, started for the benchmark and stopped at the end;
 nothing touches a Redis on port 6379). It prints, before and after: ``MEMORY USAGE`` of the
-trial's history stream (exact, ``SAMPLES 0``), ``INFO memory`` ``used_memory``, the process's
-resident memory, the rows stored, and the slowest ``report.lua`` call (``SLOWLOG``: the
-thinning rewrites the stream in one call). ``--cap`` is the history cap (default the store's,
-10,000); a cap above ``--rows`` shows what keeping every row costs. Run by hand::
+trial's stored history, one string of packed rows (exact, ``SAMPLES 0``), ``INFO memory``
+``used_memory``, the process's resident memory, the rows stored, and the slowest
+``report.lua`` call (``SLOWLOG``: the thinning rewrites the string in one call). ``--cap`` is
+the history cap (default the store's, 10,000); a cap above ``--rows`` shows what keeping every
+row costs. Run by hand::
 
     python benchmarks/flood.py               # --rows 100000 --cap 10000
 """
@@ -70,7 +71,7 @@ def flood(url: str, rows: int, cap: int) -> None:
     print(f"rows logged      {rows:>12,}   cap {cap:,}, in {seconds:.1f} s")
     logged = store.reads.trial(sweep_id, trial_id).history_rows
     print(f"rows stored      {kept:>12,}   (history_rows: {logged:,})")
-    print(f"history stream   {client.memory_usage(history, samples=0) or 0:>12,} B")
+    print(f"stored history   {client.memory_usage(history, samples=0) or 0:>12,} B")
     print(f"used_memory      {client.info('memory')['used_memory'] - used:>+12,} B")
     print(f"process RSS      {rss_kib() - rss:>+12,} KiB")
     print(f"slowest report   {slowest / 1000:>12.1f} ms   (of the last 1,024 script calls)")

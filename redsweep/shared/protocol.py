@@ -214,6 +214,40 @@ class FrameReader:
         return out
 
 
+def unpack_rows(raw: bytes) -> list[tuple[int, Any]]:
+    """Decode a trial's stored history (report.lua appends, per row, its step and then the row
+    as :func:`pack_value` made it): ``(step, row)`` pairs, oldest first. No size limit: the
+    history cap bounds it. Anything else raises ProtocolError."""
+    raw = bytes(raw)
+    if not raw:
+        return []
+    unpacker = msgpack.Unpacker(
+        raw=False,
+        strict_map_key=True,
+        ext_hook=_refuse_ext,
+        use_list=True,
+        timestamp=0,
+        max_buffer_size=len(raw),
+    )
+    unpacker.feed(raw)
+    try:
+        values = list(unpacker)
+        if unpacker.tell() != len(raw) or len(values) % 2:
+            raise _Invalid("truncated")
+        rows = []
+        for step, row in zip(values[::2], values[1::2], strict=True):
+            if isinstance(step, bool) or not isinstance(step, int) or not isinstance(row, dict):
+                raise _Invalid("not step, row pairs")
+            _check_plain(row)
+            rows.append((step, row))
+    except _Invalid as exc:
+        raise ProtocolError(f"invalid history: {exc}", raw=raw[:64]) from None
+    except Exception as exc:  # msgpack's own: bad format byte, bad utf-8, ...
+        detail = str(exc) or type(exc).__name__
+        raise ProtocolError(f"invalid history: {detail}", raw=raw[:64]) from None
+    return rows
+
+
 # ---- wire records ------------------------------------------------------------------------------
 
 

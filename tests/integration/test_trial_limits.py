@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from redsweep.results import Api
+from redsweep.shared.protocol import unpack_rows
 from redsweep.shared.records import SweepState
 from redsweep.shared.store import Store, keys
 
@@ -75,7 +76,8 @@ def test_the_default_cap_holds_without_being_asked(store: Store, redis_client: r
         rows = [(s, {"loss": 1.0 / (s + 1), "i": s}) for s in range(start, start + 500)]
         store.trials.report(sweep_id, trial_id, token, rows, metric_name="loss", lease_ms=LONG)
     assert_thinned(store, sweep_id, trial_id, 25_000, cap)
-    assert redis_client.xlen(keys.trial_history(sweep_id, trial_id)) <= cap
+    stored = unpack_rows(redis_client.get(keys.trial_history(sweep_id, trial_id)))
+    assert len(stored) <= cap
 
 
 # ---- through an agent: a function trial and a command trial ------------------------------------
@@ -226,7 +228,7 @@ def test_a_command_trial_row_over_the_limits_warns_once_in_its_log_and_the_agent
 def test_redis_memory_stays_flat_under_a_flooding_trial(
     store: Store, redis_client: redis.Redis
 ) -> None:
-    """20,000 rows through the in-trial API with a cap of 1,000: the history stream takes no
+    """20,000 rows through the in-trial API with a cap of 1,000: the stored history takes no
     more than it did at 1,000 rows (it is thinned to 500 and grows back to 1,000)."""
     from redsweep.worker.api.config import Config
     from redsweep.worker.api.link import TrialLink
@@ -244,7 +246,7 @@ def test_redis_memory_stays_flat_under_a_flooding_trial(
             run.log({"loss": 1.0 / (i + 1), "acc": i / 20_000, "lr": 0.001, "epoch": i // 100})
         assert run.flush(30.0)
 
-    log(0, cap - 1)  # the most the stream holds: cap - 1 rows, then it is thinned
+    log(0, cap - 1)  # the most the history holds: cap - 1 rows, then it is thinned
     full = redis_client.memory_usage(history, samples=0)
     used = redis_client.info("memory")["used_memory"]
     log(cap - 1, 20_000)

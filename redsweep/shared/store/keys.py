@@ -17,19 +17,24 @@ one cluster slot and one Lua script may touch them together. The layout::
                                                     background controller to yield, PX ttl
     redsweep:{S}:trials                      zset   trial id -> seq
     redsweep:{S}:running                     set    ids of running trials (for trials.lapsed)
-    redsweep:{S}:trial:{T}                   hash   id, seq, state, attempt, retry_of, token,
-                                                    params (packed), worker, created_ms,
-                                                    claimed_ms, finished_ms, error, log_tail,
-                                                    best, last_step, last_report, finished_by,
-                                                    stop_requested, stop_reason, lease_until
-                                                    (the lease's deadline, server ms),
-                                                    history_rows, history_stride (report.lua),
-                                                    log_host, log_path (where its output is)
+    redsweep:{S}:trial:{T}                   hash   seq, state, attempt, retry_of,
+                                                    retried_by, token (while running, and of
+                                                    the finish that ended it), params (packed,
+                                                    in CHUNK_BYTES chunks: params, params2,
+                                                    ...), worker, created_ms, claimed_ms,
+                                                    finished_ms, error, log_tail, best,
+                                                    last_step, history_rows, warning,
+                                                    stop_requested, stop_reason (once asked),
+                                                    history_stride (once not 1), log_host,
+                                                    log_path (where its output is; chunked);
+                                                    while it runs: lease_until (the lease's
+                                                    deadline, server ms), last_report
     redsweep:{S}:trial:{T}:lease             string the trial lease: token, PX lease_ms
     redsweep:{S}:trial:{T}:summary           hash   metric name -> packed last value
-    redsweep:{S}:trial:{T}:history           stream logged rows, thinned past the history cap:
-                                                    step, row (packed)
-    redsweep:{S}:trial:{T}:latest            hash   the latest row when the stream lacks it
+    redsweep:{S}:trial:{T}:rows              string logged rows, thinned past the history cap:
+                                                    per row its step, then the row (packed),
+                                                    appended (protocol.unpack_rows reads it)
+    redsweep:{S}:trial:{T}:latest            hash   the latest row when the rows lack it
     redsweep:{S}:queue                       list   encoded TrialMessage bytes (LPOP side first)
     redsweep:{S}:inflight:{A}                list   entries agent A popped and has not acked
     redsweep:{S}:inflight_agents             set    agents that ever popped (to find orphans)
@@ -42,12 +47,42 @@ one cluster slot and one Lua script may touch them together. The layout::
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from redsweep.errors import NotFoundError
 from redsweep.shared.records import RunState, SweepState
 
 PREFIX = "redsweep"
 EVENTS_GROUP = "controller"
+#: A trial hash's long values (params, log_path) are kept in chunks of this many bytes at most,
+#: in fields NAME, NAME2, NAME3, ...: a longer value would turn the whole hash from Redis'
+#: compact listpack encoding (hash-max-listpack-value, 64 by default) into a table some 600
+#: bytes bigger. A value goes on while a chunk is this long (add_trial.lua, claim.lua).
+CHUNK_BYTES = 64
+
+
+def chunked(name: str, value: bytes) -> dict[str, bytes]:
+    """``value`` as the fields of a trial hash that hold it (:data:`CHUNK_BYTES`)."""
+    out = {name: value[:CHUNK_BYTES]}
+    for k, start in enumerate(range(CHUNK_BYTES, len(value), CHUNK_BYTES), start=2):
+        out[f"{name}{k}"] = value[start : start + CHUNK_BYTES]
+    return out
+
+
+def unchunked(raw: Mapping[bytes, bytes], name: str) -> bytes | None:
+    """The value :func:`chunked` spread over the fields of ``raw`` (a hash as HGETALL returns
+    it); None when the field ``name`` is not there."""
+    first = raw.get(name.encode())
+    if first is None or len(first) != CHUNK_BYTES:
+        return first
+    parts, k = [first], 2
+    while True:
+        more = raw.get(f"{name}{k}".encode(), b"")
+        parts.append(more)
+        if len(more) < CHUNK_BYTES:
+            return b"".join(parts)
+        k += 1
+
 
 # ---- the state machines (enforced by the Lua scripts in shared/store/scripts/) ---------------
 
@@ -190,7 +225,9 @@ def trial_summary(sweep_id: str, trial_id: str) -> str:
 
 
 def trial_history(sweep_id: str, trial_id: str) -> str:
-    return f"{trial(sweep_id, trial_id)}:history"
+    """The trial's stored rows, one string (not the stream ``:history`` of stores before
+    the packed layout: that one is not read)."""
+    return f"{trial(sweep_id, trial_id)}:rows"
 
 
 def trial_latest(sweep_id: str, trial_id: str) -> str:

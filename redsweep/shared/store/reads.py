@@ -9,20 +9,21 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from redsweep.errors import NotFoundError
-from redsweep.shared.protocol import unpack_value
+from redsweep.shared.protocol import unpack_rows, unpack_value
 from redsweep.shared.records import RunRecord, RunState
 from redsweep.shared.store import keys
 from redsweep.shared.store.connection import Connection, guarded, opt_float, opt_int, text
 from redsweep.shared.store.replies import TrialInfo
 
 
-def trial_info(sweep_id: str, raw: Mapping[bytes, bytes]) -> TrialInfo:
-    """A TrialInfo from the trial hash as HGETALL returns it."""
+def trial_info(sweep_id: str, raw: Mapping[bytes, bytes], trial_id: str = "") -> TrialInfo:
+    """A TrialInfo of trial ``trial_id`` from its hash as HGETALL returns it (the hash holds
+    no id: the key has it)."""
     get = raw.get  # (bytes keys, written out: this runs once per run of a 10,000-run page)
-    params = get(b"params")
+    params = keys.unchunked(raw, "params")
     reason = get(b"stop_reason")
     return TrialInfo(
-        id=text(get(b"id")) or "",
+        id=trial_id or text(get(b"id")) or "",
         sweep_id=sweep_id,
         seq=opt_int(get(b"seq")) or 0,
         state=RunState(text(get(b"state"))),
@@ -43,7 +44,7 @@ def trial_info(sweep_id: str, raw: Mapping[bytes, bytes]) -> TrialInfo:
         history_rows=opt_int(get(b"history_rows")) or 0,
         warning=text(get(b"warning")),
         log_host=text(get(b"log_host")),
-        log_path=text(get(b"log_path")),
+        log_path=text(keys.unchunked(raw, "log_path")),
     )
 
 
@@ -61,7 +62,7 @@ class Reads:
         raw = self._r.hgetall(keys.trial(sweep_id, trial_id))
         if not raw:
             raise NotFoundError(f"no trial {trial_id!r} in sweep {sweep_id!r}")
-        return trial_info(sweep_id, raw)
+        return trial_info(sweep_id, raw, trial_id)
 
     @guarded
     def trial_ids(self, sweep_id: str) -> list[str]:
@@ -76,14 +77,15 @@ class Reads:
         pipe = self._r.pipeline(transaction=False)
         for trial_id in ids:
             pipe.hgetall(keys.trial(sweep_id, trial_id))
-        return [trial_info(sweep_id, raw) for raw in pipe.execute() if raw]
+        replies = pipe.execute()
+        return [trial_info(sweep_id, raw, t) for t, raw in zip(ids, replies, strict=True) if raw]
 
     @guarded
     def history(self, sweep_id: str, trial_id: str) -> list[dict[str, Any]]:
         """The trial's logged rows, oldest first, each with its ``_step`` (past the history
         cap, the rows report.lua kept: the first, every k-th and the latest)."""
         pipe = self._r.pipeline(transaction=False)
-        pipe.xrange(keys.trial_history(sweep_id, trial_id))
+        pipe.get(keys.trial_history(sweep_id, trial_id))
         pipe.hgetall(keys.trial_latest(sweep_id, trial_id))
         return _rows(*pipe.execute())
 
@@ -94,7 +96,7 @@ class Reads:
         ids = list(trial_ids)
         pipe = self._r.pipeline(transaction=False)
         for trial_id in ids:
-            pipe.xrange(keys.trial_history(sweep_id, trial_id))
+            pipe.get(keys.trial_history(sweep_id, trial_id))
             pipe.hgetall(keys.trial_latest(sweep_id, trial_id))
         replies = iter(pipe.execute())
         return {trial_id: _rows(next(replies), next(replies)) for trial_id in ids}
@@ -142,7 +144,7 @@ class Reads:
             if summary:
                 pipe.hgetall(keys.trial_summary(sweep_id, trial_id))
             if history:
-                pipe.xrange(keys.trial_history(sweep_id, trial_id))
+                pipe.get(keys.trial_history(sweep_id, trial_id))
                 pipe.hgetall(keys.trial_latest(sweep_id, trial_id))
         replies = iter(pipe.execute())
         out = []
@@ -152,7 +154,7 @@ class Reads:
             rows = _rows(next(replies), next(replies)) if history else []
             if not raw:
                 continue
-            trial = trial_info(sweep_id, raw)
+            trial = trial_info(sweep_id, raw, trial_id)
             run = RunRecord(
                 id=trial_id,
                 state=trial.state,
@@ -164,12 +166,14 @@ class Reads:
         return out
 
 
-def _rows(entries: list[Any], latest: Mapping[bytes, bytes] | None = None) -> list[dict[str, Any]]:
-    """The history stream's rows, then the latest row when the stream lacks it."""
-    rows = []
-    for fields in [fields for _id, fields in entries] + ([latest] if latest else []):
-        row = dict(unpack_value(fields[b"row"]))
-        row["_step"] = int(fields[b"step"])
+def _rows(
+    packed: bytes | None, latest: Mapping[bytes, bytes] | None = None
+) -> list[dict[str, Any]]:
+    """The stored rows, then the latest row when they lack it."""
+    rows = [{**row, "_step": step} for step, row in unpack_rows(packed or b"")]
+    if latest:
+        row = dict(unpack_value(latest[b"row"]))
+        row["_step"] = int(latest[b"step"])
         rows.append(row)
     return rows
 

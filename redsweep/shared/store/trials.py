@@ -112,7 +112,8 @@ class Trials:
         Not a state change, so no CAS: a trial that is gone (its sweep deleted) is left alone."""
         key = keys.trial(sweep_id, trial_id)
         if self._r.exists(key):
-            self._r.hset(key, mapping={"log_host": host, "log_path": path})
+            fields = {"log_host": host.encode(), **keys.chunked("log_path", path.encode())}
+            self._r.hset(key, mapping=fields)
 
     def report(
         self,

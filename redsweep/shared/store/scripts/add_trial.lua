@@ -35,9 +35,36 @@ end
 if ARGV[1] == '' and ARGV[5] == '' then
   return {'fenced', sweep[2]}
 end
+-- Params go in chunks of at most 64 bytes (fields params, params2, params3, ...), so the trial
+-- hash keeps Redis' compact listpack encoding (hash-max-listpack-value is 64 by default: one
+-- longer value turns the whole hash into a table some 600 bytes bigger). Readers go on while a
+-- chunk is 64 bytes long (claim.lua, reads.trial_info).
+local CHUNK = 64
+local function chunked_fields(name, value)
+  local out = {name, string.sub(value, 1, CHUNK)}
+  local k = 2
+  for start = CHUNK + 1, #value, CHUNK do
+    out[#out + 1] = name .. k
+    out[#out + 1] = string.sub(value, start, start + CHUNK - 1)
+    k = k + 1
+  end
+  return out
+end
+local function chunked_read(key, name, first)
+  if not first or #first ~= CHUNK then
+    return first
+  end
+  local parts, k = {first}, 2
+  repeat
+    local more = redis.call('HGET', key, name .. k) or ''
+    parts[#parts + 1] = more
+    k = k + 1
+  until #more < CHUNK
+  return table.concat(parts)
+end
 if redis.call('EXISTS', KEYS[2]) == 1 then
   local mine = redis.call('HMGET', KEYS[2], 'params', 'attempt', 'seq')
-  if mine[1] == ARGV[3] and mine[2] == ARGV[4] then
+  if chunked_read(KEYS[2], 'params', mine[1]) == ARGV[3] and mine[2] == ARGV[4] then
     return {'ok', tonumber(mine[3])}
   end
   return {'exists'}
@@ -69,8 +96,8 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('HSET', KEYS[2], 'id', ARGV[2], 'seq', seq, 'state', 'pending', 'attempt', attempt,
-  'params', ARGV[3], 'created_ms', now, 'stop_requested', 0)
+redis.call('HSET', KEYS[2], 'seq', seq, 'state', 'pending', 'attempt', attempt, 'created_ms', now,
+  unpack(chunked_fields('params', ARGV[3])))
 if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[2], 'retry_of', ARGV[5])
   redis.call('HSET', KEYS[5], 'retried_by', ARGV[2])

@@ -23,6 +23,14 @@ local tr = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'token', 'params')
 if not tr[1] then
   return {'missing'}
 end
+if tr[4] and #tr[4] == 64 then -- the params go on in chunks: params2, params3, ... (add_trial.lua)
+  local k = 2
+  repeat
+    local more = redis.call('HGET', KEYS[1], 'params' .. k) or ''
+    tr[4] = tr[4] .. more
+    k = k + 1
+  until #more < 64
+end
 if tr[1] == 'running' and tr[3] == ARGV[3] then
   return {'ok', tr[4]}
 end

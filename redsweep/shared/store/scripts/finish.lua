@@ -17,12 +17,13 @@
 -- ARGV[9..] pairs: metric name, packed value (merged into the summary)
 -- Returns {'ok'} | {'refused', why} | {'missing'}
 -- The same finish again (same token and state: a retried call) returns {'ok'} and changes
--- nothing.
-local tr = redis.call('HMGET', KEYS[1], 'state', 'token', 'best', 'finished_by')
+-- nothing: a finished trial keeps the token that finished it (kill.lua and reap.lua, which end
+-- a trial without one, delete it).
+local tr = redis.call('HMGET', KEYS[1], 'state', 'token', 'best')
 if not tr[1] then
   return {'missing'}
 end
-if tr[1] == ARGV[2] and tr[4] == ARGV[1] then
+if tr[1] == ARGV[2] and tr[2] == ARGV[1] then
   return {'ok'}
 end
 if tr[1] ~= 'running' then
@@ -33,15 +34,19 @@ if tr[2] ~= ARGV[1] then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', KEYS[1], 'state', ARGV[2], 'finished_ms', now, 'finished_by', ARGV[1])
+local fields = {'state', ARGV[2], 'finished_ms', now}
+local function field(name, value)
+  fields[#fields + 1] = name
+  fields[#fields + 1] = value
+end
 if ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[1], 'error', ARGV[3])
+  field('error', ARGV[3])
 end
 if ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[1], 'log_tail', ARGV[4])
+  field('log_tail', ARGV[4])
 end
-for i = 9, #ARGV, 2 do
-  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+for i = 9, #ARGV, 400 do -- one HSET per 200 pairs (unpack's stack is bounded)
+  redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 399, #ARGV)))
 end
 if ARGV[6] ~= '' then
   local function better(a, b)
@@ -53,13 +58,16 @@ if ARGV[6] ~= '' then
   local value = tonumber(ARGV[6])
   local best = tonumber(tr[3] or '')
   if best == nil or better(value, best) then
-    redis.call('HSET', KEYS[1], 'best', ARGV[6])
+    field('best', ARGV[6])
   end
   local sweep_best = tonumber(redis.call('HGET', KEYS[6], 'best_value') or '')
   if sweep_best == nil or better(value, sweep_best) then
     redis.call('HSET', KEYS[6], 'best_value', ARGV[6], 'best_trial', ARGV[5])
   end
 end
+redis.call('HSET', KEYS[1], unpack(fields))
+-- the lease's deadline and the last report's id matter only while the trial runs
+redis.call('HDEL', KEYS[1], 'lease_until', 'last_report')
 redis.call('DEL', KEYS[2])
 redis.call('SREM', KEYS[4], ARGV[5])
 redis.call('HINCRBY', KEYS[6], 'n_running', -1)

@@ -20,6 +20,7 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'finished_ms', now)
+redis.call('HDEL', KEYS[1], 'token', 'lease_until', 'last_report') -- see finish.lua
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'error', ARGV[3])
 end

@@ -18,6 +18,7 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'state', 'crashed', 'finished_ms', now, 'error', ARGV[2])
+redis.call('HDEL', KEYS[1], 'token', 'last_report') -- see finish.lua; lease_until says since when
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('HINCRBY', KEYS[5], 'n_running', -1)
 redis.call('HINCRBY', KEYS[5], 'n_crashed', 1)

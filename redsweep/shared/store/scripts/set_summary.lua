@@ -9,7 +9,7 @@ local tr = redis.call('HMGET', KEYS[1], 'state', 'token')
 if tr[1] ~= 'running' or tr[2] ~= ARGV[1] then
   return 0
 end
-for j = 2, #ARGV, 2 do
-  redis.call('HSET', KEYS[2], ARGV[j], ARGV[j + 1])
+for j = 2, #ARGV, 400 do -- one HSET per 200 pairs (unpack's stack is bounded)
+  redis.call('HSET', KEYS[2], unpack(ARGV, j, math.min(j + 399, #ARGV)))
 end
 return 1
