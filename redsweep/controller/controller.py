@@ -172,7 +172,7 @@ class Controller:
         if self.background and self.lease.handover_asked():
             self.release()
             return False
-        # events only say what to re-read (Redis stays the truth): the last round's are acked
+        # events say what to re-read, or carry what the view needs: the last round's are acked
         # with this round's read, in the same round trip
         events, info, queued = self.store.events.round(
             self.sweep_id,
@@ -195,15 +195,16 @@ class Controller:
             for e in events
             if e.trial_id and (follow or e.type in ("finish", "crash", "retry"))
         }
-        if not follow and self.progress is None:
+        if not follow:
             touched -= self._marked(events)  # only their state matters: the event has it
         self.view.refresh(touched)
         self._reap()
         if any(e.type == "report" for e in events):
             self._apply_stopping()
-        for event in events:
-            if event.type in ("finish", "crash") and event.trial_id:
-                self._report_end(event.trial_id, info)
+        if self.progress is not None:
+            for event in events:
+                if event.type in ("finish", "crash") and event.trial_id:
+                    self._report_end(event, info)
         ended = sum(1 for e in events if e.type in ("finish", "crash"))
         if ended:
             self._ends.append((time.monotonic(), ended))
@@ -347,6 +348,8 @@ class Controller:
         for event in events:
             if not event.trial_id:
                 continue
+            if self.progress is not None and "took_ms" not in event.fields:
+                continue  # its line needs the trial's times and value: read it back
             if event.type == "crash":
                 state = RunState.CRASHED
             elif event.type == "finish" and event.fields.get("state"):
@@ -365,15 +368,24 @@ class Controller:
             self._agents_at = now
         return self._agents
 
-    def _report_end(self, trial_id: str, info: SweepInfo) -> None:
-        if self.progress is None:
-            return
+    def _report_end(self, event: Event, info: SweepInfo) -> None:
+        """Say a trial ended: from its finish event, which says how long it ran and its best
+        value (finish.lua), else from the trial as read back this round."""
+        assert self.progress is not None and event.trial_id is not None
+        trial_id = event.trial_id
         trial = self.view.trials.get(trial_id)
         if trial is None or not trial.state.is_terminal:
             return
-        seconds = None
-        if trial.finished_ms and trial.claimed_ms:
-            seconds = (trial.finished_ms - trial.claimed_ms) / 1000
+        seconds, value = None, None
+        took = event.fields.get("took_ms")
+        if took:
+            seconds = int(took) / 1000
+            best = event.fields.get("best")
+            value = float(best) if best and self.view.config.metric is not None else None
+        else:
+            value = self.view.value(trial_id)
+            if trial.finished_ms and trial.claimed_ms:
+                seconds = (trial.finished_ms - trial.claimed_ms) / 1000
         note = ""
         if trial.state is RunState.STOPPED and trial.stop_reason:
             note = "stopped early at band {band}".format(**trial.stop_reason)
@@ -382,7 +394,7 @@ class Controller:
         self.progress.trial_ended(
             trial_id,
             trial.state.value,
-            value=self.view.value(trial_id),
+            value=value,
             seconds=seconds,
             counts=info.counts,
             best=info.best_value,
