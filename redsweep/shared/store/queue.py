@@ -121,7 +121,16 @@ class Queue:
     def requeue_orphans(self, sweep_id: str) -> int:
         """Put the in-flight entries of agents that are no longer live back at the head of the
         queue; returns how many entries were requeued."""
-        agents = sorted(a.decode() for a in self._r.smembers(keys.inflight_agents(sweep_id)))
+        pipe = self._r.pipeline(transaction=False)
+        pipe.smembers(keys.inflight_agents(sweep_id))
+        pipe.zrange(keys.agents(sweep_id), 0, -1, withscores=True)
+        pipe.time()
+        members, expiries, (secs, micros) = pipe.execute()
+        now = secs * 1000 + micros // 1000
+        live = {a for a, expiry in expiries if expiry > now}
+        # only agents that look gone are asked about (requeue_agent.lua checks again): no
+        # script call per live agent each time
+        agents = sorted(a.decode() for a in members if a not in live)
         moved = 0
         for agent_id in agents:
             moved += max(0, self._conn.call(RequeueAgent(sweep_id, agent_id, force=False)))
