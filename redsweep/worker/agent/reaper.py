@@ -32,8 +32,8 @@ from redsweep.shared.store.outage import Outage
 #: How often an idle agent looks for lapsed leases (one read of the controller lease each).
 REAP_EVERY_S = 1.0
 #: Beyond a lease, how long the reaper may go unasked before it counts as a stand-still (an
-#: idle agent asks it after each wait on the queue, up to a second or so, and each call).
-STILL_SLACK_S = 3.0
+#: idle agent asks it after each wait on the queue, up to IDLE_POP_S, and each call).
+STILL_SLACK_S = 5.0
 
 
 class Reaper:
@@ -82,9 +82,12 @@ class Reaper:
         """Reap now, unless a controller holds the sweep (it reaps), or, ``over``, even then
         (no controller runs on a sweep that is over); the ids crashed here."""
         self._next = time.monotonic() + REAP_EVERY_S
-        if self._in_grace():
-            return []
+        self._watch_clock()
+        # the lease first (one round trip): while a controller holds it, an idle agent asks
+        # Redis nothing more (a restart is still seen: the run id is compared when it reaps)
         if not over and self._store.controllers.holder(self._sweep_id) is not None:
+            return []
+        if self._in_grace():
             return []
         crashed = self._store.trials.reap_lapsed(self._sweep_id)
         for trial_id in crashed:
@@ -94,8 +97,9 @@ class Reaper:
             )
         return crashed
 
-    def _in_grace(self) -> bool:
-        """Whether an outage was seen less than a lease ago (Redis answers now)."""
+    def _watch_clock(self) -> None:
+        """Note an outage this process saw, or its standing still for a lease (it may have
+        missed one), since it last looked."""
         now = time.monotonic()
         if self._asked is not None and now - self._asked > self._lease_s + STILL_SLACK_S:
             self.note_outage()  # this process stood still for a lease: it may have missed one
@@ -103,6 +107,9 @@ class Reaper:
         if self._outage is not None and self._outage.begun != self._outages:
             self._outages = self._outage.begun
             self.note_outage()
+
+    def _in_grace(self) -> bool:
+        """Whether an outage was seen less than a lease ago (Redis answers now)."""
         run, uptime = self._store.controllers.server()
         first = self._server_run is None and uptime < self._lease_s
         if run is not None and run != self._server_run and (self._server_run or first):

@@ -148,7 +148,7 @@ class AgentSession:
 
     def run(self) -> AgentResult:
         """Run trials until the count is reached or the sweep is over; returns what was done."""
-        # no call blocks for long (a blocking pop waits at most POP_TIMEOUT_S): in a partition
+        # no call blocks for long (a blocking pop waits at most IDLE_POP_S): in a partition
         # the session keeps failing and retrying, and says so, instead of hanging on a socket
         store = self._store = Store.from_url(self.url, socket_timeout=SOCKET_TIMEOUT_S, retries=2)
         output: AgentOutput | None = None
