@@ -72,20 +72,27 @@ class Reaper:
         """The agent ran a trial: the time since it last asked is no stand-still."""
         self._asked = None
 
-    def idle(self) -> list[str]:
-        """The agent found nothing to run: reap, at most every :data:`REAP_EVERY_S`."""
+    def idle(self, held: bool | None = None) -> list[str]:
+        """The agent found nothing to run: reap, at most every :data:`REAP_EVERY_S`;
+        ``held``: whether a controller held the lease just now (None: read it)."""
         if time.monotonic() < self._next:
             return []
-        return self.now()
+        return self.now(held=held)
 
-    def now(self, *, over: bool = False) -> list[str]:
-        """Reap now, unless a controller holds the sweep (it reaps), or, ``over``, even then
-        (no controller runs on a sweep that is over); the ids crashed here."""
+    def now(self, *, over: bool = False, held: bool | None = None) -> list[str]:
+        """Reap now, unless a controller holds the sweep (it reaps; ``held`` says so when the
+        caller just looked, None: read it), or, ``over``, even then (no controller runs on a
+        sweep that is over); the ids crashed here."""
         self._next = time.monotonic() + REAP_EVERY_S
         self._watch_clock()
-        # the lease first (one round trip): while a controller holds it, an idle agent asks
-        # Redis nothing more (a restart is still seen: the run id is compared when it reaps)
-        if not over and self._store.controllers.holder(self._sweep_id) is not None:
+        # the lease first: while a controller holds it, an idle agent asks Redis nothing
+        # more once it knows the server's run id (a restart is still seen: the run id is
+        # compared when it reaps)
+        if held is None and not over:
+            held = self._store.controllers.holder(self._sweep_id) is not None
+        if not over and held:
+            if self._server_run is None:
+                self._in_grace()
             return []
         if self._in_grace():
             return []

@@ -309,9 +309,11 @@ class AgentSession:
                 continue
             taken = hand.next(watch.pop_timeout)
             outage.ok()
-            watch.popped(taken is not None)
+            looked = hand.looked
+            watch.popped(taken is not None, looked.sweep if looked is not None else None)
             if taken is None:
-                self._reaper.idle()
+                # the pop looked at the lease after its wait too: no read of its own
+                self._reaper.idle(None if looked is None else looked.holder is not None)
                 continue
             if signals.received:
                 hand.keep(taken)  # given back at the end of the session

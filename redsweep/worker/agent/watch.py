@@ -116,13 +116,16 @@ class SweepWatch:
             return min(IDLE_POP_S, POP_TIMEOUT_S * 2 ** min(self._idle, 8))
         return min(POP_TIMEOUT_S, ENDING_POP_S * 2 ** min(self._idle, 8))
 
-    def popped(self, got: bool) -> None:
-        """What a pop gave; nothing: look at the sweep again before waiting on the queue."""
+    def popped(self, got: bool, sweep: SweepInfo | None = None) -> None:
+        """What a pop gave; nothing: look at the sweep again before waiting on the queue (at
+        ``sweep``, when the pop read it after its wait; else read it)."""
         if got:
             self._idle = 0
         else:
             self._idle += 1
             self._due = True
+            if sweep is not None:
+                self._fresh = sweep
 
     def _over(self, info: SweepInfo) -> Ending | None:
         """Why the sweep is over for this agent (None while it is not)."""
