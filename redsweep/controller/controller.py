@@ -187,8 +187,7 @@ class Controller:
         if info.config != self._config_raw:  # `sweep --update` replaced it (nothing had run)
             self._load_view(info)
             self._say(f"sweep {self.sweep_id}: the config was updated")
-        # ends change what to issue; claims and reports only matter to hyperband, bayes and a
-        # metric target (a claimed trial stays alive either way)
+        # claims and reports matter only to hyperband, bayes and a target; ends to all
         follow = self.view.follows_reports
         touched = {
             e.trial_id
@@ -361,36 +360,30 @@ class Controller:
         return marked
 
     def _live_agents(self) -> list[AgentInfo]:
-        """The sweep's live agents, read at most every AGENTS_EVERY_S seconds."""
-        now = time.monotonic()
+        now = time.monotonic()  # read at most every AGENTS_EVERY_S
         if now >= self._agents_at + AGENTS_EVERY_S:
             self._agents = self.store.agents.live(self.sweep_id)
             self._agents_at = now
         return self._agents
 
     def _report_end(self, event: Event, info: SweepInfo) -> None:
-        """Say a trial ended: from its finish event, which says how long it ran and its best
-        value (finish.lua), else from the trial as read back this round."""
+        """Say a trial ended: from its finish event (finish.lua's took_ms, best), else as read."""
         assert self.progress is not None and event.trial_id is not None
-        trial_id = event.trial_id
+        trial_id, took, best = event.trial_id, event.fields.get("took_ms"), event.fields.get("best")
         trial = self.view.trials.get(trial_id)
         if trial is None or not trial.state.is_terminal:
             return
-        seconds, value = None, None
-        took = event.fields.get("took_ms")
+        seconds, value, note = None, None, ""
         if took:
             seconds = int(took) / 1000
-            best = event.fields.get("best")
             value = float(best) if best and self.view.config.metric is not None else None
         else:
             value = self.view.value(trial_id)
             if trial.finished_ms and trial.claimed_ms:
                 seconds = (trial.finished_ms - trial.claimed_ms) / 1000
-        note = ""
         if trial.state is RunState.STOPPED and trial.stop_reason:
             note = "stopped early at band {band}".format(**trial.stop_reason)
-        # the sweep's own counters and best value, as this round read them (``info``): exact,
-        # and no pass over every trial per trial that ends
+        # the sweep's counters and best value as this round read them: no pass over the trials
         self.progress.trial_ended(
             trial_id,
             trial.state.value,
