@@ -10,12 +10,13 @@ A sweep Redis lost ends it quietly (``lost``): the agent finds that out itself a
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 
 from redsweep.controller.controller import LEASE_MS, Controller
 from redsweep.controller.lifecycle import Lifecycle
-from redsweep.errors import SweepLostError
+from redsweep.errors import RedsweepError, SweepLostError
 from redsweep.shared.store import Store
 
 
@@ -48,6 +49,8 @@ class BackgroundController:
         )
         self.error: BaseException | None = None
         self.lost: SweepLostError | None = None  # Redis lost the sweep: it ended quietly
+        self._store: Store | None = None  # the thread's, while it runs
+        self._controller: Controller | None = None
 
     @property
     def failed(self) -> bool:
@@ -64,16 +67,30 @@ class BackgroundController:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop and release the lease so another agent's controller can take over at once."""
+        """Stop and release the lease so another agent's controller can take over at once.
+        The lease is released from here, in the same round trip as a wake of the thread's
+        blocking read of the events: stopping does not wait out the thread's round."""
         self._stop.set()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._release_now()
             self._thread.join(timeout)
+
+    def _release_now(self) -> None:
+        """Release the lease the thread holds (a compare-and-set on holder and epoch: harmless
+        when the thread released it first) and wake its read. Its next change, if any, is
+        refused as fenced, and it ends; its own release then finds nothing to release."""
+        store, controller = self._store, self._controller
+        epoch = controller.epoch if controller is not None else None
+        if store is None or controller is None or epoch is None:
+            return
+        with contextlib.suppress(RedsweepError):
+            store.controllers.release(self.sweep_id, controller.holder, epoch, wake=True)
 
     def _main(self) -> None:
         store: Store | None = None
         try:
-            store = Store.from_url(self.url)
-            controller = Controller(
+            store = self._store = Store.from_url(self.url)
+            controller = self._controller = Controller(
                 store, self.sweep_id, background=True, lease_ms=self.lease_ms, retries=self.retries
             )
             Lifecycle(
@@ -86,6 +103,7 @@ class BackgroundController:
             if self.on_error is not None:
                 self.on_error(exc)
         finally:
+            self._controller = None
             if store is not None:
                 store.close()
 

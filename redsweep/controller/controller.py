@@ -172,7 +172,7 @@ class Controller:
         if self.background and self.lease.handover_asked():
             self.release()
             return False
-        # events only say what to re-read (Redis stays the truth): the last round's are acked
+        # events say what to re-read, or carry what the view needs: the last round's are acked
         # with this round's read, in the same round trip
         events, info, queued = self.store.events.round(
             self.sweep_id,
@@ -187,23 +187,23 @@ class Controller:
         if info.config != self._config_raw:  # `sweep --update` replaced it (nothing had run)
             self._load_view(info)
             self._say(f"sweep {self.sweep_id}: the config was updated")
-        # ends change what to issue; claims and reports only matter to hyperband, bayes and a
-        # metric target (a claimed trial stays alive either way)
+        # claims and reports matter only to hyperband, bayes and a target; ends to all
         follow = self.view.follows_reports
         touched = {
             e.trial_id
             for e in events
             if e.trial_id and (follow or e.type in ("finish", "crash", "retry"))
         }
-        if not follow and self.progress is None:
+        if not follow:
             touched -= self._marked(events)  # only their state matters: the event has it
         self.view.refresh(touched)
         self._reap()
         if any(e.type == "report" for e in events):
             self._apply_stopping()
-        for event in events:
-            if event.type in ("finish", "crash") and event.trial_id:
-                self._report_end(event.trial_id, info)
+        if self.progress is not None:
+            for event in events:
+                if event.type in ("finish", "crash") and event.trial_id:
+                    self._report_end(event, info)
         ended = sum(1 for e in events if e.type in ("finish", "crash"))
         if ended:
             self._ends.append((time.monotonic(), ended))
@@ -347,6 +347,8 @@ class Controller:
         for event in events:
             if not event.trial_id:
                 continue
+            if self.progress is not None and "took_ms" not in event.fields:
+                continue  # its line needs the trial's times and value: read it back
             if event.type == "crash":
                 state = RunState.CRASHED
             elif event.type == "finish" and event.fields.get("state"):
@@ -358,31 +360,34 @@ class Controller:
         return marked
 
     def _live_agents(self) -> list[AgentInfo]:
-        """The sweep's live agents, read at most every AGENTS_EVERY_S seconds."""
-        now = time.monotonic()
+        now = time.monotonic()  # read at most every AGENTS_EVERY_S
         if now >= self._agents_at + AGENTS_EVERY_S:
             self._agents = self.store.agents.live(self.sweep_id)
             self._agents_at = now
         return self._agents
 
-    def _report_end(self, trial_id: str, info: SweepInfo) -> None:
-        if self.progress is None:
-            return
+    def _report_end(self, event: Event, info: SweepInfo) -> None:
+        """Say a trial ended: from its finish event (finish.lua's took_ms, best), else as read."""
+        assert self.progress is not None and event.trial_id is not None
+        trial_id, took, best = event.trial_id, event.fields.get("took_ms"), event.fields.get("best")
         trial = self.view.trials.get(trial_id)
         if trial is None or not trial.state.is_terminal:
             return
-        seconds = None
-        if trial.finished_ms and trial.claimed_ms:
-            seconds = (trial.finished_ms - trial.claimed_ms) / 1000
-        note = ""
+        seconds, value, note = None, None, ""
+        if took:
+            seconds = int(took) / 1000
+            value = float(best) if best and self.view.config.metric is not None else None
+        else:
+            value = self.view.value(trial_id)
+            if trial.finished_ms and trial.claimed_ms:
+                seconds = (trial.finished_ms - trial.claimed_ms) / 1000
         if trial.state is RunState.STOPPED and trial.stop_reason:
             note = "stopped early at band {band}".format(**trial.stop_reason)
-        # the sweep's own counters and best value, as this round read them (``info``): exact,
-        # and no pass over every trial per trial that ends
+        # the sweep's counters and best value as this round read them: no pass over the trials
         self.progress.trial_ended(
             trial_id,
             trial.state.value,
-            value=self.view.value(trial_id),
+            value=value,
             seconds=seconds,
             counts=info.counts,
             best=info.best_value,

@@ -169,8 +169,14 @@ class Lifecycle:
             self.on_outage(line)
 
     def _stand_by(self) -> None:
+        ctl = self.controller
         if self.standby_s is None:
-            ctl = self.controller
             holder = ctl.store.controllers.holder(ctl.sweep_id) or "another controller"
             raise ControllerBusy(ctl.sweep_id, holder)
         self.stop.wait(self.standby_s)
+        if not ctl.background:
+            return
+        # an agent's controller looks at the lease alone (one round trip) until it is free:
+        # a whole try (the sweep, a handover asked, the lease) costs every idle agent four
+        while not self.stop.is_set() and ctl.store.controllers.holder(ctl.sweep_id):
+            self.stop.wait(self.standby_s)

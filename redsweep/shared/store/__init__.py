@@ -48,7 +48,7 @@ from redsweep.shared.store.connection import Connection, guarded, mask_url, new_
 from redsweep.shared.store.controllers import Controllers
 from redsweep.shared.store.daemons import DaemonInfo, Daemons
 from redsweep.shared.store.events import Events
-from redsweep.shared.store.queue import Queue
+from redsweep.shared.store.queue import Popped, Queue
 from redsweep.shared.store.reads import Reads
 from redsweep.shared.store.replies import (
     AgentInfo,
@@ -69,6 +69,7 @@ __all__ = [
     "DaemonInfo",
     "DeadLetter",
     "Event",
+    "Popped",
     "Renewal",
     "Store",
     "SweepInfo",

@@ -67,9 +67,10 @@ class Controllers:
         """Extend the lease; False when this holder was fenced (another took over)."""
         return self._conn.call(RenewController(sweep_id, holder, epoch, ttl_ms))
 
-    def release(self, sweep_id: str, holder: str, epoch: int) -> bool:
-        """Give the lease up so another controller may start at once."""
-        return self._conn.call(ReleaseController(sweep_id, holder, epoch))
+    def release(self, sweep_id: str, holder: str, epoch: int, *, wake: bool = False) -> bool:
+        """Give the lease up so another controller may start at once; ``wake``: and wake the
+        holder's blocking read of the events (a stopping controller's round ends now)."""
+        return self._conn.call(ReleaseController(sweep_id, holder, epoch, wake=wake))
 
     def request_handover(self, sweep_id: str, holder: str, ttl_ms: int) -> None:
         """Ask a background controller (run by an agent) to give the lease to ``holder``;

@@ -6,13 +6,26 @@ twice delays a trial at worst, because claiming it is a compare-and-set on the t
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from redis.exceptions import NoScriptError
 
 from redsweep.shared.store import keys
 from redsweep.shared.store.connection import Connection, guarded, text
-from redsweep.shared.store.replies import DeadLetter, Taken
+from redsweep.shared.store.replies import DeadLetter, SweepInfo, Taken
 from redsweep.shared.store.scripts.agents import NoteAgent, RequeueAgent
 from redsweep.shared.store.scripts.queue import Ack, DeadLetterEntry, GiveBack, Release, Take
+from redsweep.shared.store.sweeps import sweep_info
+
+
+class Popped(NamedTuple):
+    """What :meth:`Queue.pop_and_look` found: the entry (None: the queue stayed empty), then
+    the sweep (None: gone) and its controller lease's holder, as they were after the wait."""
+
+    entry: bytes | None
+    sweep: SweepInfo | None = None
+    holder: str | None = None
+    looked: bool = False
 
 
 class Queue:
@@ -34,6 +47,20 @@ class Queue:
         put back by :meth:`requeue_orphans`. Ack (or dead-letter) each entry when done;
         ``ack`` acks the previous entry in the same round trip (an entry of a trial that has
         ended and is put back by mistake is refused at claim: queues are only transport)."""
+        return self._pop(sweep_id, agent_id, timeout_s, ack, look=False)[0]
+
+    @guarded
+    def pop_and_look(
+        self, sweep_id: str, agent_id: str, timeout_s: float, *, ack: bytes | None = None
+    ) -> Popped:
+        """:meth:`pop`, then, in the same round trip (after the wait), the sweep (None when it
+        is gone) and who holds its controller lease: what an idle agent looks at after each
+        wait, so that waiting costs it one round trip."""
+        return self._pop(sweep_id, agent_id, timeout_s, ack, look=True)
+
+    def _pop(
+        self, sweep_id: str, agent_id: str, timeout_s: float, ack: bytes | None, *, look: bool
+    ) -> Popped:
         queue, inflight = keys.queue(sweep_id), keys.inflight(sweep_id, agent_id)
         note = NoteAgent(sweep_id, agent_id)  # not for a sweep that is gone: no stray key
         pipe = self._r.pipeline(transaction=False)
@@ -44,13 +71,19 @@ class Queue:
             pipe.blmove(queue, inflight, timeout_s, "LEFT", "RIGHT")
         else:
             pipe.lmove(queue, inflight, "LEFT", "RIGHT")
+        if look:
+            pipe.hgetall(keys.sweep(sweep_id))
+            pipe.get(keys.controller(sweep_id))
         replies = pipe.execute(raise_on_error=False)
         for reply in replies:
             if isinstance(reply, NoScriptError):  # the server forgot it: once more, alone
                 self._conn.call(note)
             elif isinstance(reply, Exception):
                 raise reply
-        return replies[-1]
+        if not look:
+            return Popped(replies[-1])
+        entry, raw, holder = replies[-3:]
+        return Popped(entry, sweep_info(raw) if raw else None, text(holder), looked=True)
 
     def take(
         self,
@@ -121,7 +154,16 @@ class Queue:
     def requeue_orphans(self, sweep_id: str) -> int:
         """Put the in-flight entries of agents that are no longer live back at the head of the
         queue; returns how many entries were requeued."""
-        agents = sorted(a.decode() for a in self._r.smembers(keys.inflight_agents(sweep_id)))
+        pipe = self._r.pipeline(transaction=False)
+        pipe.smembers(keys.inflight_agents(sweep_id))
+        pipe.zrange(keys.agents(sweep_id), 0, -1, withscores=True)
+        pipe.time()
+        members, expiries, (secs, micros) = pipe.execute()
+        now = secs * 1000 + micros // 1000
+        live = {a for a, expiry in expiries if expiry > now}
+        # only agents that look gone are asked about (requeue_agent.lua checks again): no
+        # script call per live agent each time
+        agents = sorted(a.decode() for a in members if a not in live)
         moved = 0
         for agent_id in agents:
             moved += max(0, self._conn.call(RequeueAgent(sweep_id, agent_id, force=False)))

@@ -17,6 +17,7 @@ from redsweep.shared.store.connection import Connection, guarded
 from redsweep.shared.store.replies import Renewal
 from redsweep.shared.store.scripts.trials import (
     AddTrial,
+    AddTrials,
     Claim,
     Finish,
     Kill,
@@ -54,8 +55,14 @@ class Trials:
             AddTrial(sweep_id, p, epoch=epoch, attempt=attempt, retry_of=retry_of, run_cap=run_cap)
             for p in params
         ]
+        if not calls:
+            return []
+        if len(calls) > 1 and attempt == 1 and retry_of is None:
+            answers = self._conn.call(AddTrials(calls))  # the controller's top-up: one call
+        else:
+            answers = self._conn.batch_calls(*calls)
         added: list[str] = []
-        for call, answer in zip(calls, self._conn.batch_calls(*calls), strict=True):
+        for call, answer in zip(calls, answers, strict=False):
             for _ in range(20):  # a trial id already taken: another id, on its own
                 if answer != "exists":
                     break

@@ -20,7 +20,7 @@ from typing import Any
 from redsweep.errors import NotFoundError, ProtocolError, SweepStateError
 from redsweep.shared.protocol import decode
 from redsweep.shared.records import TrialMessage
-from redsweep.shared.store import Store, Taken
+from redsweep.shared.store import Popped, Store, Taken
 from redsweep.shared.store.calls import Ack, Call, Take
 
 
@@ -81,6 +81,9 @@ class QueueHand:
         self._next: Taken | None = None  # taken along with the last trial's finish, or kept
         self._unacked: bytes | None = None  # the entry of the trial just run, if not acked
         self._take_sent = 0.0  # when the last Take (a claim) went out with a finish
+        #: what the last pop saw after its wait (the sweep, the lease's holder); None when
+        #: :meth:`next` did not pop
+        self.looked: Popped | None = None
 
     @property
     def has_next(self) -> bool:
@@ -89,13 +92,18 @@ class QueueHand:
 
     def next(self, wait_s: float) -> Taken | None:
         """The next entry: the one in hand, else popped (waiting up to ``wait_s``; acking the
-        last trial's entry in the same round trip); None when the queue stayed empty."""
+        last trial's entry in the same round trip, and looking at the sweep and its lease
+        after the wait: :attr:`looked`); None when the queue stayed empty."""
         taken, self._next = self._next, None
+        self.looked = None
         if taken is not None:
             return taken
-        raw = self._store.queue.pop(self._sweep_id, self._agent_id, wait_s, ack=self._unacked)
+        popped = self._store.queue.pop_and_look(
+            self._sweep_id, self._agent_id, wait_s, ack=self._unacked
+        )
         self._unacked = None
-        return Taken(raw) if raw is not None else None
+        self.looked = popped
+        return Taken(popped.entry) if popped.entry is not None else None
 
     def keep(self, taken: Taken) -> None:
         """An entry not to run now: :meth:`close` gives it back."""

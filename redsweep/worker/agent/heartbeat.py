@@ -1,4 +1,5 @@
-"""An agent's heartbeat: a thread that says every :data:`HEARTBEAT_S` that the agent lives,
+"""An agent's heartbeat: a thread that says every :data:`HEARTBEAT_S` that the agent lives
+(every :data:`IDLE_HEARTBEAT_S` while it runs no trial),
 whether it runs a trial and how many more it will start; at once when it starts or ends one.
 While a trial runs, it also notices a canceled sweep (whose cancel killed the trial). When the
 sweep is gone (Redis lost it) it stops beating: the session finds that out and says so.
@@ -19,6 +20,9 @@ from redsweep.worker.api.run import host
 #: How often the agent says it is alive, and for how long each heartbeat counts.
 HEARTBEAT_S = 1.0
 HEARTBEAT_TTL_MS = 5_000
+#: How often an idle agent (no trial running) beats: a busy flip still beats at once, and the
+#: controller reads who is idle only to size the queue, so a slower beat costs nothing there.
+IDLE_HEARTBEAT_S = 2.0
 MIN_BEAT_GAP_S = 0.2
 
 
@@ -77,7 +81,7 @@ class Heartbeat:
 
     def _main(self) -> None:
         while not self._stop.is_set():
-            self._now.wait(HEARTBEAT_S)
+            self._now.wait(HEARTBEAT_S if self._busy else IDLE_HEARTBEAT_S)
             self._now.clear()
             if self._stop.is_set():
                 return

@@ -32,8 +32,8 @@ from redsweep.shared.store.outage import Outage
 #: How often an idle agent looks for lapsed leases (one read of the controller lease each).
 REAP_EVERY_S = 1.0
 #: Beyond a lease, how long the reaper may go unasked before it counts as a stand-still (an
-#: idle agent asks it after each wait on the queue, up to a second or so, and each call).
-STILL_SLACK_S = 3.0
+#: idle agent asks it after each wait on the queue, up to IDLE_POP_S, and each call).
+STILL_SLACK_S = 5.0
 
 
 class Reaper:
@@ -72,19 +72,29 @@ class Reaper:
         """The agent ran a trial: the time since it last asked is no stand-still."""
         self._asked = None
 
-    def idle(self) -> list[str]:
-        """The agent found nothing to run: reap, at most every :data:`REAP_EVERY_S`."""
+    def idle(self, held: bool | None = None) -> list[str]:
+        """The agent found nothing to run: reap, at most every :data:`REAP_EVERY_S`;
+        ``held``: whether a controller held the lease just now (None: read it)."""
         if time.monotonic() < self._next:
             return []
-        return self.now()
+        return self.now(held=held)
 
-    def now(self, *, over: bool = False) -> list[str]:
-        """Reap now, unless a controller holds the sweep (it reaps), or, ``over``, even then
-        (no controller runs on a sweep that is over); the ids crashed here."""
+    def now(self, *, over: bool = False, held: bool | None = None) -> list[str]:
+        """Reap now, unless a controller holds the sweep (it reaps; ``held`` says so when the
+        caller just looked, None: read it), or, ``over``, even then (no controller runs on a
+        sweep that is over); the ids crashed here."""
         self._next = time.monotonic() + REAP_EVERY_S
-        if self._in_grace():
+        self._watch_clock()
+        # the lease first: while a controller holds it, an idle agent asks Redis nothing
+        # more once it knows the server's run id (a restart is still seen: the run id is
+        # compared when it reaps)
+        if held is None and not over:
+            held = self._store.controllers.holder(self._sweep_id) is not None
+        if not over and held:
+            if self._server_run is None:
+                self._in_grace()
             return []
-        if not over and self._store.controllers.holder(self._sweep_id) is not None:
+        if self._in_grace():
             return []
         crashed = self._store.trials.reap_lapsed(self._sweep_id)
         for trial_id in crashed:
@@ -94,8 +104,9 @@ class Reaper:
             )
         return crashed
 
-    def _in_grace(self) -> bool:
-        """Whether an outage was seen less than a lease ago (Redis answers now)."""
+    def _watch_clock(self) -> None:
+        """Note an outage this process saw, or its standing still for a lease (it may have
+        missed one), since it last looked."""
         now = time.monotonic()
         if self._asked is not None and now - self._asked > self._lease_s + STILL_SLACK_S:
             self.note_outage()  # this process stood still for a lease: it may have missed one
@@ -103,6 +114,9 @@ class Reaper:
         if self._outage is not None and self._outage.begun != self._outages:
             self._outages = self._outage.begun
             self.note_outage()
+
+    def _in_grace(self) -> bool:
+        """Whether an outage was seen less than a lease ago (Redis answers now)."""
         run, uptime = self._store.controllers.server()
         first = self._server_run is None and uptime < self._lease_s
         if run is not None and run != self._server_run and (self._server_run or first):

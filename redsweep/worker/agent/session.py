@@ -149,7 +149,7 @@ class AgentSession:
 
     def run(self) -> AgentResult:
         """Run trials until the count is reached or the sweep is over; returns what was done."""
-        # no call blocks for long (a blocking pop waits at most POP_TIMEOUT_S): in a partition
+        # no call blocks for long (a blocking pop waits at most IDLE_POP_S): in a partition
         # the session keeps failing and retrying, and says so, instead of hanging on a socket
         store = self._store = Store.from_url(self.url, socket_timeout=SOCKET_TIMEOUT_S, retries=2)
         output: AgentOutput | None = None
@@ -310,9 +310,11 @@ class AgentSession:
                 continue
             taken = hand.next(watch.pop_timeout)
             outage.ok()
-            watch.popped(taken is not None)
+            looked = hand.looked
+            watch.popped(taken is not None, looked.sweep if looked is not None else None)
             if taken is None:
-                self._reaper.idle()
+                # the pop looked at the lease after its wait too: no read of its own
+                self._reaper.idle(None if looked is None else looked.holder is not None)
                 continue
             if signals.received:
                 hand.keep(taken)  # given back at the end of the session

@@ -29,6 +29,10 @@ MAX_BUFFERED_ROWS = 100_000
 LINGER_S = 0.05
 #: Rows sent in one call at most.
 MAX_BATCH_ROWS = 500
+#: An agent's keeper looks every LINGER_S between trials for this long after one ended (the
+#: next trial usually follows at once: no wake-up per trial), then waits to be woken by the
+#: next attach (an idle agent's keeper would otherwise wake 20 times a second).
+KEEP_LOOKING_S = 0.5
 
 
 def _end_own_group() -> None:
@@ -83,6 +87,7 @@ class Reporter:
         self._warned: set[str] = set()
         self._thread: threading.Thread | None = None
         self._idle = False  # the thread waits with no timeout (attach must wake it)
+        self._detached_at = float("-inf")  # when take() last ended serving a link
         if renew or watch_parent:
             self._start()
 
@@ -105,6 +110,7 @@ class Reporter:
             rows = list(self._rows)
             self._rows.clear()
             self._link = None
+            self._detached_at = time.monotonic()
             self._cond.notify_all()
         return rows
 
@@ -175,8 +181,8 @@ class Reporter:
     def _due(self, link: TrialLink | None, now: float) -> tuple[bool, bool, float | None]:
         """(send rows now, renew now, how long to wait otherwise); under the lock."""
         if link is None:
-            if self._renew:  # an agent's keeper looks every LINGER_S between trials too
-                return False, False, LINGER_S
+            if self._renew and now - self._detached_at < KEEP_LOOKING_S:
+                return False, False, LINGER_S  # the next trial is likely to come at once
             return False, False, (1.0 if self._parent is not None else None)
         rows = bool(self._rows) and (
             self._flushing > 0

@@ -15,11 +15,13 @@
 -- ARGV[7] goal: 'minimize' | 'maximize'
 -- ARGV[8] events stream MAXLEN (approximate)
 -- ARGV[9..] pairs: metric name, packed value (merged into the summary)
+-- The event says the state, how long the trial ran (took_ms) and its best value ('' = none),
+-- so that the controller need not read the trial back to say it ended.
 -- Returns {'ok'} | {'refused', why} | {'missing'}
 -- The same finish again (same token and state: a retried call) returns {'ok'} and changes
 -- nothing: a finished trial keeps the token that finished it (kill.lua and reap.lua, which end
 -- a trial without one, delete it).
-local tr = redis.call('HMGET', KEYS[1], 'state', 'token', 'best')
+local tr = redis.call('HMGET', KEYS[1], 'state', 'token', 'best', 'claimed_ms')
 if not tr[1] then
   return {'missing'}
 end
@@ -48,6 +50,7 @@ end
 for i = 9, #ARGV, 400 do -- one HSET per 200 pairs (unpack's stack is bounded)
   redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 399, #ARGV)))
 end
+local trial_best = tr[3] or ''
 if ARGV[6] ~= '' then
   local function better(a, b)
     if ARGV[7] == 'maximize' then
@@ -59,6 +62,7 @@ if ARGV[6] ~= '' then
   local best = tonumber(tr[3] or '')
   if best == nil or better(value, best) then
     field('best', ARGV[6])
+    trial_best = ARGV[6]
   end
   local sweep_best = tonumber(redis.call('HGET', KEYS[6], 'best_value') or '')
   if sweep_best == nil or better(value, sweep_best) then
@@ -73,5 +77,5 @@ redis.call('SREM', KEYS[4], ARGV[5])
 redis.call('HINCRBY', KEYS[6], 'n_running', -1)
 redis.call('HINCRBY', KEYS[6], 'n_' .. ARGV[2], 1)
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], '*', 'type', 'finish', 'trial', ARGV[5],
-  'state', ARGV[2])
+  'state', ARGV[2], 'took_ms', now - tonumber(tr[4] or now), 'best', trial_best)
 return {'ok'}

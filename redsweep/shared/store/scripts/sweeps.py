@@ -16,7 +16,7 @@ from redsweep.shared.protocol import pack_value
 from redsweep.shared.records import SweepState
 from redsweep.shared.store import keys
 from redsweep.shared.store.connection import new_id
-from redsweep.shared.store.scripts import Script, optional
+from redsweep.shared.store.scripts import EVENTS_MAXLEN, Script, optional
 
 # What a refused change is called in "sweep X is finished; cannot pause".
 _VERBS = {
@@ -189,14 +189,15 @@ class RenewController(Script):
 
 
 class ReleaseController(Script):
-    """release_controller.lua: give the lease up so another controller may start at once.
-    Parses to False when not held by this holder at this epoch."""
+    """release_controller.lua: give the lease up so another controller may start at once
+    (with ``wake``, a blocking read of the sweep's events returns). Parses to False when not
+    held by this holder at this epoch."""
 
     script = "release_controller"
 
-    def __init__(self, sweep_id: str, holder: str, epoch: int) -> None:
-        self.keys = [keys.controller(sweep_id), keys.sweep(sweep_id)]
-        self.args = [holder, int(epoch)]
+    def __init__(self, sweep_id: str, holder: str, epoch: int, *, wake: bool = False) -> None:
+        self.keys = [keys.controller(sweep_id), keys.sweep(sweep_id), keys.events(sweep_id)]
+        self.args = [holder, int(epoch), "1" if wake else "", EVENTS_MAXLEN]
 
     def parse(self, reply: int) -> bool:
         return bool(reply)

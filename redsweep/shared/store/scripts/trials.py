@@ -140,6 +140,34 @@ class AddTrial(Script):
         raise StoreError(f"add_trial.lua answered {answer!r}")
 
 
+class AddTrials(Script):
+    """add_trials.lua: the first attempts ``calls`` (each an :class:`AddTrial` without
+    ``retry_of``) in one call, each its own compare-and-set. Parses to each call's answer as
+    :meth:`AddTrial.parse` gives it, in order, up to the first 'capped' (fewer answers than
+    calls then); FencedError, StoreError or NotFoundError as AddTrial."""
+
+    script = "add_trials"
+
+    def __init__(self, calls: Sequence[AddTrial]) -> None:
+        first = calls[0]
+        self.calls = list(calls)
+        self.keys = [
+            keys.sweep(first.sweep_id),
+            keys.trials(first.sweep_id),
+            keys.queue(first.sweep_id),
+            keys.events(first.sweep_id),
+            *(c.keys[1] for c in calls),
+        ]
+        args: list[Any] = [optional(first.epoch), optional(first.run_cap), EVENTS_MAXLEN]
+        args.append(len(calls))
+        for c in calls:
+            args += [c.trial_id, c.packed, c.args[6]]
+        self.args = [*args, *CLOSED]
+
+    def parse(self, reply: list[Any]) -> list[str]:
+        return [call.parse(answer) for call, answer in zip(self.calls, reply, strict=False)]
+
+
 class Claim(Script):
     """claim.lua: pending -> running for ``attempt``, under a lease of ``lease_ms`` with a new
     token. Parses to ``(token, params)``, or None when the trial was not pending at that
