@@ -26,18 +26,24 @@ from redsweep.shared.records import (
     is_finite_number,
 )
 
-_OBSERVED = frozenset({RunState.FAILED, RunState.CRASHED, RunState.KILLED, RunState.STOPPED})
+# a run's state as a number in a fact's row: observed runs are ended runs without a result
+_RUNNING, _FINISHED, _OBSERVED = 1, 2, 3
+_CODES = {
+    RunState.RUNNING: _RUNNING,
+    RunState.FINISHED: _FINISHED,
+    **dict.fromkeys(
+        (RunState.FAILED, RunState.CRASHED, RunState.KILLED, RunState.STOPPED), _OBSERVED
+    ),
+}
 
 
 class RunFacts(NamedTuple):
-    """One run as the GP sees it: its place in the unit cube (NaN off the space), its state,
-    and its best, worst and latest values of the metric (None without any)."""
+    """One run as the GP sees it: its state, and a ``row`` of floats: the state's code, its
+    best, worst and latest values of the metric (NaN without any), then its place in the unit
+    cube (NaN off the space). Rows of many runs make one array at once."""
 
-    unit: np.ndarray
     state: RunState
-    best: float | None
-    worst: float | None
-    latest: float | None
+    row: tuple[float, ...]
 
 
 @dataclass
@@ -76,37 +82,32 @@ def observations(
     metric = config.metric
     assert metric is not None
     facts = _facts(space, metric, runs, cache)
+    table = np.array([fact.row for fact in facts], dtype=float).reshape(len(runs), 4 + len(space))
+    code, best, worst, latest, units = (table[:, 0], table[:, 1], table[:, 2], table[:, 3],
+                                        table[:, 4:])  # fmt: skip
     maximise = metric.goal is Goal.MAXIMIZE
-    pick_worst = min if maximise else max
-    while_running = metric.impute_while_running
-    ys = np.full(len(runs), np.nan)
-    pending = np.zeros(len(runs), dtype=bool)
-    imputed = []  # (index, strategy, facts): needs the sweep's worst first
-    worst = None  # W&B's "worst": the worst value any ended run ever logged
-    for i, fact in enumerate(facts):
-        state = fact.state
-        if fact.worst is not None and state.is_terminal:
-            worst = fact.worst if worst is None else pick_worst(worst, fact.worst)
-        if state is RunState.RUNNING and while_running is not Impute.FALSE:
-            strategy = while_running
-        elif state is RunState.FINISHED or state in _OBSERVED:
-            strategy = metric.impute
+    # W&B's "worst": the worst value any ended run ever logged
+    ended = worst[(code >= _FINISHED) & ~np.isnan(worst)]
+    sweep_worst = (ended.min() if maximise else ended.max()) if len(ended) else math.nan
+    running = code == _RUNNING
+    if metric.impute_while_running is Impute.FALSE:
+        running = np.zeros_like(running)
+    active = running | (code >= _FINISHED)
+    direct = active & (code != _OBSERVED) & ~np.isnan(best)
+    ys = np.where(direct, best, math.nan)
+    for rows, strategy in ((running, metric.impute_while_running), (~running, metric.impute)):
+        rows = rows & active & ~direct  # no usable result: imputed per the strategy
+        if strategy is Impute.BEST:
+            ys[rows] = np.where(np.isnan(best[rows]), sweep_worst, best[rows])
+        elif strategy is Impute.LATEST:
+            ys[rows] = np.where(np.isnan(latest[rows]), sweep_worst, latest[rows])
         else:
-            pending[i] = True
-            continue
-        if fact.best is not None and state not in _OBSERVED:
-            ys[i] = fact.best
-        else:
-            imputed.append((i, strategy, fact))
-    for i, strategy, fact in imputed:
-        value = _impute(strategy, fact, worst)
-        ys[i] = math.nan if value is None else value
+            ys[rows] = sweep_worst
     if maximise:
         ys = -ys
-    units = np.array([fact.unit for fact in facts]).reshape(len(runs), len(space))
     inside = ~np.isnan(units).any(axis=1)  # a run outside the space tells the GP nothing
     observed = inside & ~np.isnan(ys)
-    return Observations(units[observed], ys[observed], units[inside & pending])
+    return Observations(units[observed], ys[observed], units[inside & ~active])
 
 
 def _facts(
@@ -138,12 +139,16 @@ def _facts(
             history = run.metric_values(name)  # goal.metric_values, the history kept apart
             summary = run.summary.get(name)
             values = [*history, summary] if is_finite_number(summary) else history
+            nan = math.nan
             fact = RunFacts(
-                units[k],
                 run.state,
-                pick_best(values) if values else None,
-                pick_worst(values) if values else None,
-                (history[-1] if history else values[-1]) if values else None,
+                (
+                    _CODES.get(run.state, 0),
+                    pick_best(values) if values else nan,
+                    pick_worst(values) if values else nan,
+                    (history[-1] if history else values[-1]) if values else nan,
+                    *units[k].tolist(),
+                ),
             )
             out[i] = fact
             if cache is not None and run.state.is_terminal:
@@ -169,16 +174,6 @@ def _units(space: Sequence[Param], runs: Sequence[RunRecord]) -> np.ndarray:
             with np.errstate(invalid="ignore"):
                 units[:, j] = param.cdf_array(numbers)
     return units
-
-
-def _impute(strategy: Impute, fact: RunFacts, worst: float | None) -> float | None:
-    """A value for a run without a usable result: its own best value (``best``) or its last
-    logged one (``latest``), each falling back to ``worst`` (the sweep's worst)."""
-    if strategy is Impute.BEST and fact.best is not None:
-        return fact.best
-    if strategy is Impute.LATEST and fact.latest is not None:
-        return fact.latest
-    return worst
 
 
 def _number(value: Any) -> float:
