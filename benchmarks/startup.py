@@ -13,9 +13,13 @@ into a file), and to its exit:
 - Optuna: ``import optuna``; ``optuna.create_study()`` (in memory);
   ``study.optimize(objective, n_trials=N)``.
 
-The systems alternate order within each pair of runs; the table shows medians, and the median
-of the per-pair ratios (each redsweep run against the Optuna run beside it: less drift on a
-shared machine). Run by hand (the ``bench`` extra installs ``optuna``)::
+Python caches compiled modules as it does for a user (``__pycache__``; an installed package has
+them from its install): ``PYTHONDONTWRITEBYTECODE`` is dropped and the cache goes to a scratch
+``PYTHONPYCACHEPREFIX``, filled by a first unmeasured run of each system (``--no-pyc``
+measures with no cache at all). The systems alternate order within each pair of runs; the
+table shows medians, and the median of the per-pair ratios (each redsweep run against the
+Optuna run beside it: less drift on a shared machine). Run by hand (the ``bench`` extra
+installs ``optuna``)::
 
     pip install '.[bench]'
     python benchmarks/startup.py                  # --repeats 15 --trials 10
@@ -94,13 +98,27 @@ class Run:
     exit: float
 
 
+PYC = True  # whether the runs cache bytecode (main() sets it)
+
+
+def child_env(workdir: Path) -> dict[str, str]:
+    """This checkout first on the path; bytecode cached in the scratch dir unless --no-pyc."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    env.pop("REDSWEEP_REDIS_URL", None)  # the embedded server of the scratch project
+    if PYC:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
 def run_once(python: str, code: str, workdir: Path, trials: int) -> Run:
     """Spawn ``python -c code`` in ``workdir``; when its objective first ran, when it exited."""
     mark = workdir / "first.txt"
     mark.unlink(missing_ok=True)
-    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path}
-    env.pop("REDSWEEP_REDIS_URL", None)  # the embedded server of the scratch project
+    env = child_env(workdir)
     start = time.monotonic()
     proc = subprocess.run(
         [python, "-c", code, str(mark), str(trials)],
@@ -118,16 +136,22 @@ def run_once(python: str, code: str, workdir: Path, trials: int) -> Run:
     return Run(float(mark.read_text()) - start, end - start)
 
 
-def stop_server(python: str, workdir: Path) -> None:
-    """Stop the scratch project's embedded server (its idle watcher then leaves by itself)."""
-    code = "import sys; from redsweep.shared.server import embedded; embedded.stop(sys.argv[1])"
-    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    subprocess.run(
-        [python, "-c", code, str(workdir)],
-        env={**os.environ, "PYTHONPATH": path},
-        check=True,
+def stop_server(python: str, workdir: Path) -> bool:
+    """Stop the scratch project's embedded server (its idle watcher then leaves by itself);
+    whether one was running."""
+    code = (
+        "import sys; from redsweep.shared.server import embedded; "
+        "sys.exit(0 if embedded.stop(sys.argv[1]) else 3)"
+    )
+    done = subprocess.run(
+        [python, "-c", code, str(workdir / ".redsweep")],
+        env=child_env(workdir),
+        check=False,
         timeout=TIMEOUT_S,
     )
+    if done.returncode not in (0, 3):
+        raise RuntimeError(f"stopping the embedded server failed ({done.returncode})")
+    return done.returncode == 0
 
 
 def benchmark(python: str, repeats: int, trials: int, modes: list[str]) -> dict[str, list[Run]]:
@@ -136,10 +160,14 @@ def benchmark(python: str, repeats: int, trials: int, modes: list[str]) -> dict[
     with tempfile.TemporaryDirectory(prefix="rs-startup-") as tmp:
         workdir = Path(tmp)
         try:
+            run_once(python, OPTUNA, workdir, 1)  # fills the bytecode cache: unmeasured
+            run_once(python, REDSWEEP, workdir, 1)
+            if not stop_server(python, workdir):
+                raise RuntimeError("the first run left no embedded server running")
             for mode in modes:
                 name = f"redsweep ({mode})"
                 results[name], results[f"optuna ({mode})"] = [], []
-                if mode == "warm":  # start the server, and leave a first run's caches warm
+                if mode == "warm":  # the server runs before the measured runs
                     run_once(python, REDSWEEP, workdir, 1)
                 for rep in range(repeats):
                     order = ["redsweep", "optuna"] if rep % 2 == 0 else ["optuna", "redsweep"]
@@ -148,8 +176,8 @@ def benchmark(python: str, repeats: int, trials: int, modes: list[str]) -> dict[
                             run = run_once(python, OPTUNA, workdir, trials)
                         else:
                             run = run_once(python, REDSWEEP, workdir, trials)
-                            if mode == "cold":
-                                stop_server(python, workdir)
+                            if mode == "cold" and not stop_server(python, workdir):
+                                raise RuntimeError("the run left no embedded server running")
                         results[f"{system} ({mode})"].append(run)
                         print(
                             f"{mode} {rep + 1}/{repeats} {system:<9} first trial {run.first:6.3f}"
@@ -192,14 +220,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--python", default=sys.executable, help="the interpreter to run (another venv)"
     )
+    parser.add_argument(
+        "--no-pyc", action="store_true", help="no bytecode cache: every import compiles"
+    )
     args = parser.parse_args(argv)
+    global PYC
+    PYC = not args.no_pyc
     if args.repeats < 1 or args.trials < 1:
         parser.error("--repeats and --trials must be at least 1")
     modes = ["cold", "warm"] if args.mode == "both" else [args.mode]
     load = os.getloadavg()[0]
     print(
         f"{args.repeats} pairs per mode, {args.trials} trials per run, {os.cpu_count()} CPUs, "
-        f"load {load:.1f}, {args.python}",
+        f"load {load:.1f}, {args.python}{'' if PYC else ', no bytecode cache'}",
         file=sys.stderr,
     )
     print(table(benchmark(args.python, args.repeats, args.trials, modes)))

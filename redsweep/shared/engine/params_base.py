@@ -6,8 +6,8 @@ Part of :mod:`redsweep.shared.engine.params`.
 
 from __future__ import annotations
 
+import functools
 import math
-import statistics
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -48,7 +48,12 @@ def _open_unit(u: float) -> float:
     return min(max(float(u), 1e-12), 1.0 - 1e-12)
 
 
-_STANDARD_NORMAL = statistics.NormalDist()
+@functools.cache
+def _standard_normal() -> Any:
+    # statistics (with fractions and decimal) is imported only once a normal family is sampled
+    import statistics
+
+    return statistics.NormalDist()
 
 
 def _ndtr(x: float) -> float:
@@ -58,7 +63,7 @@ def _ndtr(x: float) -> float:
 
 def _ndtri(u: float) -> float:
     """The standard normal quantile, finite at 0 and 1."""
-    return _STANDARD_NORMAL.inv_cdf(_open_unit(u))
+    return _standard_normal().inv_cdf(_open_unit(u))
 
 
 def _special() -> Any:

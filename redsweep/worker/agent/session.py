@@ -47,7 +47,7 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from redsweep.errors import NotFoundError, RedsweepError, SweepLostError, UnreachableError
 from redsweep.shared.engine.config import parse_config
@@ -69,6 +69,9 @@ from redsweep.worker.api.run import host
 from redsweep.worker.trial.deadline import check_timeout
 from redsweep.worker.trial.output import log_cap_from_env
 from redsweep.worker.trial.runner import TrialOutcome, TrialRunner
+
+if TYPE_CHECKING:
+    from redsweep.controller.background import BackgroundController
 
 #: How long the session's calls wait for an answer (longer than any blocking pop's wait).
 SOCKET_TIMEOUT_S = 5.0
@@ -95,6 +98,8 @@ class AgentSession:
     _reaper: Reaper
     _outage: Outage
     _store: Store
+    _controller: BackgroundController | None
+    _controller_due: bool
 
     def __init__(
         self,
@@ -209,7 +214,7 @@ class AgentSession:
             hand = self._hand = QueueHand(
                 store, self.sweep_id, self.agent_id, lease_ms=self.lease_ms, budget=budget
             )
-            self._watch = SweepWatch(
+            watch = self._watch = SweepWatch(
                 store,
                 self.sweep_id,
                 on_read=self._follow_config,
@@ -234,19 +239,15 @@ class AgentSession:
                 on_canceled=runner.check_now,
                 outage=outage,
             )
-            controller = None
+            self._controller = None
+            self._controller_due = True
             lost: SweepLostError | None = None
             try:
                 with signals.installed():
                     outage.wait_out(heart.start, signals.wake)
-                    controller = start_controller(
-                        self.url,
-                        self.sweep_id,
-                        self._controller_failed,
-                        self.lease_ms,
-                        self.retries,
-                    )
+                    watch.saw(info)  # read just now: the first look needs no second read
                     ending = self._loop()
+                    controller = self._controller
                     self.result.reason, self.result.done_reason = ending.reason, ending.done_reason
                     if controller is not None and ending.reason is EndReason.SWEEP_DONE:
                         over = let_controller_finish(
@@ -268,8 +269,8 @@ class AgentSession:
                 with contextlib.suppress(RedsweepError):
                     hand.close()
                     store.agents.remove(self.sweep_id, self.agent_id)
-                if controller is not None:
-                    controller.stop()  # a failure was said when it happened (on_error)
+                if self._controller is not None:
+                    self._controller.stop()  # a failure was said when it happened (on_error)
                 runner.close()
                 output.closing(self.result, line=lost is None)
             return self.result
@@ -304,10 +305,16 @@ class AgentSession:
             if isinstance(look, Ending):
                 if look.reason in (EndReason.SWEEP_FINISHED, EndReason.SWEEP_CANCELED):
                     self._reaper.now(over=True)  # no controller runs on it to crash them
+                elif look.reason is EndReason.SWEEP_DONE:
+                    self._start_controller()  # to mark it finished, if no other controller does
                 return look
             if look is Look.WAITED:
+                self._start_controller()  # a pending sweep waits for a controller
                 continue
-            taken = hand.next(watch.pop_timeout)
+            # the first pop does not wait, and the background controller starts after it: a
+            # trial queued when the sweep was created runs without waiting for its start-up
+            taken = hand.next(0 if self._controller_due else watch.pop_timeout)
+            self._start_controller()
             outage.ok()
             watch.popped(taken is not None)
             if taken is None:
@@ -383,6 +390,15 @@ class AgentSession:
         config = parse_config(info.config)
         self._runner.config = config
         self._output.follow(config.metric, info.grid_size or info.run_cap)
+
+    def _start_controller(self) -> None:
+        """Start the background controller (once), if no controller holds the sweep."""
+        if not self._controller_due:
+            return
+        self._controller_due = False
+        self._controller = start_controller(
+            self.url, self.sweep_id, self._controller_failed, self.lease_ms, self.retries
+        )
 
     def _controller_failed(self, error: BaseException) -> None:
         """The background controller failed with a bug (called from its thread)."""
