@@ -13,8 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from redsweep.controller.controller import LEASE_MS, Controller
-from redsweep.controller.lifecycle import Lifecycle
+from redsweep.controller.lease import LEASE_MS
 from redsweep.errors import SweepLostError
 from redsweep.shared.store import Store
 
@@ -72,6 +71,10 @@ class BackgroundController:
     def _main(self) -> None:
         store: Store | None = None
         try:
+            # imported here, in the controller's thread: the agent's first trial starts meanwhile
+            from redsweep.controller.controller import Controller
+            from redsweep.controller.lifecycle import Lifecycle
+
             store = Store.from_url(self.url)
             controller = Controller(
                 store, self.sweep_id, background=True, lease_ms=self.lease_ms, retries=self.retries
