@@ -14,17 +14,13 @@ from redsweep.connect import connect, resolve_url
 from redsweep.errors import NotFoundError
 from redsweep.shared.engine import search
 from redsweep.shared.engine.config import load_config
-from redsweep.shared.records import Method, SweepConfig, SweepState
+from redsweep.shared.records import Method, SweepConfig
 from redsweep.shared.store import Store
 from redsweep.shared.store.connection import mask_url
 from redsweep.shared.store.outage import Outage
 from redsweep.shared.store.replies import SweepInfo
 
 ConfigSource = Mapping[str, Any] | str | os.PathLike
-
-#: trials a new grid or random sweep queues at once, before any controller runs: the first
-#: agent starts without waiting for its controller's first round (the controller tops up)
-FIRST_TRIALS = 1
 
 
 def total_trials(config: SweepConfig) -> int | None:
@@ -67,32 +63,9 @@ def create_sweep(
         )
         if refs:
             store.sweeps.set_prior_runs(sweep_id, refs)
-        else:
-            queue_first(store, sweep_id, config)
     finally:
         store.close()
     return sweep_id, config, url
-
-
-def queue_first(store: Store, sweep_id: str, config: SweepConfig, n: int = FIRST_TRIALS) -> int:
-    """Start a new grid or random sweep and queue its first ``n`` trials, as its controller's
-    first round would (under the controller lease, taken and given back at once), so that an
-    agent's first trial waits for no controller; how many were queued. Bayes sweeps (and
-    sweeps with prior runs, which change what comes first) wait for their controller."""
-    if config.method is Method.BAYES:
-        return 0
-    from redsweep.controller.lease import Lease
-
-    lease = Lease(store, sweep_id)
-    if not lease.take():
-        return 0  # a controller came first: it queues them
-    try:
-        store.sweeps.set_state(sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING])
-        suggested = search.suggest(config, (), n)
-        added = store.trials.add(sweep_id, suggested, epoch=lease.current(), run_cap=config.run_cap)
-    finally:
-        lease.release()
-    return len(added)
 
 
 def _prior_run(store: Store, ref: str) -> tuple[str, str]:

@@ -113,5 +113,5 @@ def test_grid_and_random_sweeps_never_import_numpy_scipy_yaml_or_the_cli(redis_u
             timeout=120,
         )
         assert result.returncode == 0, result.stderr
-        # the sweep started with its first trial queued at creation, before any controller ran
-        assert result.stdout.split() == ["running", "3"], (method, result.stdout)
+        # nothing queued until an agent came (the agent queued the first trial itself)
+        assert result.stdout.split() == ["pending", "3"], (method, result.stdout)

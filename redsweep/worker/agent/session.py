@@ -47,16 +47,16 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from redsweep.errors import NotFoundError, RedsweepError, SweepLostError, UnreachableError
 from redsweep.shared.engine.config import parse_config
 from redsweep.shared.points import RETRIES
-from redsweep.shared.records import RunState
+from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.server import embedded
 from redsweep.shared.store import Store, SweepInfo, Taken, new_id
 from redsweep.shared.store.outage import FIRST_BACKOFF_S, MAX_BACKOFF_S, Outage
-from redsweep.worker.agent.companion import let_controller_finish, start_controller
+from redsweep.worker.agent.companion import Companion, let_controller_finish, queue_first
 from redsweep.worker.agent.guards import FailureGuard
 from redsweep.worker.agent.hand import Budget, Claimed, QueueHand, Skip
 from redsweep.worker.agent.heartbeat import Heartbeat
@@ -69,9 +69,6 @@ from redsweep.worker.api.run import host
 from redsweep.worker.trial.deadline import check_timeout
 from redsweep.worker.trial.output import log_cap_from_env
 from redsweep.worker.trial.runner import TrialOutcome, TrialRunner
-
-if TYPE_CHECKING:
-    from redsweep.controller.background import BackgroundController
 
 #: How long the session's calls wait for an answer (longer than any blocking pop's wait).
 SOCKET_TIMEOUT_S = 5.0
@@ -98,8 +95,7 @@ class AgentSession:
     _reaper: Reaper
     _outage: Outage
     _store: Store
-    _controller: BackgroundController | None
-    _controller_due: bool
+    _companion: Companion
 
     def __init__(
         self,
@@ -239,15 +235,21 @@ class AgentSession:
                 on_canceled=runner.check_now,
                 outage=outage,
             )
-            self._controller = None
-            self._controller_due = True
+            companion = self._companion = Companion(
+                self.url, self.sweep_id, self._controller_failed, self.lease_ms, self.retries
+            )
             lost: SweepLostError | None = None
             try:
                 with signals.installed():
                     outage.wait_out(heart.start, signals.wake)
-                    watch.saw(info)  # read just now: the first look needs no second read
+                    if info.state is SweepState.PENDING:  # nobody started it: we do
+                        started = outage.wait_out(lambda: queue_first(store, self.sweep_id, config))
+                        if started is not None:
+                            watch.saw(started)  # the first look needs no second read
+                    else:
+                        watch.saw(info)
                     ending = self._loop()
-                    controller = self._controller
+                    controller = companion.controller
                     self.result.reason, self.result.done_reason = ending.reason, ending.done_reason
                     if controller is not None and ending.reason is EndReason.SWEEP_DONE:
                         over = let_controller_finish(
@@ -269,8 +271,8 @@ class AgentSession:
                 with contextlib.suppress(RedsweepError):
                     hand.close()
                     store.agents.remove(self.sweep_id, self.agent_id)
-                if self._controller is not None:
-                    self._controller.stop()  # a failure was said when it happened (on_error)
+                if companion.controller is not None:
+                    companion.controller.stop()  # a failure was said when it happened (on_error)
                 runner.close()
                 output.closing(self.result, line=lost is None)
             return self.result
@@ -306,15 +308,14 @@ class AgentSession:
                 if look.reason in (EndReason.SWEEP_FINISHED, EndReason.SWEEP_CANCELED):
                     self._reaper.now(over=True)  # no controller runs on it to crash them
                 elif look.reason is EndReason.SWEEP_DONE:
-                    self._start_controller()  # to mark it finished, if no other controller does
+                    self._companion.start()  # to mark it finished, if no other controller does
                 return look
             if look is Look.WAITED:
-                self._start_controller()  # a pending sweep waits for a controller
+                self._companion.start()  # a pending sweep waits for a controller
                 continue
-            # the first pop does not wait, and the background controller starts after it: a
-            # trial queued when the sweep was created runs without waiting for its start-up
-            taken = hand.next(0 if self._controller_due else watch.pop_timeout)
-            self._start_controller()
+            # the first pop does not wait; the controller starts after it (see Companion)
+            taken = hand.next(0 if self._companion.due else watch.pop_timeout)
+            self._companion.start()
             outage.ok()
             watch.popped(taken is not None)
             if taken is None:
@@ -390,15 +391,6 @@ class AgentSession:
         config = parse_config(info.config)
         self._runner.config = config
         self._output.follow(config.metric, info.grid_size or info.run_cap)
-
-    def _start_controller(self) -> None:
-        """Start the background controller (once), if no controller holds the sweep."""
-        if not self._controller_due:
-            return
-        self._controller_due = False
-        self._controller = start_controller(
-            self.url, self.sweep_id, self._controller_failed, self.lease_ms, self.retries
-        )
 
     def _controller_failed(self, error: BaseException) -> None:
         """The background controller failed with a bug (called from its thread)."""
