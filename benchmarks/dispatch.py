@@ -1,8 +1,9 @@
 """Dispatch throughput of redsweep beside Optuna, with a trivial objective, on one Redis.
 
 Both systems run the same random search over ``x`` in [0, 1] minimising ``x ** 2`` with two
-worker processes against the same private redis-server (TCP on 127.0.0.1, with a password),
-started for the benchmark and stopped at the end; nothing touches a Redis on port 6379.
+(``--agents``) worker processes against the same private redis-server (TCP on 127.0.0.1, with
+a password), started for the benchmark and stopped at the end; nothing touches a Redis on port
+6379.
 
 - redsweep: ``redsweep.sweep(...)`` with ``run_cap: N``, then two agent processes, each
   ``redsweep.agent(sweep_id, function=f)``. By default the controller runs as the background
@@ -12,15 +13,18 @@ started for the benchmark and stopped at the end; nothing touches a Redis on por
 - Optuna: ``JournalStorage(JournalRedisBackend(url))``, ``RandomSampler``, two processes each
   ``study.optimize(objective, n_trials=N // 2)``.
 
-Throughput is trials over the *active window*: from the first trial's start to the last
-trial's end, as each system records them (redsweep: server times ``claimed_ms`` and
-``finished_ms`` of its trials; Optuna: ``datetime_start`` and ``datetime_complete``). Process
-start-up (imports, connecting) and shut-down are outside it; the wall time from spawning the
-workers until they all exited is shown beside it. Systems alternate order between repeats; the
-table shows medians. Run by hand (the ``bench`` extra installs ``optuna``)::
+Two figures per system. **Active window**: trials over the time from the first trial's start
+to the last trial's end, as each system records them (redsweep: server times ``claimed_ms``
+and ``finished_ms`` of its trials; Optuna: ``datetime_start`` and ``datetime_complete``);
+process start-up (imports, connecting) and shut-down are outside it. **End to end** (what the
+user waits for): the wall time from spawning the workers until they all exited. Systems
+alternate order between repeats; the table shows medians, and the median of per-repeat ratios
+against Optuna's run of the same repeat. ``--trials`` and ``--agents`` take several values:
+every combination is measured. Run by hand (the ``bench`` extra installs ``optuna``)::
 
     pip install '.[bench]'
-    python benchmarks/dispatch.py            # --trials 400 --repeats 5 --controller thread
+    python benchmarks/dispatch.py            # --trials 400 --agents 2 --repeats 5
+    python benchmarks/dispatch.py --trials 1000 5000 --agents 2 8 --repeats 3
 """
 
 from __future__ import annotations
@@ -45,7 +49,6 @@ import redis
 from redsweep.shared.server.local import LocalServer, free_port
 
 URL_ENV = "DISPATCH_BENCH_URL"  # the worker processes' Redis URL (kept out of argv)
-WORKERS = 2
 REPO = Path(__file__).resolve().parents[1]
 WORKER_TIMEOUT_S = 600.0
 
@@ -131,9 +134,9 @@ def _worker_argv(*args: str) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), "_worker", *args]
 
 
-def run_redsweep(url: str, trials: int, workdir: Path, controller: str) -> Measure:
-    """Create a sweep with ``run_cap`` trials and serve it with two agents (and maybe a
-    dedicated controller process)."""
+def run_redsweep(url: str, trials: int, workdir: Path, controller: str, workers: int) -> Measure:
+    """Create a sweep with ``run_cap`` trials and serve it with ``workers`` agents (and maybe
+    a dedicated controller process)."""
     import redsweep
     from redsweep.shared.store import Store
 
@@ -146,7 +149,7 @@ def run_redsweep(url: str, trials: int, workdir: Path, controller: str) -> Measu
         procs.append(_spawn(argv, url, workdir, f"controller-{sweep_id}.log"))
     procs += [
         _spawn(_worker_argv("redsweep", sweep_id), url, workdir, f"agent-{sweep_id}-{i}.log")
-        for i in range(WORKERS)
+        for i in range(workers)
     ]
     _wait_all(procs, workdir)
     wall = time.perf_counter() - start
@@ -157,8 +160,8 @@ def run_redsweep(url: str, trials: int, workdir: Path, controller: str) -> Measu
     return Measure(len(done), (last - first) / 1000, wall)
 
 
-def run_optuna(url: str, trials: int, workdir: Path) -> Measure:
-    """Create a study on the Redis journal and run it with two processes."""
+def run_optuna(url: str, trials: int, workdir: Path, workers: int) -> Measure:
+    """Create a study on the Redis journal and run it with ``workers`` processes."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalRedisBackend
@@ -166,11 +169,11 @@ def run_optuna(url: str, trials: int, workdir: Path) -> Measure:
     name = f"dispatch-{uuid.uuid4().hex[:8]}"
     storage = JournalStorage(JournalRedisBackend(url))
     optuna.create_study(storage=storage, study_name=name, sampler=optuna.samplers.RandomSampler())
-    share = trials // WORKERS
+    share = trials // workers
     start = time.perf_counter()
     procs = [
         _spawn(_worker_argv("optuna", name, str(share)), url, workdir, f"optuna-{name}-{i}.log")
-        for i in range(WORKERS)
+        for i in range(workers)
     ]
     _wait_all(procs, workdir)
     wall = time.perf_counter() - start
@@ -184,8 +187,11 @@ def run_optuna(url: str, trials: int, workdir: Path) -> Measure:
 # ---- the benchmark ---------------------------------------------------------------------------
 
 
-def benchmark(trials: int, repeats: int, controllers: list[str]) -> dict[str, list[Measure]]:
-    """Run every system ``repeats`` times, alternating the order; measures by system name."""
+def benchmark(
+    trials: int, repeats: int, controllers: list[str], workers: int = 2
+) -> dict[str, list[Measure]]:
+    """Run every system ``repeats`` times with ``workers`` worker processes, alternating the
+    order; measures by system name."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -207,15 +213,16 @@ def benchmark(trials: int, repeats: int, controllers: list[str]) -> dict[str, li
                     workdir = Path(tmp) / f"{rep}-{system.split()[0]}"
                     workdir.mkdir(exist_ok=True)
                     if system == "optuna":
-                        m = run_optuna(url, trials, workdir)
+                        m = run_optuna(url, trials, workdir, workers)
                     else:
                         ctl = system[system.index("(") + 1 : -1]
-                        m = run_redsweep(url, trials, workdir, ctl)
+                        m = run_redsweep(url, trials, workdir, ctl, workers)
                     results[system].append(m)
                     if m.trials != trials:
                         print(f"warning: {system} finished {m.trials} trials", file=sys.stderr)
                     print(
-                        f"repeat {rep + 1}/{repeats} {system:<20} {m.trials:>5} trials "
+                        f"{workers} agents, repeat {rep + 1}/{repeats} {system:<20} {m.trials:>5}"
+                        " trials "
                         f"{m.seconds:7.2f} s  {m.trials / m.seconds:8.1f} trials/s  "
                         f"(wall {m.wall:.2f} s)",
                         file=sys.stderr,
@@ -227,24 +234,28 @@ def benchmark(trials: int, repeats: int, controllers: list[str]) -> dict[str, li
     return results
 
 
-def table(results: dict[str, list[Measure]]) -> str:
-    """Medians per system. ``vs optuna`` divides the median rates; ``paired`` is the median of
-    the per-repeat ratios (each against Optuna's run of the same repeat: less drift)."""
+def table(results: dict[str, list[Measure]], workers: int = 2) -> str:
+    """Medians per system. Active window: ``vs optuna`` divides the median rates, ``paired``
+    is the median of the per-repeat ratios (each against Optuna's run of the same repeat: less
+    drift). End to end: the wall time and its rate, ``paired`` as for the window."""
     optuna_rates = [m.trials / m.seconds for m in results["optuna"]]
+    optuna_walls = [m.trials / m.wall for m in results["optuna"]]
     lines = [
-        f"{'system':<20} {'trials':>6} {'seconds':>8} {'trials/s':>9} {'vs optuna':>9}"
-        f" {'paired':>7} {'wall s':>7} {'wall trials/s':>13}",
+        f"{'system':<20} {'agents':>6} {'trials':>6} {'seconds':>8} {'trials/s':>9}"
+        f" {'vs optuna':>9} {'paired':>7} {'wall s':>7} {'wall trials/s':>13} {'paired':>7}",
     ]
     for system, measures in results.items():
         rates = [m.trials / m.seconds for m in measures]
+        walls = [m.trials / m.wall for m in measures]
         ratio = statistics.median(rates) / statistics.median(optuna_rates)
         paired = statistics.median(a / b for a, b in zip(rates, optuna_rates, strict=True))
+        wall_paired = statistics.median(a / b for a, b in zip(walls, optuna_walls, strict=True))
         lines.append(
-            f"{system:<20} {statistics.median(m.trials for m in measures):>6g}"
+            f"{system:<20} {workers:>6} {statistics.median(m.trials for m in measures):>6g}"
             f" {statistics.median(m.seconds for m in measures):>8.2f}"
             f" {statistics.median(rates):>9.1f} {ratio:>8.2f}x {paired:>6.2f}x"
             f" {statistics.median(m.wall for m in measures):>7.2f}"
-            f" {statistics.median(m.trials / m.wall for m in measures):>13.1f}"
+            f" {statistics.median(walls):>13.1f} {wall_paired:>6.2f}x"
         )
     return "\n".join(lines)
 
@@ -258,7 +269,12 @@ def main(argv: list[str] | None = None) -> int:
             optuna_worker(argv[2], int(argv[3]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=400, help="trials per system and repeat")
+    parser.add_argument(
+        "--trials", type=int, nargs="+", default=[400], help="trials per system and repeat"
+    )
+    parser.add_argument(
+        "--agents", type=int, nargs="+", default=[2], help="worker processes per system"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="runs of each system")
     parser.add_argument(
         "--controller",
@@ -267,16 +283,22 @@ def main(argv: list[str] | None = None) -> int:
         help="redsweep's controller: an agent's thread (default), a third process, or both",
     )
     args = parser.parse_args(argv)
-    if args.trials < WORKERS or args.repeats < 1:
-        parser.error(f"--trials must be at least {WORKERS} and --repeats at least 1")
-    trials = args.trials - args.trials % WORKERS  # Optuna's processes share them evenly
+    if min(args.agents) < 1 or min(args.trials) < max(args.agents) or args.repeats < 1:
+        parser.error("--agents and --repeats must be at least 1, --trials at least --agents")
     controllers = ["thread", "process"] if args.controller == "both" else [args.controller]
-    print(
-        f"{trials} trials per run, {args.repeats} repeats, {WORKERS} worker processes, "
-        f"{os.cpu_count()} CPUs",
-        file=sys.stderr,
-    )
-    print(table(benchmark(trials, args.repeats, controllers)))
+    tables = []
+    for asked in args.trials:
+        for workers in args.agents:
+            trials = asked - asked % workers  # Optuna's processes share them evenly
+            print(
+                f"{trials} trials per run, {args.repeats} repeats, {workers} worker processes, "
+                f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
+                file=sys.stderr,
+            )
+            tables.append(table(benchmark(trials, args.repeats, controllers, workers), workers))
+            print(tables[-1], flush=True)
+    if len(tables) > 1:
+        print("\n" + "\n\n".join(tables))
     return 0
 
 

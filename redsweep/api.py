@@ -11,9 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from redsweep.connect import connect, resolve_url
-from redsweep.controller.controller import Controller
 from redsweep.errors import NotFoundError
-from redsweep.progress import Progress
 from redsweep.shared.engine import search
 from redsweep.shared.engine.config import load_config
 from redsweep.shared.records import Method, SweepConfig
@@ -139,6 +137,9 @@ def controller(
 
     Raises ControllerBusy (naming the holder) when another controller runs it.
     """
+    from redsweep.controller.controller import Controller
+    from redsweep.progress import Progress
+
     sweep_id = sweep_id.rstrip("/").rsplit("/", 1)[-1]
     store = connect(redis)
     try:

@@ -17,12 +17,11 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from redsweep.shared.engine import command as _command
 from redsweep.shared.engine import search as _search
 from redsweep.shared.engine import stopping as _stopping
 from redsweep.shared.engine.config import load_config
+from redsweep.shared.engine.rng import new_rng
 from redsweep.shared.records import RunRecord, RunState, SweepConfig
 
 __all__ = [
@@ -60,7 +59,8 @@ def suggest(
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, not {n}")
-    return _search.suggest(_config(config), list(runs), n, np.random.default_rng(seed), memo)
+    sweep = _config(config)
+    return _search.suggest(sweep, list(runs), n, new_rng(sweep, seed), memo)
 
 
 def fit_memo() -> Any:

@@ -13,11 +13,14 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from redsweep.controller.controller import LEASE_MS, Controller
-from redsweep.controller.lifecycle import Lifecycle
+from redsweep.controller.lease import LEASE_MS
 from redsweep.errors import RedsweepError, SweepLostError
 from redsweep.shared.store import Store
+
+if TYPE_CHECKING:
+    from redsweep.controller.controller import Controller
 
 
 class BackgroundController:
@@ -89,6 +92,10 @@ class BackgroundController:
     def _main(self) -> None:
         store: Store | None = None
         try:
+            # imported here, in the controller's thread: the agent's first trial starts meanwhile
+            from redsweep.controller.controller import Controller
+            from redsweep.controller.lifecycle import Lifecycle
+
             store = self._store = Store.from_url(self.url)
             controller = self._controller = Controller(
                 store, self.sweep_id, background=True, lease_ms=self.lease_ms, retries=self.retries

@@ -19,8 +19,6 @@ import math
 import threading
 import time
 
-import numpy as np
-
 from redsweep.controller.lease import LEASE_MS, ControllerBusy, Lease
 from redsweep.controller.lifecycle import Lifecycle
 from redsweep.controller.view import SweepView
@@ -28,6 +26,7 @@ from redsweep.progress import Progress
 from redsweep.shared import points
 from redsweep.shared.engine import search, stopping
 from redsweep.shared.engine.config import parse_config
+from redsweep.shared.engine.rng import new_rng
 from redsweep.shared.records import Method, RunState, SweepState
 from redsweep.shared.store import Store
 from redsweep.shared.store.replies import AgentInfo, Event, SweepInfo
@@ -305,8 +304,8 @@ class Controller:
             want = min(want, self.view.config.run_cap - info.issued)
         if want <= 0:
             return
-        rng = np.random.default_rng([self._seed, info.seq])
         config = self.view.config
+        rng = new_rng(config, [self._seed, info.seq])  # numpy only for bayes
         runs = self.view.all_runs() if search.needs_runs(config) else ()
         if config.method is Method.BAYES and self._memo is None:
             from redsweep.shared.engine.bayes import FitMemo  # scipy: bayes sweeps only

@@ -82,3 +82,36 @@ def test_cli_commands_share_the_embedded_server_and_server_stop_ends_it(tmp_path
         assert "not running" in cli("server", "status").stdout
     finally:
         embedded.stop(tmp_path / ".redsweep")
+
+
+LIGHT = """
+import sys
+import redsweep as wandb
+
+sweep_id = wandb.sweep(sweep=dict(method=sys.argv[1], parameters=dict(
+    x=dict(min=0, max=4, q=2, distribution="q_uniform"), y=dict(values=[1, 2]),
+    z=dict(min=1, max=3))))
+queued = getattr(wandb.Api().sweep(sweep_id).state, "value", None)
+ran = []
+wandb.agent(sweep_id, function=lambda: ran.append(wandb.init().config.y), count=3)
+heavy = ["numpy", "scipy", "yaml", "click", "rich", "rq", "msgpack.fallback"]
+print(queued, len(ran), *sorted(m for m in heavy if m in sys.modules))
+"""
+
+
+def test_grid_and_random_sweeps_never_import_numpy_scipy_yaml_or_the_cli(redis_url, tmp_path):
+    # a training script that runs a grid or random sweep pays for none of them (bayes needs
+    # numpy and scipy; the CLI click and rich; a YAML config yaml)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDSWEEP_")}
+    for method in ("grid", "random"):
+        result = subprocess.run(
+            [sys.executable, "-c", LIGHT, method],
+            cwd=tmp_path,
+            env={**env, "REDSWEEP_REDIS_URL": redis_url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        # nothing queued until an agent came (the agent queued the first trial itself)
+        assert result.stdout.split() == ["pending", "3"], (method, result.stdout)

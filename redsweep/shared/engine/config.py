@@ -16,13 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from redsweep.errors import ConfigError, ConfigProblem
 from redsweep.shared.engine.command import MACROS, unknown_macros
 from redsweep.shared.engine.config_checker import Checker, bad_choice, did_you_mean, unknown_key
 from redsweep.shared.engine.config_params import check_parameters, grid_problem, name_clashes
 from redsweep.shared.engine.params import Constant, Param
+from redsweep.shared.engine.values import py_scalar
 from redsweep.shared.engine.yaml_lines import join, load_json, load_yaml
 from redsweep.shared.records import Goal, Hyperband, Impute, Method, Metric, SweepConfig
 
@@ -104,9 +103,7 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    return py_scalar(value)
 
 
 def _build(data: Any, check: Checker) -> tuple[SweepConfig | None, list[ConfigProblem]]:

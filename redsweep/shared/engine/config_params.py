@@ -310,7 +310,7 @@ def grid_problem(param: P.Param) -> str | None:
             f"grid search cannot walk {param.name!r}: it is categorical_w_probabilities, and a "
             f"grid takes every value once, so probabilities do not apply; {_GRID_OK}"
         )
-    if param.grid_values() is None:
+    if param.continuous and param.grid_values() is None:
         return (
             f"grid search cannot walk {param.name!r}: it is {param.distribution} (continuous); "
             f"{_GRID_OK}"

@@ -12,15 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from redsweep.shared.engine.params_base import (
+    Draws,
     Param,
     _bucket,
     _clip_unit,
     _quantize,
+    numpy,
 )
 from redsweep.shared.engine.params_scaled import (
     Beta,
@@ -36,7 +36,10 @@ from redsweep.shared.engine.params_scaled import (
     QLogUniformValues,
     QNormal,
 )
-from redsweep.shared.engine.values import canonical, py_scalar
+from redsweep.shared.engine.values import canonical
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -69,7 +72,7 @@ class Constant(Param):
     distribution: ClassVar[str] = "constant"
     continuous: ClassVar[bool] = False
 
-    def sample(self, rng: np.random.Generator) -> Any:
+    def sample(self, rng: Draws) -> Any:
         return self.value
 
     def grid_values(self) -> list[Any]:
@@ -105,7 +108,7 @@ class Categorical(Param):
         n = len(self.values)
         return self.values[_bucket(u, n)]
 
-    def sample(self, rng: np.random.Generator) -> Any:
+    def sample(self, rng: Draws) -> Any:
         return self.values[int(rng.integers(len(self.values)))]
 
 
@@ -150,12 +153,13 @@ class IntUniform(Param):
 
     def cdf_array(self, values: np.ndarray) -> np.ndarray:
         n = self.max - self.min + 1
+        np = numpy()
         return np.clip((np.floor(values) - self.min + 1) / n, 0.0, 1.0)
 
     def ppf(self, u: float) -> int:
         return self.min + _bucket(u, self.max - self.min + 1)
 
-    def sample(self, rng: np.random.Generator) -> int:
+    def sample(self, rng: Draws) -> int:
         return int(rng.integers(self.min, self.max + 1))
 
 
@@ -169,7 +173,7 @@ class Uniform(Param):
         return _clip_unit((value - self.min) / (self.max - self.min))
 
     def cdf_array(self, values: np.ndarray) -> np.ndarray:
-        return np.clip((values - self.min) / (self.max - self.min), 0.0, 1.0)
+        return numpy().clip((values - self.min) / (self.max - self.min), 0.0, 1.0)
 
     def ppf(self, u: float) -> float:
         return self.min + _clip_unit(u) * (self.max - self.min)
@@ -185,13 +189,27 @@ class QUniform(Param):
 
     def grid_values(self) -> list[Any]:
         # W&B: np.arange(min, max, q) -- every step from min, strictly below max
-        return [py_scalar(v) for v in np.arange(self.min, self.max, self.q)]
+        return [self.grid_value(i) for i in range(self.grid_len())]
+
+    def grid_len(self) -> int:
+        """How many values np.arange(min, max, q) has: ceil((max - min) / q)."""
+        return max(math.ceil((self.max - self.min) / self.q), 0)
+
+    def grid_value(self, i: int) -> float | int:
+        """Value ``i`` of np.arange(min, max, q), as numpy computes it (without numpy)."""
+        if all(type(v) is int for v in (self.min, self.max, self.q)):
+            return self.min + i * self.q
+        start, step = float(self.min), float(self.q)
+        if i == 1:
+            return start + step
+        # np.arange fills element i as start + i * ((start + step) - start)
+        return start + i * ((start + step) - start)
 
     def cdf(self, value: Any) -> float:
         return _clip_unit((value - self.min) / (self.max - self.min))
 
     def cdf_array(self, values: np.ndarray) -> np.ndarray:
-        return np.clip((values - self.min) / (self.max - self.min), 0.0, 1.0)
+        return numpy().clip((values - self.min) / (self.max - self.min), 0.0, 1.0)
 
     def ppf(self, u: float) -> float | int:
         return _quantize(self.min + _clip_unit(u) * (self.max - self.min), self.q)

@@ -6,17 +6,36 @@ Part of :mod:`redsweep.shared.engine.params`.
 
 from __future__ import annotations
 
+import functools
 import math
-import statistics
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class Draws(Protocol):
+    """What sampling needs of a random generator (``random()``, ``integers()``): numpy's
+    ``Generator`` or :class:`~redsweep.shared.engine.rng.PyRng`."""
+
+    def random(self) -> float: ...
+    def integers(self, low: int, high: int | None = None) -> Any: ...
+
+
+def numpy() -> Any:
+    """numpy, imported on first use: only bayes maps values to arrays (grid and random
+    sweeps, and agents, never import it)."""
+    import numpy
+
+    return numpy
 
 
 def _quantize(x: float, q: float) -> float | int:
-    # numpy's round is round-half-to-even, as in W&B's np.round(r / q) * q
-    value = float(np.round(x / q) * q)
+    # round-half-to-even like W&B's np.round(r / q) * q (Python's round is too); NaN and
+    # infinities pass through as numpy's do
+    r = x / q
+    value = float((float(round(r)) if math.isfinite(r) else r) * q)
     return int(value) if isinstance(q, int) else value
 
 
@@ -29,7 +48,12 @@ def _open_unit(u: float) -> float:
     return min(max(float(u), 1e-12), 1.0 - 1e-12)
 
 
-_STANDARD_NORMAL = statistics.NormalDist()
+@functools.cache
+def _standard_normal() -> Any:
+    # statistics (with fractions and decimal) is imported only once a normal family is sampled
+    import statistics
+
+    return statistics.NormalDist()
 
 
 def _ndtr(x: float) -> float:
@@ -39,7 +63,7 @@ def _ndtr(x: float) -> float:
 
 def _ndtri(u: float) -> float:
     """The standard normal quantile, finite at 0 and 1."""
-    return _STANDARD_NORMAL.inv_cdf(_open_unit(u))
+    return _standard_normal().inv_cdf(_open_unit(u))
 
 
 def _special() -> Any:
@@ -72,7 +96,7 @@ class Param:
         """The dotted key path, for messages (``optimizer.lr``)."""
         return ".".join(self.path)
 
-    def sample(self, rng: np.random.Generator) -> Any:
+    def sample(self, rng: Draws) -> Any:
         """Draw one value, as W&B does: ``ppf`` of a uniform draw."""
         return self.ppf(rng.random())
 
@@ -90,7 +114,7 @@ class Param:
 
     def cdf_array(self, values: np.ndarray) -> np.ndarray:
         """:meth:`cdf` of many numbers at once (bayes maps every run with it); NaN stays NaN."""
-        return np.array([math.nan if math.isnan(v) else self.cdf(v) for v in values.tolist()])
+        return numpy().array([math.nan if math.isnan(v) else self.cdf(v) for v in values.tolist()])
 
     def to_dict(self) -> dict[str, Any]:
         """The parameter's config with its distribution and every default filled in."""

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from redsweep.shared.engine.params_base import (
     Param,
@@ -18,7 +16,11 @@ from redsweep.shared.engine.params_base import (
     _ndtri,
     _quantize,
     _special,
+    numpy,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class LogUniform(Param):
 
     def cdf_array(self, values: np.ndarray) -> np.ndarray:
         lo, hi = self._bounds()
+        np = numpy()
         with np.errstate(divide="ignore", invalid="ignore"):
             u = np.clip((np.log(values) - lo) / (hi - lo), 0.0, 1.0)
         return np.where(values <= 0, 0.0, u)

@@ -14,10 +14,9 @@ import math
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from redsweep.shared.engine.params import Categorical, Constant, IntUniform, Param, QUniform
-from redsweep.shared.engine.values import MISSING, canonical, value_at
+from redsweep.shared.engine.rng import new_rng
+from redsweep.shared.engine.values import MISSING, canonical, py_scalar, value_at
 from redsweep.shared.records import Method, RunRecord, SweepConfig
 
 _PREFILL_MAX = 10_000  # int ranges up to this long get their value -> index table up front
@@ -33,18 +32,19 @@ def suggest(
     config: SweepConfig,
     runs: Sequence[RunRecord] = (),
     n: int = 1,
-    rng: np.random.Generator | None = None,
+    rng: Any = None,
     memo: Any = None,
 ) -> list[dict[str, Any]]:
     """Up to ``n`` parameter dicts to try next; fewer, or none, when a grid is exhausted.
 
-    ``rng`` makes random and bayes reproducible (a fresh unseeded generator when ``None``).
+    ``rng`` makes random and bayes reproducible (a fresh unseeded generator when ``None``):
+    numpy's ``Generator``, or for grid and random :class:`~.rng.PyRng` (:func:`~.rng.new_rng`).
     ``memo``: a :class:`~redsweep.shared.engine.bayes.FitMemo` kept by a caller that suggests
     again and again on one bayes sweep (ignored by grid and random).
     """
     if n <= 0:
         return []
-    rng = np.random.default_rng() if rng is None else rng
+    rng = new_rng(config) if rng is None else rng
     method = Method(config.method)
     if method is Method.GRID:
         return _grid_suggest(config, runs, n)
@@ -122,8 +122,7 @@ class _Axis:
                 self._fast.update(((int, param.min + i), i) for i in range(self.length))
         else:
             assert isinstance(param, QUniform)
-            # np.arange(min, max, q): ceil((max - min) / q) steps, all strictly below max
-            self.length = self.distinct = max(math.ceil((param.max - param.min) / param.q), 0)
+            self.length = self.distinct = param.grid_len()  # as np.arange(min, max, q)
 
     def value(self, i: int) -> Any:
         if self._values is not None:
@@ -132,13 +131,7 @@ class _Axis:
         if isinstance(param, IntUniform):
             return param.min + i
         assert isinstance(param, QUniform)
-        if all(type(v) is int for v in (param.min, param.max, param.q)):  # as np.arange
-            return param.min + i * param.q
-        start, step = float(param.min), float(param.q)
-        if i == 1:
-            return start + step
-        # np.arange fills element i as start + i * ((start + step) - start)
-        return start + i * ((start + step) - start)
+        return param.grid_value(i)
 
     def key(self, i: int) -> Hashable:
         return self._keys[i] if self._values is not None else canonical(self.value(i))
@@ -293,8 +286,7 @@ def _grid_suggest(config: SweepConfig, runs: Sequence[RunRecord], n: int) -> lis
 def _plain(value: Any) -> Any:
     """Plain Python values: numpy scalars unwrapped, lists and dicts copied (never shared with
     the config)."""
-    if isinstance(value, np.generic):
-        return value.item()
+    value = py_scalar(value)
     if isinstance(value, (list, dict, tuple)):
         return copy.deepcopy(value)
     return value

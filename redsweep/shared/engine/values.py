@@ -3,10 +3,9 @@ and a run's value at a parameter's key path."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
-
-import numpy as np
 
 #: what :func:`value_at` returns for a path a run's params do not have
 MISSING: Any = object()
@@ -14,7 +13,14 @@ MISSING: Any = object()
 
 def py_scalar(x: Any) -> Any:
     """numpy scalar -> Python scalar; anything else unchanged."""
-    return x.item() if isinstance(x, np.generic) else x
+    np = numpy_if_loaded()
+    return x.item() if np is not None and isinstance(x, np.generic) else x
+
+
+def numpy_if_loaded() -> Any:
+    """numpy when something imported it, else None: no value can be a numpy scalar before,
+    so grid and random sweeps never pay for importing it."""
+    return sys.modules.get("numpy")
 
 
 def value_at(run_params: Mapping[str, Any], path: Sequence[str]) -> Any:
@@ -39,9 +45,12 @@ def canonical(value: Any) -> Hashable:
     but booleans stay apart from numbers (``True`` is not ``1``); lists and dicts compare by
     content, dict keys in any order.
     """
-    if isinstance(value, (bool, np.bool_)):
+    np = numpy_if_loaded()
+    if isinstance(value, bool) or (np is not None and isinstance(value, np.bool_)):
         return ("b", bool(value))
-    if isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (int, float)) or (
+        np is not None and isinstance(value, (np.integer, np.floating))
+    ):
         number = py_scalar(value)
         if isinstance(number, float) and number.is_integer():
             number = int(number)

@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -168,10 +169,22 @@ def ensure(base: str | os.PathLike[str] | None = None, *, keep: bool = False) ->
 
 
 def _start_watcher(server_dir: Path, path: str, idle_s: float) -> None:
-    argv = [sys.executable, "-m", "redsweep.shared.server.idle", str(server_dir), path]
+    # its start-up competes with the command that starts the server (the quickstart's first
+    # trial): no site processing (-S; it needs only the standard library and this package,
+    # found by path) and a lower priority
+    package_root = str(Path(__file__).resolve().parents[3])
+    argv = [sys.executable, "-S", "-m", "redsweep.shared.server.idle", str(server_dir), path]
+    nice = shutil.which("nice")
+    if nice:
+        argv = [nice, "-n", "10", *argv]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+    }
     with open(server_dir / "idle.log", "ab") as log:
         subprocess.Popen(
             [*argv, repr(idle_s)],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,5 +1,5 @@
 """An agent's background controller: started when no controller holds the sweep, and given a
-moment at the end to mark a done sweep finished.
+moment at the end to mark a done sweep finished; and a pending sweep's first trial, queued.
 
 An agent runs its sweep's controller in a thread of its own when nobody else does
 (:mod:`redsweep.controller.background`), holding the controller lease for the agent's lease,
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from redsweep.errors import UnreachableError
-from redsweep.shared.records import RunState
+from redsweep.shared.records import RunState, SweepConfig
 from redsweep.shared.store import Store, SweepInfo
 
 if TYPE_CHECKING:
@@ -42,6 +42,41 @@ def start_controller(
             raise
         return None
     return start_background(url, sweep_id, on_error=on_error, lease_ms=lease_ms, retries=retries)
+
+
+class Companion:
+    """An agent's background controller, started once when first asked (:meth:`start`): after
+    the session's first pop, so that a queued first trial waits for no controller start-up."""
+
+    def __init__(
+        self,
+        url: str,
+        sweep_id: str,
+        on_error: Callable[[BaseException], None],
+        lease_ms: int,
+        retries: int | None = None,
+    ) -> None:
+        self._args = (url, sweep_id, on_error, lease_ms, retries)
+        self.due = True  # not asked yet
+        self.controller: BackgroundController | None = None
+
+    def start(self) -> None:
+        """Start the controller (:func:`start_controller`), the first time only."""
+        if self.due:
+            self.due = False
+            self.controller = start_controller(*self._args)
+
+
+def queue_first(store: Store, sweep_id: str, config: SweepConfig) -> SweepInfo | None:
+    """Start a pending grid or random sweep with its first trial queued, at once
+    (:mod:`redsweep.controller.first`); the sweep then, or None when it was not for us."""
+    try:
+        from redsweep.controller.first import queue_first as queue
+    except ImportError as exc:  # no controller in this installation (see start_controller)
+        if exc.name not in ("redsweep.controller.first", None):
+            raise
+        return None
+    return queue(store, sweep_id, config)
 
 
 def let_controller_finish(

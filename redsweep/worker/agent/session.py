@@ -53,11 +53,11 @@ from typing import Any, TextIO
 from redsweep.errors import NotFoundError, RedsweepError, SweepLostError, UnreachableError
 from redsweep.shared.engine.config import parse_config
 from redsweep.shared.points import RETRIES
-from redsweep.shared.records import RunState
+from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.server import embedded
 from redsweep.shared.store import Store, SweepInfo, Taken, new_id
 from redsweep.shared.store.outage import FIRST_BACKOFF_S, MAX_BACKOFF_S, Outage
-from redsweep.worker.agent.companion import let_controller_finish, start_controller
+from redsweep.worker.agent.companion import Companion, let_controller_finish, queue_first
 from redsweep.worker.agent.guards import FailureGuard
 from redsweep.worker.agent.hand import Budget, Claimed, QueueHand, Skip
 from redsweep.worker.agent.heartbeat import Heartbeat
@@ -96,6 +96,7 @@ class AgentSession:
     _reaper: Reaper
     _outage: Outage
     _store: Store
+    _companion: Companion
 
     def __init__(
         self,
@@ -210,7 +211,7 @@ class AgentSession:
             hand = self._hand = QueueHand(
                 store, self.sweep_id, self.agent_id, lease_ms=self.lease_ms, budget=budget
             )
-            self._watch = SweepWatch(
+            watch = self._watch = SweepWatch(
                 store,
                 self.sweep_id,
                 on_read=self._follow_config,
@@ -235,19 +236,21 @@ class AgentSession:
                 on_canceled=runner.check_now,
                 outage=outage,
             )
-            controller = None
+            companion = self._companion = Companion(
+                self.url, self.sweep_id, self._controller_failed, self.lease_ms, self.retries
+            )
             lost: SweepLostError | None = None
             try:
                 with signals.installed():
                     outage.wait_out(heart.start, signals.wake)
-                    controller = start_controller(
-                        self.url,
-                        self.sweep_id,
-                        self._controller_failed,
-                        self.lease_ms,
-                        self.retries,
-                    )
+                    if info.state is SweepState.PENDING:  # nobody started it: we do
+                        started = outage.wait_out(lambda: queue_first(store, self.sweep_id, config))
+                        if started is not None:
+                            watch.saw(started)  # the first look needs no second read
+                    else:
+                        watch.saw(info)
                     ending = self._loop()
+                    controller = companion.controller
                     self.result.reason, self.result.done_reason = ending.reason, ending.done_reason
                     if controller is not None and ending.reason is EndReason.SWEEP_DONE:
                         over = let_controller_finish(
@@ -269,8 +272,8 @@ class AgentSession:
                 with contextlib.suppress(RedsweepError):
                     hand.close()
                     store.agents.remove(self.sweep_id, self.agent_id)
-                if controller is not None:
-                    controller.stop()  # a failure was said when it happened (on_error)
+                if companion.controller is not None:
+                    companion.controller.stop()  # a failure was said when it happened (on_error)
                 runner.close()
                 output.closing(self.result, line=lost is None)
             return self.result
@@ -305,10 +308,15 @@ class AgentSession:
             if isinstance(look, Ending):
                 if look.reason in (EndReason.SWEEP_FINISHED, EndReason.SWEEP_CANCELED):
                     self._reaper.now(over=True)  # no controller runs on it to crash them
+                elif look.reason is EndReason.SWEEP_DONE:
+                    self._companion.start()  # to mark it finished, if no other controller does
                 return look
             if look is Look.WAITED:
+                self._companion.start()  # a pending sweep waits for a controller
                 continue
-            taken = hand.next(watch.pop_timeout)
+            # the first pop does not wait; the controller starts after it (see Companion)
+            taken = hand.next(0 if self._companion.due else watch.pop_timeout)
+            self._companion.start()
             outage.ok()
             looked = hand.looked
             watch.popped(taken is not None, looked.sweep if looked is not None else None)

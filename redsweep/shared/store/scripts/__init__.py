@@ -31,6 +31,8 @@ The agent's hot path (ReportRows, Finish, Take, Ack) is importable from
 from __future__ import annotations
 
 import math
+import os
+import pathlib
 import re
 from collections.abc import Mapping
 from importlib import resources
@@ -83,6 +85,13 @@ class Command(Call):
         return f"<{type(self).__name__} {self.command()[:2]!r}>"
 
 
+# the package's own folder (a plain path is much cheaper per read than a resources Traversable;
+# resources still finds the scripts where the package is no folder, as in a zip)
+_HERE: Any = (
+    pathlib.Path(__file__).parent
+    if __file__ and os.path.isdir(os.path.dirname(__file__))
+    else resources.files(__name__)
+)
 _INCLUDE = re.compile(r"^-- #include (\w+)$", re.MULTILINE)
 
 
@@ -90,7 +99,7 @@ def lua_source(name: str) -> str:
     """The text of ``<name>.lua``; a line ``-- #include other`` becomes the script ``other``
     as a local function ``other(KEYS, ARGV)``, so that one script can make another's
     compare-and-set part of a bigger step without a second copy of it."""
-    text = resources.files(__name__).joinpath(f"{name}.lua").read_text("utf-8")
+    text = _HERE.joinpath(f"{name}.lua").read_text("utf-8")
 
     def include(match: re.Match[str]) -> str:
         other = match.group(1)
