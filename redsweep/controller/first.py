@@ -30,10 +30,16 @@ def queue_first(
     prior runs, a controller or another agent came first)."""
     if config.method is Method.BAYES or store.sweeps.prior_runs(sweep_id):
         return None
-    lease = Lease(store, sweep_id)
+    # as a background holder: it never asks a controller to hand the lease over
+    lease = Lease(store, sweep_id, background=True)
     if not lease.take():
         return None  # a controller holds it: it queues them
     try:
+        # under the lease: only the first of the agents racing here finds it pending with no
+        # trial (setting the state it already has is no error, so the state alone cannot say)
+        info = store.sweeps.get(sweep_id)
+        if info.state is not SweepState.PENDING or info.issued:
+            return None
         try:
             info = store.sweeps.set_state(
                 sweep_id, SweepState.RUNNING, allowed_from=[SweepState.PENDING]
