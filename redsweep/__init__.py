@@ -87,8 +87,9 @@ _LIVE = {"run": ("redsweep.worker.api.functions", "current_run")}
 __all__ = ["ConfigError", "RedsweepError", "__version__", *_LAZY, *_LIVE]
 
 
-#: names whose first use connects to Redis: see _prestart
-_CONNECTING = {"login", "sweep", "agent", "controller", "Api"}
+#: functions whose call connects to Redis, the embedded server unless given ``redis``: see
+#: _prestart (login takes the URL as its first argument too)
+_CONNECTING = {"login", "sweep", "agent", "controller"}
 _prestarted = False
 
 
@@ -113,9 +114,29 @@ def _prestart() -> None:
     threading.Thread(target=start, name="redsweep-server-start").start()
 
 
+def _entry(name: str) -> Any:
+    """``name``'s function behind a first call that, when it will use the embedded server (no
+    ``redis`` given), starts that server while the function's modules import; the first call
+    puts the function itself in its place."""
+    module_name, attribute = _LAZY[name]
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        url = kwargs.get("redis") or (args[0] if name == "login" and args else None)
+        if not url:
+            _prestart()
+        function = getattr(importlib.import_module(module_name), attribute)
+        globals()[name] = function
+        return function(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"``{module_name}.{attribute}``, loaded at the first call."
+    return call
+
+
 def __getattr__(name: str) -> Any:
     if name in _CONNECTING:
-        _prestart()
+        globals()[name] = _entry(name)
+        return globals()[name]
     if name in _LIVE:
         module_name, function = _LIVE[name]
         return getattr(importlib.import_module(module_name), function)()

@@ -115,3 +115,35 @@ def test_grid_and_random_sweeps_never_import_numpy_scipy_yaml_or_the_cli(redis_u
         assert result.returncode == 0, result.stderr
         # nothing queued until an agent came (the agent queued the first trial itself)
         assert result.stdout.split() == ["pending", "3"], (method, result.stdout)
+
+
+GIVEN_URL = """
+import sys
+import redsweep
+url = sys.argv[1]
+config = {"method": "grid", "parameters": {"a": {"values": [1, 2]}}}
+sweep_id = redsweep.sweep(config, redis=url)
+redsweep.agent(sweep_id, function=lambda: redsweep.log({"a": redsweep.config.a}), redis=url)
+print(redsweep.Api(url).sweep(sweep_id).state.value)
+"""
+
+
+def test_a_script_that_names_its_redis_starts_no_local_server_in_a_project(redis_url, tmp_path):
+    # a project folder with a .redsweep/ (its local server stopped): a script that passes its
+    # own Redis must not start that server on the side
+    (tmp_path / ".redsweep").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDSWEEP_")}
+    result = subprocess.run(
+        [sys.executable, "-c", GIVEN_URL, redis_url],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    started = (tmp_path / ".redsweep" / "server").exists()
+    if started:  # stop it: a failing test leaves nothing running either
+        subprocess.run([sys.executable, "-m", "redsweep", "server", "stop"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["finished"]
+    assert not started  # no server was started here
