@@ -30,7 +30,6 @@ import contextlib
 import io
 import os
 import resource
-import secrets
 import statistics
 import subprocess
 import sys
@@ -40,7 +39,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from redsweep.shared.server.local import LocalServer, free_port
+from _procs import start_private_redis
 
 AGENTS = 2
 REPO = Path(__file__).resolve().parents[1]
@@ -175,12 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     floor_cpu: list[float] = []
     runs: list[Measure] = []
     with tempfile.TemporaryDirectory(prefix="rs-command-") as tmp:
-        server = LocalServer()
-        password = secrets.token_hex(16)
-        port = free_port()
-        server.start(Path(tmp) / "redis", unixsocket=False, port=port, password=password)
+        server, url = start_private_redis(Path(tmp))
         try:
-            url = f"redis://:{password}@127.0.0.1:{port}/0"
             env = dict(os.environ)
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")

@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import itertools
 import os
-import secrets
 import signal
 import statistics
 import subprocess
@@ -39,8 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-
-from redsweep.shared.server.local import LocalServer, free_port
+from _procs import start_private_redis
 
 URL_ENV = "CONTROLLER_BENCH_URL"
 REPO = Path(__file__).resolve().parents[1]
@@ -307,10 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="rs-ctlbench-") as tmp_name:
         tmp = Path(tmp_name)
         ref = _reference_tree(args.reference, tmp)
-        server = LocalServer()
-        port, password = free_port(), secrets.token_hex(16)
-        server.start(tmp / "redis", unixsocket=False, port=port, password=password)
-        url = f"redis://:{password}@127.0.0.1:{port}/0"
+        server, url = start_private_redis(tmp)
         try:
             for rep in range(args.repeats):
                 for n in counts:

@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import io
 import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -45,8 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-
-from redsweep.shared.server.local import LocalServer, free_port
+from _procs import spawn, start_private_redis, wait_all
 
 URL_ENV = "DISPATCH_BENCH_URL"  # the worker processes' Redis URL (kept out of argv)
 REPO = Path(__file__).resolve().parents[1]
@@ -102,32 +100,7 @@ def optuna_worker(study_name: str, n_trials: int) -> None:
 
 
 def _spawn(args: list[str], url: str, workdir: Path, log_name: str) -> subprocess.Popen[bytes]:
-    # the workers run in a scratch directory: let them import this checkout even uninstalled
-    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, URL_ENV: url, "REDSWEEP_REDIS_URL": url, "PYTHONPATH": path}
-    with open(workdir / log_name, "ab") as log:
-        return subprocess.Popen(
-            args, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-        )
-
-
-def _wait_all(procs: list[subprocess.Popen[bytes]], workdir: Path) -> None:
-    """Wait for the worker processes; on failure or timeout kill them all and raise."""
-    deadline = time.monotonic() + WORKER_TIMEOUT_S
-    try:
-        for proc in procs:
-            code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            if code != 0:
-                logs = "".join(
-                    f"\n--- {log.name}\n" + "\n".join(log.read_text().splitlines()[-15:])
-                    for log in sorted(workdir.glob("*.log"))
-                )
-                raise RuntimeError(f"a worker exited with code {code}:{logs}")
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    return spawn(args, {URL_ENV: url, "REDSWEEP_REDIS_URL": url}, workdir, log_name)
 
 
 def _worker_argv(*args: str) -> list[str]:
@@ -151,7 +124,7 @@ def run_redsweep(url: str, trials: int, workdir: Path, controller: str, workers:
         _spawn(_worker_argv("redsweep", sweep_id), url, workdir, f"agent-{sweep_id}-{i}.log")
         for i in range(workers)
     ]
-    _wait_all(procs, workdir)
+    wait_all(procs, workdir, WORKER_TIMEOUT_S)
     wall = time.perf_counter() - start
     with Store.from_url(url) as store:
         done = [t for t in store.reads.trials(sweep_id) if t.finished_ms and t.claimed_ms]
@@ -175,7 +148,7 @@ def run_optuna(url: str, trials: int, workdir: Path, workers: int) -> Measure:
         _spawn(_worker_argv("optuna", name, str(share)), url, workdir, f"optuna-{name}-{i}.log")
         for i in range(workers)
     ]
-    _wait_all(procs, workdir)
+    wait_all(procs, workdir, WORKER_TIMEOUT_S)
     wall = time.perf_counter() - start
     study = optuna.load_study(study_name=name, storage=JournalStorage(JournalRedisBackend(url)))
     done = [t for t in study.get_trials(deepcopy=False) if t.datetime_start and t.datetime_complete]
@@ -199,12 +172,8 @@ def benchmark(
     systems = ["optuna", *(f"redsweep ({c})" for c in controllers)]
     results: dict[str, list[Measure]] = {s: [] for s in systems}
     with tempfile.TemporaryDirectory(prefix="rs-dispatch-") as tmp:
-        server = LocalServer()
-        password = secrets.token_hex(16)
-        port = free_port()
-        server.start(Path(tmp) / "redis", unixsocket=False, port=port, password=password)
+        server, url = start_private_redis(Path(tmp))
         try:
-            url = f"redis://:{password}@127.0.0.1:{port}/0"
             client = redis.Redis.from_url(url)
             for rep in range(repeats):
                 order = systems if rep % 2 == 0 else systems[::-1]

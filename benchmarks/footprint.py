@@ -24,12 +24,10 @@ import argparse
 import contextlib
 import io
 import os
-import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 import warnings
 from collections import Counter
@@ -38,8 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-
-from redsweep.shared.server.local import LocalServer, free_port
+from _procs import spawn, start_private_redis, wait_all
 
 URL_ENV = "FOOTPRINT_BENCH_URL"  # the worker processes' Redis URL (kept out of argv)
 WORKERS = 2
@@ -120,31 +117,7 @@ def snapshot(client: redis.Redis) -> tuple[int, Counter[str], float]:
 
 
 def _spawn(args: list[str], url: str, workdir: Path, log_name: str) -> subprocess.Popen[bytes]:
-    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, URL_ENV: url, "REDSWEEP_REDIS_URL": url, "PYTHONPATH": path}
-    with open(workdir / log_name, "ab") as log:
-        return subprocess.Popen(
-            args, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-        )
-
-
-def _wait_all(procs: list[subprocess.Popen[bytes]], workdir: Path) -> None:
-    """Wait for the worker processes; on failure or timeout kill them all and raise."""
-    deadline = time.monotonic() + WORKER_TIMEOUT_S
-    try:
-        for proc in procs:
-            code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            if code != 0:
-                logs = "".join(
-                    f"\n--- {log.name}\n" + "\n".join(log.read_text().splitlines()[-15:])
-                    for log in sorted(workdir.glob("*.log"))
-                )
-                raise RuntimeError(f"a worker exited with code {code}:{logs}")
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    return spawn(args, {URL_ENV: url, "REDSWEEP_REDIS_URL": url}, workdir, log_name)
 
 
 def _worker_argv(*args: str) -> list[str]:
@@ -170,7 +143,7 @@ def run_redsweep(client: redis.Redis, url: str, trials: int, rows: int, workdir:
         _spawn(_worker_argv("redsweep", sweep_id, str(rows)), url, workdir, f"agent-{i}.log")
         for i in range(WORKERS)
     ]
-    _wait_all(procs, workdir)
+    wait_all(procs, workdir, WORKER_TIMEOUT_S)
     measure = _measure(client, before, 0)
     with Store.from_url(url) as store:
         measure.trials = sum(1 for t in store.reads.trials(sweep_id) if t.finished_ms)
@@ -196,7 +169,7 @@ def run_optuna(client: redis.Redis, url: str, trials: int, rows: int, workdir: P
         _spawn(_worker_argv("optuna", name, str(share), str(rows)), url, workdir, f"o-{i}.log")
         for i in range(WORKERS)
     ]
-    _wait_all(procs, workdir)
+    wait_all(procs, workdir, WORKER_TIMEOUT_S)
     measure = _measure(client, before, 0)
     study = optuna.load_study(study_name=name, storage=JournalStorage(JournalRedisBackend(url)))
     measure.trials = sum(1 for t in study.get_trials(deepcopy=False) if t.datetime_complete)
@@ -219,12 +192,8 @@ def benchmark(
     plan += [(s, r, row_trials) for r in row_counts for s in ("redsweep", "optuna")]
     results: dict[tuple[str, int], list[Measure]] = {(s, r): [] for s, r, _ in plan}
     with tempfile.TemporaryDirectory(prefix="rs-footprint-") as tmp:
-        server = LocalServer()
-        password = secrets.token_hex(16)
-        port = free_port()
-        server.start(Path(tmp) / "redis", unixsocket=False, port=port, password=password)
+        server, url = start_private_redis(Path(tmp))
         try:
-            url = f"redis://:{password}@127.0.0.1:{port}/0"
             client = redis.Redis.from_url(url)
             for system in ("redsweep", "optuna"):  # warm-up: scripts loaded, caches grown
                 client.flushdb()
