@@ -190,17 +190,16 @@ def _maximise_ei(
     )
     raw = np.clip(raw, _EDGE, 1.0 - _EDGE)
     ei = _expected_improvement(model, best, snap(raw))
-    if REFINE_CANDIDATES:
-        top = raw[np.argsort(-ei)[:10]]
-        centres = top[rng.integers(len(top), size=REFINE_CANDIDATES)]
-        scale = rng.choice([0.002, 0.01, 0.03], size=(REFINE_CANDIDATES, 1)) * reach
-        fine = np.clip(centres + scale * rng.standard_normal(centres.shape), _EDGE, 1.0 - _EDGE)
-        raw = np.vstack([raw, fine])
-        ei = np.concatenate([ei, _expected_improvement(model, best, snap(fine))])
+    top = raw[np.argsort(-ei)[:10]]
+    centres = top[rng.integers(len(top), size=REFINE_CANDIDATES)]
+    scale = rng.choice([0.002, 0.01, 0.03], size=(REFINE_CANDIDATES, 1)) * reach
+    fine = np.clip(centres + scale * rng.standard_normal(centres.shape), _EDGE, 1.0 - _EDGE)
+    raw = np.vstack([raw, fine])
+    ei = np.concatenate([ei, _expected_improvement(model, best, snap(fine))])
     if not np.isfinite(ei).any() or np.nanmax(ei) <= 1e-12:
         return raw[int(rng.integers(len(raw)))]  # nothing to gain anywhere: explore
-    top = np.argsort(-np.nan_to_num(ei, nan=-1.0))[: max(1, POLISH_STARTS)]
-    if POLISH_STARTS and free.any():
+    top = np.argsort(-np.nan_to_num(ei, nan=-1.0))[:POLISH_STARTS]
+    if free.any():
         # from where the runs would sit: discrete dimensions snapped, and held there
         polished, polished_ei = _polish(model, best, snap(raw[top]), free, reach)
         if np.nanmax(polished_ei) > ei[top[0]]:
