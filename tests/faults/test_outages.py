@@ -62,6 +62,11 @@ def test_an_outage_longer_than_a_lease_loses_nothing_and_runs_no_point_twice(
     store.close()
 
 
+def controller_holds(store: Store, sweep_id: str) -> bool:
+    """A dedicated controller (not an agent's) holds the sweep's lease."""
+    return (store.controllers.holder(sweep_id) or "").startswith("ctl:")
+
+
 def test_redis_restarted_empty_every_process_says_so_and_writes_nothing(
     bare_redis: OwnRedis, tmp_path: Path, procs: Any
 ) -> None:
@@ -72,6 +77,10 @@ def test_redis_restarted_empty_every_process_says_so_and_writes_nothing(
     ran = agent(procs, url, sweep_id, tmp_path, API=1, WORK_S=60)
     first = wait_for(lambda: started(tmp_path, 1), STARTUP_S * 2, "a trial starts",
                      procs=procs, watched=[ctl, ran])  # fmt: skip
+    # the agent queues the first trial itself, so the controller may not have read the sweep
+    # yet (one that never saw it rightly says "no sweep"): wait for it to hold the lease
+    wait_for(lambda: controller_holds(store, sweep_id), STARTUP_S * 2,
+             "the controller takes the lease", procs=procs, watched=[ctl, ran])  # fmt: skip
     bare_redis.stop()
     bare_redis.start()  # no persistence: empty
     line = (
