@@ -85,6 +85,37 @@ def test_an_agent_runs_a_2x2_grid_to_the_end_with_its_controller(
     assert store.agents.live(sweep_id) == []
 
 
+def test_each_trial_line_counts_the_points_done_so_far(store: Store, agents: Agents) -> None:
+    """Real controller. One agent's quick trials end between its reads of the sweep: each of
+    its lines still says how many points are done (1/6, 2/6, ... 6/6) and the best so far."""
+    sweep_id = store.sweeps.create(
+        {
+            "method": "random",
+            "run_cap": 6,
+            "metric": {"name": "score", "goal": "maximize"},
+            "parameters": {"x": {"min": 0.0, "max": 1.0}},
+        },
+        project="lines",
+        run_cap=6,
+    )
+    proc = agents.start(
+        sweep_id,
+        """
+        def objective():
+            redsweep.init()
+            redsweep.log({"score": redsweep.config.x})
+        """,
+        function="objective",
+    )
+    assert agents.result(proc)["ran"] == 6
+    lines = [line for line in agents.stderr(proc).splitlines() if line.startswith("run ")]
+    done = [int(line.split(f"sweep {sweep_id}: ")[1].split("/")[0]) for line in lines]
+    assert done == [1, 2, 3, 4, 5, 6], lines
+    scores = [float(line.split("score=")[1].split(";")[0]) for line in lines]
+    best = [float(line.split("best score (max) ")[1]) for line in lines]
+    assert best == [max(scores[: i + 1]) for i in range(6)], lines
+
+
 def test_a_function_that_raises_fails_with_its_traceback_and_the_agent_goes_on(
     store: Store, agents: Agents
 ) -> None:

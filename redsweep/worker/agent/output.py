@@ -94,9 +94,12 @@ class AgentOutput:
         self._log_dir = log_dir
         self._progress = Progress(sweep_id, total=total, metric=metric, out=out)
         self._lock = threading.RLock()
-        self._shown: SweepInfo | None = None  # the sweep as last shown in a progress line
+        self._shown: SweepInfo | None = None  # the sweep as last read for a progress line
         self._shown_at = float("-inf")
-        self._ended_since: list[tuple[str, float | None]] = []  # trials ended since _shown
+        # its counts and best value, with this agent's own ends since that read added
+        self._counts: dict[str, int] = {}
+        self._best: float | None = None
+        self._issued: int | None = None
 
     def follow(self, metric: Metric | None, total: int | None) -> None:
         """The sweep's config was replaced: its metric and size now."""
@@ -138,39 +141,50 @@ class AgentOutput:
         # the sweep's counts for the line: re-read at most every SHOW_EVERY_S, so that short
         # trials do not pay a round trip each (the session looks at the sweep on its own clock)
         fresh: SweepInfo | None = None
+        note = failure_note(outcome, self._log_dir) if outcome.error else ""
+        state = outcome.state.value if outcome.state is not None else "lost"
         if self._shown is None or time.monotonic() - self._shown_at >= SHOW_EVERY_S:
             try:
                 fresh = self._shown = self._store.sweeps.get(self._sweep_id)
             except RedsweepError:
                 return None
             self._shown_at = time.monotonic()
-        info = self._shown
-        note = failure_note(outcome, self._log_dir) if outcome.error else ""
-        state = outcome.state.value if outcome.state is not None else "lost"
-        # between two reads, add this agent's own ends to what was read last
-        self._ended_since = [] if fresh is not None else [*self._ended_since, (state, value)]
-        counts, best = dict(info.counts), info.best_value
-        for ended, ended_value in self._ended_since:
-            counts[ended] = counts.get(ended, 0) + 1
-            counts["running"] = max(0, counts.get("running", 0) - 1)
-            if (
-                ended_value is not None
-                and metric is not None
-                and (best is None or metric.better(ended_value, best))
-            ):
-                best = ended_value
+            self._counts, self._best = dict(fresh.counts), fresh.best_value
+            self._issued = fresh.issued
+        else:
+            self._count_own_end(state, value)
         with self._lock:
             self._progress.trial_ended(
                 outcome.trial_id,
                 state,
                 value=value,
                 seconds=outcome.seconds,
-                counts=counts,
-                best=best,
+                counts=self._counts,
+                best=self._best,
                 note=note,
-                issued=info.issued,
+                issued=self._issued,
             )
         return fresh
+
+    def _count_own_end(self, state: str, value: float | None) -> None:
+        """Between two reads of the sweep: this agent's trial that ended moves from running
+        (or pending: it was claimed after the read; or nowhere: it was issued after it) to
+        ``state``."""
+        if state == "lost":  # not this agent's to record any more: the next read says
+            return
+        counts = self._counts
+        for was in ("running", "pending"):
+            if counts.get(was, 0) > 0:
+                counts[was] -= 1
+                break
+        else:  # issued after the read (a retry is rarer: counting it as a point is the slip)
+            self._issued = None if self._issued is None else self._issued + 1
+        counts[state] = counts.get(state, 0) + 1
+        metric, best = self._metric, self._best
+        if value is None or metric is None:
+            return
+        if best is None or metric.better(value, best):
+            self._best = value
 
     def closing(self, result: AgentResult, *, line: bool = True) -> None:
         """One closing line (unless not ``line``: the sweep is gone): what this agent ran and
