@@ -12,7 +12,7 @@ from redsweep.errors import UnreachableError
 from redsweep.shared.store.connection import lease_options
 from redsweep.shared.store.outage import NOTICE_AFTER_S, Outage
 from redsweep.worker.api.away import read_unsent, write_unsent
-from redsweep.worker.trial.fence import fence_timing
+from redsweep.worker.trial.fence import FENCED, Fence, fence_timing
 
 
 @pytest.mark.parametrize(
@@ -164,3 +164,39 @@ def test_a_fenced_command_is_recorded_as_it_ended_only_once_it_marked_its_end(tm
     assert ended_before_fence("the trial was stopped", 0, 0) is None  # not a fence
     assert ended_before_fence(FENCED, 0, -9) == (RunState.FINISHED, None)  # killed after
     assert ended_before_fence(FENCED, 0, 2)[0] is RunState.FAILED  # its own exit code
+
+
+class _Link:
+    """What the fence reads of a trial's link: when it was last renewed, whether it is lost."""
+
+    def __init__(self, renewed_at: float) -> None:
+        self.renewed_at = renewed_at
+        self.lost = False
+        self.fenced = threading.Event()
+        self.why = ""
+
+    def mark_lost(self, why: str) -> None:
+        self.why, self.lost = why, True
+        self.fenced.set()
+
+
+def test_the_fence_stops_each_trial_at_its_own_deadline_trial_after_trial() -> None:
+    """The fence's thread is not woken per trial, yet a trial whose deadline comes before the
+    moment it would look next (its claim went out long ago) is fenced on time, and a released
+    trial never is."""
+    fence = Fence(2_000, 10.0)  # fenced 1.4 s after the last renewal
+    try:
+        first = _Link(time.monotonic())
+        fence.watch(first)  # the thread now looks 1.4 s from now
+        fence.release()
+        late = _Link(time.monotonic() - fence.after + 0.2)  # due in 0.2 s
+        fence.watch(late)
+        assert late.fenced.wait(1.0), "fenced at its own deadline, not the last trial's"
+        assert late.why == FENCED and not first.fenced.is_set()
+        fence.release()
+        fresh = _Link(time.monotonic())
+        fence.watch(fresh)
+        assert not fresh.fenced.wait(fence.after - 0.3)  # not before its deadline
+        assert fresh.fenced.wait(2.0)
+    finally:
+        fence.close()

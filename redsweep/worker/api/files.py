@@ -28,10 +28,21 @@ FILES_DIR_KEY = "_files_dir"
 
 def runs_root(base: str | os.PathLike[str] | None = None) -> Path:
     """The folder holding every run's folder (absolute)."""
-    env = os.environ.get(ENV_RUNS_DIR)
-    if env:
-        return Path(env).absolute()
-    return (Path(base) if base else Path.cwd()).absolute() / ".redsweep" / "runs"
+    key = (os.environ.get(ENV_RUNS_DIR), os.fspath(base) if base else None, os.getcwd())
+    root = _roots.get(key)
+    if root is None:  # an agent asks trial after trial: the paths are built once
+        env, given, cwd = key
+        if env:
+            root = Path(env).absolute()
+        else:
+            root = (Path(given) if given else Path(cwd)).absolute() / ".redsweep" / "runs"
+        if len(_roots) > 64:
+            _roots.clear()
+        _roots[key] = root
+    return root
+
+
+_roots: dict[tuple[str | None, str | None, str], Path] = {}
 
 
 def run_folder(root: Path, sweep_id: str, run_id: str) -> Path:

@@ -109,9 +109,13 @@ class Reporter:
             self._cond.wait_for(lambda: not self._sending, timeout)
             rows = list(self._rows)
             self._rows.clear()
+            lost = self._link is not None and self._link.lost
             self._link = None
             self._detached_at = time.monotonic()
-            self._cond.notify_all()
+            # wake only who waits for this: a flush, or the thread dropping a lost trial's
+            # rows (else it looks within LINGER_S: a wake-up per trial costs more)
+            if self._flushing or lost:
+                self._cond.notify_all()
         return rows
 
     def add(self, step: int, row: dict[str, Any]) -> None:

@@ -60,20 +60,24 @@ class Fence:
         self._on_fence = on_fence  # called (from this thread) once a link is marked lost
         self._cond = threading.Condition()
         self._link: TrialLink | None = None
+        self._wakes_at = float("inf")  # when the thread looks next (monotonic)
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="redsweep-fence", daemon=True)
         self._thread.start()
 
     def watch(self, link: TrialLink) -> None:
+        """Fence ``link`` from now on. The thread is woken only when it would look too late:
+        trial after trial, each claimed after the last one's renewals, it is not."""
         with self._cond:
             self._link = link
-            self._cond.notify_all()
+            if link.renewed_at + self.after < self._wakes_at:
+                self._cond.notify_all()
 
     def release(self) -> None:
-        """The trial ended: nothing of it runs any more, so nothing to fence."""
+        """The trial ended: nothing of it runs any more, so nothing to fence (the thread finds
+        that when it looks next: no wake-up per trial)."""
         with self._cond:
             self._link = None
-            self._cond.notify_all()
 
     def close(self) -> None:
         with self._cond:
@@ -86,10 +90,13 @@ class Fence:
             while not self._closed:
                 link = self._link
                 if link is None or link.lost:
+                    self._wakes_at = float("inf")
                     self._cond.wait()
                     continue
-                left = link.renewed_at + self.after - time.monotonic()
+                now = time.monotonic()
+                left = link.renewed_at + self.after - now
                 if left > 0:
+                    self._wakes_at = now + left
                     self._cond.wait(left)
                     continue
                 link.mark_lost(FENCED)
