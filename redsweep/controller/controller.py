@@ -13,14 +13,13 @@ taking over, continues where the last one stopped: no grid point skipped or repe
 
 from __future__ import annotations
 
-import collections
 import hashlib
-import math
 import threading
 import time
 
 from redsweep.controller.lease import LEASE_MS, ControllerBusy, Lease
 from redsweep.controller.lifecycle import Lifecycle
+from redsweep.controller.pace import Pace
 from redsweep.controller.view import SweepView
 from redsweep.progress import Progress
 from redsweep.shared import points
@@ -38,7 +37,6 @@ __all__ = ["AGENTS_EVERY_S", "LEASE_MS", "RETRIES", "Controller", "ControllerBus
 RETRIES = points.RETRIES
 POLL_MS = 200
 AGENTS_EVERY_S = 0.5  # how stale the controller's list of live agents may be
-PREFETCH_S, RATE_WINDOW_S, MAX_PREFETCH = 0.05, 1.0, 256  # see Controller._prefetch
 EVENTS_CONSUMER = "controller"  # one name for every controller: a successor re-reads the backlog
 
 
@@ -64,6 +62,8 @@ class Controller:
         self.lease_ms = lease_ms
         self._retries = retries
         self.poll_ms = poll_ms
+        #: how long to pause before the next round (see Pace.linger)
+        self.linger_s = 0.0
         self.progress = progress
         self.view: SweepView | None = None
         self._next_reap = 0.0
@@ -71,7 +71,7 @@ class Controller:
         self._agents_at = float("-inf")
         self._seed = int(hashlib.sha256(sweep_id.encode()).hexdigest()[:8], 16)
         self._config_raw: object = None
-        self._ends: collections.deque[tuple[float, int]] = collections.deque()  # (when, how many)
+        self._pace = Pace(Method.RANDOM)  # set with the view, by its config's method
         self._handled: list[str] = []  # ids of the events of the last round, acked next round
         self._memo: object = None  # bayes: the last fit, a warm start for the next (per config)
         # the grace after an outage: reap nothing before this (monotonic), so that live agents
@@ -132,6 +132,7 @@ class Controller:
         self._config_raw = info.config
         self._memo = None
         self.view = SweepView(self.store, self.sweep_id, parse_config(info.config))
+        self._pace = Pace(self.view.config.method)
         self.view.load()
 
     def release(self) -> None:
@@ -203,9 +204,7 @@ class Controller:
             for event in events:
                 if event.type in ("finish", "crash") and event.trial_id:
                     self._report_end(event, info)
-        ended = sum(1 for e in events if e.type in ("finish", "crash"))
-        if ended:
-            self._ends.append((time.monotonic(), ended))
+        self._pace.ended(sum(1 for e in events if e.type in ("finish", "crash")))
         self._retry(info)
         # every crash the view knows has now been retried or is out of retries; agents of a
         # done sweep stay while the store counts more crashes than that (a retry may come)
@@ -215,8 +214,10 @@ class Controller:
         if reason is not None and info.done_reason != reason:
             self.store.sweeps.set_done_reason(self.sweep_id, reason)
         self._last_round = time.monotonic()
+        self.linger_s = 0.0
         if reason is None and info.state is SweepState.RUNNING:
             self._top_up(info, queued)
+            self.linger_s = self._pace.linger(bool(events), queued)
         elif reason is not None and self.view.alive() == 0 and info.state is SweepState.RUNNING:
             # said honestly: a point whose every attempt crashed is no result
             reason = points.honest_reason(reason, points.points(self.view.trials.values()))
@@ -293,7 +294,7 @@ class Controller:
         """Keep the queue at the number of idle agents, plus a prefetch for grid/random."""
         agents = self._live_agents()
         idle = sum(1 for a in agents if not a.busy)
-        prefetch = self._prefetch(len(agents))
+        prefetch = self._pace.prefetch(len(agents))
         if queued > idle + prefetch // 2:
             return  # enough queued: top up in batches, not a trial or two every round
         want = idle + prefetch - queued
@@ -327,18 +328,6 @@ class Controller:
             return None
         fresh = self.store.agents.remaining(self.sweep_id, [a.id for a in agents])
         return sum(n or 0 for n in fresh.values())
-
-    def _prefetch(self, agents: int) -> int:
-        """Trials kept queued beyond the idle agents: grid and random keep a few per agent,
-        more while trials end fast (about PREFETCH_S worth), so that no agent waits for the
-        controller between two short trials; bayes waits for results to suggest better ones."""
-        if self.view.config.method is Method.BAYES:
-            return 0
-        now = time.monotonic()
-        while self._ends and self._ends[0][0] < now - RATE_WINDOW_S:
-            self._ends.popleft()
-        rate = sum(n for _, n in self._ends) / RATE_WINDOW_S
-        return min(MAX_PREFETCH, max(4 + 2 * agents, math.ceil(rate * PREFETCH_S)))
 
     def _marked(self, events: list[Event]) -> set[str]:
         """Trials whose end the view took from the events themselves (no re-read)."""

@@ -142,6 +142,8 @@ class Lifecycle:
                 self.on_acquired()
             while not self.stop.is_set() and ctl.step():
                 self._redis.ok()
+                if ctl.linger_s:
+                    self.stop.wait(ctl.linger_s)
         finally:
             with contextlib.suppress(RedsweepError):
                 ctl.release()

@@ -1,0 +1,48 @@
+"""How fast a sweep's trials end, and what the controller makes of it: how many trials to keep
+queued beyond the idle agents, and whether to pause between rounds."""
+
+from __future__ import annotations
+
+import collections
+import math
+import time
+
+from redsweep.shared.records import Method
+
+#: a prefetch of about PREFETCH_S worth of trials at the rate of the last RATE_WINDOW_S
+PREFETCH_S, RATE_WINDOW_S, MAX_PREFETCH = 0.05, 1.0, 256
+#: A pause after a round that found events while trials were queued: the next round takes
+#: the ends of many short trials at once (the prefetch covers it)
+LINGER_S = 0.01
+
+
+class Pace:
+    """The ends of the last RATE_WINDOW_S, for a sweep searched by ``method``."""
+
+    def __init__(self, method: Method) -> None:
+        self.method = method
+        self._ends: collections.deque[tuple[float, int]] = collections.deque()  # (when, how many)
+
+    def ended(self, n: int) -> None:
+        """``n`` trials ended now."""
+        if n:
+            self._ends.append((time.monotonic(), n))
+
+    def prefetch(self, agents: int) -> int:
+        """Trials kept queued beyond the idle agents: grid and random keep a few per agent,
+        more while trials end fast (about PREFETCH_S worth), so that no agent waits for the
+        controller between two short trials; bayes waits for results to suggest better ones."""
+        if self.method is Method.BAYES:
+            return 0
+        now = time.monotonic()
+        while self._ends and self._ends[0][0] < now - RATE_WINDOW_S:
+            self._ends.popleft()
+        rate = sum(n for _, n in self._ends) / RATE_WINDOW_S
+        return min(MAX_PREFETCH, max(4 + 2 * agents, math.ceil(rate * PREFETCH_S)))
+
+    def linger(self, had_events: bool, queued: int) -> float:
+        """How long to pause before the next round: LINGER_S after a round that found events
+        while trials were queued (never for bayes, whose suggestions wait for results)."""
+        if had_events and queued and self.method is not Method.BAYES:
+            return LINGER_S
+        return 0.0
