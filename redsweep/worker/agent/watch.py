@@ -3,8 +3,9 @@
 :class:`SweepWatch` re-reads the sweep every :data:`CHECK_EVERY_S` (at once after
 :meth:`SweepWatch.look_now`, or not at all when it was just handed a fresh read) and says
 whether the session goes on, waits (a paused or pending sweep) or ends, and why. Near the end
-of a sweep (it has a ``done_reason``) it makes the waits on the queue short; an idle agent's
-waits grow (to :data:`IDLE_POP_S`), woken at once by a trial pushed on the queue.
+of a sweep (it has a ``done_reason``) it keeps the waits on the queue short; an idle agent's
+waits grow (from :data:`ENDING_POP_S` to :data:`IDLE_POP_S`), woken at once by a trial
+pushed on the queue.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from redsweep.worker.agent.result import EndReason
 
 #: How long one pop waits for a trial, and how stale the agent's view of the sweep may get.
 POP_TIMEOUT_S = 1.0
-#: An idle agent's pops wait longer each time (doubling from POP_TIMEOUT_S), up to this: a
+#: An idle agent's pops wait longer each time (doubling from ENDING_POP_S), up to this: a
 #: blocking pop is woken by the push of a trial, so the wait costs nothing but the sweep
 #: being looked at (paused, canceled, done) once per wait instead of once a second.
 IDLE_POP_S = 3.0  # below SOCKET_TIMEOUT_S of the session, with room
-ENDING_POP_S = 0.05  # the first wait on the queue of an ending sweep (doubling to POP_TIMEOUT_S)
+ENDING_POP_S = 0.05  # the first wait on an empty queue (doubling to IDLE_POP_S)
 CHECK_EVERY_S = 1.0
 #: Waiting on a pending or paused sweep is said after this long.
 WAIT_NOTICE_S = 3.0
@@ -110,11 +111,12 @@ class SweepWatch:
 
     @property
     def pop_timeout(self) -> float:
-        """How long the next pop waits: near the end only retries may still come, so wait
-        briefly first, that the agent leaves soon after the sweep's last trial ends."""
-        if not self._ending:
-            return min(IDLE_POP_S, POP_TIMEOUT_S * 2 ** min(self._idle, 8))
-        return min(POP_TIMEOUT_S, ENDING_POP_S * 2 ** min(self._idle, 8))
+        """How long the next pop waits: briefly first, each wait twice the last (a push wakes
+        it at once), so that an agent whose queue ran dry at the sweep's end sees the end
+        soon (no push says so: the controller may mark it done just after the agent looked);
+        near the end, when only retries may come, no longer than POP_TIMEOUT_S."""
+        wait = ENDING_POP_S * 2 ** min(self._idle, 8)
+        return min(POP_TIMEOUT_S if self._ending else IDLE_POP_S, wait)
 
     def popped(self, got: bool, sweep: SweepInfo | None = None) -> None:
         """What a pop gave; nothing: look at the sweep again before waiting on the queue (at
