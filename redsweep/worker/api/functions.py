@@ -31,6 +31,7 @@ from redsweep.errors import RedsweepError, StoreError
 from redsweep.worker.api import notices
 from redsweep.worker.api.config import Config, ConfigProxy, merge
 from redsweep.worker.api.disabled import DisabledRun
+from redsweep.worker.api.ending import StopTrial, raise_stop
 from redsweep.worker.api.init_config import config_dict
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
@@ -42,8 +43,6 @@ from redsweep.worker.api.run import (
     ENV_TOKEN,
     FLUSH_TIMEOUT_S,
     Run,
-    StopTrial,
-    raise_stop,
 )
 from redsweep.worker.api.starts import command_run, in_command_trial, local_run
 

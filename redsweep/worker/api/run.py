@@ -15,16 +15,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from redsweep.errors import RedsweepError, UnreachableError
-from redsweep.worker.api import notices
-from redsweep.worker.api.away import ENV_UNSENT, outage_of, write_unsent
+from redsweep.errors import RedsweepError
+from redsweep.worker.api import ending, notices
+from redsweep.worker.api.away import outage_of
 from redsweep.worker.api.config import Config
+from redsweep.worker.api.ending import StopTrial
 from redsweep.worker.api.files import FILES_DIR_KEY, RunFiles, run_folder, runs_root
 from redsweep.worker.api.limits import fit
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
 from redsweep.worker.api.summary import MetricDef, Metrics, Summary
-from redsweep.worker.api.values import loggable, storable
+from redsweep.worker.api.values import loggable
 
 ENV_SWEEP_ID = "REDSWEEP_SWEEP_ID"
 ENV_RUN_ID = "REDSWEEP_RUN_ID"
@@ -38,11 +39,6 @@ FLUSH_TIMEOUT_S = 10.0
 LOCAL_LEASE_MS = 60_000
 #: Plain types log() passes without looking for media.
 _PLAIN = (str, int, float, bool, type(None))
-
-
-class StopTrial(BaseException):
-    """Raised by ``log()`` when the trial must stop: the controller stopped it early, the user
-    interrupted it, or this worker lost the trial's lease. Let it propagate."""
 
 
 class Run:
@@ -315,32 +311,7 @@ class Run:
         """End the run: send what is buffered and what the script set on the summary (its
         files among them); a local run is then marked finished (failed when ``exit_code`` is
         non-zero). Calling it again does nothing."""
-        with self._lock:
-            if self._finished:
-                return
-            if exit_code is not None:
-                self.exit_code = int(exit_code)
-            self._commit()
-            self._finished = True
-        handoff = self._handoff_path() if self.mode == "command" else None
-        if handoff:
-            _ENDING.append(self)  # the objective is done: SIGTERM now hurries the end
-        try:
-            self._release_reporter(FLUSH_TIMEOUT_S)
-            self.end_summary()
-            if self.mode == "local":
-                from redsweep.worker.api.starts import finish_local
-
-                finish_local(self)
-            else:
-                self.send_summary()
-            if handoff and not _STOPPED:  # all was stored or handed over: the end counts
-                write_unsent(handoff, [], None, done=self.exit_code or 0)
-        finally:
-            if handoff:
-                _ENDING.remove(self)
-        if self._on_end is not None:
-            self._on_end(self)
+        ending.finish(self, exit_code, FLUSH_TIMEOUT_S)
 
     def hurry(self) -> None:
         """The agent stops this process while it ends (self-fencing in an outage): stop
@@ -350,66 +321,16 @@ class Run:
 
     def end_summary(self) -> None:
         """Copy ``live`` saved files again; record on the summary the run's files and W&B's
-        descriptive fields that were set (``_name``, ``_group``, ``_job_type``, ``_tags``,
-        ``_notes``: the store has no other place for them)."""
-        self.files.resave()
-        described = {
-            "_name": self.name if self.name != self.id else None,
-            "_group": self.group,
-            "_job_type": self.job_type,
-            "_tags": list(self.tags) or None,
-            "_notes": self.notes,
-        }
-        for key, value in {**self.files.summary(), **described}.items():
-            if value is not None:
-                self.summary[key] = value
+        descriptive fields that were set (see :func:`~.ending.end_summary`)."""
+        ending.end_summary(self)
 
     def send_summary(self) -> bool:
-        """Send the summary keys the script (or define_metric, or the files) set to the store;
-        logged values are there already. A problem is printed, never raised. A finished
-        command trial that finds Redis away hands them to its agent instead
-        (:mod:`~redsweep.worker.api.away`): it must exit now, not wait for Redis."""
-        overrides = self.summary.overrides()
-        if not overrides:
-            return True
-        row, _ = fit({k: storable(v) for k, v in overrides.items()}, self._link.limits)
-        link = self._link
-        handoff = self._handoff_path() if self._finished else None
-        if handoff and self._handed_over:
-            write_unsent(handoff, [], row)
-            return True
-        try:
-            return link.set_summary(row)
-        except UnreachableError:
-            if handoff:
-                self._handed_over = True
-                write_unsent(handoff, [], row)
-                return True
-            notices.once(f"summary-{self.id}", f"run {self.id}: summary not stored yet: Redis away")
-            return False
-        except RedsweepError as exc:
-            notices.once(f"summary-{self.id}", f"run {self.id}: summary not stored: {exc}")
-            return False
-
-    def _handoff_path(self) -> str | None:
-        """Where this process hands its agent what it could not store (a trial's process)."""
-        if self.mode == "local" or not self._owns_reporter:
-            return None
-        return os.environ.get(ENV_UNSENT) or None
+        """Send the summary keys the script (or define_metric, or the files) set to the store
+        (see :func:`~.ending.send_summary`); a problem is printed, never raised."""
+        return ending.send_summary(self)
 
     def _release_reporter(self, timeout: float) -> bool:
-        """Send what is left: by closing our own reporter; a reporter we were lent (the
-        agent's) keeps the rows for its owner, who sends them with the trial's finish. A
-        command trial that finds Redis away hands its unsent rows to its agent instead."""
-        if not self._owns_reporter:
-            return True
-        unsent = self._handoff_path()
-        if unsent and not self._reporter.flush(timeout, while_reachable=True):
-            self._handed_over = True
-            write_unsent(unsent, self._reporter.take(0.2))
-        if self.mode == "local":  # nobody else sends them: wait for Redis, however long
-            return self._reporter.close(None)
-        return self._reporter.close(timeout)
+        return ending.release_reporter(self, timeout)
 
     def join(self, exit_code: int | None = None) -> None:
         self.finish(exit_code=exit_code)
@@ -427,23 +348,6 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<Run {self.id} of sweep {self.sweep_id} ({self.mode})>"
-
-
-#: A command trial's run in finish(): its objective is done, so SIGTERM hurries its end
-#: (:meth:`Run.hurry`) instead of raising StopTrial into it.
-_ENDING: list[Run] = []
-
-
-#: SIGTERM stopped the objective (set once): its end is no end of its own
-_STOPPED: list[bool] = []
-
-
-def raise_stop(signum: int, frame: Any) -> None:
-    for run in _ENDING:
-        run.hurry()
-        return
-    _STOPPED.append(True)
-    raise StopTrial("terminated by the agent (SIGTERM)")
 
 
 def host() -> str:

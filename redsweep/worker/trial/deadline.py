@@ -24,8 +24,8 @@ from types import TracebackType
 from typing import Any
 
 from redsweep.shared.records import RunState
+from redsweep.worker.api.ending import StopTrial
 from redsweep.worker.api.link import TrialLink
-from redsweep.worker.api.run import StopTrial
 
 #: Where a limit came from, as the error names it.
 OPTION = "--trial-timeout"

@@ -19,9 +19,9 @@ from typing import Any
 from redsweep.shared.store import Store
 from redsweep.shared.store.connection import lease_options
 from redsweep.worker.api.away import ENV_UNSENT
+from redsweep.worker.api.ending import StopTrial, raise_stop
 from redsweep.worker.api.functions import bind_trial, unbind_trial
 from redsweep.worker.api.link import TrialLink
-from redsweep.worker.api.run import StopTrial, raise_stop
 from redsweep.worker.trial.children import kill_group
 from redsweep.worker.trial.supervisor import watch
 

@@ -2,7 +2,7 @@
 
 While the objective runs, a thread renews the trial's lease every third of it. When a renewal
 (or a report) says the trial must stop, or that this worker lost it, the objective is stopped:
-a function's next ``log()`` raises :class:`~redsweep.worker.api.run.StopTrial`; a child
+a function's next ``log()`` raises :class:`~redsweep.worker.api.ending.StopTrial`; a child
 process (command, or forked function) gets SIGTERM on its process group, SIGKILL after a grace
 period. When the lease cannot be renewed (Redis away) the trial is stopped on time, before
 the lease can lapse (:mod:`redsweep.worker.trial.fence`), and ends crashed (unless it had
