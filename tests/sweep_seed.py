@@ -13,7 +13,7 @@ from typing import Any
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.store import Store
 from redsweep.shared.store.calls import Finish, ReportRows
-from redsweep.shared.store.scripts.trials import Claim
+from redsweep.shared.store.scripts.holder import Claim
 
 CONFIG: dict[str, Any] = {
     "method": "random",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from redsweep.shared.store.replies import Renewal, Taken
 from redsweep.shared.store.scripts import Call, Command, Script
+from redsweep.shared.store.scripts.holder import Finish, ReportRows
 from redsweep.shared.store.scripts.queue import Ack, Take
-from redsweep.shared.store.scripts.trials import Finish, ReportRows
 
 __all__ = ["Ack", "Call", "Command", "Finish", "Renewal", "ReportRows", "Script", "Take", "Taken"]

@@ -1,7 +1,7 @@
 """Trials change state: add, claim, renew, report, finish, stop, kill, reap.
 
 Part of :mod:`redsweep.shared.store`. Every state change is one Lua compare-and-set (the calls
-of :mod:`redsweep.shared.store.scripts.trials`); the allowed changes are
+of :mod:`~redsweep.shared.store.scripts.trials` and `~.holder`); the allowed changes are
 :data:`redsweep.shared.store.keys.TRIAL_TRANSITIONS`.
 """
 
@@ -15,18 +15,8 @@ from redsweep.shared.records import Goal, RunState
 from redsweep.shared.store import keys
 from redsweep.shared.store.connection import Connection, guarded
 from redsweep.shared.store.replies import Renewal
-from redsweep.shared.store.scripts.trials import (
-    AddTrial,
-    AddTrials,
-    Claim,
-    Finish,
-    Kill,
-    Reap,
-    Renew,
-    ReportRows,
-    RequestStop,
-    SetSummary,
-)
+from redsweep.shared.store.scripts.holder import Claim, Finish, Renew, ReportRows, SetSummary
+from redsweep.shared.store.scripts.trials import AddTrial, AddTrials, Kill, Reap, RequestStop
 
 
 class Trials:
@@ -105,7 +95,7 @@ class Trials:
     ) -> tuple[str, dict[str, Any]] | None:
         """Claim a pending trial at ``attempt`` for ``worker`` under a lease of ``lease_ms``:
         its token and params in one round trip, None when it was not pending at that attempt
-        (:class:`~redsweep.shared.store.scripts.trials.Claim`)."""
+        (:class:`~redsweep.shared.store.scripts.holder.Claim`)."""
         call = Claim(sweep_id, trial_id, attempt, worker, lease_ms, remaining=remaining)
         return self._conn.call(call)
 
@@ -136,7 +126,7 @@ class Trials:
         note: str = "",
     ) -> Renewal:
         """Several logged ``(step, metrics)`` rows of a running trial in one call (one event);
-        renews its lease (:class:`~redsweep.shared.store.scripts.trials.ReportRows`; the
+        renews its lease (:class:`~redsweep.shared.store.scripts.holder.ReportRows`; the
         stored history is thinned past ``history_cap`` rows; ``note``: a warning kept on the
         trial)."""
         call = ReportRows(
@@ -168,7 +158,7 @@ class Trials:
         """End a running trial held with ``token`` in a terminal ``state``; ``summary`` is
         merged into its summary. False when refused (wrong token, not running). To send the
         last rows and the agent's next queue move along, batch a
-        :class:`~redsweep.shared.store.scripts.trials.Finish` with them
+        :class:`~redsweep.shared.store.scripts.holder.Finish` with them
         (:meth:`Store.batch <redsweep.shared.store.Store.batch>`)."""
         call = Finish(
             sweep_id,
