@@ -22,11 +22,11 @@ from redsweep.worker.agent.result import EndReason
 
 #: How long one pop waits for a trial, and how stale the agent's view of the sweep may get.
 POP_TIMEOUT_S = 1.0
-#: An idle agent's pops wait longer each time (doubling from ENDING_POP_S), up to this: a
+#: An idle agent's pops wait longer each time (from ENDING_POP_S, see pop_timeout), up to this: a
 #: blocking pop is woken by the push of a trial, so the wait costs nothing but the sweep
 #: being looked at (paused, canceled, done) once per wait instead of once a second.
 IDLE_POP_S = 3.0  # below SOCKET_TIMEOUT_S of the session, with room
-ENDING_POP_S = 0.05  # the first wait on an empty queue (doubling to IDLE_POP_S)
+ENDING_POP_S = 0.05  # the first wait on an empty queue
 CHECK_EVERY_S = 1.0
 #: Waiting on a pending or paused sweep is said after this long.
 WAIT_NOTICE_S = 3.0
@@ -111,12 +111,14 @@ class SweepWatch:
 
     @property
     def pop_timeout(self) -> float:
-        """How long the next pop waits: briefly first, each wait twice the last (a push wakes
-        it at once), so that an agent whose queue ran dry at the sweep's end sees the end
-        soon (no push says so: the controller may mark it done just after the agent looked);
-        near the end, when only retries may come, no longer than POP_TIMEOUT_S."""
-        wait = ENDING_POP_S * 2 ** min(self._idle, 8)
-        return min(POP_TIMEOUT_S if self._ending else IDLE_POP_S, wait)
+        """How long the next pop waits: briefly first (a push wakes it at once), so that an
+        agent whose queue ran dry at the sweep's end sees the end soon (no push says so: the
+        controller may mark it done just after the agent looked), then 4 times longer each
+        time up to IDLE_POP_S (0.05, 0.2, 0.8, 3 s: an idle agent soon costs next to
+        nothing); near the end, when only retries may come, doubling up to POP_TIMEOUT_S."""
+        if self._ending:
+            return min(POP_TIMEOUT_S, ENDING_POP_S * 2 ** min(self._idle, 8))
+        return min(IDLE_POP_S, ENDING_POP_S * 4 ** min(self._idle, 4))
 
     def popped(self, got: bool, sweep: SweepInfo | None = None) -> None:
         """What a pop gave; nothing: look at the sweep again before waiting on the queue (at
