@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from agent_scripts import LONG, ROOT, Agents, hold_controller
 from helpers import wait_for
 
@@ -75,8 +76,11 @@ while True:
 """
 
 
-def test_the_end_of_the_channel_ends_the_trial_at_once(store: Store, tmp_path: Path) -> None:
+def test_the_end_of_the_channel_ends_the_trial_at_once(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No supervisor here: the trial's own API sees the agent gone and ends its process."""
+    monkeypatch.chdir(tmp_path)  # as an agent's: the trial's config file goes under it
     sweep_id = store.sweeps.create({"method": "random", "parameters": {"x": {"value": 1}}})
     epoch = hold_controller(store, sweep_id)
     store.trials.add(sweep_id, [{"x": 1}], epoch=epoch)
