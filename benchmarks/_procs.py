@@ -26,13 +26,15 @@ def _bytecode_env(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-# filled once, as the benchmark starts: no measured process pays the compiling
-subprocess.run(
-    [sys.executable, "-m", "compileall", "-q", str(REPO / "redsweep")],
-    env=_bytecode_env(dict(os.environ)),
-    stdout=subprocess.DEVNULL,
-    check=False,
-)
+def warm_bytecode() -> None:
+    """Fill :data:`PYCACHE` with this checkout's bytecode: called once by the benchmark's own
+    process before it measures (not at import: the worker processes import this module too)."""
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(REPO / "redsweep")],
+        env=_bytecode_env(dict(os.environ)),
+        stdout=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def start_private_redis(folder: Path) -> tuple[LocalServer, str]:
@@ -49,7 +51,8 @@ def spawn(
     args: list[str], env: dict[str, str], workdir: Path, log_name: str
 ) -> subprocess.Popen[bytes]:
     """A worker process in ``workdir`` (its output in ``log_name``) with ``env`` added; it
-    imports this checkout even uninstalled, its bytecode cached in :data:`PYCACHE`."""
+    imports this checkout even uninstalled, its bytecode cached in :data:`PYCACHE` (see
+    :func:`warm_bytecode`)."""
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = _bytecode_env({**os.environ, **env, "PYTHONPATH": path})
     with open(workdir / log_name, "ab") as log:

@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from _procs import start_private_redis
+from _procs import start_private_redis, wait_all
 
 AGENTS = 2
 REPO = Path(__file__).resolve().parents[1]
@@ -122,16 +122,7 @@ def run_redsweep(url: str, trials: int, workdir: Path, env: dict[str, str]) -> M
                     argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
                 )
             )
-    try:
-        for proc in procs:
-            if proc.wait(timeout=TIMEOUT_S) != 0:
-                logs = "".join(p.read_text()[-2000:] for p in sorted(workdir.glob("agent-*.log")))
-                raise RuntimeError(f"an agent exited with code {proc.returncode}:\n{logs}")
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    wait_all(procs, workdir, TIMEOUT_S)
     cpu_ms = (_children_cpu() - cpu) * 1000
     with Store.from_url(url) as store:
         done = [t for t in store.reads.trials(sweep_id) if t.finished_ms and t.claimed_ms]

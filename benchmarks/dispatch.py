@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-from _procs import spawn, start_private_redis, wait_all
+from _procs import spawn, start_private_redis, wait_all, warm_bytecode
 
 URL_ENV = "DISPATCH_BENCH_URL"  # the worker processes' Redis URL (kept out of argv)
 REPO = Path(__file__).resolve().parents[1]
@@ -172,6 +172,7 @@ def benchmark(
     systems = ["optuna", *(f"redsweep ({c})" for c in controllers)]
     results: dict[str, list[Measure]] = {s: [] for s in systems}
     with tempfile.TemporaryDirectory(prefix="rs-dispatch-") as tmp:
+        warm_bytecode()
         server, url = start_private_redis(Path(tmp))
         try:
             client = redis.Redis.from_url(url)

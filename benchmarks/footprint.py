@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from _procs import spawn, start_private_redis, wait_all
+from _procs import spawn, start_private_redis, wait_all, warm_bytecode
 
 URL_ENV = "FOOTPRINT_BENCH_URL"  # the worker processes' Redis URL (kept out of argv)
 WORKERS = 2
@@ -192,6 +192,7 @@ def benchmark(
     plan += [(s, r, row_trials) for r in row_counts for s in ("redsweep", "optuna")]
     results: dict[tuple[str, int], list[Measure]] = {(s, r): [] for s, r, _ in plan}
     with tempfile.TemporaryDirectory(prefix="rs-footprint-") as tmp:
+        warm_bytecode()
         server, url = start_private_redis(Path(tmp))
         try:
             client = redis.Redis.from_url(url)
