@@ -11,7 +11,7 @@ bare-process floor measured in the same run.
 
 Each repeat measures both, alternating which goes first; the table shows medians and the
 median of the per-repeat ratios. It also splits a trial's time: from its claim to the
-script's first line (the agent's fork/exec, the supervisor, the interpreter's start), the
+script's first line (the agent's request, the launcher's spawn, the interpreter's start), the
 script's ``import redsweep; redsweep.init()``, and from its ``log()`` to its finish; and it
 counts the CPU per trial of the agents and everything they started.
 
@@ -66,7 +66,7 @@ class Measure:
 
     trials: int
     seconds: float
-    cpu_ms: float  # CPU per trial of the agents and their children (supervisors, scripts)
+    cpu_ms: float  # CPU per trial of the agents and their children (launchers, scripts)
     before_ms: float
     init_ms: float
     after_ms: float
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         f"python -c pass {2000 / statistics.median(floors):.0f} (2 at once)"
     )
     print(
-        f"CPU per trial (median ms, agents with their supervisors and scripts, controller "
+        f"CPU per trial (median ms, agents with their launchers and scripts, controller "
         f"thread included): {statistics.median(m.cpu_ms for m in runs):.0f}; "
         f"per python -c pass: {statistics.median(floor_cpu):.1f}"
     )

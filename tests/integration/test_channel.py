@@ -79,7 +79,7 @@ while True:
 def test_the_end_of_the_channel_ends_the_trial_at_once(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No supervisor here: the trial's own API sees the agent gone and ends its process."""
+    """No launcher here: the trial's own API sees the agent gone and ends its process."""
     monkeypatch.chdir(tmp_path)  # as an agent's: the trial's config file goes under it
     sweep_id = store.sweeps.create({"method": "random", "parameters": {"x": {"value": 1}}})
     epoch = hold_controller(store, sweep_id)
@@ -90,7 +90,11 @@ def test_the_end_of_the_channel_ends_the_trial_at_once(
     (tmp_path / "loop.py").write_text(LOOP)
     channel = TrialChannel(link)
     fd = channel.fd
-    env = {**command_env(link, store.url, tmp_path / "unsent", fd), "PYTHONPATH": str(ROOT)}
+    env = {
+        **command_env(link, store.url, tmp_path / "unsent"),
+        "REDSWEEP_AGENT_FD": str(fd),  # where this test passes it (an agent's launcher: 3)
+        "PYTHONPATH": str(ROOT),
+    }
     trial = subprocess.Popen(
         [sys.executable, "loop.py"], cwd=tmp_path, env=env, pass_fds=(fd,), start_new_session=True
     )

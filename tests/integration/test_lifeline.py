@@ -211,3 +211,57 @@ def test_a_command_keeps_its_exit_messages_under_the_supervisor(
         assert agent.wait(timeout=60) == 0, procs.output(agent)
         record = store.reads.trial(sweep, trial)
         assert (record.state, record.error) == (RunState.FAILED, error)
+
+
+def test_a_command_starts_with_no_signal_ignored_or_blocked(
+    agents: Agents, store: Store, redis_url: str, procs: Any
+) -> None:
+    """The agent's launcher ignores Ctrl-C and SIGTERM itself (the agent decides what they
+    mean); the commands it starts get every signal back at its default, as from a shell."""
+    sweep_id, trial_id = one_trial(store, {"command": ["grep", "^Sig", "/proc/self/status"]})
+    agent = agents.start(sweep_id, count=1)
+    assert agent.wait(timeout=60) == 0, procs.output(agent)
+    record = store.reads.trial(sweep_id, trial_id)
+    assert record.state is RunState.FINISHED, record.error
+    lines = dict(line.split(":\t") for line in (record.log_tail or "").splitlines())
+    # bit N-1 stands for signal N; 32 and 33 are glibc's own, which its posix_spawn ignores
+    standard = (1 << 31) - 1
+    assert int(lines["SigIgn"], 16) & standard == 0, record.log_tail
+    assert int(lines["SigBlk"], 16) == 0, record.log_tail
+
+
+# The first trial holds on until killed; the second ends at once.
+HOLD_FIRST = """\
+import os, sys, time
+
+if sys.argv[-1] == "--x=1":
+    with open("pids.part", "w") as fh:
+        fh.write(str(os.getpid()))
+    os.replace("pids.part", "pids.txt")
+    time.sleep(60)
+"""
+
+
+def test_a_killed_launcher_fails_its_running_trial_and_the_agent_goes_on(
+    agents: Agents, store: Store, redis_url: str, tmp_path: Path, procs: Any, pids_left: list[int]
+) -> None:
+    """The process that starts an agent's commands killed outright: the trial it ran is ended
+    and recorded killed, and the agent's next trial starts as usual."""
+    (tmp_path / "hold.py").write_text(HOLD_FIRST)
+    sweep_id = store.sweeps.create(
+        {"method": "grid", "program": "hold.py", "parameters": {"x": {"values": [1, 2]}}},
+        grid_size=2,
+    )
+    first, second = store.trials.add(
+        sweep_id, [{"x": 1}, {"x": 2}], epoch=hold_controller(store, sweep_id)
+    )
+    agent = agents.start(sweep_id, count=2)
+    pids_left.extend(started_pids(tmp_path, procs, agent))
+    launcher = ancestors(pids_left[0])[0]
+    assert launcher != agent.pid and "launcher" in Path(f"/proc/{launcher}/cmdline").read_text()
+    os.kill(launcher, signal.SIGKILL)
+    assert agent.wait(timeout=60) == 0, procs.output(agent)
+    assert not alive(pids_left[0])
+    killed, done = store.reads.trial(sweep_id, first), store.reads.trial(sweep_id, second)
+    assert (killed.state, killed.error) == (RunState.FAILED, "the command was killed by signal 9")
+    assert done.state is RunState.FINISHED, done.error

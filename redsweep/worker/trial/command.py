@@ -1,19 +1,24 @@
-"""A command trial's processes as the agent sees them: the supervisor at the head of the
-trial's process group (:mod:`redsweep.worker.trial.supervisor`), the lifeline that ends the
-group when the agent dies, and the output copied into the capped log
-(:mod:`redsweep.worker.trial.output`).
+"""A command trial's processes as the agent sees them: the agent's launcher
+(:mod:`redsweep.worker.trial.launcher`), which starts each command at the head of its own
+process group and ends them all when the agent dies; the command itself; and its output
+copied into the capped log (:mod:`redsweep.worker.trial.output`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import queue
+import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from redsweep.connect import ENV_URL
@@ -22,20 +27,21 @@ from redsweep.worker.api.away import ENV_UNSENT
 from redsweep.worker.api.channel import ENV_AGENT_FD
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.starts import wandb_env
-from redsweep.worker.trial import supervisor
+from redsweep.worker.trial import launcher
 from redsweep.worker.trial.channel import TrialChannel
 from redsweep.worker.trial.output import CappedLog, OutputPump
 
-SUPERVISOR = str(Path(supervisor.__file__).resolve())
+LAUNCHER = str(Path(launcher.__file__).resolve())
+#: The descriptor number of a command's channel to its agent (the launcher puts it there).
+CHANNEL_FD = 3
 
 
-def command_env(
-    link: TrialLink, url: str, unsent: str | os.PathLike[str], channel_fd: int
-) -> dict[str, str]:
+def command_env(link: TrialLink, url: str, unsent: str | os.PathLike[str]) -> dict[str, str]:
     """The environment of the command trial of ``link``: this process's, plus what the
-    in-trial API reads (the trial, its channel to this agent: ``channel_fd``, where to leave
-    what it cannot send: ``unsent``) and W&B's variables for the script. The Redis URL, its
-    password and the trial's token stay out: the agent makes the trial's store calls."""
+    in-trial API reads (the trial, its channel to this agent: descriptor :data:`CHANNEL_FD`,
+    where to leave what it cannot send: ``unsent``) and W&B's variables for the script. The
+    Redis URL, its password and the trial's token stay out: the agent makes the trial's store
+    calls."""
     secrets = [s for s in (url, urlsplit(url).password) if s and len(s) >= 4]
     inherited = {
         k: v
@@ -46,7 +52,7 @@ def command_env(
         **inherited,
         run_api.ENV_SWEEP_ID: link.sweep_id,
         run_api.ENV_RUN_ID: link.trial_id,
-        ENV_AGENT_FD: str(channel_fd),
+        ENV_AGENT_FD: str(CHANNEL_FD),
         ENV_UNSENT: str(unsent),
         **wandb_env(link.sweep_id, link.trial_id, link.params),
     }
@@ -56,15 +62,131 @@ def command_env(
 _LEFT_OUT = frozenset({ENV_URL, run_api.ENV_TOKEN, run_api.ENV_LEASE_MS, run_api.ENV_HISTORY_CAP})
 
 
+class Launcher:
+    """This agent's launcher process (:mod:`redsweep.worker.trial.launcher`), started at once:
+    :meth:`spawn` starts a command through it. Only this process holds the lifeline, so the
+    launcher ends every command still running when this process is gone, however it died. If
+    the launcher itself dies, the commands it started are killed here and reported killed;
+    :attr:`gone` says a new launcher is needed. OSError when it cannot start."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()  # both close-on-exec; theirs is passed on
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", LAUNCHER, str(theirs.fileno())],
+                stdin=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,  # the terminal's Ctrl-C is the agent's to handle
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self._sock = ours
+        self._spawning = threading.Lock()  # one request, then its answer
+        self._answers: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._waiting: dict[int, Callable[[int], None]] = {}  # pid -> told its exit status
+        self._early: dict[int, int] = {}  # exits read before their pid was registered
+        self.gone = False
+        self._reader = threading.Thread(target=self._read, name="redsweep-launcher", daemon=True)
+        self._reader.start()
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        fds: Sequence[int],
+        on_exit: Callable[[int], None],
+    ) -> int:
+        """Start ``argv`` with ``env``; ``fds[0]`` is its stdout and stderr, the next ones its
+        descriptors 3, 4, ... Returns its pid (also its process group's id); ``on_exit`` is
+        called from a thread with its exit code (minus the signal that killed it). OSError
+        when it cannot start."""
+        body = json.dumps({"argv": list(argv), "env": dict(env)}).encode()
+        with self._spawning:
+            if self.gone:
+                raise OSError("the agent's launcher process is gone")
+            try:
+                self._sock.sendmsg(
+                    [struct.pack(">I", len(body)), body],
+                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))],
+                )
+            except OSError as exc:
+                raise OSError(f"the agent's launcher process is gone ({exc})") from None
+            answer = self._answers.get()
+        if answer is None:
+            raise OSError("the agent's launcher process is gone")
+        if "failed" in answer:
+            raise OSError(answer["failed"])
+        pid = int(answer["started"])
+        with self._lock:
+            status = self._early.pop(pid, None)
+            if status is None:
+                self._waiting[pid] = on_exit
+        if status is not None:
+            on_exit(status)
+        return pid
+
+    def close(self) -> None:
+        """Let the launcher go (it ends what still runs) and wait for it."""
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(5.0)
+        self._reader.join(5.0)
+
+    def _read(self) -> None:
+        pending = b""
+        while True:
+            try:
+                data = self._sock.recv(1 << 16)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                answer = json.loads(line)
+                if "exited" in answer:
+                    self._exited(int(answer["exited"]), int(answer["status"]))
+                else:
+                    self._answers.put(answer)
+        self._lost()
+
+    def _exited(self, pid: int, status: int) -> None:
+        code = os.waitstatus_to_exitcode(status)
+        with self._lock:
+            on_exit = self._waiting.pop(pid, None)
+            if on_exit is None:
+                self._early[pid] = code
+        if on_exit is not None:
+            on_exit(code)
+
+    def _lost(self) -> None:
+        """The launcher is gone: what it started cannot be watched any more, so it ends now."""
+        self.gone = True
+        self._answers.put(None)
+        with self._lock:
+            waiting, self._waiting = self._waiting, {}
+        for pid, on_exit in waiting.items():
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+            on_exit(-signal.SIGKILL)
+
+
 class CommandChild:
-    """Starts ``argv`` under a supervisor in a new process group (whose id is :attr:`pid`),
+    """Starts ``argv`` through ``launcher`` in a new process group (whose id is :attr:`pid`),
     its stdout and stderr into ``log_path`` (at most ``log_cap`` bytes). ``on_exit`` is
-    called from a thread when the supervisor exits; :attr:`exited` is set then. ``channel``
-    (the trial's calls to this agent) is passed on and served until :meth:`close`. OSError
-    when not even the supervisor starts."""
+    called from a thread when the command exits; :attr:`exited` is set then. ``channel``
+    (the trial's calls to this agent) is passed on as descriptor :data:`CHANNEL_FD` and
+    served until :meth:`close`. OSError when the command cannot start (saying why)."""
 
     def __init__(
         self,
+        launcher: Launcher,
         argv: Sequence[str],
         env: Mapping[str, str],
         log_path: Path,
@@ -72,22 +194,21 @@ class CommandChild:
         on_exit: Callable[[], None],
         channel: TrialChannel | None = None,
     ) -> None:
-        ours, theirs = socket.socketpair()  # both ends close-on-exec; theirs is passed on
+        self.exited = threading.Event()
+        self.returncode: int | None = None  # minus the signal that ended it, as Popen says it
+
+        def exited(code: int) -> None:
+            self.returncode = code
+            self.exited.set()
+            on_exit()
+
         out_read, out_write = os.pipe()
         log = None
         try:
             log = CappedLog(log_path, log_cap)
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", SUPERVISOR, str(theirs.fileno()), *argv],
-                stdin=subprocess.DEVNULL,
-                stdout=out_write,
-                stderr=subprocess.STDOUT,
-                env=dict(env),
-                start_new_session=True,
-                pass_fds=(theirs.fileno(), *([channel.fd] if channel else [])),
-            )
+            fds = [out_write, *([channel.fd] if channel else [])]
+            self.pid = launcher.spawn(argv, env, fds, exited)
         except BaseException:
-            ours.close()
             if channel is not None:
                 channel.close()
             os.close(out_read)
@@ -95,38 +216,15 @@ class CommandChild:
                 log.close()
             raise
         finally:
-            theirs.close()
             os.close(out_write)
-        self.pid = self.proc.pid
-        self._lifeline = ours  # only this process holds it: its death is the group's end
         self._channel = channel
         if channel is not None:
             channel.start()
         self._pump = OutputPump(out_read, log)
-        self.exited = threading.Event()
 
-        def reap() -> None:
-            self.proc.wait()
-            self.exited.set()
-            on_exit()
-
-        threading.Thread(target=reap, name=f"redsweep-wait-{self.pid}", daemon=True).start()
-
-    @property
-    def returncode(self) -> int | None:
-        """The command's exit code, or minus the signal that ended it (as Popen says it)."""
-        return self.proc.returncode
-
-    def close(self) -> str | None:
-        """Once the supervisor exited and the group was killed: the rest of the output into
-        the log, the lifeline cut. Returns why the command could not start (None if it did)."""
+    def close(self) -> None:
+        """Once the command exited and its group was killed: the rest of the output into the
+        log, the channel cut."""
         self._pump.finish()
-        why = None
-        if self.proc.returncode == supervisor.START_FAILED:
-            with contextlib.suppress(OSError):
-                self._lifeline.setblocking(False)
-                why = self._lifeline.recv(4096).decode("utf-8", "replace") or None
-        self._lifeline.close()
         if self._channel is not None:
             self._channel.close()
-        return why

@@ -23,7 +23,6 @@ from redsweep.worker.api.ending import StopTrial, raise_stop
 from redsweep.worker.api.functions import bind_trial, unbind_trial
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.trial.children import kill_group
-from redsweep.worker.trial.supervisor import watch
 
 #: Exit code of a forked function trial that was stopped (StopTrial).
 STOPPED_CODE = 3
@@ -35,6 +34,27 @@ def format_error(exc: BaseException) -> str:
     if tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def watch(fd: int) -> threading.Thread:
+    """End this process's group as soon as ``fd`` reads EOF: the write end of the lifeline,
+    held only by the agent, is closed, so the agent is gone (however it died: the kernel
+    closes a dead process's descriptors, which a parent-death signal cannot promise)."""
+
+    def run() -> None:
+        while True:
+            try:
+                if not os.read(fd, 4096):
+                    break
+            except OSError:  # not a lifeline any more (closed by the trial's own code)
+                return
+        if os.getpgrp() == os.getpid():
+            os.killpg(0, signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    thread = threading.Thread(target=run, name="redsweep-lifeline", daemon=True)
+    thread.start()
+    return thread
 
 
 def fork_trial(

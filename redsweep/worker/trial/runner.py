@@ -38,7 +38,7 @@ from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
 from redsweep.worker.trial.channel import TrialChannel
 from redsweep.worker.trial.children import kill_group, supervise, tail_of
-from redsweep.worker.trial.command import CommandChild, command_env
+from redsweep.worker.trial.command import CommandChild, Launcher, command_env
 from redsweep.worker.trial.deadline import TrialDeadline
 from redsweep.worker.trial.fence import Fence, ended_before_fence
 from redsweep.worker.trial.forked import STOPPED_CODE, fork_trial, format_error
@@ -96,9 +96,12 @@ class TrialRunner:
         self._link: TrialLink | None = None
         self._unsent = Unsent()  # what a command (or forked child) handed back
         self._exit_code: int | None = None  # the command's (negative: killed by a signal)
+        self._launcher: Launcher | None = None  # starts the commands (with the first one)
 
     def close(self) -> None:
-        """End the runner's background threads."""
+        """End the runner's background threads and its launcher."""
+        if self._launcher is not None:
+            self._launcher.close()
         self._keeper.close(1.0)
         self._fence.close()
         self._lease_store.close()
@@ -354,20 +357,21 @@ class TrialRunner:
         except RedsweepError as exc:
             return RunState.FAILED, f"cannot build the command: {exc}", None
         channel = TrialChannel(link)  # the trial's calls, made by this agent
-        env = command_env(link, self.url, self.agent_dir / f"{link.trial_id}.unsent", channel.fd)
+        env = command_env(link, self.url, self.agent_dir / f"{link.trial_id}.unsent")
         log_path = self.agent_dir / f"{link.trial_id}.log"
         try:
-            child = CommandChild(argv, env, log_path, self.log_cap, self._wake.set, channel)
+            child = CommandChild(
+                self._launcher_now(), argv, env, log_path, self.log_cap, self._wake.set, channel
+            )
         except OSError as exc:
+            channel.close()
             return RunState.FAILED, f"cannot start {argv[0]!r}: {exc}", None
         try:
             signalled = self._supervise(link, child.pid, child.exited.is_set)
         finally:
             kill_group(child.pid, signal.SIGKILL)
             child.exited.wait()
-            not_started = child.close()
-        if not_started is not None:
-            return RunState.FAILED, f"cannot start {argv[0]!r}: {not_started}", None
+            child.close()
         tail = tail_of(log_path)
         code = self._exit_code = child.returncode
         self._unsent = read_unsent(env[ENV_UNSENT])
@@ -378,6 +382,15 @@ class TrialRunner:
         if code < 0:
             return RunState.FAILED, f"the command was killed by signal {-code}", tail
         return RunState.FAILED, f"the command exited with code {code}", tail
+
+    def _launcher_now(self) -> Launcher:
+        """The launcher of this runner's commands, started with the first (or anew, if the
+        last one died)."""
+        if self._launcher is None or self._launcher.gone:
+            if self._launcher is not None:
+                self._launcher.close()
+            self._launcher = Launcher()
+        return self._launcher
 
     def _refresh(self, link: TrialLink) -> bool:
         """Ask the store once more whether the trial was to stop (a child that raised StopTrial
