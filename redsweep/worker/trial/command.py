@@ -122,11 +122,15 @@ class Launcher:
             raise OSError(answer["failed"])
         pid = int(answer["started"])
         with self._lock:
-            status = self._early.pop(pid, None)
-            if status is None:
+            code = self._early.pop(pid, None)
+            if code is None and self.gone:  # it died just after: nothing will report the exit
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
+                code = -signal.SIGKILL
+            if code is None:
                 self._waiting[pid] = on_exit
-        if status is not None:
-            on_exit(status)
+        if code is not None:
+            on_exit(code)
         return pid
 
     def close(self) -> None:
@@ -139,22 +143,24 @@ class Launcher:
         self._reader.join(5.0)
 
     def _read(self) -> None:
-        pending = b""
-        while True:
-            try:
-                data = self._sock.recv(1 << 16)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            *lines, pending = (pending + data).split(b"\n")
-            for line in lines:
-                answer = json.loads(line)
-                if "exited" in answer:
-                    self._exited(int(answer["exited"]), int(answer["status"]))
-                else:
-                    self._answers.put(answer)
-        self._lost()
+        try:
+            pending = b""
+            while data := self._recv():
+                *lines, pending = (pending + data).split(b"\n")
+                for line in lines:
+                    answer = json.loads(line)
+                    if "exited" in answer:
+                        self._exited(int(answer["exited"]), int(answer["status"]))
+                    else:
+                        self._answers.put(answer)
+        finally:  # EOF, or an answer that makes no sense: either way it cannot be trusted
+            self._lost()
+
+    def _recv(self) -> bytes:
+        try:
+            return self._sock.recv(1 << 16)
+        except OSError:
+            return b""
 
     def _exited(self, pid: int, status: int) -> None:
         code = os.waitstatus_to_exitcode(status)
@@ -167,10 +173,10 @@ class Launcher:
 
     def _lost(self) -> None:
         """The launcher is gone: what it started cannot be watched any more, so it ends now."""
-        self.gone = True
-        self._answers.put(None)
         with self._lock:
+            self.gone = True
             waiting, self._waiting = self._waiting, {}
+        self._answers.put(None)
         for pid, on_exit in waiting.items():
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
