@@ -22,16 +22,18 @@ import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from redsweep.errors import ProtocolError
 from redsweep.shared.protocol import pack_value, unpack_value
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
     from redsweep.shared.store import Store
     from redsweep.shared.store.outage import Outage
 
-T = TypeVar("T")
+    T = TypeVar("T")
 
 #: Where a command trial leaves the rows it could not send (set by its agent).
 ENV_UNSENT = "REDSWEEP_UNSENT"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from redsweep.errors import RedsweepError, StoreError
 from redsweep.worker.api import notices
@@ -28,6 +27,10 @@ from redsweep.worker.api.run import (
     host,
 )
 from redsweep.worker.api.values import storable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # ---- a command trial's subprocess ----------------------------------------------------------------
 
