@@ -21,7 +21,6 @@ import os
 import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
 from redsweep.errors import ProtocolError
 from redsweep.shared.protocol import pack_value, unpack_value
@@ -84,7 +83,7 @@ def write_unsent(
     at ``path`` for the agent; how many rows were written (a row the wire format refuses is
     left out)."""
     written = 0
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "ab") as fh:
         records: list[list[Any]] = [[step, row] for step, row in rows]
         if summary:
@@ -106,7 +105,8 @@ def read_unsent(path: str | os.PathLike[str]) -> Unsent:
     Summary keys written later win."""
     unsent = Unsent()
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError:
         return unsent
     with contextlib.suppress(OSError):

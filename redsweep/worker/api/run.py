@@ -11,7 +11,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
 
 from redsweep.errors import RedsweepError
@@ -301,6 +300,8 @@ class Run:
     def log_code(self, root: str | None = ".", name: str | None = None, **kwargs: Any) -> None:
         """Copy the ``.py`` files under ``root`` into the files folder's ``code/``."""
         if root is not None:
+            from pathlib import Path
+
             for path in sorted(Path(root).rglob("*.py")):
                 if ".redsweep" not in path.parts:
                     self.files.copy(path, f"code/{path.relative_to(root).as_posix()}")
