@@ -15,9 +15,14 @@ import contextlib
 import importlib
 import os
 import threading
-from typing import Any
 
 from redsweep.errors import ConfigError, RedsweepError
+
+# typing is for the type checker only: ``import redsweep`` in each command trial would pay
+# ~10 ms for it and the ``re`` it imports (docs/architecture.md)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

@@ -15,22 +15,26 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import msgpack
 
 from redsweep.errors import ProtocolError
 
-if TYPE_CHECKING:  # imported on first use: a command trial's frames need no records
+# ``typing`` is for the type checker only: a command trial imports this module, and typing
+# (with the ``re`` it imports) would cost each trial's start ~10 ms (docs/architecture.md)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn, TypeVar
+
+    # imported on first use: a command trial's frames need no records
     from redsweep.shared.records import TrialMessage
 
     WireRecord = TrialMessage
+    R = TypeVar("R", bound="TrialMessage")
 
 WIRE_VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB: far above any real trial message, far below harm
 MAX_DEPTH = 64  # nesting of lists/dicts in a plain value
-
-R = TypeVar("R", bound="TrialMessage")
 
 #: The type tag ``t`` of a trial message (take.lua is given it to recognise one).
 TRIAL_TAG = "trial"

@@ -63,6 +63,51 @@ def test_a_command_trial_imports_no_redis_and_holds_no_url_password_or_token(
     assert env["REDSWEEP_RUN_ID"] == trial.id == env["WANDB_RUN_ID"]
 
 
+SLIM = """\
+import atexit, sys
+
+def record():  # registered before init(), so it runs after the run's finish at exit
+    heavy = ("typing", "pathlib", "re", "urllib", "ipaddress")
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
+    with open("slim.txt", "w") as fh:
+        fh.write(" ".join(loaded))
+
+atexit.register(record)
+import redsweep
+
+run = redsweep.init()
+redsweep.log({"loss": run.config.x / 2})
+run.summary["best"] = 7
+"""
+
+
+def test_a_command_trial_imports_no_typing_pathlib_or_re(
+    store: Store, agents: Agents, tmp_path: Path
+) -> None:
+    """Start-up time: every command trial is a new interpreter that imports redsweep, and
+    ``typing`` (with the ``re`` it imports) and ``pathlib`` (with ``re``, ``fnmatch``,
+    ``urllib.parse`` and ``ipaddress``) would cost it ~10 ms each, about as much as the rest of
+    ``import redsweep; redsweep.init()``. So ``import redsweep``, ``init()``, ``log()`` and the
+    finish at exit import none of them (the script here imports only atexit and sys)."""
+    (tmp_path / "slim.py").write_text(SLIM)
+    sweep_id = store.sweeps.create(
+        {
+            "method": "grid",
+            "program": "slim.py",
+            "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {"x": {"values": [1]}},
+        },
+        grid_size=1,
+    )
+    result = agents.result(agents.start(sweep_id))
+    assert (result["ran"], result["finished"]) == (1, 1)
+    [trial] = store.reads.trials(sweep_id)
+    assert trial.state is RunState.FINISHED
+    assert store.reads.history(sweep_id, trial.id) == [{"loss": 0.5, "_step": 0}]
+    assert store.reads.summary(sweep_id, trial.id)["best"] == 7  # sent by the finish at exit
+    assert (tmp_path / "slim.txt").read_text().split() == []
+
+
 LOOP = """\
 import time
 import redsweep

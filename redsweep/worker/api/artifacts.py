@@ -28,7 +28,7 @@ MANIFEST = "manifest.json"
 
 def artifacts_root(run: Any = None) -> Path:
     root = run.files.folder.parent.parent if run is not None and hasattr(run, "files") else None
-    return (root or runs_root()).parent / "artifacts"
+    return Path(root or runs_root()).parent / "artifacts"
 
 
 class Artifact:
@@ -255,7 +255,7 @@ def restore(
         parts = run_path.strip("/").split("/")
         if len(parts) < 2:
             raise RedsweepError(f"restore(run_path={run_path!r}): give SWEEP_ID/RUN_ID")
-        source_dir = run_folder(run.files.folder.parent.parent, parts[-2], parts[-1]) / "files"
+        source_dir = Path(run_folder(run.files.folder.parent.parent, parts[-2], parts[-1]), "files")
     source = source_dir / name
     if not source.is_file():
         return None

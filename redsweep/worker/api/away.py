@@ -21,17 +21,18 @@ import os
 import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from redsweep.errors import ProtocolError
 from redsweep.shared.protocol import pack_value, unpack_value
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
     from redsweep.shared.store import Store
     from redsweep.shared.store.outage import Outage
 
-T = TypeVar("T")
+    T = TypeVar("T")
 
 #: Where a command trial leaves the rows it could not send (set by its agent).
 ENV_UNSENT = "REDSWEEP_UNSENT"
@@ -82,7 +83,7 @@ def write_unsent(
     at ``path`` for the agent; how many rows were written (a row the wire format refuses is
     left out)."""
     written = 0
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "ab") as fh:
         records: list[list[Any]] = [[step, row] for step, row in rows]
         if summary:
@@ -104,7 +105,8 @@ def read_unsent(path: str | os.PathLike[str]) -> Unsent:
     Summary keys written later win."""
     unsent = Unsent()
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError:
         return unsent
     with contextlib.suppress(OSError):

@@ -22,13 +22,15 @@ import stat
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
 
 from redsweep.errors import ProtocolError, RedsweepError, StoreError, UnreachableError
 from redsweep.shared.protocol import FrameReader, pack_frame
 from redsweep.worker.api.link import TrialLink
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from redsweep.shared.records import RunState
 
 #: The number of the trial's end of the channel (set by its agent).

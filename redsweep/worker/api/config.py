@@ -9,7 +9,10 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def merge(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -33,7 +36,7 @@ def _plain(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-class Config(MutableMapping[str, Any]):
+class Config(MutableMapping[str, "Any"]):  # quoted: no typing at run time
     """A dict of settings reachable as ``config.lr`` and ``config["lr"]``; nested dicts come
     back as Config views (``config.net.depth``). Keys in ``locked`` (the sweep's) keep their
     value."""
@@ -130,7 +133,7 @@ class Config(MutableMapping[str, Any]):
         return f"Config({self._data!r})"
 
 
-class ConfigProxy(MutableMapping[str, Any]):
+class ConfigProxy(MutableMapping[str, "Any"]):  # quoted: no typing at run time
     """The module-level ``redsweep.config``: forwards to the current run's Config."""
 
     __slots__ = ("_target",)

@@ -4,10 +4,13 @@ no-op, as W&B's disabled mode; the config still holds what the script gave."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from redsweep.worker.api.config import Config
 from redsweep.worker.api.summary import MetricDef, Summary
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class DisabledRun:

@@ -9,7 +9,6 @@ Part of :class:`~redsweep.worker.api.run.Run` (its ``finish()`` and summary), ke
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
 
 from redsweep.errors import RedsweepError, UnreachableError
 from redsweep.worker.api import notices
@@ -17,7 +16,10 @@ from redsweep.worker.api.away import ENV_UNSENT, write_unsent
 from redsweep.worker.api.limits import fit
 from redsweep.worker.api.values import storable
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from redsweep.worker.api.run import Run
 
 

@@ -10,6 +10,10 @@ Layout (``ROOT`` is ``$REDSWEEP_RUNS_DIR``, else ``<init(dir=...) or the current
 
 A run records its files on its summary as ``_files`` (paths relative to ``files/``) and
 ``_files_dir`` (the folder), so ``redsweep.Api().run(...).files`` lists them.
+
+Paths are strings here, and :class:`RunFiles` hands out ``pathlib.Path`` objects only when
+asked (``dir``, ``folder``, ``path()``): every run makes its folder's name, and pathlib costs a
+command trial's start ~10 ms (see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 ENV_RUNS_DIR = "REDSWEEP_RUNS_DIR"
 #: Summary keys where a run records its files.
@@ -26,39 +33,40 @@ FILES_KEY = "_files"
 FILES_DIR_KEY = "_files_dir"
 
 
-def runs_root(base: str | os.PathLike[str] | None = None) -> Path:
+def runs_root(base: str | os.PathLike[str] | None = None) -> str:
     """The folder holding every run's folder (absolute)."""
     key = (os.environ.get(ENV_RUNS_DIR), os.fspath(base) if base else None, os.getcwd())
     root = _roots.get(key)
     if root is None:  # an agent asks trial after trial: the paths are built once
         env, given, cwd = key
         if env:
-            root = Path(env).absolute()
+            root = os.path.abspath(env)
         else:
-            root = (Path(given) if given else Path(cwd)).absolute() / ".redsweep" / "runs"
+            root = os.path.join(os.path.abspath(given or cwd), ".redsweep", "runs")
         if len(_roots) > 64:
             _roots.clear()
         _roots[key] = root
     return root
 
 
-_roots: dict[tuple[str | None, str | None, str], Path] = {}
+_roots: dict[tuple[str | None, str | None, str], str] = {}
 
 
-def run_folder(root: Path, sweep_id: str, run_id: str) -> Path:
-    return root / sweep_id / run_id
+def run_folder(root: str | os.PathLike[str], sweep_id: str, run_id: str) -> str:
+    return os.path.join(root, sweep_id, run_id)
 
 
-def write_config_yaml(path: Path, config: Mapping[str, Any]) -> Path:
+def write_config_yaml(path: str, config: Mapping[str, Any]) -> str:
     """``config`` in W&B's config file format (``wandb_version: 1``, ``KEY: {value: V}``), the
     file ``WANDB_SWEEP_PARAM_PATH`` names; the real ``wandb`` package reads it too."""
     import yaml
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     data: dict[str, Any] = {"wandb_version": 1}
     data.update({str(k): {"value": v} for k, v in config.items()})
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(yaml.safe_dump(data, sort_keys=False))
     os.replace(tmp, path)
     return path
 
@@ -66,15 +74,29 @@ def write_config_yaml(path: Path, config: Mapping[str, Any]) -> Path:
 class RunFiles:
     """The files folder of one run (created on first use) and the names kept in it."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.dir = folder / "files"
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self._folder = os.fspath(folder)
+        self._dir = os.path.join(self._folder, "files")
         self._names: set[str] = set()
         self._live: list[tuple[str, str]] = []  # (glob, base) saved with policy live/end
         self._lock = threading.Lock()
 
+    @property
+    def folder(self) -> Path:
+        """The run's folder (its ``files/``, ``config.yaml``)."""
+        from pathlib import Path
+
+        return Path(self._folder)
+
+    @property
+    def dir(self) -> Path:
+        """The files folder, ``run.dir``."""
+        from pathlib import Path
+
+        return Path(self._dir)
+
     def ensure(self) -> Path:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        os.makedirs(self._dir, exist_ok=True)
         return self.dir
 
     def path(self, name: str) -> Path:
@@ -111,8 +133,9 @@ class RunFiles:
         """The run's files, relative to :attr:`dir`, sorted: those it saved and any the
         script wrote into the folder itself (W&B keeps everything in ``run.dir``)."""
         found = set()
-        if self.dir.is_dir():
-            found = {p.relative_to(self.dir).as_posix() for p in self.dir.rglob("*") if p.is_file()}
+        if os.path.isdir(self._dir):
+            folder = self.dir
+            found = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
         with self._lock:
             return sorted(self._names | found)
 
@@ -148,7 +171,7 @@ class RunFiles:
             name = os.path.relpath(match, base or ".").replace(os.sep, "/")
             if name.startswith("../"):
                 name = os.path.basename(match)
-            if Path(match).absolute() != (self.dir / name).absolute():
+            if os.path.abspath(match) != os.path.abspath(os.path.join(self._dir, name)):
                 self.copy(match, name)
             else:
                 self.add(name)
@@ -160,4 +183,4 @@ class RunFiles:
         names = self.names()
         if not names:
             return {}
-        return {FILES_KEY: names, FILES_DIR_KEY: str(self.dir)}
+        return {FILES_KEY: names, FILES_DIR_KEY: self._dir}

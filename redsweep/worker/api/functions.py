@@ -25,7 +25,6 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from types import SimpleNamespace, TracebackType
-from typing import Any
 
 from redsweep.errors import RedsweepError, StoreError
 from redsweep.worker.api import notices
@@ -45,6 +44,10 @@ from redsweep.worker.api.run import (
     Run,
 )
 from redsweep.worker.api.starts import command_run, in_command_trial, local_run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "ENV_HISTORY_CAP",

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import Any
 
 from redsweep.errors import RedsweepError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 
 def config_dict(
@@ -36,6 +39,8 @@ def _as_dict(config: Any) -> dict[str, Any]:
     if isinstance(config, Mapping):
         return {str(k): v for k, v in config.items()}
     if isinstance(config, (str, os.PathLike)):
+        from pathlib import Path  # only for a file: pathlib costs a command trial's start
+
         return _from_file(Path(config))
     flags = _absl_flags(config)
     if flags is not None:

@@ -7,10 +7,13 @@ A row over a limit loses only the keys that break it (the rest of the row is log
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
 
 from redsweep.errors import ProtocolError
 from redsweep.shared.protocol import pack_value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Keys one row may have (keys past it, in the order given, are dropped).
 MAX_ROW_KEYS = 1_000
@@ -23,14 +26,29 @@ MAX_VALUE_BYTES = 64 * 1024
 MAX_ROW_BYTES = 512 * 1024
 
 
-class RowLimits(NamedTuple):
-    """The limits one row is held to (the defaults are the module's constants). A named
-    tuple: the dataclasses module costs a command trial's start."""
+class RowLimits:
+    """The limits one row is held to (the defaults are the module's constants). A plain
+    class: the dataclasses module, and typing's NamedTuple, cost a command trial's start."""
 
-    max_keys: int = MAX_ROW_KEYS
-    max_key_chars: int = MAX_KEY_CHARS
-    max_value_bytes: int = MAX_VALUE_BYTES
-    max_row_bytes: int = MAX_ROW_BYTES
+    __slots__ = ("max_key_chars", "max_keys", "max_row_bytes", "max_value_bytes")
+
+    def __init__(
+        self,
+        max_keys: int = MAX_ROW_KEYS,
+        max_key_chars: int = MAX_KEY_CHARS,
+        max_value_bytes: int = MAX_VALUE_BYTES,
+        max_row_bytes: int = MAX_ROW_BYTES,
+    ) -> None:
+        self.max_keys = max_keys
+        self.max_key_chars = max_key_chars
+        self.max_value_bytes = max_value_bytes
+        self.max_row_bytes = max_row_bytes
+
+    def __repr__(self) -> str:
+        return (
+            f"RowLimits(max_keys={self.max_keys}, max_key_chars={self.max_key_chars}, "
+            f"max_value_bytes={self.max_value_bytes}, max_row_bytes={self.max_row_bytes})"
+        )
 
 
 def _size(value: Any) -> int:

@@ -11,11 +11,13 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
 
 from redsweep.worker.api.limits import RowLimits
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # a command trial's API talks to its agent: it never imports redis
+    from typing import Any
+
     from redsweep.shared.records import RunState
     from redsweep.shared.store import Renewal, Store
     from redsweep.shared.store.calls import ReportRows

@@ -14,13 +14,15 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any
 
 from redsweep.errors import ProtocolError, StoreError, UnreachableError
 from redsweep.shared.protocol import pack_value
 from redsweep.worker.api.link import TrialLink, refused_text
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from redsweep.shared.store.outage import Outage
 
 #: Rows buffered before the oldest are dropped (only when Redis is far slower than log()).

@@ -11,9 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from redsweep.errors import RedsweepError
 from redsweep.worker.api import ending, notices
@@ -26,6 +24,10 @@ from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
 from redsweep.worker.api.summary import MetricDef, Metrics, Summary
 from redsweep.worker.api.values import loggable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ENV_SWEEP_ID = "REDSWEEP_SWEEP_ID"
 ENV_RUN_ID = "REDSWEEP_RUN_ID"
@@ -298,6 +300,8 @@ class Run:
     def log_code(self, root: str | None = ".", name: str | None = None, **kwargs: Any) -> None:
         """Copy the ``.py`` files under ``root`` into the files folder's ``code/``."""
         if root is not None:
+            from pathlib import Path
+
             for path in sorted(Path(root).rglob("*.py")):
                 if ".redsweep" not in path.parts:
                     self.files.copy(path, f"code/{path.relative_to(root).as_posix()}")

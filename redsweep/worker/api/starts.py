@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from redsweep.errors import RedsweepError, StoreError
 from redsweep.worker.api import notices
@@ -29,6 +28,10 @@ from redsweep.worker.api.run import (
 )
 from redsweep.worker.api.values import storable
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 # ---- a command trial's subprocess ----------------------------------------------------------------
 
 
@@ -44,13 +47,14 @@ def wandb_env(sweep_id: str, run_id: str, params: Mapping[str, Any]) -> dict[str
     ``REDSWEEP_RUNS_DIR`` (where run folders go, absolute). ``WANDB_SWEEP_ID`` is left out on
     purpose: with it the real ``wandb`` would look for the sweep on a W&B server."""
     root = runs_root()
-    env = {ENV_WANDB_RUN_ID: run_id, ENV_RUNS_DIR: str(root)}
+    env = {ENV_WANDB_RUN_ID: run_id, ENV_RUNS_DIR: root}
+    folder = run_folder(root, sweep_id, run_id)
     try:
-        path = write_config_yaml(run_folder(root, sweep_id, run_id) / "config.yaml", params)
+        path = write_config_yaml(os.path.join(folder, "config.yaml"), params)
     except OSError as exc:  # the trial still runs; only W&B's config file is missing
         notices.once("param-path", f"cannot write the run's config.yaml under {root}: {exc}")
     else:
-        env["WANDB_SWEEP_PARAM_PATH"] = str(path)
+        env["WANDB_SWEEP_PARAM_PATH"] = path
     return env
 
 

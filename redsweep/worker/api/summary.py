@@ -4,20 +4,22 @@
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import threading
 from collections.abc import Iterator, Mapping, MutableMapping
-from typing import Any
 
 from redsweep.errors import RedsweepError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: What ``define_metric(summary=...)`` may name (comma-separated).
 SUMMARY_OPS = ("min", "max", "mean", "last", "first", "best", "copy", "none")
 GOALS = {"minimize": "minimize", "maximize": "maximize", "min": "minimize", "max": "maximize"}
 
 
-class Summary(MutableMapping[str, Any]):
+class Summary(MutableMapping[str, "Any"]):  # quoted: no typing at run time
     """The run's summary as a dict; keys set here (not by ``log``) are sent to the store when
     the run ends (:meth:`overrides`)."""
 
@@ -167,8 +169,11 @@ class Metrics:
         if found is not None:
             return found
         for pattern, definition in self._defs.items():
-            if "*" in pattern and fnmatch.fnmatchcase(key, pattern):
-                return definition
+            if "*" in pattern:
+                from fnmatch import fnmatchcase  # not at import: it imports re
+
+                if fnmatchcase(key, pattern):
+                    return definition
         return None
 
     def apply(self, row: dict[str, Any], summary: Summary) -> None:

@@ -5,7 +5,10 @@ needed (:func:`storable`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def loggable(value: Any) -> Any:
