@@ -10,7 +10,7 @@ what the store said, a stop request among it), ``summary`` (keys the script set)
 trial's process holds no Redis URL, no password and no token, and never imports redis.
 
 End of file on the channel means the agent is gone (the kernel closes a dead process's
-sockets however it died): the trial stops itself at once, as its supervisor stops its group.
+sockets however it died): the trial stops itself at once, as the agent's launcher stops its group.
 """
 
 from __future__ import annotations
