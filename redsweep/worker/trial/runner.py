@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redsweep.errors import ProtocolError, RedsweepError, StoreError, UnreachableError
 from redsweep.shared.engine.command import command_argv
@@ -36,14 +36,15 @@ from redsweep.worker.api import functions as run_api
 from redsweep.worker.api.away import ENV_UNSENT, Unsent, read_unsent
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
-from redsweep.worker.trial.channel import TrialChannel
 from redsweep.worker.trial.children import kill_group, supervise, tail_of
-from redsweep.worker.trial.command import CommandChild, Launcher, command_env
 from redsweep.worker.trial.deadline import TrialDeadline
 from redsweep.worker.trial.fence import Fence, ended_before_fence
 from redsweep.worker.trial.forked import STOPPED_CODE, fork_trial, format_error
 from redsweep.worker.trial.outcome import TrialOutcome
 from redsweep.worker.trial.output import log_cap_from_env
+
+if TYPE_CHECKING:
+    from redsweep.worker.trial.command import Launcher
 
 __all__ = ["TrialOutcome", "TrialRunner"]
 
@@ -346,6 +347,10 @@ class TrialRunner:
     # ---- a command ---------------------------------------------------------------------------
 
     def _run_command(self, link: TrialLink) -> tuple[RunState, str | None, str | None]:
+        # here, not at the top: an agent of a function never loads the command's side (~3 ms)
+        from redsweep.worker.trial.channel import TrialChannel
+        from redsweep.worker.trial.command import CommandChild, command_env
+
         try:
             argv = command_argv(
                 self.config,
@@ -386,6 +391,8 @@ class TrialRunner:
     def _launcher_now(self) -> Launcher:
         """The launcher of this runner's commands, started with the first (or anew, if the
         last one died)."""
+        from redsweep.worker.trial.command import Launcher
+
         if self._launcher is None or self._launcher.gone:
             if self._launcher is not None:
                 self._launcher.close()
