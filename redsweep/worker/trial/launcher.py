@@ -39,6 +39,9 @@ MAX_FDS = 8
 #: Received descriptors are moved at or above this number, clear of the targets 0 to 2+MAX_FDS.
 _HIGH_FD = 16
 _LENGTH = struct.Struct(">I")
+#: Received descriptors are close-on-exec from the start where the system can (Linux); no
+#: other thread runs here, so elsewhere setting it right after is as good.
+_CLOEXEC = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
 _DEFAULTS = (
     signal.SIGINT,
     signal.SIGTERM,
@@ -58,7 +61,9 @@ class Launcher:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.running: set[int] = set()  # pids (and group ids) of the commands not yet reaped
-        self._wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wake_read, wake_write = os.pipe()  # not inheritable (Python's default)
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(wake_write, False)
         signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
         # a handler (not SIG_DFL) so that SIGCHLD interrupts the wait on the lifeline
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
@@ -100,7 +105,7 @@ class Launcher:
     def _receive(self) -> tuple[bytes, list[int]]:
         try:
             data, ancdata, _, _ = self.sock.recvmsg(
-                1 << 16, socket.CMSG_SPACE(MAX_FDS * 4), socket.MSG_CMSG_CLOEXEC
+                1 << 16, socket.CMSG_SPACE(MAX_FDS * 4), _CLOEXEC
             )
         except InterruptedError:  # pragma: no cover - retried by Python itself (PEP 475)
             return b"", []
@@ -119,8 +124,9 @@ class Launcher:
 
     @staticmethod
     def _high(fd: int) -> int:
-        """``fd`` moved to a number no file action of a spawn writes to."""
+        """``fd`` moved to a number no file action of a spawn writes to, close-on-exec."""
         if fd >= _HIGH_FD:
+            os.set_inheritable(fd, False)  # already, where MSG_CMSG_CLOEXEC exists
             return fd
         moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _HIGH_FD)
         os.close(fd)
