@@ -33,19 +33,24 @@ with open(f"probe-{run.id}.json", "w") as fh:
 """
 
 
-def test_a_command_trial_imports_no_redis_and_holds_no_url_password_or_token(
-    store: Store, agents: Agents, tmp_path: Path, redis_url: str
-) -> None:
-    (tmp_path / "probe.py").write_text(PROBE)
-    sweep_id = store.sweeps.create(
+def one_point_sweep(store: Store, program: str) -> str:
+    """A grid sweep of one point (x=1) whose trial runs ``program``."""
+    return store.sweeps.create(
         {
             "method": "grid",
-            "program": "probe.py",
+            "program": program,
             "metric": {"name": "loss", "goal": "minimize"},
             "parameters": {"x": {"values": [1]}},
         },
         grid_size=1,
     )
+
+
+def test_a_command_trial_imports_no_redis_and_holds_no_url_password_or_token(
+    store: Store, agents: Agents, tmp_path: Path, redis_url: str
+) -> None:
+    (tmp_path / "probe.py").write_text(PROBE)
+    sweep_id = one_point_sweep(store, "probe.py")
     proc = agents.start(sweep_id, env={"MY_DATABASE": redis_url})
     result = agents.result(proc)
     assert (result["ran"], result["finished"]) == (1, 1)
@@ -90,15 +95,7 @@ def test_a_command_trial_imports_no_typing_pathlib_or_re(
     ``import redsweep; redsweep.init()``. So ``import redsweep``, ``init()``, ``log()`` and the
     finish at exit import none of them (the script here imports only atexit and sys)."""
     (tmp_path / "slim.py").write_text(SLIM)
-    sweep_id = store.sweeps.create(
-        {
-            "method": "grid",
-            "program": "slim.py",
-            "metric": {"name": "loss", "goal": "minimize"},
-            "parameters": {"x": {"values": [1]}},
-        },
-        grid_size=1,
-    )
+    sweep_id = one_point_sweep(store, "slim.py")
     result = agents.result(agents.start(sweep_id))
     assert (result["ran"], result["finished"]) == (1, 1)
     [trial] = store.reads.trials(sweep_id)
