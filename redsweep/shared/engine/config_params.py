@@ -8,6 +8,7 @@ W&B does when ``distribution`` is absent and filling in every default.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -44,7 +45,14 @@ _POSITIVE = {
     "b": "a beta shape",
     "q": "the quantization step",
 }
-_ALL_KEYS = sorted({k for cls in P.DISTRIBUTIONS.values() for k in P.param_keys(cls)})
+
+
+@functools.cache
+def _all_keys() -> frozenset[str]:
+    """Every key some distribution takes (for error messages only: it loads them all)."""
+    return frozenset(k for cls in P.DISTRIBUTIONS.values() for k in P.param_keys(cls))
+
+
 _GRID_OK = "grid search needs values, int_uniform, q_uniform or a constant value"
 
 
@@ -97,7 +105,7 @@ def _infer(check: Checker, spec: Mapping[str, Any], where: str) -> type[P.Param]
         bounds = [spec.get("min"), spec.get("max")]
         ints = all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
         return P.IntUniform if ints else P.Uniform
-    unknown = [k for k in spec if k not in _ALL_KEYS and k != "distribution"]
+    unknown = [k for k in spec if k not in _all_keys() and k != "distribution"]
     for key in unknown:
         check.add(join(where, key), unknown_key(key, ["value", "values", "min", "max"]))
     if not unknown:
@@ -135,7 +143,7 @@ def _check_param(
         if key in allowed:
             continue
         close = did_you_mean(key, allowed)
-        if close is None and key in _ALL_KEYS:
+        if close is None and key in _all_keys():
             message = (
                 f"{key!r} does not apply to a {dist} parameter (it takes: {', '.join(allowed)})"
             )

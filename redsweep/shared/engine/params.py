@@ -10,7 +10,7 @@ a value is ``ppf(u)`` of a uniform ``u``; ``q_*`` values are ``round(x / q) * q`
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -22,24 +22,25 @@ from redsweep.shared.engine.params_base import (
     _quantize,
     numpy,
 )
-from redsweep.shared.engine.params_scaled import (
-    Beta,
-    InvLogUniform,
-    InvLogUniformValues,
-    LogNormal,
-    LogUniform,
-    LogUniformValues,
-    Normal,
-    QBeta,
-    QLogNormal,
-    QLogUniform,
-    QLogUniformValues,
-    QNormal,
-)
 from redsweep.shared.engine.values import canonical
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from redsweep.shared.engine.params_scaled import (
+        Beta,
+        InvLogUniform,
+        InvLogUniformValues,
+        LogNormal,
+        LogUniform,
+        LogUniformValues,
+        Normal,
+        QBeta,
+        QLogNormal,
+        QLogUniform,
+        QLogUniformValues,
+        QNormal,
+    )
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -215,16 +216,61 @@ class QUniform(Param):
         return _quantize(self.min + _clip_unit(u) * (self.max - self.min), self.q)
 
 
+#: The scaled distributions (log, normal, beta: :mod:`.params_scaled`) by config name, loaded
+#: on first use: their 12 dataclasses cost ~8 ms of every process's start, and most sweeps use
+#: none of them.
+_SCALED: Mapping[str, str] = {
+    "log_uniform": "LogUniform",
+    "log_uniform_values": "LogUniformValues",
+    "q_log_uniform": "QLogUniform",
+    "q_log_uniform_values": "QLogUniformValues",
+    "inv_log_uniform": "InvLogUniform",
+    "inv_log_uniform_values": "InvLogUniformValues",
+    "normal": "Normal",
+    "q_normal": "QNormal",
+    "log_normal": "LogNormal",
+    "q_log_normal": "QLogNormal",
+    "beta": "Beta",
+    "q_beta": "QBeta",
+}
+
+
+def __getattr__(name: str) -> type[Param]:
+    """``params.LogUniform`` and the other scaled distributions, loaded on first use."""
+    if name in _SCALED.values():
+        from redsweep.shared.engine import params_scaled
+
+        cls: type[Param] = getattr(params_scaled, name)
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _Distributions(Mapping[str, "type[Param]"]):
+    """Every distribution by its config name; the scaled ones load when first looked up."""
+
+    def __init__(self, *eager: type[Param]) -> None:
+        self._eager = {cls.distribution: cls for cls in eager}
+
+    def __getitem__(self, name: str) -> type[Param]:
+        cls = self._eager.get(name)
+        if cls is not None:
+            return cls
+        if name in _SCALED:
+            return __getattr__(_SCALED[name])
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._eager
+        yield from _SCALED
+
+    def __len__(self) -> int:
+        return len(self._eager) + len(_SCALED)
+
+
 #: every distribution by its config name
-DISTRIBUTIONS: Mapping[str, type[Param]] = {
-    cls.distribution: cls
-    for cls in (
-        Constant, Categorical, CategoricalProb, IntUniform, Uniform, QUniform,
-        LogUniform, LogUniformValues, QLogUniform, QLogUniformValues,
-        InvLogUniform, InvLogUniformValues, Normal, QNormal, LogNormal, QLogNormal,
-        Beta, QBeta,
-    )
-}  # fmt: skip
+DISTRIBUTIONS: Mapping[str, type[Param]] = _Distributions(
+    Constant, Categorical, CategoricalProb, IntUniform, Uniform, QUniform
+)
 
 
 def param_keys(cls: type[Param]) -> tuple[str, ...]:
