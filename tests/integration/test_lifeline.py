@@ -265,3 +265,19 @@ def test_a_killed_launcher_fails_its_running_trial_and_the_agent_goes_on(
     killed, done = store.reads.trial(sweep_id, first), store.reads.trial(sweep_id, second)
     assert (killed.state, killed.error) == (RunState.FAILED, "the command was killed by signal 9")
     assert done.state is RunState.FINISHED, done.error
+
+
+def test_a_command_gets_a_large_environment_whole(
+    agents: Agents, store: Store, redis_url: str, procs: Any
+) -> None:
+    """An environment larger than one read of the launcher's socket (300 KB here) reaches
+    the command whole."""
+    big = {f"BIG_{i}": str(i) * 100_000 for i in range(3)}
+    sweep_id, trial_id = one_trial(
+        store, {"command": ["sh", "-c", 'echo "${#BIG_0} ${#BIG_1} ${#BIG_2}"']}
+    )
+    agent = agents.start(sweep_id, env=big, count=1)
+    assert agent.wait(timeout=60) == 0, procs.output(agent)
+    record = store.reads.trial(sweep_id, trial_id)
+    assert record.state is RunState.FINISHED, record.error
+    assert record.log_tail == "100000 100000 100000"

@@ -105,14 +105,16 @@ class Launcher:
         called from a thread with its exit code (minus the signal that killed it). OSError
         when it cannot start."""
         body = json.dumps({"argv": list(argv), "env": dict(env)}).encode()
+        request = struct.pack(">I", len(body)) + body
         with self._spawning:
             if self.gone:
                 raise OSError("the agent's launcher process is gone")
             try:
-                self._sock.sendmsg(
-                    [struct.pack(">I", len(body)), body],
+                sent = self._sock.sendmsg(
+                    [request],
                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))],
                 )
+                self._sock.sendall(request[sent:])  # the rest, if a signal cut the send short
             except OSError as exc:
                 raise OSError(f"the agent's launcher process is gone ({exc})") from None
             answer = self._answers.get()
