@@ -103,3 +103,23 @@ def test_a_bad_idle_time_is_one_line(project) -> None:
     assert result.stderr.strip().splitlines() == [
         "error: REDSWEEP_IDLE_STOP_S='soon': expected a positive number of seconds"
     ]
+
+
+TRAIN = "import redsweep\nrun = redsweep.init()\nredsweep.log({'loss': run.config.x})\n"
+
+
+def test_an_agent_in_a_subfolder_keeps_its_runs_in_the_projects_folder(project) -> None:
+    """Before, the trial's run folder made `examples/.redsweep/runs`, and from then on every
+    command run in `examples/` took that folder for a project of its own (no server, no
+    sweeps: `redsweep status` showed nothing, `server stop` said "not running")."""
+    root, env = project
+    examples = root / "examples"
+    (examples / "train.py").write_text(TRAIN)
+    (examples / "sweep.yaml").write_text(CONFIG.replace("method:", "program: train.py\nmethod:"))
+    made = run_cli(None, "sweep", "examples/sweep.yaml", cwd=root, env=env, check=True)
+    sweep_id = made.stdout.strip().splitlines()[-1]
+    run_cli(None, "agent", sweep_id, "--count", "1", cwd=examples, env=env, check=True)
+    assert not (examples / ".redsweep").exists()
+    [run_dir] = (root / ".redsweep" / "runs" / sweep_id).iterdir()
+    assert (run_dir / "config.yaml").is_file()
+    assert sweep_ids(examples, env) == [sweep_id]

@@ -29,6 +29,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from redsweep.errors import RedsweepError
+from redsweep.shared.home import ENV_HOME
+from redsweep.shared.home import discover as discover_home
 from redsweep.shared.server import registry
 from redsweep.shared.server.idle import KEEP_NAME
 from redsweep.shared.server.local import (
@@ -39,8 +41,6 @@ from redsweep.shared.server.local import (
 )
 from redsweep.shared.server.resp import unix_command
 
-ENV_HOME = "REDSWEEP_HOME"
-DEFAULT_HOME = ".redsweep"
 #: seconds without a client after which a local server stops itself
 ENV_IDLE_STOP = "REDSWEEP_IDLE_STOP_S"
 DEFAULT_IDLE_STOP_S = 30 * 60.0
@@ -73,12 +73,7 @@ def home(base: str | os.PathLike[str] | None = None) -> Path:
 def discover(start: Path) -> Path:
     """The nearest ``.redsweep/`` directory at ``start`` or above it, as git finds ``.git``;
     ``start/.redsweep`` when there is none."""
-    start = start.absolute()
-    for folder in (start, *start.parents):
-        candidate = folder / DEFAULT_HOME
-        if candidate.is_dir():
-            return candidate
-    return start / DEFAULT_HOME
+    return Path(discover_home(os.fspath(start)))
 
 
 def idle_stop_s() -> float:

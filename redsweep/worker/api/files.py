@@ -1,7 +1,9 @@
 """Where a run's files live, and the ones it keeps: ``wandb.save``, media, artifacts.
 
-Layout (``ROOT`` is ``$REDSWEEP_RUNS_DIR``, else ``<init(dir=...) or the current directory>
-/.redsweep/runs``; an agent sets ``REDSWEEP_RUNS_DIR`` for its command trials to its own)::
+Layout (``ROOT`` is ``$REDSWEEP_RUNS_DIR``, else ``<init(dir=...)>/.redsweep/runs``, else
+``runs`` in the project's ``.redsweep/`` (:func:`~redsweep.shared.home.project_home`: the
+nearest one upward, as the local server's); an agent sets ``REDSWEEP_RUNS_DIR`` for its
+command trials to its own)::
 
     ROOT/<sweep_id>/<run_id>/config.yaml        the run's config, W&B's format
                                                 (WANDB_SWEEP_PARAM_PATH points here)
@@ -22,6 +24,8 @@ import os
 import threading
 from collections.abc import Mapping
 
+from redsweep.shared.home import DEFAULT_HOME, ENV_HOME, project_home
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,21 +39,28 @@ FILES_DIR_KEY = "_files_dir"
 
 def runs_root(base: str | os.PathLike[str] | None = None) -> str:
     """The folder holding every run's folder (absolute)."""
-    key = (os.environ.get(ENV_RUNS_DIR), os.fspath(base) if base else None, os.getcwd())
+    key = (
+        os.environ.get(ENV_RUNS_DIR),
+        os.fspath(base) if base else None,
+        os.getcwd(),
+        os.environ.get(ENV_HOME),
+    )
     root = _roots.get(key)
     if root is None:  # an agent asks trial after trial: the paths are built once
-        env, given, cwd = key
+        env, given, cwd, _ = key
         if env:
             root = os.path.abspath(env)
-        else:
-            root = os.path.join(os.path.abspath(given or cwd), ".redsweep", "runs")
+        elif given:
+            root = os.path.join(os.path.abspath(given), DEFAULT_HOME, "runs")
+        else:  # the project's folder: a run in a subfolder must not make a second one there
+            root = os.path.join(project_home(cwd), "runs")
         if len(_roots) > 64:
             _roots.clear()
         _roots[key] = root
     return root
 
 
-_roots: dict[tuple[str | None, str | None, str], str] = {}
+_roots: dict[tuple[str | None, str | None, str, str | None], str] = {}
 
 
 def run_folder(root: str | os.PathLike[str], sweep_id: str, run_id: str) -> str:
