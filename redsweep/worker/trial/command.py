@@ -225,6 +225,7 @@ class CommandChild:
             raise
         finally:
             os.close(out_write)
+        self.log_path = log_path
         self._channel = channel
         if channel is not None:
             channel.start()
@@ -236,3 +237,41 @@ class CommandChild:
         self._pump.finish()
         if self._channel is not None:
             self._channel.close()
+
+
+class CommandStarter:
+    """Starts the commands of one runner: each with its environment (:func:`command_env`), its
+    channel to this agent and its log (``agent_dir/TRIAL.log``, capped at ``log_cap``), through
+    the runner's launcher, started with the first command (and anew if the last one died)."""
+
+    def __init__(self, url: str, agent_dir: Path, log_cap: int) -> None:
+        self.url = url
+        self.agent_dir = agent_dir
+        self.log_cap = log_cap
+        self._launcher: Launcher | None = None
+
+    def start(
+        self, link: TrialLink, argv: Sequence[str], unsent: Path, on_exit: Callable[[], None]
+    ) -> CommandChild:
+        """Start ``argv`` for the trial of ``link`` (what it cannot send goes to ``unsent``);
+        OSError when it cannot start, saying why."""
+        channel = TrialChannel(link)  # the trial's calls, made by this agent
+        env = command_env(link, self.url, unsent)
+        log_path = self.agent_dir / f"{link.trial_id}.log"
+        try:
+            launcher = self._launcher_now()
+        except BaseException:
+            channel.close()
+            raise
+        return CommandChild(launcher, argv, env, log_path, self.log_cap, on_exit, channel)
+
+    def close(self) -> None:
+        """Let the launcher go."""
+        if self._launcher is not None:
+            self._launcher.close()
+
+    def _launcher_now(self) -> Launcher:
+        if self._launcher is None or self._launcher.gone:
+            self.close()
+            self._launcher = Launcher()
+        return self._launcher

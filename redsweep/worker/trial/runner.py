@@ -25,26 +25,27 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from redsweep.errors import ProtocolError, RedsweepError, StoreError, UnreachableError
+from redsweep.errors import RedsweepError, StoreError
 from redsweep.shared.engine.command import command_argv
 from redsweep.shared.records import RunState, SweepConfig
 from redsweep.shared.store import Store
-from redsweep.shared.store.calls import Call, Finish
+from redsweep.shared.store.calls import Call
 from redsweep.shared.store.connection import lease_options
 from redsweep.shared.store.outage import Outage
 from redsweep.worker.api import functions as run_api
-from redsweep.worker.api.away import ENV_UNSENT, Unsent, read_unsent
+from redsweep.worker.api.away import Unsent, read_unsent
 from redsweep.worker.api.link import TrialLink
 from redsweep.worker.api.reporter import Reporter
 from redsweep.worker.trial.children import kill_group, supervise, tail_of
 from redsweep.worker.trial.deadline import TrialDeadline
 from redsweep.worker.trial.fence import Fence, ended_before_fence
+from redsweep.worker.trial.finish import finish_trial
 from redsweep.worker.trial.forked import STOPPED_CODE, fork_trial, format_error
 from redsweep.worker.trial.outcome import TrialOutcome
 from redsweep.worker.trial.output import log_cap_from_env
 
 if TYPE_CHECKING:
-    from redsweep.worker.trial.command import Launcher
+    from redsweep.worker.trial.command import CommandStarter
 
 __all__ = ["TrialOutcome", "TrialRunner"]
 
@@ -97,12 +98,12 @@ class TrialRunner:
         self._link: TrialLink | None = None
         self._unsent = Unsent()  # what a command (or forked child) handed back
         self._exit_code: int | None = None  # the command's (negative: killed by a signal)
-        self._launcher: Launcher | None = None  # starts the commands (with the first one)
+        self._commands: CommandStarter | None = None  # made with the first command
 
     def close(self) -> None:
         """End the runner's background threads and its launcher."""
-        if self._launcher is not None:
-            self._launcher.close()
+        if self._commands is not None:
+            self._commands.close()
         self._keeper.close(1.0)
         self._fence.close()
         self._lease_store.close()
@@ -214,7 +215,19 @@ class TrialRunner:
             state = ended or RunState.CRASHED
             error = f"{link.why()}; the objective was stopped"
             rows = []  # not ours to report any more
-        recorded, moved = self._finish(link, state, summary, error, log_tail, rows, after)
+        recorded, moved = finish_trial(
+            self.store,
+            link,
+            state,
+            summary=summary,
+            error=error,
+            log_tail=log_tail,
+            rows=rows,
+            after=after,
+            sendable=self._keeper.sendable,
+            outage=self.outage,
+            retry_s=self.lease_ms / 10_000,  # often: the grace once Redis is back is a lease
+        )
         recorded = recorded or ended is not None
         outcome = TrialOutcome(
             trial_id=trial_id,
@@ -230,62 +243,6 @@ class TrialRunner:
             warning=link.warning,
         )
         return outcome
-
-    def _finish(
-        self,
-        link: TrialLink,
-        state: RunState,
-        summary: dict[str, Any],
-        error: str | None,
-        log_tail: str | None,
-        rows: list[tuple[int, dict[str, Any]]],
-        after: Callable[[], Sequence[Call]] | None,
-    ) -> tuple[bool, tuple[Any, ...]]:
-        """Send the unsent ``rows``, the finish and ``after``'s calls in one round trip:
-        whether the finish was recorded, and what ``after``'s calls answered (none when the
-        round trip failed)."""
-
-        def calls(
-            summary: dict[str, Any] | None, rows: list[tuple[int, dict[str, Any]]]
-        ) -> list[Call]:
-            out: list[Call] = []
-            if rows:
-                out.append(link.report_call(rows, link.unsent_note))
-            out.append(
-                Finish(
-                    link.sweep_id,
-                    link.trial_id,
-                    link.token,
-                    state,
-                    summary=summary,
-                    error=error,
-                    log_tail=log_tail,
-                    metric_name=link.metric_name,
-                    goal=link.goal,
-                )
-            )
-            return out
-
-        try:
-            try:
-                ending = calls(summary or None, rows)
-            except ProtocolError:  # a value the wire format refuses must not lose the state
-                ending = calls(None, self._keeper.sendable(rows))
-            moves = list(after()) if after is not None else []
-            try:
-                results = self.store.batch(*ending, *moves)
-            except UnreachableError:
-                # Redis is away: hold the finish and deliver it alone once Redis answers (the
-                # same calls: a report that landed already is not applied twice, the same
-                # finish again is answered ok). The entry is acked with the next pop.
-                self.outage.failed()
-                retry = self.lease_ms / 10_000  # often: the grace once Redis is back is a lease
-                results = self.outage.wait_out(lambda: self.store.batch(*ending), None, retry)
-                return bool(results[-1]), ()
-            self.outage.ok()
-        except RedsweepError:
-            return False, ()
-        return bool(results[len(ending) - 1]), tuple(results[len(ending) :])
 
     def _stopped_state(self) -> RunState:
         return RunState.KILLED if self._interrupts else RunState.STOPPED
@@ -347,10 +304,6 @@ class TrialRunner:
     # ---- a command ---------------------------------------------------------------------------
 
     def _run_command(self, link: TrialLink) -> tuple[RunState, str | None, str | None]:
-        # here, not at the top: an agent of a function never loads the command's side (~3 ms)
-        from redsweep.worker.trial.channel import TrialChannel
-        from redsweep.worker.trial.command import CommandChild, command_env
-
         try:
             argv = command_argv(
                 self.config,
@@ -361,15 +314,15 @@ class TrialRunner:
             )
         except RedsweepError as exc:
             return RunState.FAILED, f"cannot build the command: {exc}", None
-        channel = TrialChannel(link)  # the trial's calls, made by this agent
-        env = command_env(link, self.url, self.agent_dir / f"{link.trial_id}.unsent")
-        log_path = self.agent_dir / f"{link.trial_id}.log"
+        if self._commands is None:
+            # here, not at the top: an agent of a function never loads the command's side
+            from redsweep.worker.trial.command import CommandStarter
+
+            self._commands = CommandStarter(self.url, self.agent_dir, self.log_cap)
+        unsent = self.agent_dir / f"{link.trial_id}.unsent"
         try:
-            child = CommandChild(
-                self._launcher_now(), argv, env, log_path, self.log_cap, self._wake.set, channel
-            )
+            child = self._commands.start(link, argv, unsent, self._wake.set)
         except OSError as exc:
-            channel.close()
             return RunState.FAILED, f"cannot start {argv[0]!r}: {exc}", None
         try:
             signalled = self._supervise(link, child.pid, child.exited.is_set)
@@ -377,9 +330,9 @@ class TrialRunner:
             kill_group(child.pid, signal.SIGKILL)
             child.exited.wait()
             child.close()
-        tail = tail_of(log_path)
+        tail = tail_of(child.log_path)
         code = self._exit_code = child.returncode
-        self._unsent = read_unsent(env[ENV_UNSENT])
+        self._unsent = read_unsent(str(unsent))
         if code == 0:
             return RunState.FINISHED, None, tail
         if signalled or self._refresh(link):
@@ -387,17 +340,6 @@ class TrialRunner:
         if code < 0:
             return RunState.FAILED, f"the command was killed by signal {-code}", tail
         return RunState.FAILED, f"the command exited with code {code}", tail
-
-    def _launcher_now(self) -> Launcher:
-        """The launcher of this runner's commands, started with the first (or anew, if the
-        last one died)."""
-        from redsweep.worker.trial.command import Launcher
-
-        if self._launcher is None or self._launcher.gone:
-            if self._launcher is not None:
-                self._launcher.close()
-            self._launcher = Launcher()
-        return self._launcher
 
     def _refresh(self, link: TrialLink) -> bool:
         """Ask the store once more whether the trial was to stop (a child that raised StopTrial
