@@ -135,6 +135,22 @@ class SlotWorker(Worker):
             with contextlib.suppress(OSError):
                 os.killpg(group, sig)
 
+    def unsubscribe(self) -> None:
+        """RQ's, in an order that cannot stall a drain for a minute. RQ unsubscribes, then
+        stops its pubsub thread; redis-py 8's ``stop()`` waits for that thread, which may have
+        taken the unsubscribe's reply first and sat down to wait up to RQ's 60 s for a
+        subscription. Stopping the thread first (without waiting) lets the reply end it."""
+        thread = self.pubsub_thread
+        if not thread:
+            return
+        try:
+            thread.stop(timeout=0)  # redis-py 8: clear the run flag, wait no longer
+        except TypeError:  # earlier redis-py: stop() only clears the flag
+            thread.stop()
+        self.pubsub.unsubscribe()
+        thread.join(timeout=1)
+        self.pubsub.close()
+
     def execute_job(self, job: Any, queue: Any) -> None:
         self._canceled_since = None
         super().execute_job(job, queue)
