@@ -32,8 +32,8 @@ import redsweep
 run = redsweep.init()
 a = redsweep.config.a
 side = os.path.join(os.environ["FAULTS_SIDE"], f"point-{a}.log")
-supervisor = os.getppid()
-with open(f"/proc/{supervisor}/stat") as fh:
+launcher = os.getppid()  # the agent's launcher, whose parent is the agent
+with open(f"/proc/{launcher}/stat") as fh:
     stat = fh.read()
 agent = int(stat[stat.rindex(")") + 2 :].split()[1])
 

@@ -177,7 +177,7 @@ def test_a_flooding_command_leaves_a_log_of_its_head_and_tail_and_the_run_keeps_
     assert trial.log_tail is not None and trial.log_tail.endswith("line 39999\nlast line")
 
 
-def test_a_command_keeps_its_exit_messages_under_the_supervisor(
+def test_a_command_keeps_its_exit_messages_under_the_launcher(
     agents: Agents, store: Store, redis_url: str, tmp_path: Path, procs: Any
 ) -> None:
     """Death by a signal, and a command that cannot start, say so as they always did."""

@@ -1,6 +1,6 @@
 """Puts this process's wall clock ``CLOCK_SKEW_S`` seconds off (a host whose clock is wrong),
 for the clock-skew fault test: on PYTHONPATH, Python imports it at start-up, and every Python
-process started below (trials, supervisors) inherits it. The monotonic clock is left alone,
+process started below (trials, launchers) inherits it. The monotonic clock is left alone,
 as on a real host.
 
 Debian's libfaketime would do this below Python, but its 0.9.10 breaks Python 3.11's timed
