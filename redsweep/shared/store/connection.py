@@ -26,6 +26,7 @@ except ImportError:  # redis-py before 7.1 reads its version at import anyway
 
 from redsweep import __version__
 from redsweep.errors import StoreError, UnreachableError
+from redsweep.shared.store.packer import command_packer
 from redsweep.shared.store.scripts import Call, Script, lua_source
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -176,6 +177,9 @@ class Connection:
                     "redsweep", __version__
                 ),
             )
+        packer = command_packer()
+        if packer is not None:
+            kwargs.setdefault("command_packer", packer)
         try:
             client = redis.Redis.from_url(
                 url,
