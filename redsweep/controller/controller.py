@@ -210,14 +210,15 @@ class Controller:
         # done sweep stay while the store counts more crashes than that (a retry may come)
         if self.view.crashed() > info.crashes_handled:
             self.store.sweeps.set_crashes_handled(self.sweep_id, self.view.crashed())
-        reason = self.view.done_reason()
-        if reason is not None and info.done_reason != reason:
-            self.store.sweeps.set_done_reason(self.sweep_id, reason)
+        reason = self._note_done_reason(info.done_reason)
         self._last_round = time.monotonic()
         self.linger_s = 0.0
         if reason is None and info.state is SweepState.RUNNING:
             self._top_up(info, queued)
             self.linger_s = self._pace.linger(bool(events), queued)
+            # the trials just added may be the last ones: said now, not a round later, an
+            # agent whose queue runs dry looks for the sweep's end at once (watch.pop_waits)
+            self._note_done_reason(None)
         elif reason is not None and self.view.alive() == 0 and info.state is SweepState.RUNNING:
             # said honestly: a point whose every attempt crashed is no result
             reason = points.honest_reason(reason, points.points(self.view.trials.values()))
@@ -229,6 +230,14 @@ class Controller:
         return True
 
     # ---- the parts of a round --------------------------------------------------------------
+
+    def _note_done_reason(self, stored: str | None) -> str | None:
+        """Why no more trials will be issued, as the view has it now, stored on the sweep
+        unless ``stored`` already says so; None while trials go on being issued."""
+        reason = self.view.done_reason()
+        if reason is not None and stored != reason:
+            self.store.sweeps.set_done_reason(self.sweep_id, reason)
+        return reason
 
     def _reap(self) -> None:
         """Crash trials whose lease lapsed; put orphaned queue entries back. Not in the grace

@@ -90,6 +90,7 @@ def let_controller_finish(
     running a moment to mark it finished before it is stopped (not one that failed, nor
     once ``stopped()``); the sweep as it ended, if it did."""
     deadline = time.monotonic() + FINISH_WAIT_S
+    pause = 0.005  # the controller marks it within milliseconds, usually: look soon, then less
     while time.monotonic() < deadline and not stopped():
         if controller.failed:
             return None
@@ -101,5 +102,6 @@ def let_controller_finish(
             return info
         if info.count(RunState.RUNNING, RunState.PENDING):
             return None  # other agents still run trials; their controllers finish it
-        wake.wait(0.05)
+        wake.wait(pause)
+        pause = min(2 * pause, 0.05)
     return None

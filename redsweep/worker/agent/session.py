@@ -315,7 +315,10 @@ class AgentSession:
                 self._companion.start()  # a pending sweep waits for a controller
                 continue
             # the first pop does not wait; the controller starts after it (see Companion)
-            taken = hand.next(0 if self._companion.due else watch.pop_timeout)
+            before, timeout = (0.0, 0.0) if self._companion.due else watch.pop_waits()
+            if before:
+                signals.wake.wait(before)
+            taken = hand.next(timeout)
             self._companion.start()
             outage.ok()
             looked = hand.looked

@@ -3,9 +3,10 @@
 :class:`SweepWatch` re-reads the sweep every :data:`CHECK_EVERY_S` (at once after
 :meth:`SweepWatch.look_now`, or not at all when it was just handed a fresh read) and says
 whether the session goes on, waits (a paused or pending sweep) or ends, and why. Near the end
-of a sweep (it has a ``done_reason``) it keeps the waits on the queue short; an idle agent's
-waits grow (from :data:`ENDING_POP_S` to :data:`IDLE_POP_S`), woken at once by a trial
-pushed on the queue.
+of a sweep (it has a ``done_reason``) it keeps the waits on the queue short (from
+:data:`ENDING_POP_S`, waited here while shorter than Redis resolves a blocking wait); an idle
+agent's waits grow (from :data:`IDLE_FIRST_POP_S` to :data:`IDLE_POP_S`), woken at once by a
+trial pushed on the queue.
 """
 
 from __future__ import annotations
@@ -22,11 +23,19 @@ from redsweep.worker.agent.result import EndReason
 
 #: How long one pop waits for a trial, and how stale the agent's view of the sweep may get.
 POP_TIMEOUT_S = 1.0
-#: An idle agent's pops wait longer each time (from ENDING_POP_S, see pop_timeout), up to this: a
+#: An idle agent's pops wait longer each time (from IDLE_FIRST_POP_S, see pop_waits), up to this: a
 #: blocking pop is woken by the push of a trial, so the wait costs nothing but the sweep
 #: being looked at (paused, canceled, done) once per wait instead of once a second.
 IDLE_POP_S = 3.0  # below SOCKET_TIMEOUT_S of the session, with room
-ENDING_POP_S = 0.05  # the first wait on an empty queue
+IDLE_FIRST_POP_S = 0.1  # the first wait on an empty queue while the sweep goes on
+#: Redis looks at blocked commands' timeouts ten times a second (``hz`` 10, its default): a
+#: blocking pop of 5 ms returns after 100 ms. A shorter wait is waited by the agent instead,
+#: and the pop after it does not block.
+BLOCK_RESOLUTION_S = 0.1
+#: Near the sweep's end, the first wait on an empty queue: no push says that the last trials
+#: running elsewhere ended (short trials end within milliseconds), so the agent looks again
+#: soon, then twice as long each time up to POP_TIMEOUT_S.
+ENDING_POP_S = 0.005
 CHECK_EVERY_S = 1.0
 #: Waiting on a pending or paused sweep is said after this long.
 WAIT_NOTICE_S = 3.0
@@ -109,16 +118,18 @@ class SweepWatch:
         self._due = True
         return Look.WAITED
 
-    @property
-    def pop_timeout(self) -> float:
-        """How long the next pop waits: briefly first (a push wakes it at once), so that an
-        agent whose queue ran dry at the sweep's end sees the end soon (no push says so: the
-        controller may mark it done just after the agent looked), then 4 times longer each
-        time up to IDLE_POP_S (0.05, 0.2, 0.8, 3 s: an idle agent soon costs next to
-        nothing); near the end, when only retries may come, doubling up to POP_TIMEOUT_S."""
+    def pop_waits(self) -> tuple[float, float]:
+        """How long to wait before the next pop, and how long the pop itself waits on the
+        queue. While the sweep goes on, the pop waits (a push wakes it at once): 0.1 s first,
+        then 4 times longer each time up to IDLE_POP_S (0.1, 0.4, 1.6, 3 s: an idle agent soon
+        costs next to nothing). Near the end, when only retries may come, the waits double
+        from ENDING_POP_S up to POP_TIMEOUT_S, so that an agent whose queue ran dry sees the
+        end soon after the last trial elsewhere ended (no push says so); those shorter than
+        BLOCK_RESOLUTION_S are waited before a pop that does not block."""
         if self._ending:
-            return min(POP_TIMEOUT_S, ENDING_POP_S * 2 ** min(self._idle, 8))
-        return min(IDLE_POP_S, ENDING_POP_S * 4 ** min(self._idle, 4))
+            wait = min(POP_TIMEOUT_S, ENDING_POP_S * 2 ** min(self._idle, 8))
+            return (wait, 0.0) if wait < BLOCK_RESOLUTION_S else (0.0, wait)
+        return 0.0, min(IDLE_POP_S, IDLE_FIRST_POP_S * 4 ** min(self._idle, 4))
 
     def popped(self, got: bool, sweep: SweepInfo | None = None) -> None:
         """What a pop gave; nothing: look at the sweep again before waiting on the queue (at
