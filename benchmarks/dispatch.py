@@ -17,7 +17,9 @@ Two figures per system. **Active window**: trials over the time from the first t
 to the last trial's end, as each system records them (redsweep: server times ``claimed_ms``
 and ``finished_ms`` of its trials; Optuna: ``datetime_start`` and ``datetime_complete``);
 process start-up (imports, connecting) and shut-down are outside it. **End to end** (what the
-user waits for): the wall time from spawning the workers until they all exited. Systems
+user waits for): the wall time from spawning the workers until they all exited, split into
+its three parts: from the spawn to the first trial's start, the window, and from the last
+trial's end until every worker exited (the same host's clock: the Redis server is local). Systems
 alternate order between repeats; the table shows medians, and the median of per-repeat ratios
 against Optuna's run of the same repeat. ``--trials`` and ``--agents`` take several values:
 every combination is measured. Run by hand (the ``bench`` extra installs ``optuna``)::
@@ -64,6 +66,8 @@ class Measure:
     trials: int
     seconds: float
     wall: float
+    to_first: float  # from the spawn to the first trial's start
+    after_last: float  # from the last trial's end until every worker exited
 
 
 # ---- the worker processes --------------------------------------------------------------------
@@ -116,7 +120,7 @@ def run_redsweep(url: str, trials: int, workdir: Path, controller: str, workers:
     with contextlib.redirect_stderr(io.StringIO()):  # its "Created sweep" lines
         sweep_id = redsweep.sweep({**SWEEP, "run_cap": trials}, redis=url)
     procs = []
-    start = time.perf_counter()
+    start, spawned = time.perf_counter(), time.time()
     if controller == "process":
         argv = [sys.executable, "-m", "redsweep", "controller", sweep_id]
         procs.append(_spawn(argv, url, workdir, f"controller-{sweep_id}.log"))
@@ -125,12 +129,12 @@ def run_redsweep(url: str, trials: int, workdir: Path, controller: str, workers:
         for i in range(workers)
     ]
     wait_all(procs, workdir, WORKER_TIMEOUT_S)
-    wall = time.perf_counter() - start
+    wall, exited = time.perf_counter() - start, time.time()
     with Store.from_url(url) as store:
         done = [t for t in store.reads.trials(sweep_id) if t.finished_ms and t.claimed_ms]
-    first = min(t.claimed_ms for t in done)  # type: ignore[type-var]
-    last = max(t.finished_ms for t in done)  # type: ignore[type-var]
-    return Measure(len(done), (last - first) / 1000, wall)
+    first = min(t.claimed_ms for t in done) / 1000  # type: ignore[type-var]
+    last = max(t.finished_ms for t in done) / 1000  # type: ignore[type-var]
+    return Measure(len(done), last - first, wall, first - spawned, exited - last)
 
 
 def run_optuna(url: str, trials: int, workdir: Path, workers: int) -> Measure:
@@ -143,18 +147,18 @@ def run_optuna(url: str, trials: int, workdir: Path, workers: int) -> Measure:
     storage = JournalStorage(JournalRedisBackend(url))
     optuna.create_study(storage=storage, study_name=name, sampler=optuna.samplers.RandomSampler())
     share = trials // workers
-    start = time.perf_counter()
+    start, spawned = time.perf_counter(), time.time()
     procs = [
         _spawn(_worker_argv("optuna", name, str(share)), url, workdir, f"optuna-{name}-{i}.log")
         for i in range(workers)
     ]
     wait_all(procs, workdir, WORKER_TIMEOUT_S)
-    wall = time.perf_counter() - start
+    wall, exited = time.perf_counter() - start, time.time()
     study = optuna.load_study(study_name=name, storage=JournalStorage(JournalRedisBackend(url)))
     done = [t for t in study.get_trials(deepcopy=False) if t.datetime_start and t.datetime_complete]
-    first = min(t.datetime_start for t in done)  # type: ignore[type-var]
-    last = max(t.datetime_complete for t in done)  # type: ignore[type-var]
-    return Measure(len(done), (last - first).total_seconds(), wall)
+    first = min(t.datetime_start for t in done).timestamp()  # type: ignore[union-attr]
+    last = max(t.datetime_complete for t in done).timestamp()  # type: ignore[union-attr]
+    return Measure(len(done), last - first, wall, first - spawned, exited - last)
 
 
 # ---- the benchmark ---------------------------------------------------------------------------
@@ -194,7 +198,8 @@ def benchmark(
                         f"{workers} agents, repeat {rep + 1}/{repeats} {system:<20} {m.trials:>5}"
                         " trials "
                         f"{m.seconds:7.2f} s  {m.trials / m.seconds:8.1f} trials/s  "
-                        f"(wall {m.wall:.2f} s)",
+                        f"(wall {m.wall:.2f} s: {m.to_first:.2f} s to the first trial, "
+                        f"{m.after_last:.2f} s after the last)",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -207,12 +212,14 @@ def benchmark(
 def table(results: dict[str, list[Measure]], workers: int = 2) -> str:
     """Medians per system. Active window: ``vs optuna`` divides the median rates, ``paired``
     is the median of the per-repeat ratios (each against Optuna's run of the same repeat: less
-    drift). End to end: the wall time and its rate, ``paired`` as for the window."""
+    drift). End to end: the wall time and its rate, ``paired`` as for the window; then its
+    parts outside the window: to the first trial, after the last."""
     optuna_rates = [m.trials / m.seconds for m in results["optuna"]]
     optuna_walls = [m.trials / m.wall for m in results["optuna"]]
     lines = [
         f"{'system':<20} {'agents':>6} {'trials':>6} {'seconds':>8} {'trials/s':>9}"
-        f" {'vs optuna':>9} {'paired':>7} {'wall s':>7} {'wall trials/s':>13} {'paired':>7}",
+        f" {'vs optuna':>9} {'paired':>7} {'wall s':>7} {'wall trials/s':>13} {'paired':>7}"
+        f" {'to first s':>10} {'after last s':>12}",
     ]
     for system, measures in results.items():
         rates = [m.trials / m.seconds for m in measures]
@@ -226,6 +233,8 @@ def table(results: dict[str, list[Measure]], workers: int = 2) -> str:
             f" {statistics.median(rates):>9.1f} {ratio:>8.2f}x {paired:>6.2f}x"
             f" {statistics.median(m.wall for m in measures):>7.2f}"
             f" {statistics.median(walls):>13.1f} {wall_paired:>6.2f}x"
+            f" {statistics.median(m.to_first for m in measures):>10.2f}"
+            f" {statistics.median(m.after_last for m in measures):>12.2f}"
         )
     return "\n".join(lines)
 

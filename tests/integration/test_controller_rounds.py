@@ -79,6 +79,18 @@ def test_the_queue_is_topped_up_in_batches_up_to_the_cap(store: Store) -> None:
     assert (info.state, info.done_reason) == (SweepState.FINISHED, "run_cap")
 
 
+def test_the_round_that_issues_the_last_trial_says_no_more_will_come(store: Store) -> None:
+    """The sweep says why no more trials come (``done_reason``) as soon as the cap's last trial
+    is queued, not a round later: an agent whose queue runs dry then looks for the sweep's end
+    every few milliseconds instead of waiting on the queue."""
+    sweep_id, controller = controller_for(store, run_cap=3)
+    store.agents.heartbeat(sweep_id, "a1", LONG, busy=False, host="h")
+    assert controller.step()
+    info = store.sweeps.get(sweep_id)
+    assert (info.issued, info.counts) == (3, {"pending": 3})
+    assert (info.state, info.done_reason) == (SweepState.RUNNING, "run_cap")
+
+
 def test_a_crashed_trial_runs_once_more_then_the_sweep_finishes(store: Store) -> None:
     sweep_id, controller = controller_for(store, run_cap=2)
     store.agents.heartbeat(sweep_id, "a1", LONG, busy=False, host="h")
