@@ -126,6 +126,36 @@ def test_one_batch_sends_the_last_rows_finishes_acks_and_claims_the_next_trial(
     assert store.sweeps.get(sweep_id).counts == {"finished": 2}
 
 
+def test_the_last_rows_sent_with_the_finish_tell_the_controller_once(
+    store: Store, sweep: tuple[str, int]
+) -> None:
+    """Rows sent with their trial's finish (``final``) are stored as any report's, but the
+    controller gets one event for the trial's end, not a report event before it as well."""
+    sweep_id, epoch = sweep
+    first, token, _ = start_one(store, sweep_id, epoch)
+    events = keys.events(sweep_id)
+
+    def told() -> list[bytes]:
+        return [fields[b"type"] for _, fields in store.client.xrange(events)]
+
+    assert told() == [b"claim"]
+    store.trials.report(
+        sweep_id, first, token, [(0, {"loss": 0.5})], metric_name="loss", lease_ms=LONG
+    )
+    assert told() == [b"claim", b"report"]  # a report while it runs tells the controller
+    rows = [(1, {"loss": 0.3}), (2, {"loss": 0.4})]
+    renewal, ok = store.batch(
+        ReportRows(sweep_id, first, token, rows, metric_name="loss", lease_ms=LONG, final=True),
+        Finish(sweep_id, first, token, RunState.FINISHED, metric_name="loss"),
+    )
+    assert renewal.ok and ok
+    assert told() == [b"claim", b"report", b"finish"]
+    assert [r["loss"] for r in store.reads.history(sweep_id, first)] == [0.5, 0.3, 0.4]
+    assert store.reads.summary(sweep_id, first)["loss"] == 0.4
+    info = store.sweeps.get(sweep_id)
+    assert (info.best_value, info.best_trial, info.counts) == (0.3, first, {"finished": 1})
+
+
 def test_a_finish_with_an_ack_only_acks_and_an_empty_queue_takes_nothing(
     store: Store, sweep: tuple[str, int]
 ) -> None:

@@ -31,7 +31,8 @@ Typical use::
     # ... the trial runs; its last rows, its finish and the next take in one round trip
     # (ReportRows, Finish, Take from redsweep.shared.store.calls):
     renewal, finished, next_taken = store.batch(
-        ReportRows(sweep_id, trial_id, taken.token, [(0, {"loss": 0.3})], lease_ms=10_000),
+        ReportRows(sweep_id, trial_id, taken.token, [(0, {"loss": 0.3})], lease_ms=10_000,
+                   final=True),
         Finish(sweep_id, trial_id, taken.token, "finished", summary={"loss": 0.3}),
         Take(sweep_id, "agent-1", 10_000, ack=taken.entry),
     )

@@ -7,7 +7,7 @@ Part of :mod:`redsweep.shared.store`; the classes live in
 
     results = store.batch(
         ReportRows(sweep_id, trial_id, token, rows, metric_name="loss", goal="minimize",
-                   lease_ms=10_000),
+                   lease_ms=10_000, final=True),  # its last rows: no event of their own
         Finish(sweep_id, trial_id, token, RunState.FINISHED, summary={"loss": 0.1}),
         Take(sweep_id, agent_id, 10_000, ack=entry),
     )

@@ -106,10 +106,10 @@ class TrialLink:
         return renewal
 
     def report_call(
-        self, rows: Sequence[tuple[int, Mapping[str, Any]]], note: str = ""
+        self, rows: Sequence[tuple[int, Mapping[str, Any]]], note: str = "", *, final: bool = False
     ) -> ReportRows:
         """The call that reports ``rows`` of this trial (``note``: its one warning), to run
-        alone (:meth:`report`) or in a batch with its finish."""
+        alone (:meth:`report`) or, ``final``, in a batch with its finish."""
         from redsweep.shared.store.calls import ReportRows
 
         return ReportRows(
@@ -122,6 +122,7 @@ class TrialLink:
             lease_ms=self.lease_ms,
             history_cap=self.history_cap,
             note=note,
+            final=final,
         )
 
     def report(self, rows: Sequence[tuple[int, Mapping[str, Any]]], note: str = "") -> Renewal:

@@ -43,7 +43,7 @@ def finish_trial(
     def calls(summary: dict[str, Any] | None, rows: Rows) -> list[Call]:
         out: list[Call] = []
         if rows:
-            out.append(link.report_call(rows, link.unsent_note))
+            out.append(link.report_call(rows, link.unsent_note, final=True))
         out.append(
             Finish(
                 link.sweep_id,

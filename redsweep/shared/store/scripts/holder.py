@@ -119,7 +119,9 @@ class ReportRows(Script):
     (one event for the controller); renews the lease. Every row updates the summary and the
     best value; the stored history keeps at most ``history_cap`` rows (plus the latest), by
     report.lua's thinning. ``note``: a warning about the rows, kept on the trial (the first
-    one). Parses to a :class:`~redsweep.shared.store.replies.Renewal`."""
+    one). ``final``: the trial's last rows, its finish next in the same round trip (no lease
+    renewal, no event of their own). Parses to a
+    :class:`~redsweep.shared.store.replies.Renewal`."""
 
     script = "report"
 
@@ -135,6 +137,7 @@ class ReportRows(Script):
         lease_ms: int,
         history_cap: int | None = None,
         note: str = "",
+        final: bool = False,
     ) -> None:
         cap = HISTORY_CAP if history_cap is None else int(history_cap)
         if cap < 2:
@@ -149,6 +152,7 @@ class ReportRows(Script):
             cap,
             tail(note, 4096),
             len(rows),
+            "1" if final else "",
         ]
         for step, metrics in rows:
             metrics = dict(metrics)

@@ -1,7 +1,9 @@
 -- report.lua: a running trial's logged rows, one or more (token-checked; no state change).
 -- Every row sets the summary and counts for the trial's and the sweep's best value of the
 -- sweep metric by goal; the lease is renewed (its deadline kept as the trial's 'lease_until',
--- as renew.lua) and the controller told (one event for the whole batch). The history is one
+-- as renew.lua) and the controller told (one event for the whole batch), unless the rows are
+-- a trial's last, sent with its finish (ARGV[10]): its finish renews nothing and its event
+-- tells the controller all that one for the rows would have. The history is one
 -- string of packed entries (KEYS[4]: per row its step, then the row, two msgpack values;
 -- added at its end, so a trial's rows cost their bytes and no per-row overhead). It is capped
 -- by thinning: row n (0, 1, 2, ... counted on the trial as 'history_rows') is stored when n is a
@@ -26,7 +28,9 @@
 -- ARGV[8] a warning about the trial's rows ('' = none): kept on the trial as 'warning' (the
 --         first one only)
 -- ARGV[9] how many rows follow
--- ARGV[10..] per row: step, the row (packed), the sweep metric's value in it (a finite number;
+-- ARGV[10] '1' = the trial's last rows, its finish next in the same round trip: no lease
+--          renewal and no event; '' = a report while it runs
+-- ARGV[11..] per row: step, the row (packed), the sweep metric's value in it (a finite number;
 --           '' = not in the row), n = how many pairs follow, then n pairs: metric name,
 --           packed value (the summary)
 -- Returns {1, stop_requested (0|1), packed stop reason or ''} | {0, 0, '', state, attempt}
@@ -83,7 +87,8 @@ local function thin()
   stride = stride * 2
   return p % 2 == 1 -- the last entry was kept
 end
-local i = 10
+local final = ARGV[10] == '1'
+local i = 11
 local step = nil
 local best, best_text = nil, nil
 for _ = 1, tonumber(ARGV[9]) do
@@ -117,7 +122,9 @@ if ARGV[8] ~= '' then
   redis.call('HSETNX', KEYS[1], 'warning', ARGV[8])
 end
 if step == nil then
-  renew_lease()
+  if not final then
+    renew_lease()
+  end
   return {1, tonumber(tr[4] or '0') or 0, tr[5] or ''}
 end
 if #appended > 0 then
@@ -132,10 +139,13 @@ if #appended > 0 then
     redis.call('APPEND', KEYS[4], add)
   end
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local fields = {'last_step', step, 'last_report', ARGV[6], 'history_rows', n, 'lease_until',
-  now + tonumber(ARGV[2])}
+local fields = {'last_step', step, 'last_report', ARGV[6], 'history_rows', n}
+if not final then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  fields[#fields + 1] = 'lease_until'
+  fields[#fields + 1] = now + tonumber(ARGV[2])
+end
 local function field(name, value)
   fields[#fields + 1] = name
   fields[#fields + 1] = value
@@ -157,12 +167,16 @@ if best ~= nil then
   if sweep_best == nil or better(best, sweep_best) then
     redis.call('HSET', KEYS[6], 'best_value', best_text, 'best_trial', ARGV[4])
   end
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'type', 'report', 'trial', ARGV[4],
-    'step', step, 'value', best_text)
-else
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'type', 'report', 'trial', ARGV[4],
-    'step', step)
 end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+if not final then
+  if best ~= nil then
+    redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'type', 'report', 'trial', ARGV[4],
+      'step', step, 'value', best_text)
+  else
+    redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'type', 'report', 'trial', ARGV[4],
+      'step', step)
+  end
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+end
 redis.call('HSET', KEYS[1], unpack(fields))
 return {1, tonumber(tr[4] or '0') or 0, tr[5] or ''}
