@@ -20,6 +20,7 @@ RESULT = (RunState.FINISHED, RunState.STOPPED)
 NO_RESULT = (RunState.CRASHED, RunState.FAILED, RunState.KILLED)
 #: how often a crashed trial runs again unless the sweep or the controller's process says
 RETRIES = 2
+_TERMINAL = tuple(s.value for s in RunState if s.is_terminal)
 
 
 def ended(counts: Mapping[str, int], issued: int | None) -> int:
@@ -27,7 +28,7 @@ def ended(counts: Mapping[str, int], issued: int | None) -> int:
     and its ``issued`` first attempts: ended runs less the crashed ones a retry followed, each
     retry being a run beyond the first attempts (so retries never make a sweep say 4/3 done).
     Without ``issued``, the ended runs."""
-    runs_ended = sum(counts.get(s.value, 0) for s in RunState if s.is_terminal)
+    runs_ended = sum(counts.get(state, 0) for state in _TERMINAL)
     if issued is None:
         return runs_ended
     retries = max(0, sum(counts.values()) - issued)

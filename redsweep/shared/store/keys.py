@@ -46,6 +46,7 @@ one cluster slot and one Lua script may touch them together. The layout::
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -167,6 +168,13 @@ def valid_id(value: str) -> bool:
 
 
 def _sweep(sweep_id: str) -> str:
+    if isinstance(sweep_id, str):  # an agent builds ~20 keys per trial: each id checked once
+        return _sweep_prefix(sweep_id)
+    raise NotFoundError(f"no sweep {sweep_id!r}: not a valid sweep id")
+
+
+@functools.lru_cache(maxsize=256)
+def _sweep_prefix(sweep_id: str) -> str:
     if not valid_id(sweep_id):
         raise NotFoundError(f"no sweep {sweep_id!r}: not a valid sweep id")
     return f"{PREFIX}:{{{sweep_id}}}"
@@ -208,6 +216,13 @@ def running(sweep_id: str) -> str:
 
 
 def trial(sweep_id: str, trial_id: str) -> str:
+    if isinstance(trial_id, str):
+        return _trial_key(sweep_id, trial_id)
+    return f"{trial_prefix(sweep_id)}{_trial(trial_id)}"  # raises: not an id
+
+
+@functools.lru_cache(maxsize=1024)  # the trials an agent or a controller round works on
+def _trial_key(sweep_id: str, trial_id: str) -> str:
     return f"{trial_prefix(sweep_id)}{_trial(trial_id)}"
 
 
