@@ -239,14 +239,13 @@ class Connection:
         """
         if len(calls) <= 1:
             return tuple(self.call(c) for c in calls)
-        pipe = self.client.pipeline(transaction=False)
-        for c in calls:
-            if isinstance(c, Script):
-                sha = self.script(c.script).sha
-                pipe.evalsha(sha, len(c.keys), *c.keys, *c.args)
-            else:
-                pipe.execute_command(*c.command())
-        replies = pipe.execute(raise_on_error=False)
+        commands = [
+            ("EVALSHA", self.script(c.script).sha, len(c.keys), *c.keys, *c.args)
+            if isinstance(c, Script)
+            else c.command()
+            for c in calls
+        ]
+        replies = self._pipeline(commands)
         results = []
         for c, reply in zip(calls, replies, strict=True):
             if isinstance(reply, NoScriptError) and isinstance(c, Script):
@@ -255,6 +254,35 @@ class Connection:
                 raise reply
             results.append(c.parse(reply))
         return tuple(results)
+
+    def _pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` in one write and read their replies in order; a reply that is an
+        error comes back as the exception. What redis-py's pipeline does (a connection error
+        retries the whole batch), without its per-batch bookkeeping (WATCH state, HIMPORT
+        field sets, operation metrics, a command stack), which cost an agent ~7% of its
+        instructions per trivial trial (callgrind: 1.29M to 1.20M)."""
+        client = self.client
+        pool = client.connection_pool
+        conn = pool.get_connection()
+
+        def attempt() -> list[Any]:
+            conn.send_packed_command(conn.pack_commands(commands))
+            replies: list[Any] = []
+            try:
+                for command in commands:
+                    try:
+                        replies.append(client.parse_response(conn, command[0]))
+                    except ResponseError as exc:
+                        replies.append(exc)
+            except BaseException:
+                conn.disconnect()  # the rest of the replies are still on the socket
+                raise
+            return replies
+
+        try:
+            return conn.retry.call_with_retry(attempt, lambda _error: conn.disconnect())
+        finally:
+            pool.release(conn)
 
     def _send(self, call: Call) -> Any:
         """The raw reply to one call (a script by its SHA, loaded when the server lacks it)."""
