@@ -11,6 +11,8 @@ from redsweep.shared.records import Method
 
 #: a prefetch of about PREFETCH_S worth of trials at the rate of the last RATE_WINDOW_S
 PREFETCH_S, RATE_WINDOW_S, MAX_PREFETCH = 0.05, 1.0, 256
+#: the shortest span a rate is measured over (a sweep's first ends come in a burst)
+MIN_SPAN_S = 0.1
 #: A pause after a round that found events while trials were queued: the next round takes
 #: the ends of many short trials at once (the prefetch covers it)
 LINGER_S = 0.01
@@ -23,21 +25,29 @@ class Pace:
         self.method = method
         self._ends: collections.deque[tuple[float, int]] = collections.deque()  # (when, how many)
 
-    def ended(self, n: int) -> None:
-        """``n`` trials ended now."""
+    def ended(self, n: int, now: float | None = None) -> None:
+        """``n`` trials ended now (``time.monotonic()``, unless given)."""
         if n:
-            self._ends.append((time.monotonic(), n))
+            self._ends.append((time.monotonic() if now is None else now, n))
 
-    def prefetch(self, agents: int) -> int:
+    def prefetch(self, agents: int, now: float | None = None) -> int:
         """Trials kept queued beyond the idle agents: grid and random keep a few per agent,
         more while trials end fast (about PREFETCH_S worth), so that no agent waits for the
-        controller between two short trials; bayes waits for results to suggest better ones."""
+        controller between two short trials; bayes waits for results to suggest better ones.
+
+        The rate is the ends of the last RATE_WINDOW_S over the time they span (at least
+        MIN_SPAN_S), not over the whole window: a sweep's first second would otherwise count
+        as slow as the part of it that has passed, and a sweep of 1,000 short trials ends
+        within it, its agents finding the queue dry one trial in ten."""
         if self.method is Method.BAYES:
             return 0
-        now = time.monotonic()
+        now = time.monotonic() if now is None else now
         while self._ends and self._ends[0][0] < now - RATE_WINDOW_S:
             self._ends.popleft()
-        rate = sum(n for _, n in self._ends) / RATE_WINDOW_S
+        rate = 0.0
+        if self._ends:
+            span = min(RATE_WINDOW_S, max(MIN_SPAN_S, now - self._ends[0][0]))
+            rate = sum(n for _, n in self._ends) / span
         return min(MAX_PREFETCH, max(4 + 2 * agents, math.ceil(rate * PREFETCH_S)))
 
     def linger(self, had_events: bool, queued: int) -> float:

@@ -316,7 +316,7 @@ class AgentSession:
                 continue
             # the first pop does not wait; the controller starts after it (see Companion)
             before, timeout = (0.0, 0.0) if self._companion.due else watch.pop_waits()
-            if before:
+            if before and not hand.has_next:  # a trial in hand (taken with a finish) goes now
                 signals.wake.wait(before)
             taken = hand.next(timeout)
             self._companion.start()
