@@ -133,6 +133,7 @@ class Controller:
         self._memo = None
         self.view = SweepView(self.store, self.sweep_id, parse_config(info.config))
         self._pace = Pace(self.view.config.method)
+        self.store.sweeps.set_tell_claims(self.sweep_id, self.view.follows_reports)
         self.view.load()
 
     def release(self) -> None:

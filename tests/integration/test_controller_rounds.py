@@ -10,7 +10,7 @@ from helpers import wait_for
 from redsweep.controller.controller import Controller
 from redsweep.progress import Progress
 from redsweep.shared.records import RunState, SweepState
-from redsweep.shared.store import Store
+from redsweep.shared.store import Store, keys
 
 LONG = 30_000
 CONFIG = {
@@ -89,6 +89,23 @@ def test_the_round_that_issues_the_last_trial_says_no_more_will_come(store: Stor
     info = store.sweeps.get(sweep_id)
     assert (info.issued, info.counts) == (3, {"pending": 3})
     assert (info.state, info.done_reason) == (SweepState.RUNNING, "run_cap")
+
+
+def test_claims_tell_the_controller_only_when_it_follows_them(store: Store) -> None:
+    """A random sweep's controller needs only the ends of trials: claims add no event (a
+    stream entry and a parse per trial saved). One with a target follows running trials, and
+    is told of each claim."""
+    for target, told in ((None, False), (0.01, True)):
+        metric = {"name": "loss", "goal": "minimize"}
+        if target is not None:
+            metric["target"] = target
+        sweep_id, controller = controller_for(store, run_cap=4, metric=metric)
+        store.agents.heartbeat(sweep_id, "a1", LONG, busy=False, host="h")
+        assert controller.step()
+        finish(store, sweep_id, "a1")
+        types = [f[b"type"] for _, f in store.client.xrange(keys.events(sweep_id))]
+        assert types.count(b"finish") == 1
+        assert (b"claim" in types) is told, types
 
 
 def test_a_crashed_trial_runs_once_more_then_the_sweep_finishes(store: Store) -> None:

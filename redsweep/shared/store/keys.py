@@ -9,7 +9,9 @@ one cluster slot and one Lua script may touch them together. The layout::
                                                     grid_size, run_cap, issued, seq, epoch,
                                                     controller, best_value, best_trial,
                                                     done_reason, crashes_handled,
-                                                    n_<trial state> counters, prior_runs
+                                                    tell_claims ('0': a claim adds no
+                                                    event), n_<trial state> counters,
+                                                    prior_runs
                                                     (W&B's prior runs: "SWEEP/RUN,..." the
                                                     engine counts as runs of this sweep)
     redsweep:{S}:controller                  string the controller lease: holder, PX ttl

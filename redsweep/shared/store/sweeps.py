@@ -184,6 +184,13 @@ class Sweeps:
         self._conn.call(SetSweepFields(sweep_id, {"done_reason": reason}))
 
     @guarded
+    def set_tell_claims(self, sweep_id: str, tell: bool) -> None:
+        """Whether a trial's claim adds an event for the controller: only a controller that
+        follows running trials (hyperband, bayes, a target) reads them; for the rest each
+        claim's event cost Redis and the controller work for nothing."""
+        self._conn.call(SetSweepFields(sweep_id, {"tell_claims": "1" if tell else "0"}))
+
+    @guarded
     def set_crashes_handled(self, sweep_id: str, n: int) -> None:
         """Record that the controller has handled ``n`` crashed trials (retried them, or they
         are out of retries): agents of a done sweep wait while more than that have crashed."""

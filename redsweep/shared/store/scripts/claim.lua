@@ -3,7 +3,8 @@
 -- KEYS[1] trial hash
 -- KEYS[2] trial lease (string: token, PX lease_ms; its deadline is kept as the trial's
 --         'lease_until', for status to say when a lapsed lease lapsed)
--- KEYS[3] sweep hash (state counters)
+-- KEYS[3] sweep hash (state counters; 'tell_claims' '0': the controller follows no claims, so
+--         a claim adds no event)
 -- KEYS[4] running set
 -- KEYS[5] controller events stream
 -- KEYS[6] the claiming agent's info hash ('remaining', see heartbeat_agent.lua)
@@ -37,7 +38,8 @@ end
 if tr[1] ~= 'pending' then
   return {'refused', 'it is ' .. tr[1]}
 end
-local sweep_state = redis.call('HGET', KEYS[3], 'state')
+local sweep = redis.call('HMGET', KEYS[3], 'state', 'tell_claims')
+local sweep_state = sweep[1]
 for i = 8, #ARGV do
   if sweep_state == ARGV[i] then
     return {'held', sweep_state}
@@ -54,8 +56,10 @@ redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 redis.call('SADD', KEYS[4], ARGV[5])
 redis.call('HINCRBY', KEYS[3], 'n_pending', -1)
 redis.call('HINCRBY', KEYS[3], 'n_running', 1)
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'type', 'claim', 'trial', ARGV[5],
-  'worker', ARGV[2])
+if sweep[2] ~= '0' then
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'type', 'claim', 'trial', ARGV[5],
+    'worker', ARGV[2])
+end
 if ARGV[7] ~= '' and redis.call('EXISTS', KEYS[6]) == 1 then
   redis.call('HSET', KEYS[6], 'remaining', math.max(0, tonumber(ARGV[7]) - 1))
 end
