@@ -15,11 +15,17 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+#: values deepcopy would hand back as they are (a sweep's params are mostly these)
+_IMMUTABLE = (int, float, str, bool, type(None), bytes)
+
+
 def merge(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """``defaults`` deep-copied with ``overrides`` on top; nested dicts merge key by key."""
-    out = copy.deepcopy(dict(defaults))
+    out = copy.deepcopy(dict(defaults)) if defaults else {}
     for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+        if type(value) in _IMMUTABLE:  # every trial merges its params: no copy to make
+            out[key] = value
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
