@@ -215,11 +215,12 @@ class Controller:
         self._last_round = time.monotonic()
         self.linger_s = 0.0
         if reason is None and info.state is SweepState.RUNNING:
-            self._top_up(info, queued)
+            added = self._top_up(info, queued)
             self.linger_s = self._pace.linger(bool(events), queued)
-            # the trials just added may be the last ones: said now, not a round later, an
-            # agent whose queue runs dry looks for the sweep's end at once (watch.pop_waits)
-            self._note_done_reason(None)
+            if added:
+                # they may be the last ones: said now, not a round later, an agent whose
+                # queue runs dry looks for the sweep's end at once (watch.pop_waits)
+                self._note_done_reason(None)
         elif reason is not None and self.view.alive() == 0 and info.state is SweepState.RUNNING:
             # said honestly: a point whose every attempt crashed is no result
             reason = points.honest_reason(reason, points.points(self.view.trials.values()))
@@ -300,13 +301,14 @@ class Controller:
             if self.store.trials.request_stop(self.sweep_id, decision.run_id, reason):
                 self.view.refresh([decision.run_id])
 
-    def _top_up(self, info: SweepInfo, queued: int) -> None:
-        """Keep the queue at the number of idle agents, plus a prefetch for grid/random."""
+    def _top_up(self, info: SweepInfo, queued: int) -> int:
+        """Keep the queue at the number of idle agents, plus a prefetch for grid/random; how
+        many trials it added."""
         agents = self._live_agents()
         idle = sum(1 for a in agents if not a.busy)
         prefetch = self._pace.prefetch(len(agents))
         if queued > idle + prefetch // 2:
-            return  # enough queued: top up in batches, not a trial or two every round
+            return 0  # enough queued: top up in batches, not a trial or two every round
         want = idle + prefetch - queued
         demand = self._demand(agents)
         if demand is not None:  # every agent has a --count: queue no more than they will take
@@ -314,7 +316,7 @@ class Controller:
         if self.view.config.run_cap is not None:
             want = min(want, self.view.config.run_cap - info.issued)
         if want <= 0:
-            return
+            return 0
         config = self.view.config
         rng = new_rng(config, [self._seed, info.seq])  # numpy only for bayes
         runs = self.view.all_runs() if search.needs_runs(config) else ()
@@ -329,6 +331,7 @@ class Controller:
         )
         for trial_id, params in zip(added, suggested, strict=False):
             self.view.add_pending(trial_id, params)
+        return len(added)
 
     def _demand(self, agents: list[AgentInfo]) -> int | None:
         """How many more trials the live agents will start, when every one has a count (as W&B,

@@ -218,7 +218,7 @@ def running(sweep_id: str) -> str:
 
 
 def trial(sweep_id: str, trial_id: str) -> str:
-    if isinstance(trial_id, str):
+    if isinstance(sweep_id, str) and isinstance(trial_id, str):
         return _trial_key(sweep_id, trial_id)
     return f"{trial_prefix(sweep_id)}{_trial(trial_id)}"  # raises: not an id
 
