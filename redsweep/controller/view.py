@@ -45,7 +45,7 @@ class SweepView:
     @property
     def follows_reports(self) -> bool:
         """Whether a metric report changes a decision (stopping, bayes, target); if not, only
-        claims and ends of trials need a re-read."""
+        the ends of trials matter (and claims add no event: ``tell_claims``)."""
         metric = self.config.metric
         return self.with_history or (metric is not None and metric.target is not None)
 

@@ -3,12 +3,13 @@
 Part of :mod:`redsweep.shared.store`. redis-py (with hiredis) encodes every argument in
 Python before hiredis packs them: three generator steps and an ``isinstance`` chain per
 argument. The agent's hot path sends ~70 arguments per trial (its finish, rows and next take
-in one round trip), and that encoding was about 0.2 ms of CPU per trial, two fifths of an
-agent's. hiredis's ``pack_command`` takes ``str``, ``bytes``, ``int`` and ``float`` itself
-(strings as UTF-8, numbers as ``repr`` prints them: what redis-py's encoder sends), so
-:class:`CommandPacker` hands it the arguments as they are and leaves everything else to
-redis-py's own packer: a command name with a space (``"CLIENT SETINFO"``), a ``memoryview``,
-a ``bool`` or ``None`` (which redis-py refuses with its ``DataError``).
+in one round trip): an agent's Python calls per trivial trial fell from ~1,700 to ~950 with
+this packer (cProfile, 3,000 trials). hiredis's ``pack_command`` takes ``str``, ``bytes``,
+``int`` and ``float`` itself (strings as UTF-8, numbers as ``repr`` prints them: what
+redis-py's encoder sends), so :class:`CommandPacker` hands it the arguments as they are and
+leaves everything else to redis-py's own packer: a command name with a space (``"CLIENT
+SETINFO"``), a ``memoryview``, a ``bool`` or ``None`` (which redis-py refuses with its
+``DataError``).
 """
 
 from __future__ import annotations
