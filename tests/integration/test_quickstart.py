@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import run_cli
 
 from redsweep.shared.records import RunState
@@ -94,14 +95,15 @@ sweep_id = wandb.sweep(sweep=dict(method=sys.argv[1], parameters=dict(
 queued = getattr(wandb.Api().sweep(sweep_id).state, "value", None)
 ran = []
 wandb.agent(sweep_id, function=lambda: ran.append(wandb.init().config.y), count=3)
-heavy = ["numpy", "scipy", "yaml", "click", "rich", "rq", "msgpack.fallback"]
+heavy = ["numpy", "scipy", "yaml", "click", "rich", "rq", "msgpack.fallback", "opentelemetry"]
 print(queued, len(ran), *sorted(m for m in heavy if m in sys.modules))
 """
 
 
 def test_grid_and_random_sweeps_never_import_numpy_scipy_yaml_or_the_cli(redis_url, tmp_path):
     # a training script that runs a grid or random sweep pays for none of them (bayes needs
-    # numpy and scipy; the CLI click and rich; a YAML config yaml)
+    # numpy and scipy; the CLI click and rich; a YAML config yaml; redis-py would import
+    # OpenTelemetry's SDK, which W&B installs, for metrics nobody turned on)
     env = {k: v for k, v in os.environ.items() if not k.startswith("REDSWEEP_")}
     for method in ("grid", "random"):
         result = subprocess.run(
@@ -115,6 +117,31 @@ def test_grid_and_random_sweeps_never_import_numpy_scipy_yaml_or_the_cli(redis_u
         assert result.returncode == 0, result.stderr
         # nothing queued until an agent came (the agent queued the first trial itself)
         assert result.stdout.split() == ["pending", "3"], (method, result.stdout)
+
+
+OTEL_AFTER = """
+import sys
+import redsweep
+sweep_id = redsweep.sweep({"method": "grid", "parameters": {"a": {"values": [1, 2]}}})
+redsweep.agent(sweep_id, function=lambda: redsweep.log({"a": redsweep.config.a}))
+from opentelemetry.sdk.metrics import MeterProvider  # the user's own, after redsweep's
+print(len(redsweep.Api().sweep(sweep_id).runs), MeterProvider.__name__)
+"""
+
+
+def test_a_script_imports_opentelemetry_after_redsweep_as_usual(redis_url, tmp_path):
+    pytest.importorskip("opentelemetry.sdk.metrics")  # W&B installs it (the test extra)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDSWEEP_")}
+    result = subprocess.run(
+        [sys.executable, "-c", OTEL_AFTER],
+        cwd=tmp_path,
+        env={**env, "REDSWEEP_REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["2", "MeterProvider"]
 
 
 GIVEN_URL = """

@@ -42,8 +42,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-
+from redsweep.shared.store._redis import redis  # first: see _redis
 from redsweep.shared.store.agents import Agents
 from redsweep.shared.store.connection import Connection, guarded, mask_url, new_id, new_token
 from redsweep.shared.store.controllers import Controllers
