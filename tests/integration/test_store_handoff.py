@@ -8,8 +8,11 @@ from __future__ import annotations
 import os
 
 import pytest
+import redis
+from helpers import wait_for
 from redis.connection import AbstractConnection
 
+from redsweep.errors import UnreachableError
 from redsweep.shared import protocol
 from redsweep.shared.records import RunState, SweepState, TrialMessage
 from redsweep.shared.store import Renewal, Store, keys, new_id, new_token
@@ -321,6 +324,61 @@ def test_a_batch_reloads_scripts_the_server_forgot(store: Store, sweep: tuple[st
     assert len(store.trials.add(sweep_id, [{"x": 1}, {"x": 2}], epoch=epoch)) == 2
     store.client.script_flush()
     assert store.queue.take(sweep_id, "a2", LONG) is not None  # one call on its own too
+
+
+# ---- a lane: sent now, answered later -------------------------------------------------------
+
+
+def test_a_lane_runs_a_batch_at_once_and_reads_its_answer_when_asked(
+    store: Store, sweep: tuple[str, int], redis_client: redis.Redis
+) -> None:
+    """An agent's pipelined finish: the server applies the batch as it arrives, whoever reads
+    the answer and whenever; answers come back in the order the batches went out."""
+    sweep_id, epoch = sweep
+    first, token, raw = start_one(store, sweep_id, epoch)
+    second, third = store.trials.add(sweep_id, [{"lr": 0.2}, {"lr": 0.3}], epoch=epoch)
+    for call in (Finish, Take):  # known to the server, as after a first trial
+        store.client.script_load(lua_source(call.script))
+    lane = store.lane()
+    try:
+        sent = lane.send(
+            Finish(sweep_id, first, token, RunState.FINISHED),
+            Take(sweep_id, "a1", LONG, ack=raw),
+            Take(sweep_id, "a1", LONG),
+        )
+        # nobody read the answer, and the server has done it all: both taken and claimed
+        wait_for(
+            lambda: store.reads.trial(sweep_id, third).state is RunState.RUNNING,
+            5,
+            "the second take claims the third trial",
+        )
+        assert store.reads.trial(sweep_id, first).state is RunState.FINISHED
+        assert not sent.answered
+        later = lane.send(Ack(sweep_id, "a1", b"not in flight"))
+        assert later.result() == (False,)  # reads the earlier answer first
+        assert sent.answered
+        ok, taken_second, taken_third = sent.result()
+        assert ok
+        assert (taken_second.trial_id, taken_third.trial_id) == (second, third)
+        assert store.reads.trial(sweep_id, second).worker == "a1"
+
+        # a server that forgot its scripts: the call is run again on its own
+        redis_client.script_flush()
+        again = lane.send(Finish(sweep_id, second, taken_second.token, RunState.FINISHED))
+        assert again.result() == (True,)
+        assert store.reads.trial(sweep_id, second).state is RunState.FINISHED
+
+        # the connection died (a Redis restart, a proxy): no answer, said as an outage (the
+        # agent sends its finish again, as after any outage); the lane carries on over a new
+        # connection
+        redis_client.client_kill_filter(_type="normal", skipme=True)
+        finish_third = Finish(sweep_id, third, taken_third.token, RunState.FINISHED)
+        with pytest.raises(UnreachableError):
+            lane.send(finish_third).result()
+        assert lane.send(finish_third).result() == (True,)
+        assert store.reads.trial(sweep_id, third).state is RunState.FINISHED
+    finally:
+        lane.close()
 
 
 # ---- ids and tokens ----------------------------------------------------------------------------

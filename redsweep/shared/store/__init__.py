@@ -48,6 +48,7 @@ from redsweep.shared.store.connection import Connection, guarded, mask_url, new_
 from redsweep.shared.store.controllers import Controllers
 from redsweep.shared.store.daemons import DaemonInfo, Daemons
 from redsweep.shared.store.events import Events
+from redsweep.shared.store.lane import Lane, Sent
 from redsweep.shared.store.queue import Popped, Queue
 from redsweep.shared.store.reads import Reads
 from redsweep.shared.store.replies import (
@@ -69,8 +70,10 @@ __all__ = [
     "DaemonInfo",
     "DeadLetter",
     "Event",
+    "Lane",
     "Popped",
     "Renewal",
+    "Sent",
     "Store",
     "SweepInfo",
     "Taken",
@@ -121,6 +124,11 @@ class Store:
         :mod:`~redsweep.shared.store.scripts`) in order in one round trip; what each answered,
         in order."""
         return self.conn.batch_calls(*calls)
+
+    def lane(self) -> Lane:
+        """A connection of the caller's own whose batches are answered later
+        (:mod:`~redsweep.shared.store.lane`); close it when done."""
+        return Lane(self.conn)
 
     @guarded
     def server_time_ms(self) -> int:

@@ -104,6 +104,18 @@ class _Retry(Retry):
             raise refused.error from None
 
 
+def store_error(url: str, exc: BaseException) -> BaseException:
+    """redis-py's connection or server error ``exc`` as the StoreError naming the masked
+    ``url`` (any other exception as it is)."""
+    if isinstance(exc, AuthenticationError):
+        return StoreError(f"Redis at {url} refused the credentials: {exc}")
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        return UnreachableError(f"cannot reach Redis at {url}: {exc}")
+    if isinstance(exc, ResponseError):
+        return StoreError(f"Redis at {url} refused a command: {exc}")
+    return exc
+
+
 def guarded(fn: F) -> F:
     """Turn redis-py's connection and server errors into StoreError naming the masked URL."""
 
@@ -111,12 +123,8 @@ def guarded(fn: F) -> F:
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(self, *args, **kwargs)
-        except AuthenticationError as exc:
-            raise StoreError(f"Redis at {self.url} refused the credentials: {exc}") from exc
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise UnreachableError(f"cannot reach Redis at {self.url}: {exc}") from exc
-        except ResponseError as exc:
-            raise StoreError(f"Redis at {self.url} refused a command: {exc}") from exc
+        except (AuthenticationError, RedisConnectionError, RedisTimeoutError, ResponseError) as exc:
+            raise store_error(self.url, exc) from exc
 
     return wrapper  # type: ignore[return-value]
 
@@ -239,12 +247,7 @@ class Connection:
         """
         if len(calls) <= 1:
             return tuple(self.call(c) for c in calls)
-        commands = [
-            ("EVALSHA", self.script(c.script).sha, len(c.keys), *c.keys, *c.args)
-            if isinstance(c, Script)
-            else c.command()
-            for c in calls
-        ]
+        commands = [self.command_of(c) for c in calls]
         replies = self._pipeline(commands)
         results = []
         for c, reply in zip(calls, replies, strict=True):
@@ -254,6 +257,16 @@ class Connection:
                 raise reply
             results.append(c.parse(reply))
         return tuple(results)
+
+    def command_of(self, call: Call) -> tuple[Any, ...]:
+        """The command that runs ``call`` (a script by its SHA alone)."""
+        if isinstance(call, Script):
+            return ("EVALSHA", self.script(call.script).sha, len(call.keys), *call.keys, *call.args)
+        return call.command()
+
+    def wrap(self, exc: BaseException) -> BaseException:
+        """redis-py's error ``exc`` as redsweep's (see :func:`store_error`)."""
+        return store_error(self.url, exc)
 
     def _pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send ``commands`` in one write and read their replies in order; a reply that is an
