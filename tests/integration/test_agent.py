@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import redis
-from agent_scripts import ROOT, Agents, hold_controller
+from agent_scripts import LONG, ROOT, Agents, hold_controller
 from helpers import alive, wait_for, wait_for_output
 
 from redsweep.errors import StoreError
@@ -492,6 +492,53 @@ def test_a_function_raising_keyboardinterrupt_gives_back_the_trial_taken_with_it
     assert trial_state(store, sweep_id, second) is RunState.PENDING
     assert store.queue.length(sweep_id) == 1
     assert store.agents.live(sweep_id) == []
+
+
+def test_a_long_trial_after_short_ones_gives_back_the_trial_held_for_after_it(
+    store: Store, agents: Agents, tmp_path: Path
+) -> None:
+    """Short trials are pipelined: an agent holds the next trial claimed while it runs one.
+    When the one it runs turns out long, the held trial goes back to the queue within
+    HOLD_S, pending as the same attempt, and another agent runs it; it is never left to
+    wait for the long trial, nor to lapse and crash."""
+    sweep_id = store.sweeps.create({"method": "random", "parameters": {"x": {"value": 1}}})
+    epoch = hold_controller(store, sweep_id)
+    ids = store.trials.add(sweep_id, [{"x": x} for x in range(1, 7)], epoch=epoch)
+    first = agents.start(
+        sweep_id,
+        """
+        ran = 0
+        def objective():
+            global ran
+            ran += 1
+            if ran == 3:  # the first two are instant; the third waits for the test
+                open(os.path.join(HERE, "blocked"), "w").close()
+                while not os.path.exists(os.path.join(HERE, "release")):
+                    time.sleep(0.01)
+            redsweep.log({"x": redsweep.config.x})
+        """,
+        function="objective",
+        lease_ms=LONG,
+    )
+    wait_for(lambda: (tmp_path / "blocked").exists(), 20, "the third trial starts")
+    released = wait_for(
+        lambda: [e for e in store.events.read(sweep_id, "test") if e.type == "release"],
+        10,
+        "the held trial is given back",
+    )
+    [held] = {e.trial_id for e in released}
+    assert store.reads.trial(sweep_id, held).state is RunState.PENDING
+    second = agents.start(sweep_id, "def objective():\n    pass\n", function="objective", count=3)
+    assert agents.result(second)["finished"] == 3  # the held trial among them
+    trials = {t.id: t for t in store.reads.trials(sweep_id)}
+    assert trials[held].state is RunState.FINISHED and trials[held].attempt == 1
+    running = [t.id for t in trials.values() if t.state is RunState.RUNNING]
+    assert len(running) == 1  # the long one, still running
+    (tmp_path / "release").touch()
+    end_sweep(store, sweep_id)
+    assert agents.result(first)["finished"] == 3
+    assert sorted(t.state.value for t in store.reads.trials(sweep_id)) == ["finished"] * 6
+    assert len(ids) == 6
 
 
 def test_an_agent_says_at_once_that_its_background_controller_failed(

@@ -43,9 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -55,7 +53,7 @@ from redsweep.shared.engine.config import parse_config
 from redsweep.shared.points import RETRIES
 from redsweep.shared.records import RunState, SweepState
 from redsweep.shared.server import embedded
-from redsweep.shared.store import Store, SweepInfo, Taken, new_id
+from redsweep.shared.store import Lane, Store, SweepInfo, Taken, new_id
 from redsweep.shared.store.outage import FIRST_BACKOFF_S, MAX_BACKOFF_S, Outage
 from redsweep.worker.agent.companion import Companion, let_controller_finish, queue_first
 from redsweep.worker.agent.guards import FailureGuard
@@ -96,6 +94,7 @@ class AgentSession:
     _reaper: Reaper
     _outage: Outage
     _store: Store
+    _lane: Lane
     _companion: Companion
 
     def __init__(
@@ -208,8 +207,14 @@ class AgentSession:
             )
             signals = self._signals = Signals(runner, output.message, forward=self.forward_signals)
             budget = Budget(self.count, stopped=lambda: signals.received > 0)
+            lane = self._lane = store.lane()
             hand = self._hand = QueueHand(
-                store, self.sweep_id, self.agent_id, lease_ms=self.lease_ms, budget=budget
+                store,
+                self.sweep_id,
+                self.agent_id,
+                lease_ms=self.lease_ms,
+                budget=budget,
+                lane=lane,
             )
             watch = self._watch = SweepWatch(
                 store,
@@ -272,6 +277,8 @@ class AgentSession:
                 with contextlib.suppress(RedsweepError):
                     hand.close()
                     store.agents.remove(self.sweep_id, self.agent_id)
+                with contextlib.suppress(RedsweepError):
+                    lane.close()
                 if companion.controller is not None:
                     companion.controller.stop()  # a failure was said when it happened (on_error)
                 runner.close()
@@ -365,9 +372,7 @@ class AgentSession:
         in one round trip."""
         self._heart.busy(True)
         moved: tuple[Any, ...] = ()  # what the calls after the finish answered
-        if self.function is None:  # a command: say where its output goes (redsweep logs),
-            # from a thread: two round trips the trial's start need not wait for
-            threading.Thread(target=self._note_log, args=(claimed.trial_id,), daemon=True).start()
+        deferred = None  # or their answer, still to read (a finish on the lane)
         try:
             outcome = self._runner.run(
                 claimed.trial_id,
@@ -375,23 +380,16 @@ class AgentSession:
                 claimed.params,
                 after=self._hand.after(claimed),
                 claimed_at=claimed.claimed_at,
+                lane=self._hand.starting(),
             )
-            moved = outcome.after
+            moved, deferred = outcome.after, outcome.deferred
         finally:
-            self._hand.finished(claimed, moved)  # before the heartbeat says how many remain
+            # before the heartbeat says how many remain
+            self._hand.finished(claimed, moved, deferred)
             self._heart.busy(False)
         if outcome.interrupt is not None:  # the function raised KeyboardInterrupt: pass it on
             raise outcome.interrupt
         return outcome
-
-    def _note_log(self, trial_id: str) -> None:
-        with contextlib.suppress(RedsweepError):
-            self._store.trials.note_log(
-                self.sweep_id,
-                trial_id,
-                host=socket.gethostname(),
-                path=str(self.agent_dir / f"{trial_id}.log"),  # the runner's
-            )
 
     def _follow_config(self, info: SweepInfo) -> None:
         """Take in a config replaced by ``sweep --update`` (only before any trial started)."""

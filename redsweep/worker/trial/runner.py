@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from redsweep.errors import RedsweepError, StoreError
 from redsweep.shared.engine.command import command_argv
 from redsweep.shared.records import RunState, SweepConfig
-from redsweep.shared.store import Store
+from redsweep.shared.store import Lane, Store
 from redsweep.shared.store.calls import Call
 from redsweep.shared.store.connection import lease_options
 from redsweep.shared.store.outage import Outage
@@ -39,7 +40,7 @@ from redsweep.worker.api.reporter import Reporter
 from redsweep.worker.trial.children import kill_group, supervise, tail_of
 from redsweep.worker.trial.deadline import TrialDeadline
 from redsweep.worker.trial.fence import Fence, ended_before_fence
-from redsweep.worker.trial.finish import finish_trial
+from redsweep.worker.trial.finish import DeferredEnd, finish_trial
 from redsweep.worker.trial.forked import STOPPED_CODE, fork_trial, format_error
 from redsweep.worker.trial.outcome import TrialOutcome
 from redsweep.worker.trial.output import log_cap_from_env
@@ -145,6 +146,7 @@ class TrialRunner:
         *,
         after: Callable[[], Sequence[Call]] | None = None,
         claimed_at: float | None = None,
+        lane: Lane | None = None,
     ) -> TrialOutcome:
         """Run the claimed trial ``trial_id`` held with ``token`` and finish it in the store
         (``params`` as the claim returned them; read from the store when not given).
@@ -154,7 +156,9 @@ class TrialRunner:
         called once, as the finish is sent, and what its calls answered is the outcome's
         ``after``. One round trip ends a trial and fetches the next. ``claimed_at``: when
         (``time.monotonic()``) the claim was sent, the start of the lease the fence counts
-        from (default: now, which is later than the claim: only safe for tests)."""
+        from (default: now, which is later than the claim: only safe for tests). With a
+        ``lane`` the finish is only sent (the outcome's ``deferred`` reads its answer), unless
+        the trial's lease was lost."""
         start = time.monotonic()
         self._interrupts = 0
         self._wake.clear()
@@ -227,7 +231,9 @@ class TrialRunner:
             sendable=self._keeper.sendable,
             outage=self.outage,
             retry_s=self.lease_ms / 10_000,  # often: the grace once Redis is back is a lease
+            lane=None if link.lost or done is not None else lane,
         )
+        deferred = moved if isinstance(moved, DeferredEnd) else None
         recorded = recorded or ended is not None
         outcome = TrialOutcome(
             trial_id=trial_id,
@@ -238,7 +244,8 @@ class TrialRunner:
             error=error,
             log_tail=log_tail,
             recorded=recorded,
-            after=moved,
+            after=() if isinstance(moved, DeferredEnd) else moved,
+            deferred=deferred,
             interrupt=reraise,
             warning=link.warning,
         )
@@ -303,7 +310,19 @@ class TrialRunner:
 
     # ---- a command ---------------------------------------------------------------------------
 
+    def _note_log(self, trial_id: str) -> None:
+        with contextlib.suppress(RedsweepError):
+            self.store.trials.note_log(
+                self.sweep_id,
+                trial_id,
+                host=socket.gethostname(),
+                path=str(self.agent_dir / f"{trial_id}.log"),  # the command's, see CommandStarter
+            )
+
     def _run_command(self, link: TrialLink) -> tuple[RunState, str | None, str | None]:
+        # say where its output goes (redsweep logs), from a thread: two round trips the
+        # trial's start need not wait for
+        threading.Thread(target=self._note_log, args=(link.trial_id,), daemon=True).start()
         try:
             argv = command_argv(
                 self.config,
