@@ -11,8 +11,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from agent_scripts import Agents
 from faults.conftest import OwnRedis
 from faults.kit import (
+    LEASE_MS,
+    LEASE_S,
     agent,
     controller,
     finished_per_point,
@@ -59,6 +62,46 @@ def test_an_outage_longer_than_a_lease_loses_nothing_and_runs_no_point_twice(
     assert side_effects(tmp_path) == Counter(dict.fromkeys(range(1, 7), 1))
     for proc in watched:  # each said what it was waiting for
         assert "unreachable" in procs.output(proc)[1], procs.output(proc)
+    store.close()
+
+
+def test_an_outage_amid_short_pipelined_trials_loses_nothing_and_runs_no_point_twice(
+    aof_redis: OwnRedis, tmp_path: Path, procs: Any
+) -> None:
+    """Short trials are pipelined: a finish's answer is read while the next trial runs, and
+    that finish claimed the one after. Redis shut down and restarted on its AOF meanwhile:
+    the finishes without an answer are sent again alone, what their takes claimed lapses and
+    runs again; every point is finished once and its work done once."""
+    url = aof_redis.url
+    store = Store.from_url(url)
+    sweep_id = grid_sweep(url, tmp_path, 300)
+    ctl = controller(procs, url, sweep_id, tmp_path)
+    work = tmp_path / "side" / "work.log"
+    objective = f"""
+        def objective():
+            a = redsweep.config.a
+            with open({str(work)!r}, "a") as fh:
+                fh.write(f"{{a}}\\n")
+            time.sleep(0.01)
+            redsweep.log({{"score": a}})
+        """
+    agents = Agents(procs, tmp_path, url)
+    workers = [
+        agents.start(sweep_id, objective, function="objective", lease_ms=LEASE_MS) for _ in range(2)
+    ]
+    watched = [ctl, *workers]
+    wait_for(lambda: work.exists() and len(work.read_text().split()) >= 30, STARTUP_S * 3,
+             "30 trials run", procs=procs, watched=watched)  # fmt: skip
+    aof_redis.stop()
+    time.sleep(3 * LEASE_S)  # the fault's length, not a wait for an event
+    aof_redis.start()
+    wait_for(lambda: sweep_finished(store, sweep_id), 120, "the sweep to finish",
+             procs=procs, watched=watched)  # fmt: skip
+    for proc in watched:
+        assert proc.wait(timeout=60) == 0, procs.output(proc)
+    assert "failed" not in states(store, sweep_id), states(store, sweep_id)
+    assert finished_per_point(store, sweep_id) == Counter(range(1, 301))
+    assert Counter(int(a) for a in work.read_text().split()) == Counter(range(1, 301))
     store.close()
 
 

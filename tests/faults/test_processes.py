@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from faults.kit import (
+    LEASE_MS,
     LEASE_S,
     agent,
     controller,
@@ -61,6 +62,40 @@ def test_a_killed_agents_trial_dies_with_it_and_its_point_runs_once_more(
     assert finished_per_point(store, sweep_id) == Counter({1: 1, 2: 1, 3: 1})
     assert store.reads.trial(sweep_id, doomed.trial_id).state is RunState.CRASHED
     assert side_effects(tmp_path) == Counter({1: 1, 2: 1, 3: 1})
+
+
+def test_an_agent_killed_amid_short_pipelined_trials_leaves_each_point_finished_once(
+    store: Store, redis_url: str, tmp_path: Path, procs: Any, agents: Any
+) -> None:
+    """Short trials are pipelined: the agent holds the next trial claimed while it runs one,
+    and has the one after claimed by a finish it has not read the answer of. Killed outright
+    mid-stream, all it held lapses and is crashed and run again; no point is lost or finished
+    twice."""
+    sweep_id = grid_sweep(redis_url, tmp_path, 200)
+    ctl = controller(procs, redis_url, sweep_id, tmp_path)
+    objective = """
+        ran = 0
+        def objective():
+            global ran
+            ran += 1
+            if ran == 40:
+                open(os.path.join(HERE, "forty"), "w").close()
+            if ran >= 40:  # still short, but the rest takes long enough to be killed in
+                time.sleep(0.01)
+            redsweep.log({"score": redsweep.config.a})
+        """
+    first = agents.start(sweep_id, objective, function="objective", lease_ms=LEASE_MS)
+    wait_for(lambda: (tmp_path / "forty").exists(), STARTUP_S * 2, "40 trials ran",
+             procs=procs, watched=[ctl, first])  # fmt: skip
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(5)
+    second = agents.start(sweep_id, objective, function="objective", lease_ms=LEASE_MS)
+    wait_finished(store, sweep_id, procs, [ctl, second])
+    wait_exit_0(procs, ctl, second)
+    assert finished_per_point(store, sweep_id) == Counter(range(1, 201))
+    by_state = states(store, sweep_id)
+    assert set(by_state) <= {"finished", "crashed"}, by_state
+    assert 1 <= by_state["crashed"] <= 3, by_state  # the one running, the ones held
 
 
 def test_a_controller_killed_mid_grid_is_replaced_and_no_point_is_skipped_or_repeated(
