@@ -134,8 +134,7 @@ class QueueHand:
         queue stayed empty."""
         with self._lock:
             self.looked = None
-            while not self._ahead and self._deferred:
-                self._settle_oldest()
+            self.settle()
             if self._ahead:
                 taken, self._take_sent = self._ahead.popleft()
                 return taken
@@ -148,6 +147,13 @@ class QueueHand:
             self._unacked = []
             self.looked = popped
             return Taken(popped.entry) if popped.entry is not None else None
+
+    def settle(self) -> None:
+        """Read the lane's answers while none of them gave a trial to run next (with one in
+        hand, none is read: the agent runs it while Redis answers)."""
+        with self._lock:
+            while not self._ahead and self._deferred:
+                self._settle_oldest()
 
     def keep(self, taken: Taken) -> None:
         """An entry not to run now: :meth:`close` gives it back."""

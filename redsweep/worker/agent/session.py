@@ -343,6 +343,7 @@ class AgentSession:
             if why is not None:
                 self._output.message(f"agent {self.agent_id}: {why}")
                 return Ending(EndReason.FAILING, why)
+            hand.settle()  # whether the finish took a next trial, if none is in hand yet
             if fresh is not None:
                 watch.saw(fresh)
             elif not hand.has_next:  # the queue was empty: the sweep may be over, look at
