@@ -45,9 +45,10 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
-from _procs import spawn, start_private_redis, wait_all, warm_bytecode
-
+# The worker processes run this file too: its top imports only the standard library, and the
+# harness's own imports (redis-py for its client, _procs) wait for the functions that need
+# them, so that a worker imports what a user's script would (before, every worker imported
+# redis-py itself first, and with it OpenTelemetry, which redsweep's own import of it skips).
 URL_ENV = "DISPATCH_BENCH_URL"  # the worker processes' Redis URL (kept out of argv)
 REPO = Path(__file__).resolve().parents[1]
 WORKER_TIMEOUT_S = 600.0
@@ -104,7 +105,15 @@ def optuna_worker(study_name: str, n_trials: int) -> None:
 
 
 def _spawn(args: list[str], url: str, workdir: Path, log_name: str) -> subprocess.Popen[bytes]:
+    from _procs import spawn
+
     return spawn(args, {URL_ENV: url, "REDSWEEP_REDIS_URL": url}, workdir, log_name)
+
+
+def _wait_all(procs: list[subprocess.Popen[bytes]], workdir: Path) -> None:
+    from _procs import wait_all
+
+    wait_all(procs, workdir, WORKER_TIMEOUT_S)
 
 
 def _worker_argv(*args: str) -> list[str]:
@@ -128,7 +137,7 @@ def run_redsweep(url: str, trials: int, workdir: Path, controller: str, workers:
         _spawn(_worker_argv("redsweep", sweep_id), url, workdir, f"agent-{sweep_id}-{i}.log")
         for i in range(workers)
     ]
-    wait_all(procs, workdir, WORKER_TIMEOUT_S)
+    _wait_all(procs, workdir)
     wall, exited = time.perf_counter() - start, time.time()
     with Store.from_url(url) as store:
         done = [t for t in store.reads.trials(sweep_id) if t.finished_ms and t.claimed_ms]
@@ -152,7 +161,7 @@ def run_optuna(url: str, trials: int, workdir: Path, workers: int) -> Measure:
         _spawn(_worker_argv("optuna", name, str(share)), url, workdir, f"optuna-{name}-{i}.log")
         for i in range(workers)
     ]
-    wait_all(procs, workdir, WORKER_TIMEOUT_S)
+    _wait_all(procs, workdir)
     wall, exited = time.perf_counter() - start, time.time()
     study = optuna.load_study(study_name=name, storage=JournalStorage(JournalRedisBackend(url)))
     done = [t for t in study.get_trials(deepcopy=False) if t.datetime_start and t.datetime_complete]
@@ -175,6 +184,9 @@ def benchmark(
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     systems = ["optuna", *(f"redsweep ({c})" for c in controllers)]
     results: dict[str, list[Measure]] = {s: [] for s in systems}
+    import redis
+    from _procs import start_private_redis, warm_bytecode
+
     with tempfile.TemporaryDirectory(prefix="rs-dispatch-") as tmp:
         warm_bytecode()
         server, url = start_private_redis(Path(tmp))
