@@ -205,7 +205,8 @@ class Controller:
             for event in events:
                 if event.type in ("finish", "crash") and event.trial_id:
                     self._report_end(event, info)
-        self._pace.ended(sum(1 for e in events if e.type in ("finish", "crash")))
+        ends = [e for e in events if e.type in ("finish", "crash")]
+        self._pace.ended(len(ends), took_ms=[e.fields.get("took_ms") for e in ends])
         self._retry(info)
         # every crash the view knows has now been retried or is out of retries; agents of a
         # done sweep stay while the store counts more crashes than that (a retry may come)

@@ -46,3 +46,20 @@ def test_a_burst_of_first_ends_does_not_flood_the_queue() -> None:
     bayes = Pace(Method.BAYES)
     ended_at_rate(bayes, 2000, 0.3)
     assert bayes.prefetch(2) == 0
+
+
+def test_the_first_ends_say_how_fast_short_trials_can_go() -> None:
+    """Three trials of a millisecond or less ended: two agents can do 2,000 a second, so the
+    next round queues 0.05 s of that, where the rate of three ends over 0.1 s said 30/s."""
+    pace = Pace(Method.RANDOM)
+    pace.ended(3, now=10.0, took_ms=[0, b"1", "0"])
+    assert pace.prefetch(2, now=10.001) == round(2 / 0.001 * PREFETCH_S)
+    # long trials say nothing beyond their rate; durations older than a second, nothing
+    slow = Pace(Method.GRID)
+    slow.ended(2, now=10.0, took_ms=[60_000, 50_000])
+    assert slow.prefetch(2, now=10.0) == 4 + 2 * 2
+    assert pace.prefetch(2, now=12.0) == 4 + 2 * 2
+    # a crash says no duration: only its count
+    crashed = Pace(Method.RANDOM)
+    crashed.ended(1, now=10.0, took_ms=[None])
+    assert crashed.prefetch(2, now=10.0) == 4 + 2 * 2
