@@ -85,6 +85,22 @@ def test_cli_commands_share_the_embedded_server_and_server_stop_ends_it(tmp_path
         embedded.stop(tmp_path / ".redsweep")
 
 
+def run_script(
+    source: str, redis_url: str, cwd: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -c source args`` as a user's script, its store the session's Redis (no other
+    ``REDSWEEP_`` setting of the test's environment)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDSWEEP_")}
+    return subprocess.run(
+        [sys.executable, "-c", source, *args],
+        cwd=cwd,
+        env={**env, "REDSWEEP_REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 LIGHT = """
 import sys
 import redsweep as wandb
@@ -104,16 +120,8 @@ def test_grid_and_random_sweeps_never_import_numpy_scipy_yaml_or_the_cli(redis_u
     # a training script that runs a grid or random sweep pays for none of them (bayes needs
     # numpy and scipy; the CLI click and rich; a YAML config yaml; redis-py would import
     # OpenTelemetry's SDK, which W&B installs, for metrics nobody turned on)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDSWEEP_")}
     for method in ("grid", "random"):
-        result = subprocess.run(
-            [sys.executable, "-c", LIGHT, method],
-            cwd=tmp_path,
-            env={**env, "REDSWEEP_REDIS_URL": redis_url},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = run_script(LIGHT, redis_url, tmp_path, method)
         assert result.returncode == 0, result.stderr
         # nothing queued until an agent came (the agent queued the first trial itself)
         assert result.stdout.split() == ["pending", "3"], (method, result.stdout)
@@ -131,15 +139,7 @@ print(len(redsweep.Api().sweep(sweep_id).runs), MeterProvider.__name__)
 
 def test_a_script_imports_opentelemetry_after_redsweep_as_usual(redis_url, tmp_path):
     pytest.importorskip("opentelemetry.sdk.metrics")  # W&B installs it (the test extra)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDSWEEP_")}
-    result = subprocess.run(
-        [sys.executable, "-c", OTEL_AFTER],
-        cwd=tmp_path,
-        env={**env, "REDSWEEP_REDIS_URL": redis_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_script(OTEL_AFTER, redis_url, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["2", "MeterProvider"]
 
