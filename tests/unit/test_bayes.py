@@ -188,6 +188,20 @@ def test_a_facts_cache_reads_each_ended_run_once_and_changes_nothing(impute: Imp
     )
 
 
+def test_a_facts_cache_of_many_runs_grows_and_gives_what_reading_them_gives() -> None:
+    """Past its first rows the cache grows; runs that end later join it; a run read again
+    in another state is read afresh. Each time, what a read without it gives."""
+    config = make_config(Uniform(("x",), 0.0, 1.0), metric=Metric("loss"))
+    runs = [finished(f"r{i}", {"x": i / 300}, (i / 300 - 0.4) ** 2) for i in range(200)]
+    runs.append(RunRecord("live", "running", {"x": 0.9}))
+    cache = FactsCache()
+    for grown in (runs, [*runs[:200], finished("live", {"x": 0.9}, 0.25)], runs[50:]):
+        plain, cached = observations(config, grown), observations(config, grown, cache)
+        assert cached.X.tolist() == plain.X.tolist() and cached.y.tolist() == plain.y.tolist()
+        assert cached.pending.tolist() == plain.pending.tolist()
+    assert len(cache.facts) == 201 and cache.size == 201  # every ended run, each once
+
+
 def test_running_runs_count_when_imputed_while_running() -> None:
     metric = Metric("loss", impute_while_running=Impute.BEST)
     seen = observations(make_config(Uniform(("x",), 0.0, 1.0), metric=metric), imputation_runs())
