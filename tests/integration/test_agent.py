@@ -13,6 +13,7 @@ import signal
 import sys
 import textwrap
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -468,6 +469,40 @@ def test_the_first_sigint_lets_the_trial_finish_then_the_agent_exits(
     assert store.queue.length(sweep_id) == 1
     assert store.agents.live(sweep_id) == []
     assert "SIGINT: finishing the current trial" in agents.stderr(proc)
+
+
+def test_the_first_sigint_amid_short_pipelined_trials_gives_back_every_trial_held(
+    store: Store, agents: Agents, tmp_path: Path
+) -> None:
+    """Short trials are pipelined (the next trial held, the one after taken by a finish not
+    read yet): after the first SIGINT the agent ends the trial it runs, reads what its
+    finishes answered and gives back every trial it held: pending again, on the queue."""
+    sweep_id = store.sweeps.create({"method": "random", "parameters": {"x": {"value": 1}}})
+    epoch = hold_controller(store, sweep_id)
+    ids = store.trials.add(sweep_id, [{"x": x} for x in range(200)], epoch=epoch)
+    proc = agents.start(
+        sweep_id,
+        """
+        ran = 0
+        def objective():
+            global ran
+            ran += 1
+            if ran == 20:
+                open(os.path.join(HERE, "twenty"), "w").close()
+            if ran >= 20:
+                time.sleep(0.01)
+            redsweep.log({"x": redsweep.config.x})
+        """,
+        function="objective",
+    )
+    wait_for(lambda: (tmp_path / "twenty").exists(), 20, "20 trials run")
+    os.kill(proc.pid, signal.SIGINT)
+    result = agents.result(proc)
+    assert result["reason"] == "interrupted"
+    states = Counter(store.reads.trial(sweep_id, t).state for t in ids)
+    assert states == {RunState.FINISHED: result["finished"], RunState.PENDING: 200 - result["ran"]}
+    assert store.queue.length(sweep_id) == 200 - result["ran"]  # each pending one queued
+    assert store.agents.live(sweep_id) == []
 
 
 def test_a_function_raising_keyboardinterrupt_gives_back_the_trial_taken_with_its_finish(
