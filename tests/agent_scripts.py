@@ -72,6 +72,23 @@ class Agents:
         return self.procs.output(proc)[1]
 
 
+def short_trials(logged: str, *, marked_after: int) -> str:
+    """The source of ``objective``: trials that log ``logged`` (Python source of a dict) at
+    once; the ``marked_after``-th touches ``HERE/ran-N`` and from it on each takes 10 ms,
+    still short enough to be pipelined, so that a test acts on the agent amid a stream."""
+    return f"""
+ran = 0
+def objective():
+    global ran
+    ran += 1
+    if ran == {marked_after}:
+        open(os.path.join(HERE, "ran-{marked_after}"), "w").close()
+    if ran >= {marked_after}:
+        time.sleep(0.01)
+    redsweep.log({logged})
+"""
+
+
 def hold_controller(store: Store, sweep_id: str) -> int:
     """Play controller: hold the lease (so no agent starts one) and mark the sweep running."""
     epoch = store.controllers.acquire(sweep_id, "test-controller", LONG)

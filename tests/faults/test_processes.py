@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from agent_scripts import short_trials
 from faults.kit import (
     LEASE_MS,
     LEASE_S,
@@ -73,19 +74,11 @@ def test_an_agent_killed_amid_short_pipelined_trials_leaves_each_point_finished_
     twice."""
     sweep_id = grid_sweep(redis_url, tmp_path, 200)
     ctl = controller(procs, redis_url, sweep_id, tmp_path)
-    objective = """
-        ran = 0
-        def objective():
-            global ran
-            ran += 1
-            if ran == 40:
-                open(os.path.join(HERE, "forty"), "w").close()
-            if ran >= 40:  # still short, but the rest takes long enough to be killed in
-                time.sleep(0.01)
-            redsweep.log({"score": redsweep.config.a})
-        """
+    objective = short_trials(
+        '{"score": redsweep.config.a}', marked_after=40
+    )  # the rest long enough to be killed in
     first = agents.start(sweep_id, objective, function="objective", lease_ms=LEASE_MS)
-    wait_for(lambda: (tmp_path / "forty").exists(), STARTUP_S * 2, "40 trials ran",
+    wait_for(lambda: (tmp_path / "ran-40").exists(), STARTUP_S * 2, "40 trials ran",
              procs=procs, watched=[ctl, first])  # fmt: skip
     os.kill(first.pid, signal.SIGKILL)
     first.wait(5)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import redis
-from agent_scripts import LONG, ROOT, Agents, hold_controller
+from agent_scripts import LONG, ROOT, Agents, hold_controller, short_trials
 from helpers import alive, wait_for, wait_for_output
 
 from redsweep.errors import StoreError
@@ -481,21 +481,9 @@ def test_the_first_sigint_amid_short_pipelined_trials_gives_back_every_trial_hel
     epoch = hold_controller(store, sweep_id)
     ids = store.trials.add(sweep_id, [{"x": x} for x in range(200)], epoch=epoch)
     proc = agents.start(
-        sweep_id,
-        """
-        ran = 0
-        def objective():
-            global ran
-            ran += 1
-            if ran == 20:
-                open(os.path.join(HERE, "twenty"), "w").close()
-            if ran >= 20:
-                time.sleep(0.01)
-            redsweep.log({"x": redsweep.config.x})
-        """,
-        function="objective",
+        sweep_id, short_trials('{"x": redsweep.config.x}', marked_after=20), function="objective"
     )
-    wait_for(lambda: (tmp_path / "twenty").exists(), 20, "20 trials run")
+    wait_for(lambda: (tmp_path / "ran-20").exists(), 20, "20 trials run")
     os.kill(proc.pid, signal.SIGINT)
     result = agents.result(proc)
     assert result["reason"] == "interrupted"
