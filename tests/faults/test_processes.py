@@ -74,9 +74,8 @@ def test_an_agent_killed_amid_short_pipelined_trials_leaves_each_point_finished_
     twice."""
     sweep_id = grid_sweep(redis_url, tmp_path, 200)
     ctl = controller(procs, redis_url, sweep_id, tmp_path)
-    objective = short_trials(
-        '{"score": redsweep.config.a}', marked_after=40
-    )  # the rest long enough to be killed in
+    # after the 40th, 10 ms each: still pipelined, and the rest long enough to be killed in
+    objective = short_trials('{"score": redsweep.config.a}', marked_after=40)
     first = agents.start(sweep_id, objective, function="objective", lease_ms=LEASE_MS)
     wait_for(lambda: (tmp_path / "ran-40").exists(), STARTUP_S * 2, "40 trials ran",
              procs=procs, watched=[ctl, first])  # fmt: skip
