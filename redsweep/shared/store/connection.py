@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -248,7 +248,13 @@ class Connection:
         if len(calls) <= 1:
             return tuple(self.call(c) for c in calls)
         commands = [self.command_of(c) for c in calls]
-        replies = self._pipeline(commands)
+        return self.parse_replies(calls, self._pipeline(commands))
+
+    @guarded
+    def parse_replies(self, calls: Sequence[Call], replies: Sequence[Any]) -> tuple[Any, ...]:
+        """What each of ``calls``' ``replies`` means, parsed by its own call, in order (the
+        first error raises). A script the server did not know (it was restarted) is loaded
+        and that call run again on its own: refused with NOSCRIPT, it changed nothing."""
         results = []
         for c, reply in zip(calls, replies, strict=True):
             if isinstance(reply, NoScriptError) and isinstance(c, Script):
@@ -257,6 +263,17 @@ class Connection:
                 raise reply
             results.append(c.parse(reply))
         return tuple(results)
+
+    def read_replies(self, conn: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """The replies to ``commands``, sent on redis-py connection ``conn``, in order; a
+        command the server refused has its error as its reply. Connection errors raise."""
+        replies: list[Any] = []
+        for command in commands:
+            try:
+                replies.append(self.client.parse_response(conn, command[0]))
+            except ResponseError as exc:
+                replies.append(exc)
+        return replies
 
     def command_of(self, call: Call) -> tuple[Any, ...]:
         """The command that runs ``call`` (a script by its SHA alone)."""
@@ -274,23 +291,16 @@ class Connection:
         retries the whole batch), without its per-batch bookkeeping (WATCH state, HIMPORT
         field sets, operation metrics, a command stack), which cost an agent ~7% of its
         instructions per trivial trial (callgrind: 1.29M to 1.20M)."""
-        client = self.client
-        pool = client.connection_pool
+        pool = self.client.connection_pool
         conn = pool.get_connection()
 
         def attempt() -> list[Any]:
             conn.send_packed_command(conn.pack_commands(commands))
-            replies: list[Any] = []
             try:
-                for command in commands:
-                    try:
-                        replies.append(client.parse_response(conn, command[0]))
-                    except ResponseError as exc:
-                        replies.append(exc)
+                return self.read_replies(conn, commands)
             except BaseException:
                 conn.disconnect()  # the rest of the replies are still on the socket
                 raise
-            return replies
 
         try:
             return conn.retry.call_with_retry(attempt, lambda _error: conn.disconnect())

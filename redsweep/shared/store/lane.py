@@ -16,13 +16,11 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from redsweep.shared.store._redis import redis
-from redsweep.shared.store.scripts import Call, Script
+from redsweep.shared.store.scripts import Call
 
 if TYPE_CHECKING:
     from redsweep.shared.store.connection import Connection
 
-_NoScript = redis.exceptions.NoScriptError
-_Refused = redis.exceptions.ResponseError
 _Broken = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 
@@ -48,16 +46,7 @@ class Sent:
         if self._broken is not None:
             raise self._broken
         assert self._replies is not None
-        results = []
-        for call, reply in zip(self.calls, self._replies, strict=True):
-            if isinstance(reply, _NoScript) and isinstance(call, Script):
-                # the server lost its scripts (restarted): a call refused so changed nothing
-                results.append(self._lane.conn.call(call))
-                continue
-            if isinstance(reply, Exception):
-                raise self._lane.conn.wrap(reply)
-            results.append(call.parse(reply))
-        return tuple(results)
+        return self._lane.conn.parse_replies(self.calls, self._replies)
 
 
 class Lane:
@@ -93,21 +82,14 @@ class Lane:
 
     def _read_until(self, target: Sent) -> None:
         with self._lock:
-            client = self.conn.client
             while not target.answered:
                 sent, commands = self._unread.popleft()
-                replies: list[Any] = []
                 try:
-                    for command in commands:
-                        try:
-                            replies.append(client.parse_response(self._socket, command[0]))
-                        except _Refused as exc:  # a script's error: that call's answer
-                            replies.append(exc)
+                    sent._replies = self.conn.read_replies(self._socket, commands)
                 except _Broken as exc:
                     self._unread.appendleft((sent, commands))
                     self._break(exc)
                     return
-                sent._replies = replies
 
     def _break(self, exc: BaseException) -> None:
         """The connection broke: every batch still unread has no answer; start afresh."""
