@@ -36,19 +36,33 @@ class DeferredEnd:
         """Whether the finish was recorded, and what the calls after it answered (none when
         the round trip failed: then the finish is sent alone until Redis answers, as
         :func:`finish_trial` does)."""
-        n = len(self.ending)
+        return _answered(self.sent.result, self.ending, self.store, self.outage, self.retry_s)
+
+
+def _answered(
+    results_of: Callable[[], tuple[Any, ...]],
+    ending: list[Call],
+    store: Store,
+    outage: Outage,
+    retry_s: float,
+) -> tuple[bool, tuple[Any, ...]]:
+    """What the round trip of ``ending`` (the rows and the finish) and the calls after it
+    answered, ``results_of()``: whether the finish was recorded, and the answers of the calls
+    after it. Redis away: the finish is held and delivered alone once Redis answers (the same
+    calls: a report that landed already is not applied twice, the same finish again is
+    answered ok), tried every ``retry_s``, told to ``outage``; the calls after it answered
+    nothing (the entry is acked with the next pop)."""
+    try:
         try:
-            try:
-                results = self.sent.result()
-            except UnreachableError:
-                self.outage.failed()
-                ending, store = self.ending, self.store
-                results = self.outage.wait_out(lambda: store.batch(*ending), None, self.retry_s)
-                return bool(results[-1]), ()
-            self.outage.ok()
-        except RedsweepError:
-            return False, ()
-        return bool(results[n - 1]), tuple(results[n:])
+            results = results_of()
+        except UnreachableError:
+            outage.failed()
+            results = outage.wait_out(lambda: store.batch(*ending), None, retry_s)
+            return bool(results[-1]), ()
+        outage.ok()
+    except RedsweepError:
+        return False, ()
+    return bool(results[len(ending) - 1]), tuple(results[len(ending) :])
 
 
 def finish_trial(
@@ -107,16 +121,6 @@ def finish_trial(
                 pass  # nothing went out: the round trip below meets the outage as usual
             else:
                 return True, DeferredEnd(sent, ending, store, outage, retry_s)
-        try:
-            results = store.batch(*ending, *moves)
-        except UnreachableError:
-            # Redis is away: hold the finish and deliver it alone once Redis answers (the same
-            # calls: a report that landed already is not applied twice, the same finish again
-            # is answered ok). The entry is acked with the next pop.
-            outage.failed()
-            results = outage.wait_out(lambda: store.batch(*ending), None, retry_s)
-            return bool(results[-1]), ()
-        outage.ok()
     except RedsweepError:
         return False, ()
-    return bool(results[len(ending) - 1]), tuple(results[len(ending) :])
+    return _answered(lambda: store.batch(*ending, *moves), ending, store, outage, retry_s)

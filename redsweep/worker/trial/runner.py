@@ -244,7 +244,7 @@ class TrialRunner:
             error=error,
             log_tail=log_tail,
             recorded=recorded,
-            after=() if isinstance(moved, DeferredEnd) else moved,
+            after=() if deferred is not None else moved,
             deferred=deferred,
             interrupt=reraise,
             warning=link.warning,
