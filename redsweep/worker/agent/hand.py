@@ -213,7 +213,7 @@ class QueueHand:
         def calls() -> list[Call]:
             sweep_id, agent_id, entry = self._sweep_id, self._agent_id, claimed.entry
             with self._lock:
-                now = self._take_sent = time.monotonic()
+                now = time.monotonic()
                 self._short = self._lane is not None and now - self._started < SHORT_S
                 held = len(self._ahead) + self._promised
                 takes = (2 if self._short else 1) - held if self._budget.more() else 0
